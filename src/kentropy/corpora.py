@@ -1,0 +1,142 @@
+"""Entropy corpora: where the documents come from, and how they become padded batches.
+
+A corpus is a Parquet file with either a ``text`` column (tokenised by each model's own tokenizer) or an
+``input_ids`` column (already tokenised, e.g. the Dolma first batch, which is OLMo token ids).
+Sources: ``generated`` (the tiny world), ``text`` (a local file, one document per line), ``hf`` (any
+Hugging Face dataset, streamed) and ``dolma`` (the first batch of OLMo's published data order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+DOLMA_FALLBACK = (
+    "use a fallback corpus instead, e.g. `entropy: {corpus: {source: hf, name: allenai/c4, config: en, "
+    "split: validation, text_field: text, count: 2048}}` or `{source: text, path: <one document per line>}`"
+)
+
+
+class CorpusError(RuntimeError):
+    """A corpus could not be read or fetched; the message names the source and what to do."""
+
+
+def text_file_corpus(path: str | Path, count: int | None = None) -> pd.DataFrame:
+    """One document per non-empty line of a local UTF-8 file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"entropy corpus file not found: {path}")
+    docs = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not docs:
+        raise CorpusError(f"entropy corpus file has no non-empty line: {path}")
+    return pd.DataFrame({"text": docs[:count]})
+
+
+def hf_dataset_corpus(name: str, split: str, text_field: str, count: int, config: str | None = None) -> pd.DataFrame:
+    """The first ``count`` documents of a Hugging Face dataset, streamed (nothing else is downloaded)."""
+    import datasets
+
+    stream = datasets.load_dataset(name, config, split=split, streaming=True)
+    docs = []
+    for row in stream:
+        if text_field not in row:
+            raise CorpusError(f"dataset {name!r} has no field {text_field!r} (fields: {sorted(row)})")
+        docs.append(row[text_field])
+        if len(docs) == count:
+            break
+    return pd.DataFrame({"text": docs})
+
+
+def _instance_offsets(fs, paths: list[str], seq_len: int, dtype: np.dtype, needed: int) -> list[tuple[str, int]]:
+    """(path, number of instances) for the leading files that hold instance indices < ``needed``."""
+    counts = []
+    total = 0
+    for path in paths:
+        n = fs.size(path) // (np.dtype(dtype).itemsize * seq_len)
+        counts.append((path, n))
+        total += n
+        if total >= needed:
+            break
+    return counts
+
+
+def dolma_first_batch(config_url: str, indices_url: str, batch_size: int, seq_len: int, count: int,
+                      dtype: str = "uint16") -> pd.DataFrame:
+    """The first training batch of an OLMo run, in its published order, as token ids.
+
+    OLMo concatenates the token files listed in its training config (``data.paths``); each file holds
+    ``size // (itemsize * seq_len)`` instances of ``seq_len`` tokens. ``global_indices.npy`` is the
+    shuffled instance order; the first batch is its first ``batch_size`` entries. Any fsspec URL works
+    (https, s3, file), which is how this is tested offline.
+    """
+    import fsspec
+    import yaml
+
+    try:
+        with fsspec.open(config_url, "r") as f:
+            paths = yaml.safe_load(f)["data"]["paths"]
+        with fsspec.open(indices_url, "rb") as f:
+            # Only the head of the (multi-GB) index file is needed: read the .npy header, then batch_size entries.
+            version = np.lib.format.read_magic(f)
+            shape, _, index_dtype = np.lib.format._read_array_header(f, version)
+            first = np.frombuffer(f.read(batch_size * index_dtype.itemsize), dtype=index_dtype)
+        first = first[:count]
+        fs, _ = fsspec.core.url_to_fs(paths[0])
+        files = _instance_offsets(fs, paths, seq_len, np.dtype(dtype), int(first.max()) + 1)
+        starts = np.cumsum([0] + [n for _, n in files])
+        itemsize = np.dtype(dtype).itemsize
+        rows = []
+        for index in first.tolist():
+            f = int(np.searchsorted(starts, index, side="right") - 1)
+            path, local = files[f][0], index - starts[f]
+            raw = fs.cat_file(path, start=local * seq_len * itemsize, end=(local + 1) * seq_len * itemsize)
+            rows.append(np.frombuffer(raw, dtype=dtype).astype(np.int64))
+    except (OSError, KeyError, ValueError) as err:  # network errors surface as OSError subclasses in fsspec
+        raise CorpusError(f"Dolma first batch could not be fetched ({config_url}, {indices_url}: {err}); {DOLMA_FALLBACK}") from err
+    return pd.DataFrame({"input_ids": rows})
+
+
+def build_corpus(spec: dict, generated_path: str | None = None) -> pd.DataFrame:
+    """The corpus a config's ``entropy.corpus`` block describes (schema: config/schema.yaml)."""
+    source = spec["source"]
+    if source == "generated":
+        return pd.read_parquet(generated_path).head(spec.get("count"))
+    if source == "text":
+        return text_file_corpus(spec["path"], spec.get("count"))
+    if source == "hf":
+        return hf_dataset_corpus(spec["name"], spec["split"], spec["text_field"], spec["count"], spec.get("config"))
+    if source == "dolma":
+        return dolma_first_batch(spec["config_url"], spec["indices_url"], spec["batch_size"], spec["seq_len"], spec["count"])
+    raise CorpusError(f"entropy.corpus.source: unknown source {source!r}")
+
+
+def token_sequences(corpus: pd.DataFrame, tokenizer, max_length: int) -> list[list[int]]:
+    """Token ids per document, truncated to ``max_length``; empty documents are dropped."""
+    if "input_ids" in corpus:
+        seqs = [list(map(int, ids))[:max_length] for ids in corpus["input_ids"]]
+        vocab = len(tokenizer)
+        too_big = max((max(s) for s in seqs if s), default=-1)
+        if too_big >= vocab:
+            raise CorpusError(f"corpus token id {too_big} is outside the model's vocabulary ({vocab}); "
+                              "pre-tokenised corpora must use the model's tokenizer")
+    else:
+        seqs = tokenizer(list(corpus["text"]), truncation=True, max_length=max_length)["input_ids"]
+    return [s for s in seqs if s]
+
+
+def padded_batches(sequences: list[list[int]], batch_size: int, pad_id: int, padding_side: str = "right") -> Iterator[dict]:
+    """Batches of ``input_ids``/``attention_mask`` tensors, padded to the longest sequence of the batch."""
+    for start in range(0, len(sequences), batch_size):
+        chunk = sequences[start:start + batch_size]
+        width = max(len(s) for s in chunk)
+        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, seq in enumerate(chunk):
+            span = slice(width - len(seq), width) if padding_side == "left" else slice(0, len(seq))
+            ids[row, span] = torch.tensor(seq)
+            mask[row, span] = 1
+        yield {"input_ids": ids, "attention_mask": mask}

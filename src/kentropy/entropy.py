@@ -1,0 +1,135 @@
+"""Knowledge, attention and next-token entropy of a causal LM over a corpus, in one streaming pass.
+
+Definitions (docs/design.md): knowledge entropy is, per layer, the Shannon entropy of the corpus-averaged
+|memory coefficient| vector normalised to sum 1, summed over layers (Eq. 2); the ``relu`` variant uses
+max(coef, 0). Attention entropy is the entropy of each head's attention over keys, averaged over heads and
+non-padding query positions, per layer, summed over layers (Eq. 3). Next-token entropy is the entropy of
+the predicted distribution, averaged over non-padding positions.
+
+Only float64 running sums are kept (layers x d_ff for coefficients, one value per layer for attention),
+so memory does not grow with the corpus. Padding never enters a sum or a count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .architectures import decoder_layers
+
+METRICS = ("knowledge_entropy", "knowledge_entropy_relu", "attention_entropy", "next_token_entropy")
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions that count only real tokens, so left and right padding give the same positions."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def shannon_entropy(weights: np.ndarray) -> float:
+    """Entropy (nats) of a non-negative vector after normalising it to sum 1; 0 log 0 = 0."""
+    p = np.asarray(weights, dtype=np.float64)
+    p = p / p.sum()
+    nz = p[p > 0]
+    return float(-(nz * np.log(nz)).sum())
+
+
+class EntropyMeter:
+    """Running sums for every metric; attach with :meth:`hooks`, feed batches with :meth:`update`."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.layers = decoder_layers(model)
+        n_layers, d_ff = len(self.layers), self.layers[0].down.in_features
+        self.abs_coef_sum = torch.zeros(n_layers, d_ff, dtype=torch.float64)
+        self.relu_coef_sum = torch.zeros(n_layers, d_ff, dtype=torch.float64)
+        self.attention_sum = torch.zeros(n_layers, dtype=torch.float64)
+        self.next_token_sum = 0.0
+        self.n_tokens = 0
+        self._mask: torch.Tensor | None = None  # bool (batch, seq) of the batch being processed
+
+    # -- hooks -------------------------------------------------------------------------------------
+    def _coefficient_hook(self, layer: int):
+        def hook(module, args):
+            coef = args[0][self._mask]  # (n_real_tokens, d_ff)
+            self.abs_coef_sum[layer] += coef.abs().sum(0, dtype=torch.float64).cpu()
+            self.relu_coef_sum[layer] += coef.clamp(min=0).sum(0, dtype=torch.float64).cpu()
+
+        return hook
+
+    def _attention_hook(self, layer: int):
+        def hook(module, args, output):
+            weights = output[1]
+            if weights is None:
+                raise RuntimeError(
+                    "attention weights are not returned; load the model with attn_implementation='eager'"
+                )
+            per_query = torch.special.entr(weights.float()).sum(-1).mean(1)  # (batch, seq): mean over heads
+            self.attention_sum[layer] += per_query[self._mask].sum(dtype=torch.float64).cpu()
+
+        return hook
+
+    @contextmanager
+    def hooks(self) -> Iterator[None]:
+        handles = []
+        try:
+            for i, layer in enumerate(self.layers):
+                handles.append(layer.down.register_forward_pre_hook(self._coefficient_hook(i)))
+                handles.append(layer.attention.register_forward_hook(self._attention_hook(i)))
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    # -- feeding -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def update(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None:
+        """One forward pass over a padded batch; padding positions (mask 0) are ignored everywhere."""
+        device = next(self.model.parameters()).device
+        input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+        self._mask = attention_mask.bool()
+        logits = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids_from_mask(attention_mask),
+        ).logits
+        real = logits[self._mask].float()  # (n_real_tokens, vocab)
+        logp = torch.log_softmax(real, dim=-1)
+        self.next_token_sum += float(-(logp.exp() * logp).sum(dtype=torch.float64))
+        self.n_tokens += int(self._mask.sum())
+        self._mask = None
+
+    # -- results -----------------------------------------------------------------------------------
+    def mean_abs_coefficients(self) -> np.ndarray:
+        """(layers, d_ff) corpus-mean |coefficient|: the input of resuscitation."""
+        return (self.abs_coef_sum / self.n_tokens).numpy()
+
+    def table(self) -> pd.DataFrame:
+        """Long table (metric, layer, value, n_tokens); layer is null (<NA>) for whole-model values."""
+        if self.n_tokens == 0:
+            raise ValueError("no non-padding tokens were measured; the corpus is empty")
+        rows = []
+        for metric, sums in (("knowledge_entropy", self.abs_coef_sum), ("knowledge_entropy_relu", self.relu_coef_sum)):
+            per_layer = [shannon_entropy(s.numpy()) for s in sums]
+            rows += [(metric, i, v) for i, v in enumerate(per_layer)] + [(metric, None, sum(per_layer))]
+        attention = (self.attention_sum / self.n_tokens).tolist()
+        rows += [("attention_entropy", i, v) for i, v in enumerate(attention)] + [("attention_entropy", None, sum(attention))]
+        rows.append(("next_token_entropy", None, self.next_token_sum / self.n_tokens))
+        table = pd.DataFrame(rows, columns=["metric", "layer", "value"])
+        table["layer"] = table["layer"].astype("Int64")
+        table["n_tokens"] = self.n_tokens
+        return table
+
+
+def measure(model: nn.Module, batches: Iterable[dict], total: int | None = None, progress: bool = True) -> EntropyMeter:
+    """Run every batch (dicts with input_ids and attention_mask) through ``model`` under the hooks."""
+    meter = EntropyMeter(model)
+    with meter.hooks():
+        for batch in tqdm(batches, total=total, desc="entropy", unit="batch", disable=not progress):
+            meter.update(batch["input_ids"], batch["attention_mask"])
+    return meter

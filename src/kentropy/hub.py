@@ -1,0 +1,100 @@
+"""Checkpoints from the Hugging Face Hub, by pretraining step.
+
+Intermediate checkpoints live on branches whose names carry the step and, for OLMo, a token count that
+cannot be guessed (``step117850-tokens494B``). The branch is resolved at fetch time from the repo's refs
+(``list_repo_refs``), or, offline (``HF_HUB_OFFLINE=1``), from the refs already in the local cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+import huggingface_hub
+from huggingface_hub import HfApi, scan_cache_dir, snapshot_download
+
+from .io import atomic_dir
+
+log = logging.getLogger(__name__)
+DEFAULT_REVISION_REGEX = r"^step(\d+)(-tokens\d+[KMBT])?$"
+# Weights, config and tokenizer; optimizer shards and other artifacts on some branches are skipped.
+CHECKPOINT_FILES = ["*.json", "*.safetensors", "*.bin", "*.model", "*.txt", "*.py"]
+
+
+class RevisionNotFound(LookupError):
+    """No branch of the repo holds the requested step; the message lists the nearest ones."""
+
+
+def _branch_names(repo_id: str, cache_dir: str | None) -> list[str]:
+    if not huggingface_hub.constants.HF_HUB_OFFLINE:
+        try:
+            return [b.name for b in HfApi().list_repo_refs(repo_id).branches]
+        except (OSError, huggingface_hub.errors.HfHubHTTPError) as err:
+            log.warning("could not list the branches of %s (%s); using the local cache", repo_id, err)
+    names: list[str] = []
+    if cache_dir is None or Path(cache_dir).is_dir():
+        for repo in scan_cache_dir(cache_dir).repos:
+            if repo.repo_id == repo_id and repo.repo_type == "model":
+                names += [ref for rev in repo.revisions for ref in rev.refs]
+    return names
+
+
+def step_revisions(branches: list[str], pattern: str = DEFAULT_REVISION_REGEX) -> dict[int, str]:
+    """Map step -> branch name for the branches that match ``pattern`` (group 1 = the step)."""
+    regex = re.compile(pattern)
+    out = {}
+    for name in branches:
+        m = regex.match(name)
+        if m:
+            out[int(m.group(1))] = name
+    return out
+
+
+def resolve_revision(repo_id: str, step: int, cache_dir: str | None = None, pattern: str = DEFAULT_REVISION_REGEX) -> str:
+    """The branch of ``repo_id`` that holds ``step``; RevisionNotFound names the nearest available steps."""
+    steps = step_revisions(_branch_names(repo_id, cache_dir), pattern)
+    if step in steps:
+        return steps[step]
+    if not steps:
+        where = "in the local cache (offline)" if huggingface_hub.constants.HF_HUB_OFFLINE else "on the Hub"
+        raise RevisionNotFound(f"{repo_id}: no branch matching {pattern!r} {where}")
+    nearest = sorted(steps, key=lambda s: (abs(s - step), s))[:4]
+    listing = ", ".join(f"{s} ({steps[s]})" for s in sorted(nearest))
+    raise RevisionNotFound(f"{repo_id}: no checkpoint for step {step}; nearest available steps: {listing}")
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link a cached blob into the checkpoint folder (no extra disk), copying across filesystems."""
+    src = src.resolve()
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def fetch_checkpoint(repo_id: str, step: int, out_dir: str | Path, cache_dir: str | None = None,
+                     layout: str = "hf", pattern: str = DEFAULT_REVISION_REGEX) -> None:
+    """Download the checkpoint of ``step`` and write it to ``out_dir`` in ``save_pretrained`` format.
+
+    ``layout="hf_olmo"`` converts the older hf_olmo weights (OLMo-7B intermediate branches) to the
+    transformers Olmo layout.
+    """
+    revision = resolve_revision(repo_id, step, cache_dir, pattern)
+    snapshot = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=CHECKPOINT_FILES))
+    with atomic_dir(out_dir) as tmp:
+        if layout == "hf":
+            for f in snapshot.iterdir():
+                if f.is_file():
+                    _link_or_copy(f, tmp / f.name)
+        elif layout == "hf_olmo":
+            from .olmo_layout import convert_hf_olmo_checkpoint
+
+            convert_hf_olmo_checkpoint(snapshot, tmp)
+        else:
+            raise ValueError(f"models.*.layout: unknown layout {layout!r} (expected hf or hf_olmo)")
+        (tmp / "source.json").write_text(json.dumps(
+            {"repo_id": repo_id, "step": step, "revision": revision, "commit": snapshot.name, "layout": layout}))

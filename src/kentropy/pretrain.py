@@ -1,0 +1,147 @@
+"""The tiny trajectory: a BPE tokenizer and a small OLMo-architecture model pretrained on the generated corpus.
+
+Training is cut into segments between consecutive checkpoint steps: segment (a, b] loads the step-a
+checkpoint with its optimizer state and trains to b. Data order and the learning rate are functions of
+the global step alone, so segments reproduce one uninterrupted run, and each checkpoint is its own
+(resumable) job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .io import atomic_dir
+from .schedule import warmup_cosine
+
+log = logging.getLogger(__name__)
+EOS, PAD = "<|endoftext|>", "<|padding|>"
+TRAINER_STATE = "trainer_state.pt"
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, out_dir: str | Path) -> None:
+    """Byte-level BPE trained on ``texts``, saved as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD)
+    with atomic_dir(out_dir) as tmp:
+        fast.save_pretrained(tmp)
+
+
+@dataclass(frozen=True)
+class TinyModelConfig:
+    """Shape of the tiny OLMo model and its pretraining run (schema: config/schema.yaml, ``pretrain``)."""
+
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int
+    num_heads: int
+    seq_len: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup_fraction: float
+    alpha_f: float
+    total_steps: int
+    seed: int
+
+
+def pack_blocks(texts: list[str], tokenizer, seq_len: int) -> np.ndarray:
+    """Concatenate documents (each followed by EOS) and cut the stream into ``seq_len`` blocks."""
+    ids = tokenizer(list(texts))["input_ids"]
+    stream = np.fromiter((t for doc in ids for t in [*doc, tokenizer.eos_token_id]), dtype=np.int64)
+    n = len(stream) // seq_len
+    if n == 0:
+        raise ValueError(f"corpus has {len(stream)} tokens, fewer than one block of {seq_len}")
+    return stream[: n * seq_len].reshape(n, seq_len)
+
+
+def batch_indices(step: int, batch_size: int, n_blocks: int, seed: int) -> np.ndarray:
+    """Block indices of the batch at global ``step``: epochs of seeded permutations, read in order."""
+    samples = np.arange(step * batch_size, (step + 1) * batch_size)
+    epochs = samples // n_blocks
+    out = np.empty_like(samples)
+    for epoch in np.unique(epochs):
+        perm = np.random.default_rng([seed, int(epoch)]).permutation(n_blocks)
+        sel = epochs == epoch
+        out[sel] = perm[samples[sel] % n_blocks]
+    return out
+
+
+def init_model(cfg: TinyModelConfig, tokenizer):
+    from transformers import OlmoConfig, OlmoForCausalLM
+
+    torch.manual_seed(cfg.seed)
+    config = OlmoConfig(
+        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
+        max_position_embeddings=cfg.seq_len, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id, bos_token_id=None, tie_word_embeddings=False,
+    )
+    return OlmoForCausalLM(config)
+
+
+def make_optimizer(model, cfg: TinyModelConfig) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def train_segment(cfg: TinyModelConfig, corpus_path: str, tokenizer_dir: str, start_dir: str | None,
+                  start_step: int, end_step: int, out_dir: str) -> pd.DataFrame:
+    """Train from ``start_step`` (checkpoint ``start_dir``; None = fresh init at 0) to ``end_step``.
+
+    Saves an HF checkpoint with tokenizer and optimizer state to ``out_dir``; returns the loss log.
+    """
+    from transformers import AutoTokenizer, OlmoForCausalLM
+
+    torch.manual_seed(cfg.seed)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    blocks = torch.from_numpy(pack_blocks(pd.read_parquet(corpus_path)["text"].tolist(), tokenizer, cfg.seq_len))
+    if start_dir is None:
+        if start_step != 0:
+            raise ValueError("a fresh model starts at step 0")
+        model = init_model(cfg, tokenizer)
+    else:
+        model = OlmoForCausalLM.from_pretrained(start_dir, dtype=torch.float32)
+    optimizer = make_optimizer(model, cfg)
+    if start_dir is not None:
+        state = torch.load(Path(start_dir) / TRAINER_STATE, weights_only=True)
+        if state["step"] != start_step:
+            raise ValueError(f"{start_dir} holds step {state['step']}, expected {start_step}")
+        optimizer.load_state_dict(state["optimizer"])
+    model.train()
+    log_rows = []
+    for step in tqdm(range(start_step, end_step), desc=f"pretrain {start_step}->{end_step}", unit="step"):
+        scale = warmup_cosine(step, cfg.total_steps, cfg.warmup_fraction, cfg.alpha_f)
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * scale
+        batch = blocks[batch_indices(step, cfg.batch_size, len(blocks), cfg.seed)]
+        loss = model(input_ids=batch, labels=batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        log_rows.append({"step": step + 1, "loss": loss.item(), "lr": cfg.lr * scale})
+    model.eval()
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        torch.save({"step": end_step, "optimizer": optimizer.state_dict()}, tmp / TRAINER_STATE)
+        (tmp / "pretrain.json").write_text(json.dumps({"step": end_step, "blocks": len(blocks)}))
+    return pd.DataFrame(log_rows, columns=["step", "loss", "lr"])

@@ -1,0 +1,44 @@
+"""Shared fixtures: tiny random models of every supported architecture (float64, eager attention)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+VOCAB = 97
+
+
+def tiny_model(arch: str, seed: int = 0, dtype=torch.float64):
+    import transformers as tf
+
+    common = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                  intermediate_size=48, max_position_embeddings=64)
+    configs = {
+        "olmo": lambda: tf.OlmoConfig(**common, pad_token_id=0, bos_token_id=None, eos_token_id=1),
+        "olmo2": lambda: tf.Olmo2Config(**common, pad_token_id=0, bos_token_id=None, eos_token_id=1),
+        "llama": lambda: tf.LlamaConfig(**common, num_key_value_heads=2, pad_token_id=0),
+        "gpt_neox": lambda: tf.GPTNeoXConfig(**common, pad_token_id=0),
+    }
+    torch.manual_seed(seed)
+    config = configs[arch]()
+    config._attn_implementation = "eager"
+    model = tf.AutoModelForCausalLM.from_config(config, attn_implementation="eager").to(dtype).eval()
+    # Random init leaves some weights at exactly 0/1 (norms); perturb so every path matters.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+ARCHS = ["olmo", "olmo2", "llama", "gpt_neox"]
+
+
+@pytest.fixture(params=ARCHS)
+def arch(request):
+    return request.param
+
+
+def random_sequences(n: int, seed: int, min_len: int = 3, max_len: int = 17) -> list[list[int]]:
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(min_len, max_len + 1, (n,), generator=g)
+    return [torch.randint(2, VOCAB, (int(l),), generator=g).tolist() for l in lengths]

@@ -1,0 +1,132 @@
+"""Every metric against a brute-force float64 reference that materialises all coefficients."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from kentropy.corpora import padded_batches
+from kentropy.entropy import measure, position_ids_from_mask
+from tests.conftest import random_sequences, tiny_model
+
+REL = 1e-6
+
+
+def _entropy_explicit(weights: np.ndarray) -> float:
+    total = sum(weights)
+    return -sum((w / total) * np.log(w / total) for w in weights if w > 0)
+
+
+def reference(model, sequences: list[list[int]]) -> dict:
+    """Unpadded, one sequence at a time; coefficients recomputed from each MLP's input by hand."""
+    layers = model.base_model.layers
+    coefs: list[list[np.ndarray]] = [[] for _ in layers]
+    inputs: dict[int, torch.Tensor] = {}
+    handles = [l.mlp.register_forward_pre_hook(lambda m, a, i=i: inputs.__setitem__(i, a[0])) for i, l in enumerate(layers)]
+    attn_rows: list[list[np.ndarray]] = [[] for _ in layers]
+    next_token = []
+    with torch.no_grad():
+        for seq in sequences:
+            out = model(torch.tensor([seq]), output_attentions=True)
+            for i, layer in enumerate(layers):
+                x, mlp = inputs[i][0], layer.mlp
+                if hasattr(mlp, "down_proj"):
+                    c = mlp.act_fn(x @ mlp.gate_proj.weight.T) * (x @ mlp.up_proj.weight.T)
+                else:
+                    c = mlp.act(x @ mlp.dense_h_to_4h.weight.T + mlp.dense_h_to_4h.bias)
+                coefs[i].append(c.numpy())
+                attn = out.attentions[i][0].numpy()  # (heads, q, k)
+                ent = np.where(attn > 0, -attn * np.log(np.where(attn > 0, attn, 1.0)), 0.0).sum(-1)
+                attn_rows[i].append(ent.mean(0))
+            logits = out.logits[0].numpy().astype(np.float64)
+            logp = logits - logits.max(-1, keepdims=True)
+            logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
+            next_token.append(-(np.exp(logp) * logp).sum(-1))
+    for h in handles:
+        h.remove()
+    all_coef = [np.concatenate(c) for c in coefs]  # (tokens, d_ff) per layer, materialised
+    mean_abs = np.stack([np.abs(c).mean(0) for c in all_coef])
+    mean_relu = np.stack([np.maximum(c, 0).mean(0) for c in all_coef])
+    return {
+        "coef": mean_abs,
+        "knowledge_entropy": [_entropy_explicit(v) for v in mean_abs],
+        "knowledge_entropy_relu": [_entropy_explicit(v) for v in mean_relu],
+        "attention_entropy": [np.concatenate(a).mean() for a in attn_rows],
+        "next_token_entropy": np.concatenate(next_token).mean(),
+        "n_tokens": sum(len(s) for s in sequences),
+    }
+
+
+def run(model, sequences, batch_size=4, padding_side="right"):
+    return measure(model, padded_batches(sequences, batch_size, pad_id=0, padding_side=padding_side), progress=False)
+
+
+def value(table: pd.DataFrame, metric: str, layer=None) -> float:
+    rows = table[(table.metric == metric) & (table.layer.isna() if layer is None else table.layer == layer)]
+    assert len(rows) == 1
+    return float(rows.value.iloc[0])
+
+
+def test_every_metric_matches_brute_force(arch):
+    model = tiny_model(arch)
+    sequences = random_sequences(9, seed=1)
+    meter = run(model, sequences, batch_size=4)
+    table, ref = meter.table(), reference(model, sequences)
+    np.testing.assert_allclose(meter.mean_abs_coefficients(), ref["coef"], rtol=REL, atol=0)
+    for metric in ("knowledge_entropy", "knowledge_entropy_relu", "attention_entropy"):
+        for layer, expected in enumerate(ref[metric]):
+            assert value(table, metric, layer) == pytest.approx(expected, rel=REL), (metric, layer)
+        assert value(table, metric) == pytest.approx(sum(ref[metric]), rel=REL), metric
+    assert value(table, "next_token_entropy") == pytest.approx(ref["next_token_entropy"], rel=REL)
+    assert (table.n_tokens == ref["n_tokens"]).all()
+
+
+@pytest.mark.parametrize("variant", ["left_padding", "batch_size_1", "batch_size_all", "shuffled"])
+def test_invariant_to_padding_batching_and_order(variant):
+    # float32, as the pipeline runs: transformers computes the eager softmax in float32, so float64's mask
+    # minimum becomes -inf and the fully masked rows of left padding turn into NaN in float64 only.
+    model = tiny_model("olmo", dtype=torch.float32)
+    sequences = random_sequences(10, seed=2)
+    base = run(model, sequences, batch_size=3).table()
+    if variant == "left_padding":
+        other = run(model, sequences, batch_size=3, padding_side="left")
+    elif variant == "batch_size_1":
+        other = run(model, sequences, batch_size=1)
+    elif variant == "batch_size_all":
+        other = run(model, sequences, batch_size=len(sequences))
+    else:
+        shuffled = sequences[:]
+        random.Random(0).shuffle(shuffled)
+        other = run(model, shuffled, batch_size=3)
+    np.testing.assert_allclose(other.table().value, base.value, rtol=1e-5)
+
+
+def test_padding_never_counts():
+    """Garbage token ids under mask 0 change nothing."""
+    model = tiny_model("llama")
+    sequences = random_sequences(6, seed=3)
+    clean = list(padded_batches(sequences, 6, pad_id=0))
+    dirty = [{**b, "input_ids": torch.where(b["attention_mask"].bool(), b["input_ids"], 5)} for b in clean]
+    np.testing.assert_allclose(measure(model, dirty, progress=False).table().value,
+                               measure(model, clean, progress=False).table().value, rtol=1e-10)
+
+
+def test_position_ids_count_real_tokens_only():
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 0, 0]])
+    assert position_ids_from_mask(mask).tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 2, 2]]
+
+
+def test_memory_is_independent_of_corpus_size():
+    model = tiny_model("olmo")
+    small, large = run(model, random_sequences(4, seed=4)), run(model, random_sequences(40, seed=5))
+    for attr in ("abs_coef_sum", "relu_coef_sum", "attention_sum"):
+        assert getattr(small, attr).shape == getattr(large, attr).shape
+
+
+def test_empty_corpus_is_an_error():
+    with pytest.raises(ValueError, match="no non-padding tokens"):
+        measure(tiny_model("olmo"), [], progress=False).table()
