@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 DOLMA_FALLBACK = (
-    "use a fallback corpus instead, e.g. `entropy: {corpus: {source: hf, name: allenai/c4, config: en, "
+    "use a fallback corpus instead, e.g. `entropy: {corpus: {name: c4, source: hf, dataset: allenai/c4, config: en, "
     "split: validation, text_field: text, count: 2048}}` or `{source: text, path: <one document per line>}`"
 )
 
@@ -108,7 +108,7 @@ def build_corpus(spec: dict, generated_path: str | None = None) -> pd.DataFrame:
     if source == "text":
         return text_file_corpus(spec["path"], spec.get("count"))
     if source == "hf":
-        return hf_dataset_corpus(spec["name"], spec["split"], spec["text_field"], spec["count"], spec.get("config"))
+        return hf_dataset_corpus(spec["dataset"], spec["split"], spec["text_field"], spec["count"], spec.get("config"))
     if source == "dolma":
         return dolma_first_batch(spec["config_url"], spec["indices_url"], spec["batch_size"], spec["seq_len"], spec["count"])
     raise CorpusError(f"entropy.corpus.source: unknown source {source!r}")

@@ -1,0 +1,22 @@
+# knowledge-entropy: from pretraining checkpoints to knowledge-entropy tables and figures.
+# Target rules: all, entropy, figures, figure3, figure8. See README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/checkpoints.smk"
+include: "workflow/rules/entropy.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.entropy.input,
+        rules.figures.input,

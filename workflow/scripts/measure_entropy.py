@@ -1,0 +1,32 @@
+"""Measure every entropy of one checkpoint on the entropy corpus (see kentropy.entropy)."""
+import numpy as np
+import pandas as pd
+import torch
+from transformers import AutoTokenizer
+
+from kentropy.architectures import load_causal_lm
+from kentropy.corpora import padded_batches, token_sequences
+from kentropy.entropy import measure
+from kentropy.io import atomic_file
+from kentropy.logs import log_to
+
+cfg = snakemake.params.entropy
+with log_to(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_causal_lm(snakemake.input.checkpoint, dtype=getattr(torch, cfg["dtype"])).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(snakemake.input.checkpoint)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    sequences = token_sequences(pd.read_parquet(snakemake.input.corpus), tokenizer, cfg["max_length"])
+    n_batches = -(-len(sequences) // cfg["batch_size"])
+    meter = measure(model, padded_batches(sequences, cfg["batch_size"], pad_id), total=n_batches)
+    table = meter.table()
+    table.insert(0, "model", snakemake.wildcards.model)
+    table.insert(1, "step", int(snakemake.wildcards.step))
+    table["corpus"] = cfg["corpus"]["name"]
+    with atomic_file(snakemake.output.table) as tmp:
+        table.to_parquet(tmp, index=False)
+    with atomic_file(snakemake.output.coef) as tmp:
+        np.save(tmp, meter.mean_abs_coefficients())
+    log.info("%d tokens; knowledge entropy %.4f", meter.n_tokens,
+             table.query("metric == 'knowledge_entropy' and layer.isna()").value.iloc[0])
