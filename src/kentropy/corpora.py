@@ -81,8 +81,9 @@ def dolma_first_batch(config_url: str, indices_url: str, batch_size: int, seq_le
             paths = yaml.safe_load(f)["data"]["paths"]
         with fsspec.open(indices_url, "rb") as f:
             # Only the head of the (multi-GB) index file is needed: read the .npy header, then batch_size entries.
-            version = np.lib.format.read_magic(f)
-            shape, _, index_dtype = np.lib.format._read_array_header(f, version)
+            fmt = np.lib.format
+            read_header = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+            _, _, index_dtype = read_header(f)
             first = np.frombuffer(f.read(batch_size * index_dtype.itemsize), dtype=index_dtype)
         first = first[:count]
         fs, _ = fsspec.core.url_to_fs(paths[0])

@@ -1,0 +1,68 @@
+"""Config validation: every bad input gives one line that names the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kentropy.config import ConfigError, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "config" / "schema.yaml"
+
+
+def default():
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "olmo-1b.yaml", "olmo-7b.yaml"])
+def test_shipped_configs_are_valid(name):
+    validate_config(yaml.safe_load((ROOT / "config" / name).read_text()), SCHEMA)
+
+
+def _set(cfg, dotted, value):
+    *parents, last = dotted.split(".")
+    node = cfg
+    for p in parents:
+        node = node[p]
+    if value is KeyError:
+        del node[last]
+    else:
+        node[last] = value
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("models.tiny.steps", [10, "x"], "models.tiny.steps[1]: 'x' is not of type 'integer'"),
+    ("models.tiny.source", "s3", "models.tiny.source: 's3' is not one of"),
+    ("entropy.dtype", "float16", "entropy.dtype: 'float16' is not one of"),
+    ("entropy.batch_size", 0, "entropy.batch_size: 0 is less than the minimum of 1"),
+    ("pretrain.lr", KeyError, "pretrain: 'lr' is a required property"),
+    ("entropy.corpus", {"name": "c4", "source": "hf"}, "entropy.corpus: 'dataset' is a required property"),
+    ("models.tiny.steps", [10, 5000], "models.tiny.steps: step 5000 exceeds pretrain.total_steps"),
+    ("pretrain.num_heads", 5, "pretrain.num_heads: 5 does not divide hidden_size 64"),
+    ("typo_key", 1, "<root>: Additional properties are not allowed ('typo_key' was unexpected)"),
+])
+def test_bad_values_name_the_key(key, value, message):
+    cfg = copy.deepcopy(default())
+    _set(cfg, key, value)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, SCHEMA)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_hf_model_needs_repo_id():
+    cfg = default()
+    cfg["models"]["olmo"] = {"source": "hf", "steps": [1]}
+    with pytest.raises(ConfigError, match="models.olmo: 'repo_id' is a required property"):
+        validate_config(cfg, SCHEMA)
+
+
+def test_local_path_needs_step_placeholder():
+    cfg = default()
+    cfg["models"]["mine"] = {"source": "local", "steps": [1], "path": "/data/ckpt"}
+    with pytest.raises(ConfigError, match=r"models.mine.path: '/data/ckpt' does not match"):
+        validate_config(cfg, SCHEMA)

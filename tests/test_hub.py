@@ -1,0 +1,83 @@
+"""The real resolution and download code, offline, against a hand-built local Hub cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kentropy.hub import step_revisions
+from tests.conftest import tiny_model
+from tests.hub_cache import add_revision, folder_files
+
+REPO = "allenai/OLMo-1B-hf"
+BRANCHES = {117850: "step117850-tokens494B", 369000: "step369000-tokens1547B", 738020: "step738020-tokens3095B"}
+
+
+@pytest.fixture(scope="module")
+def hub_cache(tmp_path_factory) -> Path:
+    cache = tmp_path_factory.mktemp("hf_cache")
+    for step, branch in BRANCHES.items():
+        model_dir = tmp_path_factory.mktemp(f"m{step}")
+        tiny_model("olmo", seed=step).float().save_pretrained(model_dir)
+        add_revision(cache, REPO, branch, folder_files(model_dir))
+    add_revision(cache, REPO, "main", folder_files(model_dir))
+    return cache
+
+
+def offline(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter with the Hub switched off (huggingface_hub reads it at import)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_step_revisions_parses_real_branch_names():
+    names = ["main", "step117850-tokens494B", "step143000", "step1000-tokens4B-extra", "stage1-step10"]
+    assert step_revisions(names) == {117850: "step117850-tokens494B", 143000: "step143000"}
+
+
+def test_fetch_resolves_branch_and_writes_loadable_checkpoint(hub_cache, tmp_path):
+    out = tmp_path / "step369000"
+    proc = offline(f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint({REPO!r}, 369000, {str(out)!r}, cache_dir={str(hub_cache)!r})")
+    assert proc.returncode == 0, proc.stderr
+    source = json.loads((out / "source.json").read_text())
+    assert source["revision"] == "step369000-tokens1547B"
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(out)
+    expected = tiny_model("olmo", seed=369000).float()
+    for (name, p), (_, q) in zip(model.named_parameters(), expected.named_parameters()):
+        assert (p == q).all(), name
+
+
+def test_missing_step_lists_nearest_available(hub_cache, tmp_path):
+    proc = offline(f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint({REPO!r}, 400000, {str(tmp_path / 'x')!r}, cache_dir={str(hub_cache)!r})")
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "no checkpoint for step 400000" in last and "369000 (step369000-tokens1547B)" in last
+    assert not (tmp_path / "x").exists()  # nothing half-written
+
+
+def test_unknown_repo_offline_is_a_clear_error(hub_cache, tmp_path):
+    proc = offline(f"from kentropy.hub import resolve_revision; resolve_revision('allenai/OLMo-7B', 1000, {str(hub_cache)!r})")
+    assert "allenai/OLMo-7B: no branch matching" in proc.stderr and "offline" in proc.stderr
+
+
+def test_fetch_converts_hf_olmo_layout(tmp_path):
+    from safetensors.torch import save_file
+
+    from tests.test_olmo_layout import CFG, random_hf_olmo_state
+
+    cache, src = tmp_path / "cache", tmp_path / "src"
+    src.mkdir()
+    (src / "config.json").write_text(json.dumps(CFG))
+    save_file(random_hf_olmo_state(CFG), src / "model.safetensors")
+    add_revision(cache, "allenai/OLMo-7B", "step1000-tokens4B", folder_files(src))
+    out = tmp_path / "step1000"
+    proc = offline(f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint('allenai/OLMo-7B', 1000, {str(out)!r}, cache_dir={str(cache)!r}, layout='hf_olmo')")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "config.json").read_text())["model_type"] == "olmo"

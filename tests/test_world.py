@@ -1,0 +1,50 @@
+"""The generated world: deterministic, and fictional knowledge in the kaist-ai schema."""
+
+from __future__ import annotations
+
+import json
+
+from kentropy.world import build_world, fictional_record, multiple_choice_questions, write_world
+
+ARGS = dict(seed=3, n_people=40, n_documents=50, n_entropy_documents=10, n_new_domain_documents=10,
+            n_paraphrase=4, n_once=6, n_questions=12)
+
+
+def test_deterministic_under_seed(tmp_path):
+    write_world(tmp_path / "a", **ARGS)
+    write_world(tmp_path / "b", **ARGS)
+    for f in sorted(p.name for p in (tmp_path / "a").iterdir()):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+
+
+def test_fictional_records_follow_schema_and_are_new(tmp_path):
+    write_world(tmp_path, **ARGS)
+    world = build_world(3, 40, 10)
+    known = {p.name for p in world.people}
+    for split, n in (("paraphrase", 4), ("once", 6)):
+        records = json.loads((tmp_path / f"fictional_{split}.json").read_text())
+        assert len(records) == n
+        for r in records:
+            for kind in ("mem", "gen", "hard_gen"):
+                assert len(r[f"{kind}_input"]) == len(r[f"{kind}_target"]) == 5
+            assert len(r["paraphrases"]) == 9
+            assert not any(name in r["train_context"] for name in known)
+            for inp, tgt in zip(r["mem_input"], r["mem_target"]):
+                assert (inp + tgt) in r["train_context"]
+
+
+def test_composition_probe_uses_pretraining_geography():
+    world = build_world(0, 10, 2)
+    person = world.fictional[0]
+    record = fictional_record(person, world.country_of[person.city], seed=0)
+    assert record["hard_gen_target"][0] == " " + world.country_of[person.city]
+
+
+def test_questions_have_the_right_answer():
+    world = build_world(1, 20, 1)
+    by_name = {p.name: p for p in world.people}
+    for q in multiple_choice_questions(world, 30, seed=2):
+        answer = q["choices"][q["answer"]]
+        person = next(p for n, p in by_name.items() if n in q["question"])
+        assert answer in (person.city, person.profession, person.instrument)
+        assert len(set(q["choices"])) == len(q["choices"])
