@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# A --configfile on the command line is the whole config (the paper configs stand alone); otherwise the
+# embedded default. Snakemake would otherwise deep-merge the two, mixing the tiny model into every run.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
