@@ -39,6 +39,20 @@ def shannon_entropy(weights: np.ndarray) -> float:
     return float(-(nz * np.log(nz)).sum())
 
 
+def next_token_entropy_sum(logits: torch.Tensor, weights: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """Sum over positions of weight x entropy of softmax(logits), in float64.
+
+    Rows are processed in chunks so the softmax temporaries stay cache-sized and memory stays flat
+    in the batch size; H = -sum p log p is computed as a row-wise dot product.
+    """
+    total = torch.zeros((), dtype=torch.float64, device=logits.device)
+    for rows, w in zip(logits.split(chunk), weights.split(chunk)):
+        logp = torch.log_softmax(rows.float(), dim=-1)
+        per_row = -torch.einsum("nv,nv->n", logp.exp(), logp)
+        total += (per_row @ w.float()).double()
+    return total
+
+
 class EntropyMeter:
     """Running sums for every metric; attach with :meth:`hooks`, feed batches with :meth:`update`."""
 
@@ -46,19 +60,24 @@ class EntropyMeter:
         self.model = model
         self.layers = decoder_layers(model)
         n_layers, d_ff = len(self.layers), self.layers[0].down.in_features
-        self.abs_coef_sum = torch.zeros(n_layers, d_ff, dtype=torch.float64)
-        self.relu_coef_sum = torch.zeros(n_layers, d_ff, dtype=torch.float64)
-        self.attention_sum = torch.zeros(n_layers, dtype=torch.float64)
-        self.next_token_sum = 0.0
+        device = next(model.parameters()).device
+        self.abs_coef_sum = torch.zeros(n_layers, d_ff, dtype=torch.float64, device=device)
+        self.relu_coef_sum = torch.zeros(n_layers, d_ff, dtype=torch.float64, device=device)
+        self.attention_sum = torch.zeros(n_layers, dtype=torch.float64, device=device)
+        self.next_token_sum = torch.zeros((), dtype=torch.float64, device=device)
         self.n_tokens = 0
-        self._mask: torch.Tensor | None = None  # bool (batch, seq) of the batch being processed
+        self._weights: torch.Tensor | None = None  # flattened 0/1 mask of the current batch
 
     # -- hooks -------------------------------------------------------------------------------------
     def _coefficient_hook(self, layer: int):
         def hook(module, args):
-            coef = args[0][self._mask]  # (n_real_tokens, d_ff)
-            self.abs_coef_sum[layer] += coef.abs().sum(0, dtype=torch.float64).cpu()
-            self.relu_coef_sum[layer] += coef.clamp(min=0).sum(0, dtype=torch.float64).cpu()
+            coef = args[0].reshape(-1, args[0].shape[-1]).to(self._weights.dtype)  # (tokens, d_ff)
+            # Mask-weighted sums as matrix-vector products (no masked copy); relu(x) = (x + |x|) / 2, so
+            # the signed sum gives the ReLU variant without a second elementwise pass.
+            abs_sum = (self._weights @ coef.abs()).double()
+            signed_sum = (self._weights @ coef).double()
+            self.abs_coef_sum[layer] += abs_sum
+            self.relu_coef_sum[layer] += (abs_sum + signed_sum) / 2
 
         return hook
 
@@ -70,7 +89,7 @@ class EntropyMeter:
                     "attention weights are not returned; load the model with attn_implementation='eager'"
                 )
             per_query = torch.special.entr(weights.float()).sum(-1).mean(1)  # (batch, seq): mean over heads
-            self.attention_sum[layer] += per_query[self._mask].sum(dtype=torch.float64).cpu()
+            self.attention_sum[layer] += (per_query.reshape(-1).to(self._weights.dtype) @ self._weights).double()
 
         return hook
 
@@ -92,22 +111,22 @@ class EntropyMeter:
         """One forward pass over a padded batch; padding positions (mask 0) are ignored everywhere."""
         device = next(self.model.parameters()).device
         input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-        self._mask = attention_mask.bool()
+        # Sums accumulate in float32 at least (a bf16 matrix-vector product would round its result to bf16).
+        dtype = torch.promote_types(next(self.model.parameters()).dtype, torch.float32)
+        self._weights = attention_mask.reshape(-1).to(dtype)
         logits = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids_from_mask(attention_mask),
         ).logits
-        real = logits[self._mask].float()  # (n_real_tokens, vocab)
-        logp = torch.log_softmax(real, dim=-1)
-        self.next_token_sum += float(-(logp.exp() * logp).sum(dtype=torch.float64))
-        self.n_tokens += int(self._mask.sum())
-        self._mask = None
+        self.next_token_sum += next_token_entropy_sum(logits.reshape(-1, logits.shape[-1]), self._weights)
+        self.n_tokens += int(attention_mask.sum())
+        self._weights = None
 
     # -- results -----------------------------------------------------------------------------------
     def mean_abs_coefficients(self) -> np.ndarray:
         """(layers, d_ff) corpus-mean |coefficient|: the input of resuscitation."""
-        return (self.abs_coef_sum / self.n_tokens).numpy()
+        return (self.abs_coef_sum / self.n_tokens).cpu().numpy()
 
     def table(self) -> pd.DataFrame:
         """Long table (metric, layer, value, n_tokens); layer is null (<NA>) for whole-model values."""
@@ -115,11 +134,11 @@ class EntropyMeter:
             raise ValueError("no non-padding tokens were measured; the corpus is empty")
         rows = []
         for metric, sums in (("knowledge_entropy", self.abs_coef_sum), ("knowledge_entropy_relu", self.relu_coef_sum)):
-            per_layer = [shannon_entropy(s.numpy()) for s in sums]
+            per_layer = [shannon_entropy(s) for s in sums.cpu().numpy()]
             rows += [(metric, i, v) for i, v in enumerate(per_layer)] + [(metric, None, sum(per_layer))]
-        attention = (self.attention_sum / self.n_tokens).tolist()
+        attention = (self.attention_sum / self.n_tokens).cpu().tolist()
         rows += [("attention_entropy", i, v) for i, v in enumerate(attention)] + [("attention_entropy", None, sum(attention))]
-        rows.append(("next_token_entropy", None, self.next_token_sum / self.n_tokens))
+        rows.append(("next_token_entropy", None, float(self.next_token_sum) / self.n_tokens))
         table = pd.DataFrame(rows, columns=["metric", "layer", "value"])
         table["layer"] = table["layer"].astype("Int64")
         table["n_tokens"] = self.n_tokens

@@ -1,0 +1,156 @@
+"""Cost of the entropy pass against a plain forward, and its memory against materialising coefficients.
+
+Same randomly initialised OLMo-architecture model, same batches, one run:
+  time:   plain eager forward (no hooks) vs kentropy.entropy.measure (all four metrics); median of repeats.
+  memory: peak RSS of a fresh process running (a) our streaming pass, (b) the released code's approach
+          (keep every layer's coefficients for every token, then average) on growing corpora.
+
+    python bench/entropy_overhead.py                 # CPU defaults (a ~30M-parameter model)
+    python bench/entropy_overhead.py --device cuda   # on a GPU (peak = torch.cuda.max_memory_allocated)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+
+def build(args):
+    from transformers import OlmoConfig, OlmoForCausalLM
+
+    torch.manual_seed(0)
+    cfg = OlmoConfig(vocab_size=args.vocab, hidden_size=args.hidden, intermediate_size=args.ffn,
+                     num_hidden_layers=args.layers, num_attention_heads=args.heads, max_position_embeddings=args.seq,
+                     pad_token_id=0, bos_token_id=None, eos_token_id=1)
+    model = OlmoForCausalLM(cfg).to(args.device).eval()
+    model.config._attn_implementation = "eager"
+    return model
+
+
+def batches(args, n_sequences: int):
+    g = torch.Generator().manual_seed(1)
+    for start in range(0, n_sequences, args.batch):
+        n = min(args.batch, n_sequences - start)
+        yield {"input_ids": torch.randint(2, args.vocab, (n, args.seq), generator=g),
+               "attention_mask": torch.ones(n, args.seq, dtype=torch.long)}
+
+
+def sync(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+@torch.no_grad()
+def plain_pass(model, data, device):
+    for b in data:
+        model(input_ids=b["input_ids"].to(device), attention_mask=b["attention_mask"].to(device))
+
+
+def materialising_pass(model, data, device):
+    """What the released code did: keep all coefficients, average at the end."""
+    from kentropy.architectures import decoder_layers
+
+    kept = [[] for _ in decoder_layers(model)]
+    handles = [l.down.register_forward_pre_hook(lambda m, a, i=i: kept[i].append(a[0].detach().abs()))
+               for i, l in enumerate(decoder_layers(model))]
+    plain_pass(model, data, device)
+    for h in handles:
+        h.remove()
+    return [torch.cat([c.flatten(0, 1) for c in layer]).mean(0) for layer in kept]
+
+
+def time_ratio(args) -> dict:
+    from kentropy.entropy import measure
+
+    model = build(args)
+    data = list(batches(args, args.time_sequences))
+    plain_pass(model, data[:1], args.device)  # warm-up
+    plain, ours = [], []
+    for _ in range(args.repeats):  # interleaved, so drift hits both alike
+        sync(args.device); t = time.perf_counter(); plain_pass(model, data, args.device); sync(args.device)
+        plain.append(time.perf_counter() - t)
+        t = time.perf_counter(); measure(model, data, progress=False); sync(args.device)
+        ours.append(time.perf_counter() - t)
+    p, o = statistics.median(plain), statistics.median(ours)
+    return {"plain_s": p, "entropy_s": o, "ratio": o / p, "tokens": args.time_sequences * args.seq}
+
+
+def _status_kib(field: str) -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _reset_peak_rss() -> int:
+    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS, so model init does not count."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_kib("VmRSS") * 1024
+
+
+def peak_memory_child(args, method: str, n_sequences: int) -> None:
+    """Runs in a fresh process; prints peak memory (bytes) above the loaded model."""
+    from kentropy.entropy import measure
+
+    model = build(args)
+    if args.device == "cuda":
+        torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
+    else:
+        base = _reset_peak_rss()
+    data = batches(args, n_sequences)  # a generator: the corpus itself is never held in memory
+    if method == "streaming":
+        measure(model, data, progress=False)
+    else:
+        materialising_pass(model, data, args.device)
+    peak = torch.cuda.max_memory_allocated() if args.device == "cuda" else _status_kib("VmHWM") * 1024
+    print(json.dumps({"peak_above_model_bytes": peak - base}))
+
+
+def peak_memory(args, method: str, n_sequences: int) -> str:
+    """Peak MiB as text, or why the child died (the materialising baseline runs out of memory first)."""
+    cmd = [sys.executable, __file__, "--child", method, str(n_sequences), *sys.argv[1:]]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return "killed (OOM)" if proc.returncode == -9 else f"failed ({proc.returncode})"
+    return f"{json.loads(proc.stdout.strip().splitlines()[-1])['peak_above_model_bytes'] / 2**20:.1f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--hidden", type=int, default=512)
+    ap.add_argument("--ffn", type=int, default=2048)
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--heads", type=int, default=8)
+    ap.add_argument("--vocab", type=int, default=16384)
+    ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--time-sequences", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--memory-sequences", type=int, nargs="+", default=[32, 128, 512])
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args, _ = ap.parse_known_args()
+    if args.child:
+        peak_memory_child(args, args.child[0], int(args.child[1]))
+        return
+    torch.set_num_threads(torch.get_num_threads())
+    t = time_ratio(args)
+    print(f"model: hidden {args.hidden}, d_ff {args.ffn}, {args.layers} layers, vocab {args.vocab}; "
+          f"{args.time_sequences} x {args.seq} tokens, batch {args.batch}, device {args.device}")
+    print(f"time: plain forward {t['plain_s']:.3f} s, entropy pass {t['entropy_s']:.3f} s, "
+          f"ratio {t['ratio']:.3f}x (median of {args.repeats})")
+    print("memory: peak above the loaded model, MiB (streaming | materialising)")
+    for n in args.memory_sequences:
+        s, m = peak_memory(args, "streaming", n), peak_memory(args, "materialising", n)
+        print(f"  {n:6d} sequences ({n * args.seq:8d} tokens): {s:>12} | {m:>12}")
+
+
+if __name__ == "__main__":
+    main()
