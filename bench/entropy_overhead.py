@@ -134,7 +134,7 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--time-sequences", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--memory-sequences", type=int, nargs="+", default=[32, 128, 512])
+    ap.add_argument("--memory-sequences", type=int, nargs="+", default=[32, 128, 384])
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args, _ = ap.parse_known_args()
     if args.child:
