@@ -29,18 +29,21 @@ class RevisionNotFound(LookupError):
     """No branch of the repo holds the requested step; the message lists the nearest ones."""
 
 
-def _branch_names(repo_id: str, cache_dir: str | None) -> list[str]:
+def _branch_names(repo_id: str, cache_dir: str | None) -> tuple[list[str], str]:
+    """Branch names of ``repo_id`` and where they came from (the Hub, or the cache and why)."""
+    where = "in the local cache (offline)"
     if not huggingface_hub.constants.HF_HUB_OFFLINE:
         try:
-            return [b.name for b in HfApi().list_repo_refs(repo_id).branches]
-        except (OSError, huggingface_hub.errors.HfHubHTTPError) as err:
+            return [b.name for b in HfApi().list_repo_refs(repo_id).branches], "on the Hub"
+        except Exception as err:  # no network, auth, missing repo: the cache may still hold the refs
+            where = f"in the local cache (listing the Hub failed: {type(err).__name__}: {err})"
             log.warning("could not list the branches of %s (%s); using the local cache", repo_id, err)
     names: list[str] = []
     if cache_dir is None or Path(cache_dir).is_dir():
         for repo in scan_cache_dir(cache_dir).repos:
             if repo.repo_id == repo_id and repo.repo_type == "model":
                 names += [ref for rev in repo.revisions for ref in rev.refs]
-    return names
+    return names, where
 
 
 def step_revisions(branches: list[str], pattern: str = DEFAULT_REVISION_REGEX) -> dict[int, str]:
@@ -56,11 +59,11 @@ def step_revisions(branches: list[str], pattern: str = DEFAULT_REVISION_REGEX) -
 
 def resolve_revision(repo_id: str, step: int, cache_dir: str | None = None, pattern: str = DEFAULT_REVISION_REGEX) -> str:
     """The branch of ``repo_id`` that holds ``step``; RevisionNotFound names the nearest available steps."""
-    steps = step_revisions(_branch_names(repo_id, cache_dir), pattern)
+    branches, where = _branch_names(repo_id, cache_dir)
+    steps = step_revisions(branches, pattern)
     if step in steps:
         return steps[step]
     if not steps:
-        where = "in the local cache (offline)" if huggingface_hub.constants.HF_HUB_OFFLINE else "on the Hub"
         raise RevisionNotFound(f"{repo_id}: no branch matching {pattern!r} {where}")
     nearest = sorted(steps, key=lambda s: (abs(s - step), s))[:4]
     listing = ", ".join(f"{s} ({steps[s]})" for s in sorted(nearest))
