@@ -47,7 +47,8 @@ def next_token_entropy_sum(logits: torch.Tensor, weights: torch.Tensor, chunk: i
     """
     total = torch.zeros((), dtype=torch.float64, device=logits.device)
     for rows, w in zip(logits.split(chunk), weights.split(chunk)):
-        shifted = rows.float() - rows.float().amax(-1, keepdim=True)
+        rows = rows.float()
+        shifted = rows - rows.amax(-1, keepdim=True)
         e = shifted.exp()
         s = e.sum(-1)
         per_row = s.log() - torch.einsum("nv,nv->n", e, shifted) / s
@@ -62,7 +63,10 @@ class EntropyMeter:
         self.model = model
         self.layers = decoder_layers(model)
         n_layers, d_ff = len(self.layers), self.layers[0].down.in_features
-        device = next(model.parameters()).device
+        first = next(model.parameters())
+        device = self._device = first.device
+        # Sums accumulate in float32 at least (a bf16 matrix-vector product would round its result to bf16).
+        self._sum_dtype = torch.promote_types(first.dtype, torch.float32)
         self.abs_coef_sum = torch.zeros(n_layers, d_ff, dtype=torch.float64, device=device)
         self.relu_coef_sum = torch.zeros(n_layers, d_ff, dtype=torch.float64, device=device)
         self.attention_sum = torch.zeros(n_layers, dtype=torch.float64, device=device)
@@ -111,11 +115,9 @@ class EntropyMeter:
     @torch.no_grad()
     def update(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None:
         """One forward pass over a padded batch; padding positions (mask 0) are ignored everywhere."""
-        device = next(self.model.parameters()).device
-        input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-        # Sums accumulate in float32 at least (a bf16 matrix-vector product would round its result to bf16).
-        dtype = torch.promote_types(next(self.model.parameters()).dtype, torch.float32)
-        self._weights = attention_mask.reshape(-1).to(dtype)
+        input_ids, attention_mask = input_ids.to(self._device), attention_mask.to(self._device)
+        # Padding is excluded by weight 0, so batches are right-padded (no fully masked, NaN-prone rows).
+        self._weights = attention_mask.reshape(-1).to(self._sum_dtype)
         logits = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
