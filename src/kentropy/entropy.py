@@ -40,19 +40,19 @@ def shannon_entropy(weights: np.ndarray) -> float:
 
 
 def next_token_entropy_sum(logits: torch.Tensor, weights: torch.Tensor, chunk: int = 256) -> torch.Tensor:
-    """Sum over positions of weight x entropy of softmax(logits), in float64.
+    """Sum over positions of weight x entropy of softmax(logits), computed in ``weights.dtype``, summed in float64.
 
     With z' = z - max z, e = exp(z') and s = sum e: H = log s - (e . z') / s, one exponential per logit.
     Rows go in chunks so the temporaries stay cache-sized and memory stays flat in the batch size.
     """
     total = torch.zeros((), dtype=torch.float64, device=logits.device)
     for rows, w in zip(logits.split(chunk), weights.split(chunk)):
-        rows = rows.float()
+        rows = rows.to(w.dtype)
         shifted = rows - rows.amax(-1, keepdim=True)
         e = shifted.exp()
         s = e.sum(-1)
         per_row = s.log() - torch.einsum("nv,nv->n", e, shifted) / s
-        total += (per_row @ w.float()).double()
+        total += (per_row @ w).double()
     return total
 
 
