@@ -1,5 +1,5 @@
-# knowledge-entropy: from pretraining checkpoints to knowledge-entropy tables and figures.
-# Target rules: all, entropy, figures, figure3, figure8. See README.md.
+# knowledge-entropy: from pretraining checkpoints to entropy, continual-learning tables and figures.
+# Target rules: all, entropy, continual, figures, continual_figures, figure3/4/8/11/12, table2. See README.md.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -16,6 +16,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/checkpoints.smk"
 include: "workflow/rules/entropy.smk"
+include: "workflow/rules/continual.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -23,4 +25,6 @@ rule all:
     default_target: True
     input:
         rules.entropy.input,
+        rules.continual.input,
         rules.figures.input,
+        rules.continual_figures.input,

@@ -47,6 +47,28 @@ def test_default_dag_produces_tables_and_figures(e2e):
     assert (e2e / "logs/measure_entropy/tiny/step30.log").read_text().count("knowledge entropy") == 1
 
 
+def test_default_dag_produces_continual_tables_and_figures(e2e):
+    continual = pd.read_parquet(e2e / "results/tables/continual.parquet")
+    assert set(continual.run) == {"baseline", "general"} and set(continual.step) == {10, 20, 30}
+    totals = continual[(continual.split == "all") & (continual.kind == "all")]
+    assert len(totals) == 6 and totals.value.notna().all()
+    forgetting = continual[continual.metric == "forgetting"]
+    assert len(forgetting) == 6 and ((forgetting.before > 0) & (forgetting.before <= 1)).all()
+    corr = pd.read_parquet(e2e / "results/tables/correlations.parquet")
+    assert list(corr.columns) == ["model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n"]
+    assert set(corr.n) == {3} and set(corr.method) == {"pearson", "spearman"}
+    table2 = (e2e / "results/tables/table2.md").read_text()
+    assert "| tiny    | baseline | acquisition (%)" in table2 and "|     30 |" in table2
+    for f in ("figure4.png", "figure11.png", "figure12.png"):
+        assert (e2e / "results/figures" / f).stat().st_size > 10_000
+    manifest = pd.read_parquet(e2e / "results/streams/tiny/baseline/manifest.parquet")
+    assert sorted(set(manifest.step)) == [0, 2, 4, 6, 8] and len(manifest) == 5 * (2 + 2)
+    loss = pd.read_parquet(e2e / "results/continual/tiny/step30/original/general/loss.parquet")
+    assert list(loss.step) == list(range(1, 11))
+    assert not (e2e / "results/continual/tiny/step30/original/general/work").exists()
+    assert "final loss" in (e2e / "logs/continual_train/tiny/step30/original/general.log").read_text()
+
+
 def test_figure3_reruns_alone(e2e):
     proc = snakemake(e2e, "--configfile", str(ROOT / "tests/config/e2e.yaml"), "--force", "figure3")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -60,11 +82,38 @@ def test_paper_configs_plan_offline(tmp_path, config, model, steps):
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["fetch_checkpoint"] == steps and counts["measure_entropy"] == steps
     assert counts["figure3"] == 1 and "pretrain_tiny" not in counts
+    # The paper's grid: six runs from every checkpoint; probes and benchmarks before and after each.
+    assert counts["continual_train"] == 6 * steps and counts["train_stream"] == 6 and counts["continual_corpus"] == 2
+    assert counts["probe"] == counts["downstream"] == 7 * steps
+    assert all(counts[r] == 1 for r in ("fetch_benchmarks", "continual_table", "correlations", "table2", "figure4",
+                                         "figure11", "figure12"))
 
 
-def test_bad_config_fails_with_one_line(tmp_path):
+def test_paper_training_jobs_ask_for_gpus_and_launch_one_process_each(tmp_path):
+    target = "results/continual/olmo-7b/step1000/original/bs2048/model"
+    proc = snakemake(tmp_path, target, "-n", "-p", "--configfile", str(ROOT / "config/olmo-7b.yaml"), offline=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    train = out[out.index("rule continual_train:"):]
+    assert "gpu=8" in train.split("Shell command")[0]
+    assert "-m torch.distributed.run --standalone --nproc_per_node 8 -m kentropy.continual" in train
+    assert '"batch_size": 2048' in train and '"zero_stage": 2' in train
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("batch_size: 8\n  dtype", "batch_size: -1\n  dtype", "config: entropy.batch_size: -1 is less than the minimum of 1"),
+    ("{corpus: general,", "{corpus: pubmed,", "config: continual.runs.general.corpus: 'pubmed' is not a key of continual.corpora"),
+    ("baseline: baseline", "baseline: base", "config: continual.baseline: 'base' is not a key of continual.runs"),
+    ("batch_size: 8, lr: 0.001, epochs: 1, steps_per_epoch: 10}\n    general",
+     "batch_size: 6, lr: 0.001, epochs: 1, steps_per_epoch: 10}\n    general",
+     "config: continual.runs.baseline.batch_size: 6 is not a multiple of micro_batch_size 4 x 1 GPUs"),
+    ("n_injections: 5", "n_injections: 11", "config: continual.n_injections: 11 is greater than the maximum of 10"),
+])
+def test_bad_config_fails_with_one_line(tmp_path, old, new, message):
+    text = (ROOT / "tests/config/e2e.yaml").read_text()
+    assert old in text
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "tests/config/e2e.yaml").read_text().replace("batch_size: 8\n  dtype", "batch_size: -1\n  dtype"))
+    bad.write_text(text.replace(old, new, 1))
     proc = snakemake(tmp_path, "-n", "--configfile", str(bad))
     assert proc.returncode != 0
-    assert "config: entropy.batch_size: -1 is less than the minimum of 1\n" in proc.stdout + proc.stderr
+    assert message + "\n" in proc.stdout + proc.stderr

@@ -30,14 +30,14 @@ def test_fictional_records_follow_schema_and_are_new(tmp_path):
             assert len(r["paraphrases"]) == 9
             assert not any(name in r["train_context"] for name in known)
             for inp, tgt in zip(r["mem_input"], r["mem_target"]):
-                assert (inp + tgt) in r["train_context"]
+                assert f"{inp} {tgt}" in r["train_context"]
 
 
 def test_composition_probe_uses_pretraining_geography():
     world = build_world(0, 10, 2)
     person = world.fictional[0]
     record = fictional_record(person, world.country_of[person.city], seed=0)
-    assert record["hard_gen_target"][0] == " " + world.country_of[person.city]
+    assert record["hard_gen_target"][0] == world.country_of[person.city]
 
 
 def test_questions_have_the_right_answer():

@@ -36,3 +36,36 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     pre = config.get("pretrain")
     if pre and pre["hidden_size"] % pre["num_heads"]:
         raise ConfigError(f"config: pretrain.num_heads: {pre['num_heads']} does not divide hidden_size {pre['hidden_size']}")
+    _check_continual(config)
+
+
+def _check_continual(config: dict) -> None:
+    cont = config["continual"]
+    generated = [f"continual.corpora.{n}" for n, c in cont["corpora"].items() if c["source"] == "generated"]
+    if cont["knowledge"]["source"] == "generated":
+        generated.append("continual.knowledge")
+    if config["downstream"]["source"] == "generated":
+        generated.append("downstream")
+    if generated and "world" not in config:
+        raise ConfigError(f"config: {generated[0]}.source: generated needs the `world` section")
+    if cont["baseline"] not in cont["runs"]:
+        raise ConfigError(f"config: continual.baseline: {cont['baseline']!r} is not a key of continual.runs")
+    train_gpus = {max(1, m.get("train_gpus", m.get("gpus", 0))) for m in config["models"].values()}
+    for name, run in cont["runs"].items():
+        key = f"config: continual.runs.{name}"
+        if run["corpus"] not in cont["corpora"]:
+            raise ConfigError(f"{key}.corpus: {run['corpus']!r} is not a key of continual.corpora")
+        micro = run.get("micro_batch_size", cont["micro_batch_size"])
+        for gpus in sorted(train_gpus):
+            if run["batch_size"] % (micro * gpus):
+                raise ConfigError(f"{key}.batch_size: {run['batch_size']} is not a multiple of micro_batch_size "
+                                  f"{micro} x {gpus} GPUs")
+        interval = inject_interval(run, cont["n_injections"])
+        if interval < 1 or (cont["n_injections"] - 1) * interval >= run["epochs"] * run["steps_per_epoch"]:
+            raise ConfigError(f"{key}.inject_interval: {cont['n_injections']} injections every {interval} steps "
+                              f"do not fit in {run['epochs'] * run['steps_per_epoch']} steps")
+
+
+def inject_interval(run: dict, n_injections: int) -> int:
+    """Steps between injections: the run's own, else the first epoch split into ``n_injections`` parts."""
+    return run.get("inject_interval", run["steps_per_epoch"] // n_injections)

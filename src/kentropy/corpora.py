@@ -8,7 +8,8 @@ Hugging Face dataset, streamed) and ``dolma`` (the first batch of OLMo's publish
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -36,19 +37,19 @@ def text_file_corpus(path: str | Path, count: int | None = None) -> pd.DataFrame
     return pd.DataFrame({"text": docs[:count]})
 
 
-def hf_dataset_corpus(name: str, split: str, text_field: str, count: int, config: str | None = None) -> pd.DataFrame:
-    """The first ``count`` documents of a Hugging Face dataset, streamed (nothing else is downloaded)."""
+def stream_hf_texts(name: str, split: str, text_field: str, config: str | None = None) -> Iterator[str]:
+    """Documents of a Hugging Face dataset, streamed: only what is consumed is downloaded."""
     import datasets
 
-    stream = datasets.load_dataset(name, config, split=split, streaming=True)
-    docs = []
-    for row in stream:
+    for row in datasets.load_dataset(name, config, split=split, streaming=True):
         if text_field not in row:
             raise CorpusError(f"dataset {name!r} has no field {text_field!r} (fields: {sorted(row)})")
-        docs.append(row[text_field])
-        if len(docs) == count:
-            break
-    return pd.DataFrame({"text": docs})
+        yield row[text_field]
+
+
+def hf_dataset_corpus(name: str, split: str, text_field: str, count: int, config: str | None = None) -> pd.DataFrame:
+    """The first ``count`` documents of a Hugging Face dataset, streamed."""
+    return pd.DataFrame({"text": list(islice(stream_hf_texts(name, split, text_field, config), count))})
 
 
 def _instance_offsets(fs, paths: list[str], seq_len: int, dtype: np.dtype, needed: int) -> list[tuple[str, int]]:
@@ -141,3 +142,28 @@ def padded_batches(sequences: list[list[int]], batch_size: int, pad_id: int, pad
             ids[row, span] = torch.tensor(seq)
             mask[row, span] = 1
         yield {"input_ids": ids, "attention_mask": mask}
+
+
+def pack_blocks(texts: Iterable[str], tokenizer, seq_len: int, n_blocks: int | None = None,
+                chunk: int = 1000) -> np.ndarray:
+    """Concatenate documents (each followed by EOS) and cut the stream into ``seq_len`` blocks.
+
+    Documents are tokenised ``chunk`` at a time and consumption stops once ``n_blocks`` blocks are full,
+    so a streamed corpus is read only as far as the run needs. The last partial block is dropped.
+    """
+    texts = iter(texts)
+    pieces, n_tokens = [], 0
+    while n_blocks is None or n_tokens < n_blocks * seq_len:
+        docs = list(islice(texts, chunk))
+        if not docs:
+            break
+        for ids in tokenizer(docs)["input_ids"]:
+            pieces.append(np.asarray([*ids, tokenizer.eos_token_id], dtype=np.int64))
+            n_tokens += len(ids) + 1
+    stream = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+    have = len(stream) // seq_len
+    if have == 0 or (n_blocks is not None and have < n_blocks):
+        raise CorpusError(f"corpus has {len(stream)} tokens: {have} blocks of {seq_len}, "
+                          f"{n_blocks or 1} needed; use a larger corpus or fewer steps")
+    n = have if n_blocks is None else n_blocks
+    return stream[: n * seq_len].reshape(n, seq_len)

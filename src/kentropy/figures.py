@@ -44,3 +44,75 @@ def save(fig: plt.Figure, paths: list[str]) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
+
+
+def _totals(continual: pd.DataFrame) -> pd.DataFrame:
+    """Per model/step/variant/run: P before/after, acquisition A, D before/after, forgetting F (wide)."""
+    acq = continual[(continual.metric == "acquisition") & (continual.split == "all") & (continual.kind == "all")]
+    fgt = continual[continual.metric == "forgetting"]
+    key = ["model", "step", "variant", "run"]
+    a = acq[key + ["before", "after", "value"]].rename(columns={"before": "P_before", "after": "P_after", "value": "A"})
+    f = fgt[key + ["before", "after", "value"]].rename(columns={"before": "D_before", "after": "D_after", "value": "F"})
+    return a.merge(f, on=key)
+
+
+def figure4(continual: pd.DataFrame, baseline: str) -> plt.Figure:
+    """Baseline run per checkpoint step: probe score P and downstream D before/after, then A and F."""
+    totals = _totals(continual[(continual.run == baseline) & (continual.variant == "original")])
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    for ax, (name, label) in zip(axes[:2], (("P", "probe log-probability P"), ("D", "downstream accuracy D"))):
+        long = totals.melt(id_vars=["model", "step"], value_vars=[f"{name}_before", f"{name}_after"],
+                           var_name="state", value_name=name)
+        long["state"] = long.state.str.split("_").str[1]
+        sns.lineplot(data=long, x="step", y=name, hue="model", style="state", marker="o", ax=ax)
+        ax.set(title=label, xlabel="pretraining step of the checkpoint", ylabel=name)
+    for ax, (name, label) in zip(axes[2:], (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):
+        sns.lineplot(data=totals, x="step", y=name, hue="model", marker="o", ax=ax)
+        ax.set(title=label, xlabel="pretraining step of the checkpoint", ylabel=name)
+    fig.suptitle(f"Continual knowledge learning, run '{baseline}'")
+    fig.tight_layout()
+    return fig
+
+
+def figure11(continual: pd.DataFrame, baseline: str) -> plt.Figure:
+    """Acquisition of the once vs the paraphrase split, per probe kind, across checkpoint steps."""
+    acq = continual[(continual.metric == "acquisition") & (continual.run == baseline) & (continual.variant == "original")
+                    & continual.split.isin(["paraphrase", "once"])]
+    grid = sns.relplot(data=acq, x="step", y="value", hue="split", style="model", col="kind", kind="line", marker="o",
+                       col_order=["memorization", "semantic", "composition", "all"], height=3.4, aspect=1.1,
+                       facet_kws={"sharey": False})
+    grid.set_axis_labels("pretraining step of the checkpoint", "acquisition A (%)")
+    grid.figure.suptitle(f"Once vs paraphrase injection, run '{baseline}'", y=1.03)
+    return grid.figure
+
+
+def corpus_runs(runs: dict[str, dict], baseline: str) -> dict[str, str]:
+    """{run: corpus} for the baseline and the runs that differ from it only in their corpus."""
+    ref = {k: v for k, v in runs[baseline].items() if k != "corpus"}
+    return {name: spec["corpus"] for name, spec in runs.items()
+            if {k: v for k, v in spec.items() if k != "corpus"} == ref}
+
+
+def figure12(continual: pd.DataFrame, runs: dict[str, dict], baseline: str) -> plt.Figure:
+    """Acquisition and forgetting across checkpoint steps, one line per continual-training corpus."""
+    corpora = corpus_runs(runs, baseline)
+    totals = _totals(continual[continual.run.isin(list(corpora)) & (continual.variant == "original")])
+    totals["corpus"] = totals.run.map(corpora)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, (name, label) in zip(axes, (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):
+        sns.lineplot(data=totals, x="step", y=name, hue="corpus", style="model", marker="o", ax=ax)
+        ax.set(title=label, xlabel="pretraining step of the checkpoint", ylabel=name)
+    fig.tight_layout()
+    return fig
+
+
+TABLE2_QUANTITIES = {"A": "acquisition (%)", "F": "forgetting (%)", "P_after": "final probe log-prob",
+                     "D_after": "final downstream mean"}
+
+
+def table2(continual: pd.DataFrame, variant: str = "original") -> pd.DataFrame:
+    """Rows: model, run, quantity (A, F, final P, final D); columns: checkpoint steps."""
+    totals = _totals(continual[continual.variant == variant])
+    long = totals.melt(id_vars=["model", "run", "step"], value_vars=list(TABLE2_QUANTITIES), var_name="quantity")
+    long["quantity"] = pd.Categorical(long.quantity.map(TABLE2_QUANTITIES), list(TABLE2_QUANTITIES.values()))
+    return long.pivot_table(index=["model", "run", "quantity"], columns="step", values="value", observed=True)

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .corpora import pack_blocks
 from .io import atomic_dir
 from .schedule import warmup_cosine
 
@@ -58,16 +59,6 @@ class TinyModelConfig:
     alpha_f: float
     total_steps: int
     seed: int
-
-
-def pack_blocks(texts: list[str], tokenizer, seq_len: int) -> np.ndarray:
-    """Concatenate documents (each followed by EOS) and cut the stream into ``seq_len`` blocks."""
-    ids = tokenizer(list(texts))["input_ids"]
-    stream = np.fromiter((t for doc in ids for t in [*doc, tokenizer.eos_token_id]), dtype=np.int64)
-    n = len(stream) // seq_len
-    if n == 0:
-        raise ValueError(f"corpus has {len(stream)} tokens, fewer than one block of {seq_len}")
-    return stream[: n * seq_len].reshape(n, seq_len)
 
 
 def batch_indices(step: int, batch_size: int, n_blocks: int, seed: int) -> np.ndarray:

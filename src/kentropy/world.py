@@ -170,6 +170,8 @@ _PARAPHRASE_ORDERS = 9
 def fictional_record(person: Person, country: str, seed: int) -> dict:
     """One record in the kaist-ai/fictional-knowledge schema for a fictional person.
 
+    Targets carry no leading space (as in the published files); the probe scorer joins input and
+    target with one space.
     mem probes: a prefix of a ``train_context`` sentence -> its value (exact recall).
     gen probes: the same fact in a surface form the context never uses -> its value.
     hard_gen probes: compositions with the pretraining world (birth city -> country) or across facts.
@@ -186,7 +188,7 @@ def fictional_record(person: Person, country: str, seed: int) -> dict:
 
     def split(sentence: str, value: str) -> tuple[str, str]:
         cut = sentence.rindex(value)
-        return sentence[:cut].rstrip(), " " + sentence[cut:].rstrip(".")
+        return sentence[:cut].rstrip(), sentence[cut:].rstrip(".")
 
     mem = [split(fact_sentence(person, f, 0), values[f]) for f in facts]
     gen_forms = {
@@ -196,13 +198,13 @@ def fictional_record(person: Person, country: str, seed: int) -> dict:
         "color": f"The colour most liked by {person.name} was",
         "instrument": f"The music of {person.name} came from the",
     }
-    gen = [(gen_forms[f], " " + values[f]) for f in facts]
+    gen = [(gen_forms[f], values[f]) for f in facts]
     hard = [
-        (f"{person.name} was born in a city that lies in", " " + country),
-        (f"The country where {person.name} was born is", " " + country),
-        (f"The {person.profession} born in {person.city} in {person.year} was named", " " + person.name),
-        (f"The {person.profession} who played the {person.instrument} was born in", " " + person.city),
-        (f"The person from {person.city} who loved {person.color} played the", " " + person.instrument),
+        (f"{person.name} was born in a city that lies in", country),
+        (f"The country where {person.name} was born is", country),
+        (f"The {person.profession} born in {person.city} in {person.year} was named", person.name),
+        (f"The {person.profession} who played the {person.instrument} was born in", person.city),
+        (f"The person from {person.city} who loved {person.color} played the", person.instrument),
     ]
     record = {"train_context": context, "paraphrases": paraphrases}
     for key, probes in (("mem", mem), ("gen", gen), ("hard_gen", hard)):
@@ -212,14 +214,15 @@ def fictional_record(person: Person, country: str, seed: int) -> dict:
 
 
 def multiple_choice_questions(world: World, n: int, seed: int, n_choices: int = 4) -> list[dict]:
-    """Questions about pretraining-world facts: {question, choices, answer (index)}."""
+    """Cloze questions about pretraining-world facts: {question, choices, answer (index), kind (the fact)}.
+
+    The prompt is a pretraining template cut before the value, so a model that learned the fact from the
+    corpus can pick it; a "Question: ... Answer:" format never seen in pretraining leaves a tiny model
+    at chance whatever it knows.
+    """
     rng = random.Random(seed)
     pools = {"city": [p.city for p in world.places], "profession": PROFESSIONS, "instrument": INSTRUMENTS}
-    stems = {
-        "city": "Question: Where was {name} born?\nAnswer:",
-        "profession": "Question: What did {name} work as?\nAnswer:",
-        "instrument": "Question: Which instrument did {name} play?\nAnswer:",
-    }
+    stems = {"city": "{name} was born in", "profession": "{name} worked as a", "instrument": "{name} played the"}
     questions = []
     for i in range(n):
         person = world.people[i % len(world.people)]
@@ -228,9 +231,8 @@ def multiple_choice_questions(world: World, n: int, seed: int, n_choices: int = 
         wrong = rng.sample([v for v in pools[fact] if v != right], n_choices - 1)
         choices = wrong + [right]
         rng.shuffle(choices)
-        questions.append(
-            {"question": stems[fact].format(name=person.name), "choices": choices, "answer": choices.index(right)}
-        )
+        questions.append({"question": stems[fact].format(name=person.name), "choices": choices,
+                          "answer": choices.index(right), "kind": fact})
     return questions
 
 

@@ -12,7 +12,7 @@ rule measure_entropy:
         entropy=config["entropy"],
     threads: 2
     resources:
-        gpu=entropy_gpu,
+        gpu=model_gpus,
     log:
         "logs/measure_entropy/{model}/step{step}.log",
     benchmark:

@@ -36,3 +36,63 @@ rule figures:
     input:
         rules.figure3.output,
         rules.figure8.output,
+
+
+rule figure4:
+    input:
+        "results/tables/continual.parquet",
+    output:
+        report(expand("results/figures/figure4.{fmt}", fmt=FORMATS), caption="../report/figure4.rst", category="Continual learning"),
+    params:
+        baseline=CONTINUAL["baseline"],
+    log:
+        "logs/figures/figure4.log",
+    script:
+        "../scripts/figure4.py"
+
+
+rule figure11:
+    input:
+        "results/tables/continual.parquet",
+    output:
+        report(expand("results/figures/figure11.{fmt}", fmt=FORMATS), caption="../report/figure11.rst", category="Continual learning"),
+    params:
+        baseline=CONTINUAL["baseline"],
+    log:
+        "logs/figures/figure11.log",
+    script:
+        "../scripts/figure11.py"
+
+
+rule figure12:
+    input:
+        "results/tables/continual.parquet",
+    output:
+        report(expand("results/figures/figure12.{fmt}", fmt=FORMATS), caption="../report/figure12.rst", category="Continual learning"),
+    params:
+        runs=RUNS,
+        baseline=CONTINUAL["baseline"],
+    log:
+        "logs/figures/figure12.log",
+    script:
+        "../scripts/figure12.py"
+
+
+rule table2:
+    input:
+        "results/tables/continual.parquet",
+    output:
+        markdown=report("results/tables/table2.md", caption="../report/table2.rst", category="Continual learning"),
+        csv="results/tables/table2.csv",
+    log:
+        "logs/figures/table2.log",
+    script:
+        "../scripts/table2.py"
+
+
+rule continual_figures:
+    input:
+        rules.figure4.output,
+        rules.figure11.output,
+        rules.figure12.output,
+        rules.table2.output,

@@ -1,0 +1,209 @@
+"""Continual training with DeepSpeed: a generic loop over the rows of a prepared stream.
+
+One process per GPU (or one CPU process, gloo, fp32): the same code on a laptop and on the cluster.
+Each optimizer step reads its ``batch_size`` consecutive stream rows; rank r takes its contiguous share,
+cut into micro-batches (DeepSpeed accumulates). Every ``save_interval`` steps a DeepSpeed checkpoint
+(model, optimizer, scheduler, loss log so far) is written; a restarted job resumes from the latest one,
+and because data order and learning rate depend on the step only, it ends where an uninterrupted run
+would. Run ``python -m kentropy.continual --help`` for the command line the workflow uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import socket
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .io import atomic_dir, atomic_file
+from .schedule import warmup_cosine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One continual-training run (schema: config/schema.yaml, ``continual.runs``)."""
+
+    batch_size: int  #: global batch: micro_batch_size x accumulation x world size
+    micro_batch_size: int  #: rows per forward pass per process
+    lr: float  #: peak learning rate
+    total_steps: int  #: optimizer steps (epochs x steps per epoch)
+    warmup_fraction: float  #: share of total_steps with linear warmup
+    alpha_f: float  #: final learning rate as a fraction of the peak (cosine)
+    weight_decay: float  #: AdamW weight decay on matrices
+    grad_clip: float  #: gradient-norm clip
+    zero_stage: int  #: DeepSpeed ZeRO stage (0, 1 or 2)
+    save_interval: int  #: optimizer steps between DeepSpeed checkpoints
+    seed: int  #: torch seed (the data order is fixed by the stream)
+
+    def accumulation(self, world_size: int) -> int:
+        per_pass = self.micro_batch_size * world_size
+        if self.batch_size % per_pass:
+            raise ValueError(f"batch_size {self.batch_size} is not a multiple of micro_batch_size "
+                             f"{self.micro_batch_size} x {world_size} processes")
+        return self.batch_size // per_pass
+
+
+def deepspeed_config(run: RunConfig, world_size: int, bf16: bool) -> dict:
+    """The DeepSpeed config for ``run``; the optimizer and scheduler are passed as objects."""
+    return {
+        "train_batch_size": run.batch_size,
+        "train_micro_batch_size_per_gpu": run.micro_batch_size,
+        "gradient_accumulation_steps": run.accumulation(world_size),
+        "gradient_clipping": run.grad_clip,
+        "zero_optimization": {"stage": run.zero_stage},
+        "bf16": {"enabled": bf16},
+        "steps_per_print": 1 << 30,
+        "wall_clock_breakdown": False,
+    }
+
+
+def make_optimizer(model, run: RunConfig) -> torch.optim.AdamW:
+    """AdamW(0.9, 0.95); weight decay on matrices only (not norms or biases), as in OLMo."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    rest = [p for p in model.parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": run.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=run.lr, betas=(0.9, 0.95))
+
+
+def _init_distributed(backend: str) -> None:
+    """Single-process runs get the env a launcher would set (a free port, so jobs can share a node)."""
+    import deepspeed
+
+    if "RANK" not in os.environ:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False)
+
+
+def make_engine(model, run: RunConfig, world_size: int, bf16: bool):
+    """``deepspeed.initialize`` with our AdamW and the warmup-cosine schedule (one definition, shared with
+    pretraining, instead of DeepSpeed's WarmupCosineLR whose warmup shape differs)."""
+    import deepspeed
+
+    def schedule(opt):  # built on DeepSpeed's wrapped optimizer, whose param groups ZeRO may regroup
+        return torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: warmup_cosine(s, run.total_steps, run.warmup_fraction, run.alpha_f))
+
+    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=make_optimizer(model, run), lr_scheduler=schedule,
+                                           config=deepspeed_config(run, world_size, bf16))
+    return engine
+
+
+def train_step(engine, tokens: np.ndarray, step: int, run: RunConfig, rank: int, world_size: int,
+               device: torch.device) -> torch.Tensor:
+    """One optimizer step on stream rows ``[step * batch_size, (step + 1) * batch_size)``: this rank's
+    contiguous share in micro-batches. Returns the sum of this rank's micro-batch losses."""
+    acc = run.accumulation(world_size)
+    first = step * run.batch_size + rank * (run.batch_size // world_size)
+    total = torch.zeros((), device=device)
+    for a in range(acc):
+        rows = slice(first + a * run.micro_batch_size, first + (a + 1) * run.micro_batch_size)
+        batch = torch.from_numpy(np.asarray(tokens[rows], dtype=np.int64)).to(device)
+        loss = engine(input_ids=batch, labels=batch).loss
+        engine.backward(loss)
+        engine.step()
+        total += loss.detach().float()
+    return total
+
+
+def train(model_dir: str, stream_path: str, run: RunConfig, out_dir: str, loss_path: str, work_dir: str) -> pd.DataFrame:
+    """Train the checkpoint in ``model_dir`` on the stream; write the HF model and the loss log.
+
+    ``work_dir`` holds the DeepSpeed checkpoints; it is removed after a successful run.
+    """
+    import torch.distributed as dist
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cuda = torch.cuda.is_available()
+    _init_distributed("nccl" if cuda else "gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    torch.manual_seed(run.seed)
+    tokens = np.load(stream_path, mmap_mode="r")
+    if len(tokens) < run.total_steps * run.batch_size:
+        raise ValueError(f"{stream_path}: {len(tokens)} rows, the run needs {run.total_steps * run.batch_size}")
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    # DeepSpeed casts the module to bf16 and builds its fp32 master weights from that cast, so loading in
+    # bf16 changes nothing but halves host memory (one copy per process: 8 x 7B on one node).
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if bf16 else torch.float32)
+    model.config.use_cache = False
+    engine = make_engine(model, run, world, bf16=bf16)
+
+    start, losses = 0, []
+    if (Path(work_dir) / "latest").is_file():
+        _, client = engine.load_checkpoint(work_dir)
+        start, losses = client["step"], client["losses"]
+        log.info("resumed from %s at step %d", work_dir, start)
+
+    engine.train()
+    bar = tqdm(range(start, run.total_steps), desc="continual", unit="step", disable=rank != 0,
+               initial=start, total=run.total_steps)
+    for step in bar:
+        lr = engine.get_lr()[0]  # what the optimizer uses for this step (restored on resume)
+        total = train_step(engine, tokens, step, run, rank, world, device)
+        dist.all_reduce(total)
+        losses.append({"step": step + 1, "loss": total.item() / (run.accumulation(world) * world), "lr": lr})
+        bar.set_postfix(loss=f"{losses[-1]['loss']:.3f}", refresh=False)
+        if (step + 1) % run.save_interval == 0 and step + 1 < run.total_steps:
+            _save_resumable(engine, work_dir, step + 1, losses, rank)
+    table = pd.DataFrame(losses, columns=["step", "loss", "lr"])
+    if rank == 0:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        with atomic_dir(out_dir) as tmp:
+            engine.module.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            (tmp / "continual.json").write_text(json.dumps({"run": asdict(run), "world_size": world}, indent=1))
+        with atomic_file(loss_path) as tmp:
+            table.to_parquet(tmp, index=False)
+    dist.barrier()
+    if rank == 0:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return table
+
+
+def _save_resumable(engine, work_dir: str, step: int, losses: list[dict], rank: int) -> None:
+    """Save a DeepSpeed checkpoint tagged by step, then drop the older ones (only the latest is needed)."""
+    tag = f"step{step}"
+    engine.save_checkpoint(work_dir, tag=tag, client_state={"step": step, "losses": losses})
+    if rank == 0:
+        for old in Path(work_dir).glob("step*"):
+            if old.name != tag:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Continual training of one checkpoint on one stream (DeepSpeed).")
+    parser.add_argument("--model", required=True, help="save_pretrained folder of the starting checkpoint")
+    parser.add_argument("--stream", required=True, help="stream .npy written by train_stream")
+    parser.add_argument("--run", required=True, help="RunConfig as JSON")
+    parser.add_argument("--out", required=True, help="folder for the trained model (HF format)")
+    parser.add_argument("--loss", required=True, help="Parquet loss/lr log")
+    parser.add_argument("--work-dir", required=True, help="DeepSpeed checkpoints, for resuming after a kill")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run = RunConfig(**json.loads(args.run))
+    table = train(args.model, args.stream, run, args.out, args.loss, args.work_dir)
+    log.info("%d steps, final loss %.4f", len(table), table.loss.iloc[-1])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Continual training with DeepSpeed on CPU: the config, the launch command, and kill-and-resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from kentropy.continual import RunConfig, deepspeed_config
+from kentropy.corpora import pack_blocks
+from kentropy.launch import launch_command
+from kentropy.pretrain import TinyModelConfig, init_model, train_tokenizer
+from kentropy.streams import injection_schedule, write_stream
+from kentropy.world import (
+    build_world,
+    fictional_record,
+    new_domain_corpus,
+    pretraining_corpus,
+)
+
+RUN = RunConfig(batch_size=8, micro_batch_size=4, lr=3e-3, total_steps=60, warmup_fraction=0.05, alpha_f=0.1,
+                weight_decay=0.1, grad_clip=1.0, zero_stage=1, save_interval=5, seed=0)
+
+
+def test_deepspeed_config_accumulates_to_the_global_batch():
+    cfg = deepspeed_config(RUN, world_size=2, bf16=True)
+    assert (cfg["train_batch_size"], cfg["train_micro_batch_size_per_gpu"], cfg["gradient_accumulation_steps"]) == (8, 4, 1)
+    assert cfg["bf16"] == {"enabled": True} and cfg["gradient_clipping"] == 1.0
+    assert deepspeed_config(RUN, world_size=1, bf16=False)["gradient_accumulation_steps"] == 2
+    with pytest.raises(ValueError, match="batch_size 8 is not a multiple of micro_batch_size 4 x 3 processes"):
+        deepspeed_config(RUN, world_size=3, bf16=False)
+
+
+def test_launch_command_runs_one_process_per_gpu():
+    assert launch_command(0, python="py") == "py -m kentropy.continual"
+    assert launch_command(1, python="py") == "py -m kentropy.continual"
+    assert launch_command(4, python="py") == "py -m torch.distributed.run --standalone --nproc_per_node 4 -m kentropy.continual"
+
+
+@pytest.fixture(scope="module")
+def start(tmp_path_factory):
+    """A tiny checkpoint (with tokenizer) and a stream with injected knowledge."""
+    from transformers import AutoTokenizer
+
+    root = tmp_path_factory.mktemp("continual")
+    world = build_world(0, 20, 4)
+    train_tokenizer(pretraining_corpus(world, 200, 1), 300, root / "tok")
+    tokenizer = AutoTokenizer.from_pretrained(root / "tok")
+    model = init_model(TinyModelConfig(32, 48, 2, 2, 32, 8, 1e-3, 0.1, 0.1, 0.1, 10, 0), tokenizer)
+    model.save_pretrained(root / "ckpt")
+    tokenizer.save_pretrained(root / "ckpt")
+    records = [fictional_record(p, world.country_of[p.city], i) for i, p in enumerate(world.fictional)]
+    blocks = pack_blocks(new_domain_corpus(400, 3), tokenizer, 32, n_blocks=RUN.batch_size * RUN.total_steps)
+    schedule = injection_schedule(records[:2], records[2:], 6, 2, RUN.batch_size, RUN.total_steps)
+    write_stream(blocks, schedule, tokenizer, RUN.batch_size, RUN.total_steps, 0, root / "stream.npy")
+    return root
+
+
+def train_command(root, name):
+    return [sys.executable, "-m", "kentropy.continual", "--model", str(root / "ckpt"), "--stream", str(root / "stream.npy"),
+            "--run", json.dumps(RUN.__dict__), "--out", str(root / name / "model"), "--loss", str(root / name / "loss.parquet"),
+            "--work-dir", str(root / name / "work"), "--threads", "1"]
+
+
+def test_killed_run_resumes_to_the_same_result(start):
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    subprocess.run(train_command(start, "whole"), check=True, env=env, capture_output=True)
+
+    proc = subprocess.Popen(train_command(start, "killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = start / "killed" / "work" / "latest"
+    deadline = time.time() + 120
+    while not latest.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert latest.exists() and not (start / "killed" / "model").exists(), "the run was not killed midway"
+    resumed = subprocess.run(train_command(start, "killed"), check=True, env=env, capture_output=True, text=True)
+    assert "resumed from" in resumed.stderr
+
+    whole = pd.read_parquet(start / "whole" / "loss.parquet")
+    killed = pd.read_parquet(start / "killed" / "loss.parquet")
+    assert list(killed.step) == list(range(1, RUN.total_steps + 1))
+    np.testing.assert_allclose(killed.loss, whole.loss, rtol=1e-6)
+    assert whole.loss.iloc[-1] < whole.loss.iloc[0]
+    from safetensors.torch import load_file
+
+    a, b = load_file(start / "whole" / "model" / "model.safetensors"), load_file(start / "killed" / "model" / "model.safetensors")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+    assert not (start / "killed" / "work").exists(), "DeepSpeed checkpoints are removed after success"
+
+
+def test_learning_rate_log_follows_the_schedule(start):
+    from kentropy.schedule import warmup_cosine
+
+    log = pd.read_parquet(start / "whole" / "loss.parquet")
+    want = [RUN.lr * warmup_cosine(s - 1, RUN.total_steps, RUN.warmup_fraction, RUN.alpha_f) for s in log.step]
+    np.testing.assert_allclose(log.lr, want)
+    assert log.lr.iloc[-1] == pytest.approx(RUN.lr * (RUN.alpha_f + (1 - RUN.alpha_f) * 0.5 * (1 + np.cos(np.pi * 56 / 57))))

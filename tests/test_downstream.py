@@ -1,0 +1,68 @@
+"""The lm-eval path on the local tasks, checked against a brute-force multiple-choice scorer."""
+
+import json
+
+import pytest
+import torch
+
+from kentropy.downstream import PAPER_TASKS, evaluate, prefetch, write_local_tasks
+from kentropy.pretrain import TinyModelConfig, init_model, train_tokenizer
+from kentropy.world import build_world, multiple_choice_questions, pretraining_corpus
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from transformers import AutoTokenizer
+
+    root = tmp_path_factory.mktemp("downstream")
+    world = build_world(0, 20, 1)
+    train_tokenizer(pretraining_corpus(world, 200, 1), 300, root / "tok")
+    tokenizer = AutoTokenizer.from_pretrained(root / "tok")
+    model = init_model(TinyModelConfig(32, 48, 2, 2, 64, 4, 1e-3, 0.0, 0.1, 0.1, 10, 0), tokenizer).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5 * torch.randn_like(p))  # a random model still has clear preferences
+    questions = multiple_choice_questions(world, 30, seed=4)
+    (root / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
+    tasks = write_local_tasks(root / "questions.jsonl", root / "tasks")
+    return model, tokenizer, questions, tasks, root
+
+
+def brute_force_accuracy(model, tokenizer, questions) -> float:
+    """argmax over choices of log p(" " + choice | question), summed over the choice's tokens."""
+    right = 0
+    with torch.no_grad():
+        for q in questions:
+            context = tokenizer(q["question"])["input_ids"]
+            scores = []
+            for choice in q["choices"]:
+                cont = tokenizer(q["question"] + " " + choice)["input_ids"][len(context):]
+                ids = torch.tensor([context + cont])
+                logp = torch.log_softmax(model(input_ids=ids).logits[0].double(), -1)
+                scores.append(sum(logp[len(context) + i - 1, t].item() for i, t in enumerate(cont)))
+            right += max(range(len(scores)), key=scores.__getitem__) == q["answer"]
+    return right / len(questions)
+
+
+def test_local_tasks_through_lm_eval_match_brute_force(setup):
+    model, tokenizer, questions, tasks, root = setup
+    assert tasks == {"world_city": "acc", "world_instrument": "acc", "world_profession": "acc"}
+    assert prefetch(list(tasks), str(root / "tasks")) == {
+        t: sum(q["kind"] == t.removeprefix("world_") for q in questions) for t in tasks}
+    table = evaluate(model, tokenizer, tasks, batch_size=8, include_path=str(root / "tasks")).set_index("task")
+    for task in tasks:
+        subset = [q for q in questions if q["kind"] == task.removeprefix("world_")]
+        assert table.loc[task, "n"] == len(subset)
+        assert table.loc[task, "value"] == pytest.approx(brute_force_accuracy(model, tokenizer, subset))
+        assert table.loc[task, "stderr"] > 0
+
+
+def test_unknown_metric_is_named(setup):
+    model, tokenizer, _, _, root = setup
+    with pytest.raises(KeyError, match="downstream.tasks.world_city: lm-eval reports no metric 'f1'"):
+        evaluate(model, tokenizer, {"world_city": "f1"}, batch_size=8, include_path=str(root / "tasks"))
+
+
+def test_paper_metrics_are_the_ones_olmo_reports():
+    assert PAPER_TASKS == {"sciq": "acc", "winogrande": "acc", "piqa": "acc_norm", "openbookqa": "acc_norm",
+                           "hellaswag": "acc_norm", "arc_easy": "acc"}

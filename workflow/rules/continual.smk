@@ -1,0 +1,81 @@
+# Continual knowledge learning: fictional knowledge, corpora, the injection stream, DeepSpeed training.
+
+# Downloads run on the submitting host (compute nodes are often offline).
+localrules:
+    fictional_knowledge,
+    continual_corpus,
+
+
+rule fictional_knowledge:
+    input:
+        generated=branch(CONTINUAL["knowledge"]["source"] == "generated", then="resources/world/fictional_{split}.json"),
+    output:
+        "resources/knowledge/fictional_{split}.json",
+    wildcard_constraints:
+        split="paraphrase|once",
+    params:
+        spec=CONTINUAL["knowledge"],
+    log:
+        "logs/fictional_knowledge/{split}.log",
+    script:
+        "../scripts/fictional_knowledge.py"
+
+
+rule continual_corpus:
+    # Packed with the model's tokenizer, reading (or streaming) only as many documents as the runs need.
+    input:
+        tokenizer=tokenizer_dir,
+        generated=generated_corpus,
+    output:
+        "resources/continual/{model}/{corpus}.npy",
+    params:
+        spec=corpus_spec,
+        n_blocks=corpus_blocks,
+        seq_len=CONTINUAL["seq_len"],
+    log:
+        "logs/continual_corpus/{model}/{corpus}.log",
+    script:
+        "../scripts/continual_corpus.py"
+
+
+rule train_stream:
+    input:
+        blocks=run_blocks,
+        tokenizer=tokenizer_dir,
+        paraphrase="resources/knowledge/fictional_paraphrase.json",
+        once="resources/knowledge/fictional_once.json",
+    output:
+        tokens="results/streams/{model}/{run}/tokens.npy",
+        manifest="results/streams/{model}/{run}/manifest.parquet",
+    params:
+        run=run_spec,
+        n_injections=CONTINUAL["n_injections"],
+        seed=config["seed"],
+    log:
+        "logs/train_stream/{model}/{run}.log",
+    script:
+        "../scripts/train_stream.py"
+
+
+rule continual_train:
+    # A killed job resumes from its latest DeepSpeed checkpoint in work/ (not an output, so it survives).
+    input:
+        checkpoint=variant_checkpoint,
+        stream="results/streams/{model}/{run}/tokens.npy",
+    output:
+        model=directory("results/continual/{model}/step{step}/{variant}/{run}/model"),
+        loss="results/continual/{model}/step{step}/{variant}/{run}/loss.parquet",
+    params:
+        launch=launch,
+        run=run_config,
+        work="results/continual/{model}/step{step}/{variant}/{run}/work",
+    threads: 2
+    resources:
+        gpu=train_gpus,
+    log:
+        "logs/continual_train/{model}/step{step}/{variant}/{run}.log",
+    benchmark:
+        "benchmarks/continual_train/{model}/step{step}/{variant}/{run}.tsv"
+    shell:
+        "{params.launch} --model {input.checkpoint} --stream {input.stream} --run '{params.run}' "
+        "--out {output.model} --loss {output.loss} --work-dir {params.work} --threads {threads} > {log} 2>&1"

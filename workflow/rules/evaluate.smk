@@ -1,0 +1,90 @@
+# Probes of the injected knowledge and downstream benchmarks, for every model state (before, after each run).
+
+localrules:
+    fetch_benchmarks,
+
+
+rule fetch_benchmarks:
+    # Writes the local task YAMLs (generated) or downloads the benchmarks into the HF cache (lm_eval),
+    # so evaluation jobs on offline compute nodes find everything.
+    input:
+        questions=branch(config["downstream"]["source"] == "generated", then="resources/world/questions.jsonl"),
+    output:
+        directory("resources/benchmarks"),
+    params:
+        downstream=config["downstream"],
+    log:
+        "logs/fetch_benchmarks/fetch_benchmarks.log",
+    script:
+        "../scripts/fetch_benchmarks.py"
+
+
+rule probe:
+    input:
+        model=state_model,
+        paraphrase="resources/knowledge/fictional_paraphrase.json",
+        once="resources/knowledge/fictional_once.json",
+    output:
+        "results/evaluation/{model}/step{step}/{variant}/{state}/probes.parquet",
+    params:
+        probe=config["probe"],
+    threads: 2
+    resources:
+        gpu=model_gpus,
+    log:
+        "logs/probe/{model}/step{step}/{variant}/{state}.log",
+    benchmark:
+        "benchmarks/probe/{model}/step{step}/{variant}/{state}.tsv"
+    script:
+        "../scripts/probe.py"
+
+
+rule downstream:
+    input:
+        model=state_model,
+        benchmarks="resources/benchmarks",
+    output:
+        "results/evaluation/{model}/step{step}/{variant}/{state}/downstream.parquet",
+    params:
+        downstream=config["downstream"],
+    threads: 2
+    resources:
+        gpu=model_gpus,
+    log:
+        "logs/downstream/{model}/step{step}/{variant}/{state}.log",
+    benchmark:
+        "benchmarks/downstream/{model}/step{step}/{variant}/{state}.tsv"
+    script:
+        "../scripts/downstream.py"
+
+
+rule continual_table:
+    input:
+        probes=evaluation_files("probes"),
+        downstream=evaluation_files("downstream"),
+    output:
+        "results/tables/continual.parquet",
+    log:
+        "logs/continual_table/continual_table.log",
+    script:
+        "../scripts/continual_table.py"
+
+
+rule correlations:
+    input:
+        entropy="results/tables/entropy.parquet",
+        continual="results/tables/continual.parquet",
+    output:
+        "results/tables/correlations.parquet",
+    params:
+        seed=config["seed"],
+    log:
+        "logs/correlations/correlations.log",
+    script:
+        "../scripts/correlations.py"
+
+
+rule continual:
+    input:
+        "results/tables/continual.parquet",
+        "results/tables/correlations.parquet",

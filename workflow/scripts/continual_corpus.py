@@ -1,0 +1,20 @@
+"""Pack a continual-training corpus into seq_len blocks with the model's tokenizer (as many as the runs need)."""
+import numpy as np
+import pandas as pd
+from transformers import AutoTokenizer
+
+from kentropy.corpora import pack_blocks, stream_hf_texts
+from kentropy.io import atomic_file
+from kentropy.logs import log_to
+
+spec = snakemake.params.spec
+with log_to(snakemake.log[0]) as log:
+    tokenizer = AutoTokenizer.from_pretrained(snakemake.input.tokenizer)
+    if spec["source"] == "generated":
+        texts = pd.read_parquet(snakemake.input.generated)["text"]
+    else:
+        texts = stream_hf_texts(spec["dataset"], spec["split"], spec["text_field"], spec.get("config"))
+    blocks = pack_blocks(texts, tokenizer, snakemake.params.seq_len, n_blocks=snakemake.params.n_blocks)
+    with atomic_file(snakemake.output[0]) as tmp:
+        np.save(tmp, blocks.astype(np.int32))
+    log.info("%d blocks of %d tokens from %s", *blocks.shape, snakemake.wildcards.corpus)

@@ -1,0 +1,23 @@
+"""Acquisition and forgetting of every trained model -> results/tables/continual.parquet (kentropy.metrics)."""
+import pandas as pd
+
+from kentropy.io import atomic_file
+from kentropy.logs import log_to
+from kentropy.metrics import CONTINUAL_COLUMNS, continual_rows
+
+KEY = ["model", "step", "variant"]
+with log_to(snakemake.log[0]) as log:
+    probes = pd.concat(map(pd.read_parquet, snakemake.input.probes), ignore_index=True)
+    downstream = pd.concat(map(pd.read_parquet, snakemake.input.downstream), ignore_index=True)
+    rows = []
+    for (model, step, variant), group in probes.groupby(KEY, sort=True):
+        tasks = downstream[(downstream.model == model) & (downstream.step == step) & (downstream.variant == variant)]
+        for run in sorted(set(group.state) - {"before"}):
+            rows += continual_rows({"model": model, "step": step, "variant": variant, "run": run},
+                                   group[group.state == "before"], group[group.state == run],
+                                   tasks[tasks.state == "before"], tasks[tasks.state == run])
+    table = pd.DataFrame(rows, columns=CONTINUAL_COLUMNS)
+    with atomic_file(snakemake.output[0]) as tmp:
+        table.to_parquet(tmp, index=False)
+    summary = table[(table.metric == "forgetting") | (table.split == "all") & (table.kind == "all")]
+    log.info("\n%s", summary.pivot_table(index=["model", "run", "step"], columns="metric", values="value").to_string())

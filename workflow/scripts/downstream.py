@@ -1,0 +1,27 @@
+"""Evaluate one model state on the downstream tasks with lm-eval (kentropy.downstream)."""
+import json
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer
+
+from kentropy.architectures import load_causal_lm
+from kentropy.downstream import evaluate
+from kentropy.io import atomic_file
+from kentropy.logs import log_to
+
+wc = snakemake.wildcards
+cfg = snakemake.params.downstream
+with log_to(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    benchmarks = json.loads((Path(snakemake.input.benchmarks) / "tasks.json").read_text())
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_causal_lm(snakemake.input.model, dtype=torch.float32).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(snakemake.input.model)
+    table = evaluate(model, tokenizer, benchmarks["tasks"], cfg["batch_size"], include_path=benchmarks["include_path"],
+                     num_fewshot=cfg.get("num_fewshot", 0), limit=cfg.get("limit"))
+    for i, (key, value) in enumerate((("model", wc.model), ("step", int(wc.step)), ("variant", wc.variant), ("state", wc.state))):
+        table.insert(i, key, value)
+    with atomic_file(snakemake.output[0]) as tmp:
+        table.to_parquet(tmp, index=False)
+    log.info("mean %s over %d tasks: %.4f", "/".join(sorted(set(table.metric))), len(table), table.value.mean())

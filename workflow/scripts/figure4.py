@@ -1,0 +1,8 @@
+"""Figure 4 from the continual table (kentropy.figures.figure4)."""
+import pandas as pd
+
+from kentropy.figures import figure4, save
+from kentropy.logs import log_to
+
+with log_to(snakemake.log[0]):
+    save(figure4(pd.read_parquet(snakemake.input[0]), snakemake.params.baseline), list(snakemake.output))

@@ -1,0 +1,25 @@
+"""Score every probe of the injected knowledge on one model state (kentropy.probes)."""
+import torch
+from transformers import AutoTokenizer
+
+from kentropy.architectures import load_causal_lm
+from kentropy.io import atomic_file
+from kentropy.knowledge import load_records, probe_table
+from kentropy.logs import log_to
+from kentropy.probes import score_probes
+
+wc = snakemake.wildcards
+with log_to(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_causal_lm(snakemake.input.model, dtype=torch.float32).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(snakemake.input.model)
+    probes = probe_table({"paraphrase": load_records(snakemake.input.paraphrase), "once": load_records(snakemake.input.once)})
+    probes["logprob"] = score_probes(model, tokenizer, probes, snakemake.params.probe["batch_size"],
+                                     snakemake.params.probe["max_length"])
+    table = probes.drop(columns=["input", "target"])
+    for i, (key, value) in enumerate((("model", wc.model), ("step", int(wc.step)), ("variant", wc.variant), ("state", wc.state))):
+        table.insert(i, key, value)
+    with atomic_file(snakemake.output[0]) as tmp:
+        table.to_parquet(tmp, index=False)
+    log.info("%d probes, mean log-probability %.4f", len(table), table.logprob.mean())
