@@ -66,3 +66,11 @@ def test_unknown_metric_is_named(setup):
 def test_paper_metrics_are_the_ones_olmo_reports():
     assert PAPER_TASKS == {"sciq": "acc", "winogrande": "acc", "piqa": "acc_norm", "openbookqa": "acc_norm",
                            "hellaswag": "acc_norm", "arc_easy": "acc"}
+
+
+def test_evaluation_jobs_read_the_prefetched_cache_offline(tmp_path):
+    from kentropy.downstream import dataset_env
+
+    assert dataset_env(None, offline=False) == {}
+    env = dataset_env(str(tmp_path / "hf"), offline=True)
+    assert env == {"HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}

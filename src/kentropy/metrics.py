@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -58,14 +60,19 @@ def continual_rows(key: dict, probes_before: pd.DataFrame, probes_after: pd.Data
 
 
 def _bootstrap_ci(x: np.ndarray, y: np.ndarray, method: str, seed: int, n_resamples: int) -> tuple[float, float]:
+    """Percentile 95% CI over paired resamples of the steps; resamples with a constant side (no
+    correlation defined) are left out rather than turning the interval into NaN."""
     def statistic(a, b):
         if np.ptp(a) == 0 or np.ptp(b) == 0:
-            return np.nan  # a resample of one repeated point has no correlation
+            return np.nan
         return stats.pearsonr(a, b).statistic if method == "pearson" else stats.spearmanr(a, b).statistic
 
-    result = stats.bootstrap((x, y), statistic, paired=True, vectorized=False, n_resamples=n_resamples,
-                             method="percentile", rng=np.random.default_rng(seed))
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    with warnings.catch_warnings():  # scipy warns when the resampled r is constant (e.g. a perfect rank order)
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap((x, y), statistic, paired=True, vectorized=False, n_resamples=n_resamples,
+                                 method="percentile", rng=np.random.default_rng(seed))
+    low, high = np.nanpercentile(result.bootstrap_distribution, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def correlate(x: np.ndarray, y: np.ndarray, seed: int = 0, n_resamples: int = 2000) -> list[dict]:
@@ -78,8 +85,7 @@ def correlate(x: np.ndarray, y: np.ndarray, seed: int = 0, n_resamples: int = 20
         else:
             res = fn(x, y)
             r, p = float(res.statistic), float(res.pvalue)
-            with np.errstate(invalid="ignore"):
-                low, high = _bootstrap_ci(x, y, method, seed, n_resamples)
+            low, high = _bootstrap_ci(x, y, method, seed, n_resamples)
         out.append({"method": method, "r": r, "p_value": p, "ci_low": low, "ci_high": high, "n": len(x)})
     return out
 

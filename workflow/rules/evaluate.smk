@@ -13,6 +13,7 @@ rule fetch_benchmarks:
         directory("resources/benchmarks"),
     params:
         downstream=config["downstream"],
+        hf_cache=config.get("hf_cache"),
     log:
         "logs/fetch_benchmarks/fetch_benchmarks.log",
     script:
@@ -47,6 +48,7 @@ rule downstream:
         "results/evaluation/{model}/step{step}/{variant}/{state}/downstream.parquet",
     params:
         downstream=config["downstream"],
+        hf_cache=config.get("hf_cache"),
     threads: 2
     resources:
         gpu=model_gpus,

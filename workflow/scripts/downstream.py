@@ -1,14 +1,18 @@
 """Evaluate one model state on the downstream tasks with lm-eval (kentropy.downstream)."""
 import json
+import os
 from pathlib import Path
 
-import torch
-from transformers import AutoTokenizer
+from kentropy.downstream import dataset_env, evaluate
 
-from kentropy.architectures import load_causal_lm
-from kentropy.downstream import evaluate
-from kentropy.io import atomic_file
-from kentropy.logs import log_to
+os.environ.update(dataset_env(snakemake.params.hf_cache, offline=True))
+
+import torch  # noqa: E402  (after the environment: the HF libraries read it at import)
+from transformers import AutoTokenizer  # noqa: E402
+
+from kentropy.architectures import load_causal_lm  # noqa: E402
+from kentropy.io import atomic_file  # noqa: E402
+from kentropy.logs import log_to  # noqa: E402
 
 wc = snakemake.wildcards
 cfg = snakemake.params.downstream

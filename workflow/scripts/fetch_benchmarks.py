@@ -1,12 +1,14 @@
 """Make the downstream tasks available offline: local task YAMLs, or the lm-eval datasets in the HF cache."""
 import json
+import os
 from pathlib import Path
 
-from kentropy.downstream import prefetch, write_local_tasks
+from kentropy.downstream import dataset_env, prefetch, write_local_tasks
 from kentropy.io import atomic_dir
 from kentropy.logs import log_to
 
 cfg = snakemake.params.downstream
+os.environ.update(dataset_env(snakemake.params.hf_cache, offline=False))
 final = Path(snakemake.output[0]).resolve()
 with log_to(snakemake.log[0]) as log, atomic_dir(final) as tmp:
     if cfg["source"] == "generated":
