@@ -57,3 +57,34 @@ def test_padded_batches_masks_and_sides():
     assert right["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert left["input_ids"].tolist() == [[5, 6, 7], [0, 0, 8]]
     assert left["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
+def test_hf_dataset_is_streamed_and_packed_only_as_far_as_needed(tmp_path):
+    from itertools import count
+
+    from kentropy.corpora import pack_blocks, stream_hf_texts
+
+    data = tmp_path / "pubmed-like"
+    data.mkdir()
+    pd.DataFrame({"text": [f"abstract {i} " + "word " * 20 for i in range(5000)], "pmid": range(5000)}).to_parquet(
+        data / "train-00000-of-00001.parquet")
+    consumed = count()
+
+    def counted():
+        for text in stream_hf_texts(str(data), "train", "text"):
+            next(consumed)
+            yield text
+
+    class WordTokenizer:
+        eos_token_id = 0
+
+        def __call__(self, texts):
+            return {"input_ids": [[1 + len(w) for w in t.split()] for t in texts]}
+
+    blocks = pack_blocks(counted(), WordTokenizer(), seq_len=16, n_blocks=100, chunk=50)
+    assert blocks.shape == (100, 16)
+    assert next(consumed) <= 150  # 100 blocks need ~70 documents: streaming stopped after the next chunk
+    with pytest.raises(CorpusError, match=r"has no field 'body' \(fields: \['pmid', 'text'\]\)"):
+        next(stream_hf_texts(str(data), "train", "body"))
+    with pytest.raises(CorpusError, match="corpus has 80 tokens: 5 blocks of 16, 1000 needed"):
+        pack_blocks(iter(["a b c"] * 20), WordTokenizer(), seq_len=16, n_blocks=1000)
