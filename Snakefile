@@ -1,5 +1,6 @@
 # knowledge-entropy: from pretraining checkpoints to entropy, continual-learning tables and figures.
-# Target rules: all, entropy, continual, figures, continual_figures, figure3/4/8/11/12, table2. See README.md.
+# Target rules: all, entropy, continual, resuscitation, figures, continual_figures, figure3/4/5/8/11-15,
+# table2. See README.md.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -19,6 +20,7 @@ include: "workflow/rules/entropy.smk"
 include: "workflow/rules/continual.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/resuscitate.smk"
 
 
 rule all:
@@ -28,3 +30,4 @@ rule all:
         rules.continual.input,
         rules.figures.input,
         rules.continual_figures.input,
+        branch(RESUSCITATION is not None, then=rules.resuscitation.input, otherwise=[]),

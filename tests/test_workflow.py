@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -49,6 +50,7 @@ def test_default_dag_produces_tables_and_figures(e2e):
 
 def test_default_dag_produces_continual_tables_and_figures(e2e):
     continual = pd.read_parquet(e2e / "results/tables/continual.parquet")
+    continual = continual[continual.variant == "original"]
     assert set(continual.run) == {"baseline", "general"} and set(continual.step) == {10, 20, 30}
     totals = continual[(continual.split == "all") & (continual.kind == "all")]
     assert len(totals) == 6 and totals.value.notna().all()
@@ -69,6 +71,19 @@ def test_default_dag_produces_continual_tables_and_figures(e2e):
     assert "final loss" in (e2e / "logs/continual_train/tiny/step30/original/general.log").read_text()
 
 
+def test_default_dag_resuscitates_and_trains_the_variants(e2e):
+    table = pd.read_parquet(e2e / "results/tables/resuscitation.parquet")
+    assert set(table.variant) == {"original", "resus-p50-q1", "resus-p50-q2"} and set(table.step) == {30}
+    assert set(table.run) == {"baseline"} and table[["knowledge_entropy", "A", "F"]].notna().all().all()
+    ke = table.set_index("variant").knowledge_entropy
+    assert ke["resus-p50-q1"] > ke["original"]  # amplifying the least-used memory vectors spreads the use
+    record = json.loads((e2e / "resources/checkpoints/tiny/step30-resus-p50-q2/resuscitation.json").read_text())
+    assert record["p"] == 0.5 and record["q"] == 2.0 and len(record["selected_per_layer"]) == 2
+    assert "resus-p50-q2" in (e2e / "results/tables/resuscitation.md").read_text()
+    for n in (5, 13, 14, 15):
+        assert (e2e / f"results/figures/figure{n}.png").stat().st_size > 10_000
+
+
 def test_figure3_reruns_alone(e2e):
     proc = snakemake(e2e, "--configfile", str(ROOT / "tests/config/e2e.yaml"), "--force", "figure3")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -80,13 +95,17 @@ def test_paper_configs_plan_offline(tmp_path, config, model, steps):
     proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / config), offline=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts["fetch_checkpoint"] == steps and counts["measure_entropy"] == steps
+    assert counts["fetch_checkpoint"] == steps
     assert counts["figure3"] == 1 and "pretrain_tiny" not in counts
     # The paper's grid: six runs from every checkpoint; probes and benchmarks before and after each.
-    assert counts["continual_train"] == 6 * steps and counts["train_stream"] == 6 and counts["continual_corpus"] == 2
-    assert counts["probe"] == counts["downstream"] == 7 * steps
+    assert counts["train_stream"] == 6 and counts["continual_corpus"] == 2
+    # Resuscitation: 8 variants (p = 50% x 4 q, q = 1 x 4 more p) of 3 checkpoints, each trained with the baseline.
+    assert counts["resuscitate"] == 24 and counts["measure_entropy"] == steps + 24
+    assert counts["continual_train"] == 6 * steps + 24
+    assert counts["probe"] == counts["downstream"] == 7 * steps + 8 * 3 * 2
     assert all(counts[r] == 1 for r in ("fetch_benchmarks", "continual_table", "correlations", "table2", "figure4",
-                                         "figure11", "figure12"))
+                                         "figure11", "figure12", "resuscitation_table", "figure5", "figure13",
+                                         "figure14", "figure15"))
 
 
 def test_paper_training_jobs_ask_for_gpus_and_launch_one_process_each(tmp_path):

@@ -37,6 +37,7 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     if pre and pre["hidden_size"] % pre["num_heads"]:
         raise ConfigError(f"config: pretrain.num_heads: {pre['num_heads']} does not divide hidden_size {pre['hidden_size']}")
     _check_continual(config)
+    _check_resuscitation(config)
 
 
 def _check_continual(config: dict) -> None:
@@ -69,3 +70,16 @@ def _check_continual(config: dict) -> None:
 def inject_interval(run: dict, n_injections: int) -> int:
     """Steps between injections: the run's own, else the first epoch split into ``n_injections`` parts."""
     return run.get("inject_interval", run["steps_per_epoch"] // n_injections)
+
+
+def _check_resuscitation(config: dict) -> None:
+    resus = config.get("resuscitation")
+    if not resus:
+        return
+    steps = {s for m in config["models"].values() for s in m["steps"]}
+    for step in resus["steps"]:
+        if step not in steps:
+            raise ConfigError(f"config: resuscitation.steps: {step} is not a step of any model")
+    for run in resus["runs"]:
+        if run not in config["continual"]["runs"]:
+            raise ConfigError(f"config: resuscitation.runs: {run!r} is not a key of continual.runs")

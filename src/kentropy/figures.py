@@ -116,3 +116,50 @@ def table2(continual: pd.DataFrame, variant: str = "original") -> pd.DataFrame:
     long = totals.melt(id_vars=["model", "run", "step"], value_vars=list(TABLE2_QUANTITIES), var_name="quantity")
     long["quantity"] = pd.Categorical(long.quantity.map(TABLE2_QUANTITIES), list(TABLE2_QUANTITIES.values()))
     return long.pivot_table(index=["model", "run", "quantity"], columns="step", values="value", observed=True)
+
+
+def resuscitation_table(entropy: pd.DataFrame, continual: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
+    """Per model, step, variant and run of ``runs``: p, q, knowledge entropy of the starting checkpoint, A, F.
+
+    ``entropy`` is the long entropy table with a ``variant`` column; only the (model, step) pairs that
+    have resuscitated variants are kept, with their originals as the reference.
+    """
+    from .resuscitation import parse_variant
+
+    ke = entropy[entropy.layer.isna() & (entropy.metric == "knowledge_entropy")]
+    ke = ke[["model", "step", "variant", "value"]].rename(columns={"value": "knowledge_entropy"})
+    totals = _totals(continual[continual.run.isin(runs)])[["model", "step", "variant", "run", "A", "F"]]
+    table = ke.merge(totals, on=["model", "step", "variant"], how="inner")
+    pq = [parse_variant(v) if v != "original" else (float("nan"), float("nan")) for v in table.variant]
+    table.insert(3, "p", [p for p, _ in pq])
+    table.insert(4, "q", [q for _, q in pq])
+    return table.sort_values(["model", "run", "step", "p", "q"], na_position="first").reset_index(drop=True)
+
+
+def resuscitation_grid(table: pd.DataFrame, axis: str, fixed: float) -> plt.Figure:
+    """A and F against q (at p = fixed) or p (at q = fixed), a line per checkpoint step; dashed lines
+    are the original checkpoints trained the same way."""
+    other = "p" if axis == "q" else "q"
+    grid = table[table[other] == fixed]
+    originals = table[table.variant == "original"]
+    steps = sorted(table.step.unique())
+    palette = dict(zip(steps, sns.color_palette("viridis", len(steps))))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, (name, label) in zip(axes, (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):
+        sns.lineplot(data=grid, x=axis, y=name, hue="step", style="run", palette=palette, marker="o", ax=ax)
+        for row in originals.itertuples():
+            ax.axhline(getattr(row, name), color=palette[row.step], linestyle="--", linewidth=1)
+        unit = "p (% of memory vectors)" if axis == "p" else "amplifying factor q"
+        ax.set(title=f"{label}, {other} = {fixed:g}", xlabel=unit, ylabel=name)
+    fig.tight_layout()
+    return fig
+
+
+def resuscitation_steps(table: pd.DataFrame, metric: str) -> plt.Figure:
+    """Acquisition or forgetting across checkpoint steps, a line per variant (original included)."""
+    name = {"acquisition": "A", "forgetting": "F"}[metric]
+    order = ["original", *sorted(set(table.variant) - {"original"})]
+    grid = sns.relplot(data=table, x="step", y=name, hue="variant", hue_order=order, col="run", kind="line",
+                       marker="o", height=3.6, aspect=1.3)
+    grid.set_axis_labels("pretraining step of the checkpoint", f"{metric} {name} (%)")
+    return grid.figure

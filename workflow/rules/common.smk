@@ -6,6 +6,7 @@ from pathlib import Path
 
 from kentropy.config import ConfigError, validate_config
 from kentropy.launch import launch_command
+from kentropy.resuscitation import variant_name
 
 try:
     validate_config(config, workflow.source_path("../../config/schema.yaml"))
@@ -76,8 +77,13 @@ RUNS = CONTINUAL["runs"]
 STATES = ["before", *RUNS]  # a model state: the checkpoint itself, or after one run
 
 
+RESUSCITATION = config.get("resuscitation")
+VARIANT_REGEX = r"original|resus-p\d+-q\d+(?:\.\d+)?"
+
+
 wildcard_constraints:
-    variant="original",
+    variant=VARIANT_REGEX,
+    checkpoint=r"step\d+(?:-resus-p\d+-q\d+(?:\.\d+)?)?",
     run="|".join(re.escape(r) for r in RUNS),
     state="|".join(re.escape(s) for s in STATES),
 
@@ -137,8 +143,16 @@ def launch(wildcards):
 
 
 def variant_checkpoint(wildcards):
-    """The starting checkpoint of a variant (``original``: the pretraining checkpoint itself)."""
-    return checkpoint_dir(wildcards)
+    """The starting checkpoint of a variant: the pretraining checkpoint itself, or its resuscitated copy."""
+    if wildcards.variant == "original":
+        return checkpoint_dir(wildcards)
+    return f"resources/checkpoints/{wildcards.model}/step{wildcards.step}-{wildcards.variant}"
+
+
+def entropy_checkpoint(wildcards):
+    """The folder whose entropy ``results/entropy/{model}/{checkpoint}`` measures."""
+    step, _, variant = wildcards.checkpoint.removeprefix("step").partition("-")
+    return variant_checkpoint(Namespace(model=wildcards.model, step=step, variant=variant or "original"))
 
 
 def state_model(wildcards):
@@ -148,7 +162,34 @@ def state_model(wildcards):
     return f"results/continual/{wildcards.model}/step{wildcards.step}/{wildcards.variant}/{wildcards.state}/model"
 
 
-def evaluation_files(kind, variants=("original",)):
-    """Probe or downstream tables of every model state: (model, step) x variant x (before + runs)."""
-    return [f"results/evaluation/{m}/step{s}/{v}/{state}/{kind}.parquet"
-            for m, s in model_steps() for v in variants for state in STATES]
+def evaluation_files(kind):
+    """Probe or downstream tables of every model state: each checkpoint before and after every run, and
+    each resuscitated copy before and after the resuscitation runs."""
+    files = [f"results/evaluation/{m}/step{s}/original/{state}/{kind}.parquet" for m, s in model_steps() for state in STATES]
+    for m, s in resuscitated_checkpoints():
+        files += [f"results/evaluation/{m}/step{s}/{v}/{state}/{kind}.parquet"
+                  for v in resuscitation_variants() for state in ["before", *RESUSCITATION["runs"]]]
+    return files
+
+
+# --- resuscitation (Algorithm 1) ---
+def resuscitation_variants():
+    """Variant names of the grid: q varies at p_fixed (Figure 5), p varies at q_fixed (Figure 13)."""
+    if not RESUSCITATION:
+        return []
+    grid = {(RESUSCITATION["p_fixed"], q) for q in RESUSCITATION["q_values"]}
+    grid |= {(p, RESUSCITATION["q_fixed"]) for p in RESUSCITATION["p_values"]}
+    return [variant_name(p, q) for p, q in sorted(grid)]
+
+
+def resuscitated_checkpoints():
+    """(model, step) pairs that get resuscitated copies: the configured steps each model has."""
+    if not RESUSCITATION:
+        return []
+    return [(m, s) for m, s in model_steps() if s in RESUSCITATION["steps"]]
+
+
+def resuscitation_entropy_tables():
+    """Entropy tables of the resuscitated checkpoints and of the originals they came from."""
+    return [f"results/entropy/{m}/step{s}{suffix}.parquet" for m, s in resuscitated_checkpoints()
+            for suffix in ["", *(f"-{v}" for v in resuscitation_variants())]]

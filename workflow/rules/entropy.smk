@@ -2,21 +2,22 @@
 
 
 rule measure_entropy:
+    # {checkpoint} is step{step} or step{step}-{variant}: originals and resuscitated copies alike.
     input:
-        checkpoint=checkpoint_dir,
+        checkpoint=entropy_checkpoint,
         corpus=entropy_corpus_file(),
     output:
-        table="results/entropy/{model}/step{step}.parquet",
-        coef="results/entropy/{model}/step{step}.coef.npy",
+        table="results/entropy/{model}/{checkpoint}.parquet",
+        coef="results/entropy/{model}/{checkpoint}.coef.npy",
     params:
         entropy=config["entropy"],
     threads: 2
     resources:
         gpu=model_gpus,
     log:
-        "logs/measure_entropy/{model}/step{step}.log",
+        "logs/measure_entropy/{model}/{checkpoint}.log",
     benchmark:
-        "benchmarks/measure_entropy/{model}/step{step}.tsv"
+        "benchmarks/measure_entropy/{model}/{checkpoint}.tsv"
     script:
         "../scripts/measure_entropy.py"
 

@@ -1,4 +1,6 @@
 """Measure every entropy of one checkpoint on the entropy corpus (see kentropy.entropy)."""
+import re
+
 import numpy as np
 import pandas as pd
 import torch
@@ -22,7 +24,7 @@ with log_to(snakemake.log[0]) as log:
     meter = measure(model, padded_batches(sequences, cfg["batch_size"], pad_id), total=n_batches)
     table = meter.table()
     table.insert(0, "model", snakemake.wildcards.model)
-    table.insert(1, "step", int(snakemake.wildcards.step))
+    table.insert(1, "step", int(re.match(r"step(\d+)", snakemake.wildcards.checkpoint)[1]))
     table["corpus"] = cfg["corpus"]["name"]
     with atomic_file(snakemake.output.table) as tmp:
         table.to_parquet(tmp, index=False)

@@ -1,0 +1,95 @@
+"""Resuscitation (Algorithm 1 of Kim et al. 2025): amplify a checkpoint's least-used memory vectors.
+
+With c the per-layer mean |coefficient| vector measured on the entropy corpus, neurons with
+c_i <= quantile_p(c) get factor (mean(c) / c_i) * q and every other neuron factor 1. In a gated MLP the
+coefficient is act(gate_i(x)) * up_i(x), so multiplying row i of ``up_proj`` by the factor multiplies
+coefficient i by exactly that factor on every token, and leaves every other coefficient of the layer as
+it was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .io import atomic_dir
+
+# torch and transformers are imported where used: the workflow imports this module at DAG build.
+
+VARIANT_PATTERN = r"resus-p(\d+)-q(\d+(?:\.\d+)?)"
+
+
+def variant_name(p_percent: int, q: float) -> str:
+    """``resus-p{p}-q{q}`` with p in percent and q written without a trailing ``.0``."""
+    return f"resus-p{int(p_percent)}-q{float(q):g}"
+
+
+def parse_variant(name: str) -> tuple[int, float]:
+    """(p in percent, q) of a variant name made by ``variant_name``."""
+    match = re.fullmatch(VARIANT_PATTERN, name)
+    if match is None:
+        raise ValueError(f"{name!r} is not a resuscitation variant ({VARIANT_PATTERN})")
+    return int(match[1]), float(match[2])
+
+
+def resuscitation_factors(coef: np.ndarray, p: float, q: float) -> np.ndarray:
+    """Per-layer factors (layers x d_ff): (mean(c) / c_i) * q where c_i <= the p-quantile of c, else 1.
+
+    ``p`` is a fraction in (0, 1]. Neurons with c_i = 0 never fire on the corpus and cannot be scaled
+    into use; they keep factor 1 (the released code would divide by zero).
+    """
+    if not 0 < p <= 1:
+        raise ValueError(f"p must be a fraction in (0, 1], got {p}")
+    coef = np.asarray(coef, dtype=np.float64)
+    factors = np.ones_like(coef)
+    for layer, c in enumerate(coef):
+        selected = (c <= np.quantile(c, p)) & (c > 0)
+        factors[layer, selected] = c.mean() / c[selected] * q
+    return factors
+
+
+def apply_factors(model, factors: np.ndarray) -> None:
+    """Multiply row i of each layer's ``up_proj`` (and its bias, if any) by factor i, in place."""
+    import torch
+
+    from .architectures import decoder_layers
+
+    layers = decoder_layers(model)
+    if any(layer.up is None for layer in layers):
+        raise ValueError(
+            f"{type(model).__name__}: Algorithm 1 needs a gated MLP (coefficient = act(gate(x)) * up(x)), where "
+            "scaling a row of up_proj scales one coefficient exactly; this model's coefficients are "
+            "act(W x) with no separate linear factor, so a row scale would be distorted by the activation"
+        )
+    if factors.shape != (len(layers), layers[0].up.out_features):
+        raise ValueError(f"factors have shape {factors.shape}, the model has {len(layers)} layers x "
+                         f"{layers[0].up.out_features} memory vectors")
+    with torch.no_grad():
+        for layer, f in zip(layers, factors):
+            scale = torch.as_tensor(f, dtype=layer.up.weight.dtype, device=layer.up.weight.device)
+            layer.up.weight.mul_(scale[:, None])
+            if layer.up.bias is not None:
+                layer.up.bias.mul_(scale)
+
+
+def resuscitate_checkpoint(checkpoint: str, coef_path: str, p_percent: int, q: float, out_dir: str) -> dict:
+    """Write the resuscitated copy of ``checkpoint`` (weights in their stored dtype) with a record of
+    what was done (``resuscitation.json``); returns that record."""
+    from transformers import AutoTokenizer
+
+    from .architectures import load_causal_lm
+
+    model = load_causal_lm(checkpoint, dtype="auto", attention="sdpa")
+    factors = resuscitation_factors(np.load(coef_path), p_percent / 100, q)
+    apply_factors(model, factors)
+    record = {"source": str(checkpoint), "coefficients": str(coef_path), "p": p_percent / 100, "q": q,
+              "selected_per_layer": [int((f != 1).sum()) for f in factors],
+              "mean_factor_of_selected": [float(f[f != 1].mean()) if (f != 1).any() else 1.0 for f in factors]}
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(checkpoint).save_pretrained(tmp)
+        (Path(tmp) / "resuscitation.json").write_text(json.dumps(record, indent=1))
+    return record

@@ -1,0 +1,99 @@
+"""Algorithm 1: resuscitated coefficients are exactly the scaled originals, on the same corpus."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from kentropy.corpora import padded_batches
+from kentropy.entropy import measure
+from kentropy.resuscitation import (apply_factors, parse_variant, resuscitate_checkpoint, resuscitation_factors,
+                                    variant_name)
+
+from .conftest import random_sequences, tiny_model
+
+GATED = ["olmo", "olmo2", "llama"]
+
+
+def coefficients(model, sequences):
+    return measure(model, padded_batches(sequences, 5, pad_id=0), progress=False)
+
+
+def test_factors_follow_algorithm_1_by_hand():
+    coef = np.array([[1.0, 2.0, 3.0, 4.0, 10.0], [0.0, 5.0, 5.0, 5.0, 5.0]])
+    f = resuscitation_factors(coef, p=0.4, q=2.0)
+    # layer 0: quantile_0.4 of [1, 2, 3, 4, 10] = 2.6 -> neurons 0, 1; mean 4
+    np.testing.assert_allclose(f[0], [4 / 1 * 2, 4 / 2 * 2, 1, 1, 1])
+    # layer 1: quantile 5 -> everything at or below it, except the dead neuron (c = 0 keeps factor 1)
+    np.testing.assert_allclose(f[1], [1, 4 / 5 * 2, 4 / 5 * 2, 4 / 5 * 2, 4 / 5 * 2])
+    with pytest.raises(ValueError, match="p must be a fraction"):
+        resuscitation_factors(coef, p=50, q=1)
+
+
+def test_variant_names_round_trip():
+    assert variant_name(50, 1.0) == "resus-p50-q1" and variant_name(10, 0.5) == "resus-p10-q0.5"
+    assert parse_variant("resus-p50-q1") == (50, 1.0) and parse_variant("resus-p30-q2.5") == (30, 2.5)
+    with pytest.raises(ValueError, match="is not a resuscitation variant"):
+        parse_variant("original")
+
+
+@pytest.mark.parametrize("arch", GATED)
+def test_each_layer_scales_its_selected_coefficients_exactly(arch):
+    sequences = random_sequences(13, seed=3)
+    model = tiny_model(arch)
+    before = coefficients(model, sequences).mean_abs_coefficients()
+    factors = resuscitation_factors(before, p=0.5, q=2.0)
+    for layer in range(len(before)):
+        # One layer at a time: the layers after it see a changed input, so only its own coefficients
+        # (and those before it) have a defined "before".
+        only = np.ones_like(factors)
+        only[layer] = factors[layer]
+        changed = tiny_model(arch)
+        apply_factors(changed, only)
+        after = coefficients(changed, sequences).mean_abs_coefficients()
+        selected = factors[layer] != 1
+        assert selected.sum() >= len(factors[layer]) // 2 - 1
+        np.testing.assert_allclose(after[layer, selected], before[layer, selected] * factors[layer, selected], rtol=1e-5)
+        np.testing.assert_array_equal(after[layer, ~selected], before[layer, ~selected])
+        np.testing.assert_array_equal(after[:layer], before[:layer])
+
+
+@pytest.mark.parametrize("arch", GATED)
+def test_resuscitation_raises_knowledge_entropy(arch):
+    sequences = random_sequences(13, seed=4)
+    model = tiny_model(arch)
+    meter = coefficients(model, sequences)
+    entropy = meter.table().query("metric == 'knowledge_entropy' and layer.isna()").value.iloc[0]
+    apply_factors(model, resuscitation_factors(meter.mean_abs_coefficients(), p=0.5, q=1.0))
+    after = coefficients(model, sequences).table().query("metric == 'knowledge_entropy' and layer.isna()").value.iloc[0]
+    assert after > entropy
+
+
+def test_ungated_mlp_is_refused_with_the_reason():
+    model = tiny_model("gpt_neox")
+    with pytest.raises(ValueError, match="GPTNeoXForCausalLM: Algorithm 1 needs a gated MLP"):
+        apply_factors(model, np.ones((3, 48)))
+
+
+def test_checkpoint_is_written_with_its_record(tmp_path):
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models
+
+    model = tiny_model("olmo", dtype=torch.float32)
+    model.save_pretrained(tmp_path / "ckpt")
+    PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"a": 0, "b": 1}, unk_token="a")),
+                            eos_token="b", pad_token="a").save_pretrained(tmp_path / "ckpt")
+    coef = np.abs(np.random.default_rng(0).normal(size=(3, 48))) + 0.1
+    np.save(tmp_path / "coef.npy", coef)
+    record = resuscitate_checkpoint(str(tmp_path / "ckpt"), str(tmp_path / "coef.npy"), 30, 2.0, str(tmp_path / "out"))
+    saved = json.loads((tmp_path / "out" / "resuscitation.json").read_text())
+    assert saved == record and saved["p"] == 0.3 and saved["q"] == 2.0
+    assert saved["selected_per_layer"] == [int((c <= np.quantile(c, 0.3)).sum()) for c in coef]
+    out = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+    factors = resuscitation_factors(coef, 0.3, 2.0)
+    for layer, orig, new in zip(range(3), model.model.layers, out.model.layers):
+        want = orig.mlp.up_proj.weight * torch.as_tensor(factors[layer], dtype=torch.float32)[:, None]
+        torch.testing.assert_close(new.mlp.up_proj.weight, want)
+        torch.testing.assert_close(new.mlp.gate_proj.weight, orig.mlp.gate_proj.weight)
+    assert out.dtype == torch.float32

@@ -1,0 +1,10 @@
+"""Write the resuscitated copy of one checkpoint (kentropy.resuscitation, Algorithm 1)."""
+from kentropy.logs import log_to
+from kentropy.resuscitation import resuscitate_checkpoint
+
+wc = snakemake.wildcards
+with log_to(snakemake.log[0]) as log:
+    record = resuscitate_checkpoint(snakemake.input.checkpoint, snakemake.input.coef, int(wc.p), float(wc.q),
+                                    snakemake.output[0])
+    log.info("p=%s q=%s: %s neurons amplified per layer, mean factor %s", wc.p, wc.q,
+             record["selected_per_layer"], [round(f, 3) for f in record["mean_factor_of_selected"]])
