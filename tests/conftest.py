@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "2"]
 
 VOCAB = 97
 
@@ -42,3 +51,25 @@ def random_sequences(n: int, seed: int, min_len: int = 3, max_len: int = 17) -> 
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(min_len, max_len + 1, (n,), generator=g)
     return [torch.randint(2, VOCAB, (int(l),), generator=g).tolist() for l in lengths]
+
+
+def snakemake(workdir: Path, *args: str, offline: bool = False, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the workflow in ``workdir`` (``offline``: with the HF libraries' offline switches set)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"} if offline else None
+    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, check=False)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """{rule: jobs} from Snakemake's "Job stats" block."""
+    stats = output.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
+
+
+@pytest.fixture(scope="session")
+def e2e(tmp_path_factory) -> Path:
+    """The whole DAG of tests/config/e2e.yaml, run locally once per session."""
+    work = tmp_path_factory.mktemp("e2e")
+    proc = snakemake(work, "--configfile", str(ROOT / "tests/config/e2e.yaml"), offline=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return work

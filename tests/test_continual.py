@@ -40,7 +40,8 @@ def test_deepspeed_config_accumulates_to_the_global_batch():
 def test_launch_command_runs_one_process_per_gpu():
     assert launch_command(0, python="py") == "py -m kentropy.continual"
     assert launch_command(1, python="py") == "py -m kentropy.continual"
-    assert launch_command(4, python="py") == "py -m torch.distributed.run --standalone --nproc_per_node 4 -m kentropy.continual"
+    for n in (4, 8):
+        assert launch_command(n, python="py") == f"py -m torch.distributed.run --standalone --nproc_per_node {n} -m kentropy.continual"
 
 
 @pytest.fixture(scope="module")

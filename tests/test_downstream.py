@@ -69,8 +69,9 @@ def test_paper_metrics_are_the_ones_olmo_reports():
 
 
 def test_evaluation_jobs_read_the_prefetched_cache_offline(tmp_path):
-    from kentropy.downstream import dataset_env
+    from kentropy.offline import hf_env
 
-    assert dataset_env(None, offline=False) == {}
-    env = dataset_env(str(tmp_path / "hf"), offline=True)
+    assert hf_env(None, offline=False) == {}
+    assert hf_env(None) == {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env = hf_env(str(tmp_path / "hf"))
     assert env == {"HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}

@@ -3,36 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "2"]
-
-
-def snakemake(workdir: Path, *args: str, offline: bool = False) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"} if offline else None
-    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True,
-                          timeout=900, env=env)
-
-
-def job_counts(output: str) -> dict[str, int]:
-    stats = output.split("Job stats:")[1].split("total")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
-
-
-@pytest.fixture(scope="module")
-def e2e(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("e2e")
-    proc = snakemake(work, "--configfile", str(ROOT / "tests/config/e2e.yaml"), offline=True)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return work
+from .conftest import ROOT, job_counts, snakemake
 
 
 def test_default_dag_produces_tables_and_figures(e2e):
@@ -136,3 +111,15 @@ def test_bad_config_fails_with_one_line(tmp_path, old, new, message):
     proc = snakemake(tmp_path, "-n", "--configfile", str(bad))
     assert proc.returncode != 0
     assert message + "\n" in proc.stdout + proc.stderr
+
+
+def test_report_embeds_every_figure_and_table(e2e):
+    report = e2e / "results" / "report.html"
+    proc = snakemake(e2e, "--configfile", str(ROOT / "tests/config/e2e.yaml"), "--report", str(report))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = report.read_text()
+    for name in ("figure3", "figure4", "figure5", "figure8", "figure11", "figure12", "figure13", "figure14",
+                 "figure15", "table2.md", "resuscitation.md", "entropy.parquet", "continual.parquet",
+                 "correlations.parquet"):
+        assert name in html, name
+    assert "Knowledge entropy" in html or "knowledge entropy" in html  # a caption made it in

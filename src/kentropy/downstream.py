@@ -51,16 +51,6 @@ def write_local_tasks(questions_path: str | Path, out_dir: str | Path, data_dir:
     return tasks
 
 
-def dataset_env(hf_cache: str | None, offline: bool) -> dict[str, str]:
-    """Environment for lm-eval's dataset loading: the config's HF cache, and offline mode on compute nodes
-    (``fetch_benchmarks`` has filled the cache; without it, ``datasets`` would wait on network timeouts).
-    Must be applied before ``datasets``/``transformers`` are imported: they read it once."""
-    env = {"HF_DATASETS_CACHE": str(Path(hf_cache, "datasets").resolve())} if hf_cache else {}
-    if offline:
-        env.update(HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
-    return env
-
-
 def _task_manager(include_path: str | None):
     """Local tasks only (indexing lm-eval's thousands of built-in YAMLs takes seconds), or the built-ins."""
     from lm_eval.tasks import TaskManager

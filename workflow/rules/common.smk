@@ -1,5 +1,6 @@
 # Config validation, wildcard constraints and input functions shared by the rules.
 import json
+import math
 import re
 from argparse import Namespace
 from pathlib import Path
@@ -53,14 +54,56 @@ def entropy_tables():
     return [f"results/entropy/{m}/step{s}.parquet" for m, s in model_steps()]
 
 
-def compute_resources(model):
-    """Slurm-facing resources of a model's compute job (gpu > 0 only where the model asks for GPUs)."""
-    return {"gpu": MODELS[model].get("gpus", 0)}
+# --- cluster resources (read by the Slurm executor; harmless locally) ---
+CLUSTER = {
+    "cpus_per_gpu": 8,
+    "mem_mb_per_gpu": 64000,
+    "mem_mb": 8000,
+    "runtime": {"measure_entropy": 60, "probe": 30, "downstream": 120, "resuscitate": 30, "continual_train": 30},
+    **config.get("cluster", {}),
+}
 
 
 def model_gpus(wildcards):
-    """GPUs of a compute job on this model (0 = CPU); one process per GPU inside the job."""
-    return compute_resources(wildcards.model)["gpu"]
+    """GPUs of an entropy/probe/lm-eval job on this model (0 = CPU): ``models.<name>.gpus``."""
+    return MODELS[wildcards.model].get("gpus", 0)
+
+
+def train_gpus(wildcards):
+    """GPUs of a continual-training job: ``train_gpus``, else the model's ``gpus``."""
+    spec = MODELS[wildcards.model]
+    return spec.get("train_gpus", spec.get("gpus", 0))
+
+
+def job_memory(gpus):
+    """mem_mb of a job whose GPU count is ``gpus(wildcards)``: per GPU on GPU jobs, else the CPU default."""
+
+    def mem_mb(wildcards):
+        n = gpus(wildcards)
+        return CLUSTER["mem_mb_per_gpu"] * n if n else CLUSTER["mem_mb"]
+
+    return mem_mb
+
+
+def job_runtime(rule):
+    """Minutes for a job of ``rule`` (``cluster.runtime``)."""
+
+    def runtime(wildcards):
+        return CLUSTER["runtime"][rule]
+
+    return runtime
+
+
+def train_runtime(wildcards):
+    """Minutes for a training job: the base plus 1.5 x the run's tokens at the model's measured
+    ``train_tokens_per_s_per_gpu`` (when given) on its GPUs."""
+    run, spec = RUNS[wildcards.run], MODELS[wildcards.model]
+    base = CLUSTER["runtime"]["continual_train"]
+    speed = spec.get("train_tokens_per_s_per_gpu")
+    if not speed:
+        return base
+    tokens = run["epochs"] * run["steps_per_epoch"] * run["batch_size"] * CONTINUAL["seq_len"]
+    return base + math.ceil(1.5 * tokens / (speed * max(1, train_gpus(wildcards))) / 60)
 
 
 wildcard_constraints:
@@ -129,12 +172,6 @@ def run_config(wildcards):
         **{k: CONTINUAL[k] for k in ("warmup_fraction", "alpha_f", "weight_decay", "grad_clip", "zero_stage", "save_interval")},
         "seed": config["seed"],
     })
-
-
-def train_gpus(wildcards):
-    """GPUs of a continual-training job: ``train_gpus``, else the model's ``gpus``."""
-    spec = MODELS[wildcards.model]
-    return spec.get("train_gpus", spec.get("gpus", 0))
 
 
 def launch(wildcards):

@@ -72,10 +72,13 @@ rule continual_train:
     threads: 2
     resources:
         gpu=train_gpus,
+        cpus_per_gpu=CLUSTER["cpus_per_gpu"],
+        mem_mb=job_memory(train_gpus),
+        runtime=train_runtime,
     log:
         "logs/continual_train/{model}/step{step}/{variant}/{run}.log",
     benchmark:
         "benchmarks/continual_train/{model}/step{step}/{variant}/{run}.tsv"
     shell:
-        "{params.launch} --model {input.checkpoint} --stream {input.stream} --run '{params.run}' "
+        "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 {params.launch} --model {input.checkpoint} --stream {input.stream} --run '{params.run}' "
         "--out {output.model} --loss {output.loss} --work-dir {params.work} --threads {threads} > {log} 2>&1"

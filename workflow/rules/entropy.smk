@@ -14,6 +14,9 @@ rule measure_entropy:
     threads: 2
     resources:
         gpu=model_gpus,
+        cpus_per_gpu=CLUSTER["cpus_per_gpu"],
+        mem_mb=job_memory(model_gpus),
+        runtime=job_runtime("measure_entropy"),
     log:
         "logs/measure_entropy/{model}/{checkpoint}.log",
     benchmark:
@@ -31,7 +34,7 @@ rule entropy_table:
     input:
         entropy_tables(),
     output:
-        "results/tables/entropy.parquet",
+        report("results/tables/entropy.parquet", caption="../report/entropy_table.rst", category="Tables"),
     log:
         "logs/entropy_table/entropy_table.log",
     script:

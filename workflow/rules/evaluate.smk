@@ -32,6 +32,9 @@ rule probe:
     threads: 2
     resources:
         gpu=model_gpus,
+        cpus_per_gpu=CLUSTER["cpus_per_gpu"],
+        mem_mb=job_memory(model_gpus),
+        runtime=job_runtime("probe"),
     log:
         "logs/probe/{model}/step{step}/{variant}/{state}.log",
     benchmark:
@@ -52,6 +55,9 @@ rule downstream:
     threads: 2
     resources:
         gpu=model_gpus,
+        cpus_per_gpu=CLUSTER["cpus_per_gpu"],
+        mem_mb=job_memory(model_gpus),
+        runtime=job_runtime("downstream"),
     log:
         "logs/downstream/{model}/step{step}/{variant}/{state}.log",
     benchmark:
@@ -65,7 +71,7 @@ rule continual_table:
         probes=evaluation_files("probes"),
         downstream=evaluation_files("downstream"),
     output:
-        "results/tables/continual.parquet",
+        report("results/tables/continual.parquet", caption="../report/continual_table.rst", category="Tables"),
     log:
         "logs/continual_table/continual_table.log",
     script:
@@ -77,7 +83,7 @@ rule correlations:
         entropy="results/tables/entropy.parquet",
         continual="results/tables/continual.parquet",
     output:
-        "results/tables/correlations.parquet",
+        report("results/tables/correlations.parquet", caption="../report/correlations.rst", category="Tables"),
     params:
         seed=config["seed"],
     log:

@@ -11,6 +11,9 @@ rule resuscitate:
     wildcard_constraints:
         p=r"\d+",
         q=r"\d+(?:\.\d+)?",
+    resources:
+        mem_mb=job_memory(model_gpus),  # the whole model in host memory: as much as its GPU jobs get
+        runtime=job_runtime("resuscitate"),
     log:
         "logs/resuscitate/{model}/step{step}-resus-p{p}-q{q}.log",
     script:

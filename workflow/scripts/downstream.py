@@ -3,14 +3,15 @@ import json
 import os
 from pathlib import Path
 
-from kentropy.downstream import dataset_env, evaluate
+from kentropy.offline import hf_env
 
-os.environ.update(dataset_env(snakemake.params.hf_cache, offline=True))
+os.environ.update(hf_env(snakemake.params.hf_cache))  # before any HF import: the prefetched cache only
 
-import torch  # noqa: E402  (after the environment: the HF libraries read it at import)
+import torch  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
 from kentropy.architectures import load_causal_lm  # noqa: E402
+from kentropy.downstream import evaluate  # noqa: E402
 from kentropy.io import atomic_file  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
 

@@ -3,12 +3,15 @@ import json
 import os
 from pathlib import Path
 
-from kentropy.downstream import dataset_env, prefetch, write_local_tasks
-from kentropy.io import atomic_dir
-from kentropy.logs import log_to
+from kentropy.offline import hf_env
+
+os.environ.update(hf_env(snakemake.params.hf_cache, offline=False))  # this localrule may download
+
+from kentropy.downstream import prefetch, write_local_tasks  # noqa: E402
+from kentropy.io import atomic_dir  # noqa: E402
+from kentropy.logs import log_to  # noqa: E402
 
 cfg = snakemake.params.downstream
-os.environ.update(dataset_env(snakemake.params.hf_cache, offline=False))
 final = Path(snakemake.output[0]).resolve()
 with log_to(snakemake.log[0]) as log, atomic_dir(final) as tmp:
     if cfg["source"] == "generated":

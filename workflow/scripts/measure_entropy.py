@@ -1,16 +1,22 @@
 """Measure every entropy of one checkpoint on the entropy corpus (see kentropy.entropy)."""
-import re
+import os
 
-import numpy as np
-import pandas as pd
-import torch
-from transformers import AutoTokenizer
+from kentropy.offline import hf_env
 
-from kentropy.architectures import load_causal_lm
-from kentropy.corpora import padded_batches, token_sequences
-from kentropy.entropy import measure
-from kentropy.io import atomic_file
-from kentropy.logs import log_to
+os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
+
+import re  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from transformers import AutoTokenizer  # noqa: E402
+
+from kentropy.architectures import load_causal_lm  # noqa: E402
+from kentropy.corpora import padded_batches, token_sequences  # noqa: E402
+from kentropy.entropy import measure  # noqa: E402
+from kentropy.io import atomic_file  # noqa: E402
+from kentropy.logs import log_to  # noqa: E402
 
 cfg = snakemake.params.entropy
 with log_to(snakemake.log[0]) as log:

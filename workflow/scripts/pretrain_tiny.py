@@ -1,9 +1,15 @@
 """Train one segment of the tiny trajectory: previous configured step -> this step."""
-import torch
+import os
 
-from kentropy.io import atomic_file
-from kentropy.logs import log_to
-from kentropy.pretrain import TinyModelConfig, train_segment
+from kentropy.offline import hf_env
+
+os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
+
+import torch  # noqa: E402
+
+from kentropy.io import atomic_file  # noqa: E402
+from kentropy.logs import log_to  # noqa: E402
+from kentropy.pretrain import TinyModelConfig, train_segment  # noqa: E402
 
 with log_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)

@@ -1,12 +1,18 @@
 """Score every probe of the injected knowledge on one model state (kentropy.probes)."""
-import torch
-from transformers import AutoTokenizer
+import os
 
-from kentropy.architectures import load_causal_lm
-from kentropy.io import atomic_file
-from kentropy.knowledge import load_records, probe_table
-from kentropy.logs import log_to
-from kentropy.probes import score_probes
+from kentropy.offline import hf_env
+
+os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
+
+import torch  # noqa: E402
+from transformers import AutoTokenizer  # noqa: E402
+
+from kentropy.architectures import load_causal_lm  # noqa: E402
+from kentropy.io import atomic_file  # noqa: E402
+from kentropy.knowledge import load_records, probe_table  # noqa: E402
+from kentropy.logs import log_to  # noqa: E402
+from kentropy.probes import score_probes  # noqa: E402
 
 wc = snakemake.wildcards
 with log_to(snakemake.log[0]) as log:

@@ -1,6 +1,12 @@
 """Write the resuscitated copy of one checkpoint (kentropy.resuscitation, Algorithm 1)."""
-from kentropy.logs import log_to
-from kentropy.resuscitation import resuscitate_checkpoint
+import os
+
+from kentropy.offline import hf_env
+
+os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
+
+from kentropy.logs import log_to  # noqa: E402
+from kentropy.resuscitation import resuscitate_checkpoint  # noqa: E402
 
 wc = snakemake.wildcards
 with log_to(snakemake.log[0]) as log:

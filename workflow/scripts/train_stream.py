@@ -1,12 +1,18 @@
 """The run's training stream: corpus blocks in seeded order with fictional knowledge injected (kentropy.streams)."""
-import numpy as np
-from transformers import AutoTokenizer
+import os
 
-from kentropy.config import inject_interval
-from kentropy.io import atomic_file
-from kentropy.knowledge import load_records
-from kentropy.logs import log_to
-from kentropy.streams import injection_schedule, write_stream
+from kentropy.offline import hf_env
+
+os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
+
+import numpy as np  # noqa: E402
+from transformers import AutoTokenizer  # noqa: E402
+
+from kentropy.config import inject_interval  # noqa: E402
+from kentropy.io import atomic_file  # noqa: E402
+from kentropy.knowledge import load_records  # noqa: E402
+from kentropy.logs import log_to  # noqa: E402
+from kentropy.streams import injection_schedule, write_stream  # noqa: E402
 
 run = snakemake.params.run
 n_injections = snakemake.params.n_injections

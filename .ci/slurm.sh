@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# A one-node Slurm cluster on this (Debian, root, no systemd, no cgroups) machine, for CI.
+#   bash .ci/slurm.sh start   install slurm-wlm + munge if missing, configure, start the daemons, smoke-test
+#   bash .ci/slurm.sh stop    stop exactly the daemons this script started (by their PID files)
+# No slurmdbd: `sacct` fails on this cluster, so the Snakemake profile must use `squeue` for job status
+# (tests/test_slurm.py passes that as a test-only override).
+set -euo pipefail
+
+STATE=/var/tmp/kentropy-slurm            # PID files, spool, logs: one folder to inspect or remove
+PIDS="$STATE/pids"
+
+stop() {
+  # slurmd first (it reports to slurmctld), munged last (both Slurm daemons need it).
+  for name in slurmd slurmctld munged; do
+    file="$PIDS/$name.pid"
+    [ -s "$file" ] || continue
+    pid=$(cat "$file")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid"
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+      echo "stopped $name ($pid)"
+    fi
+    rm -f "$file"
+  done
+}
+
+start() {
+  if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+  fi
+  mkdir -p "$PIDS" "$STATE/ctld" "$STATE/d" "$STATE/log" /run/munge /var/lib/munge /var/log/munge /etc/slurm
+
+  # munge: the Debian package makes a key; make one when it did not (no postinst in some images).
+  [ -s /etc/munge/munge.key ] || head -c 1024 /dev/urandom > /etc/munge/munge.key
+  chown munge:munge /etc/munge/munge.key /run/munge /var/lib/munge /var/log/munge
+  chmod 400 /etc/munge/munge.key
+  if ! (munge -n | unmunge) >/dev/null 2>&1; then
+    runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
+    for _ in $(seq 50); do [ -S /run/munge/munge.socket.2 ] && break; sleep 0.1; done
+    cp /run/munge/munged.pid "$PIDS/munged.pid"
+  fi
+  (munge -n | unmunge) | grep -q "STATUS: *Success"
+
+  host=$(hostname -s)
+  getent hosts "$host" >/dev/null || echo "127.0.0.1 $host" >> /etc/hosts
+  # RealMemory above what slurmd detects would drain the node; leave 10% to the system.
+  detected=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
+  chown slurm:slurm "$STATE/ctld" "$STATE/log"
+  cat > /etc/slurm/slurm.conf <<CONF
+# Written by .ci/slurm.sh: one node, no accounting database, no cgroups.
+ClusterName=kentropy-ci
+SlurmctldHost=${host}
+SlurmUser=slurm
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+ReturnToService=2
+# Finished jobs must stay visible to squeue long enough for Snakemake's status checks.
+MinJobAge=600
+SlurmctldPidFile=${PIDS}/slurmctld.pid
+SlurmdPidFile=${PIDS}/slurmd.pid
+StateSaveLocation=${STATE}/ctld
+SlurmdSpoolDir=${STATE}/d
+SlurmctldLogFile=${STATE}/log/slurmctld.log
+SlurmdLogFile=${STATE}/log/slurmd.log
+KillWait=5
+NodeName=${host} NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$((detected * 9 / 10)) State=UNKNOWN
+PartitionName=ci Nodes=${host} Default=YES MaxTime=INFINITE State=UP
+CONF
+  running() { [ -s "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+  running slurmctld || /usr/sbin/slurmctld -c
+  running slurmd || /usr/sbin/slurmd
+  for _ in $(seq 60); do [ "$(sinfo -h -N -o %T 2>/dev/null)" = idle ] && break; sleep 0.5; done
+  if [ "$(sinfo -h -N -o %T)" != idle ]; then
+    sinfo -R; tail -n 20 "$STATE"/log/*.log; exit 1
+  fi
+  out=$(srun -t 1 echo smoke-ok)
+  [ "$out" = smoke-ok ] || { echo "srun smoke test failed: $out"; exit 1; }
+  echo "slurm up: partition ci, node $host, $(nproc) CPUs, $((detected * 9 / 10)) MB"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop"; exit 2 ;;
+esac

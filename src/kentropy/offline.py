@@ -1,0 +1,18 @@
+"""Compute jobs never touch the network: they read what the localrules fetched into the HF cache.
+
+Cluster compute nodes are often offline, and without these variables ``huggingface_hub`` and
+``datasets`` would wait on connection timeouts before falling back to the cache. Set them before
+``transformers``/``datasets`` are imported: both read them once, at import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def hf_env(hf_cache: str | None = None, offline: bool = True) -> dict[str, str]:
+    """Environment for a job: offline mode (compute jobs) and the config's dataset cache, if any."""
+    env = {"HF_DATASETS_CACHE": str(Path(hf_cache, "datasets").resolve())} if hf_cache else {}
+    return {**env, **OFFLINE} if offline else env
