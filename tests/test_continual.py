@@ -104,3 +104,24 @@ def test_learning_rate_log_follows_the_schedule(start):
     want = [RUN.lr * warmup_cosine(s - 1, RUN.total_steps, RUN.warmup_fraction, RUN.alpha_f) for s in log.step]
     np.testing.assert_allclose(log.lr, want)
     assert log.lr.iloc[-1] == pytest.approx(RUN.lr * (RUN.alpha_f + (1 - RUN.alpha_f) * 0.5 * (1 + np.cos(np.pi * 56 / 57))))
+
+
+def test_zero3_trains_and_saves_the_same_model_as_zero1(start):
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+
+    run3 = replace(RUN, zero_stage=3, total_steps=20)
+    run1 = replace(RUN, total_steps=20)
+    for name, run in (("zero1", run1), ("zero3", run3)):
+        cmd = train_command(start, name)
+        cmd[cmd.index("--run") + 1] = json.dumps(run.__dict__)
+        subprocess.run(cmd, check=True, capture_output=True)
+    np.testing.assert_allclose(pd.read_parquet(start / "zero3" / "loss.parquet").loss,
+                               pd.read_parquet(start / "zero1" / "loss.parquet").loss, rtol=1e-5)
+    a = load_file(start / "zero1" / "model" / "model.safetensors")
+    b = load_file(start / "zero3" / "model" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name].shape == b[name].shape  # gathered, not the empty shards ZeRO-3 leaves in place
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6)

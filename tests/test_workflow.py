@@ -91,7 +91,7 @@ def test_paper_training_jobs_ask_for_gpus_and_launch_one_process_each(tmp_path):
     train = out[out.index("rule continual_train:"):]
     assert "gpu=8" in train.split("Shell command")[0]
     assert "-m torch.distributed.run --standalone --nproc_per_node 8 -m kentropy.continual" in train
-    assert '"batch_size": 2048' in train and '"zero_stage": 2' in train
+    assert '"batch_size": 2048' in train and '"zero_stage": 3' in train
 
 
 @pytest.mark.parametrize("old, new, message", [

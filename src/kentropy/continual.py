@@ -11,6 +11,7 @@ would. Run ``python -m kentropy.continual --help`` for the command line the work
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -43,7 +44,7 @@ class RunConfig:
     alpha_f: float  #: final learning rate as a fraction of the peak (cosine)
     weight_decay: float  #: AdamW weight decay on matrices
     grad_clip: float  #: gradient-norm clip
-    zero_stage: int  #: DeepSpeed ZeRO stage (0, 1 or 2)
+    zero_stage: int  #: DeepSpeed ZeRO stage (0-3; 3 also shards the weights)
     save_interval: int  #: optimizer steps between DeepSpeed checkpoints
     seed: int  #: torch seed (the data order is fixed by the stream)
 
@@ -125,6 +126,7 @@ def train(model_dir: str, stream_path: str, run: RunConfig, out_dir: str, loss_p
 
     ``work_dir`` holds the DeepSpeed checkpoints; it is removed after a successful run.
     """
+    import deepspeed
     import torch.distributed as dist
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -163,14 +165,18 @@ def train(model_dir: str, stream_path: str, run: RunConfig, out_dir: str, loss_p
         if (step + 1) % run.save_interval == 0 and step + 1 < run.total_steps:
             _save_resumable(engine, work_dir, step + 1, losses, rank)
     table = pd.DataFrame(losses, columns=["step", "loss", "lr"])
-    if rank == 0:
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        with atomic_dir(out_dir) as tmp:
-            engine.module.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            (tmp / "continual.json").write_text(json.dumps({"run": asdict(run), "world_size": world}, indent=1))
-        with atomic_file(loss_path) as tmp:
-            table.to_parquet(tmp, index=False)
+    # ZeRO-3 shards the weights themselves: every rank joins the gather, rank 0 writes the full model.
+    gathered = (deepspeed.zero.GatheredParameters(list(engine.module.parameters())) if run.zero_stage == 3
+                else contextlib.nullcontext())
+    with gathered:
+        if rank == 0:
+            tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            with atomic_dir(out_dir) as tmp:
+                engine.module.save_pretrained(tmp)
+                tokenizer.save_pretrained(tmp)
+                (tmp / "continual.json").write_text(json.dumps({"run": asdict(run), "world_size": world}, indent=1))
+            with atomic_file(loss_path) as tmp:
+                table.to_parquet(tmp, index=False)
     dist.barrier()
     if rank == 0:
         shutil.rmtree(work_dir, ignore_errors=True)
