@@ -65,13 +65,20 @@ def start(tmp_path_factory):
 
 def train_command(root, name):
     return [sys.executable, "-m", "kentropy.continual", "--model", str(root / "ckpt"), "--stream", str(root / "stream.npy"),
-            "--run", json.dumps(RUN.__dict__), "--out", str(root / name / "model"), "--loss", str(root / name / "loss.parquet"),
+            "--run-config", json.dumps(RUN.__dict__), "--out", str(root / name / "model"), "--loss", str(root / name / "loss.parquet"),
             "--work-dir", str(root / name / "work"), "--threads", "1"]
+
+
+def uninterrupted(root):
+    """The reference run (trained once per module)."""
+    if not (root / "whole" / "loss.parquet").exists():
+        subprocess.run(train_command(root, "whole"), check=True, capture_output=True)
+    return root / "whole"
 
 
 def test_killed_run_resumes_to_the_same_result(start):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    subprocess.run(train_command(start, "whole"), check=True, env=env, capture_output=True)
+    uninterrupted(start)
 
     proc = subprocess.Popen(train_command(start, "killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = start / "killed" / "work" / "latest"
@@ -100,7 +107,7 @@ def test_killed_run_resumes_to_the_same_result(start):
 def test_learning_rate_log_follows_the_schedule(start):
     from kentropy.schedule import warmup_cosine
 
-    log = pd.read_parquet(start / "whole" / "loss.parquet")
+    log = pd.read_parquet(uninterrupted(start) / "loss.parquet")
     want = [RUN.lr * warmup_cosine(s - 1, RUN.total_steps, RUN.warmup_fraction, RUN.alpha_f) for s in log.step]
     np.testing.assert_allclose(log.lr, want)
     assert log.lr.iloc[-1] == pytest.approx(RUN.lr * (RUN.alpha_f + (1 - RUN.alpha_f) * 0.5 * (1 + np.cos(np.pi * 56 / 57))))
@@ -115,7 +122,7 @@ def test_zero3_trains_and_saves_the_same_model_as_zero1(start):
     run1 = replace(RUN, total_steps=20)
     for name, run in (("zero1", run1), ("zero3", run3)):
         cmd = train_command(start, name)
-        cmd[cmd.index("--run") + 1] = json.dumps(run.__dict__)
+        cmd[cmd.index("--run-config") + 1] = json.dumps(run.__dict__)
         subprocess.run(cmd, check=True, capture_output=True)
     np.testing.assert_allclose(pd.read_parquet(start / "zero3" / "loss.parquet").loss,
                                pd.read_parquet(start / "zero1" / "loss.parquet").loss, rtol=1e-5)
@@ -124,4 +131,21 @@ def test_zero3_trains_and_saves_the_same_model_as_zero1(start):
     assert a.keys() == b.keys()
     for name in a:
         assert a[name].shape == b[name].shape  # gathered, not the empty shards ZeRO-3 leaves in place
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6)
+
+
+def test_two_processes_launched_like_a_two_gpu_job_train_the_same_model(start):
+    """The multi-GPU launch command, on CPU (gloo): two ranks, half the rows each, same result."""
+    import shlex
+
+    from safetensors.torch import load_file
+
+    cmd = [*shlex.split(launch_command(2)), *train_command(start, "ranks2")[3:]]
+    assert cmd[:6] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    one, two = pd.read_parquet(uninterrupted(start) / "loss.parquet"), pd.read_parquet(start / "ranks2" / "loss.parquet")
+    np.testing.assert_allclose(two.loss, one.loss, rtol=1e-5)
+    assert json.loads((start / "ranks2" / "model" / "continual.json").read_text())["world_size"] == 2
+    a, b = load_file(start / "whole" / "model" / "model.safetensors"), load_file(start / "ranks2" / "model" / "model.safetensors")
+    for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6)

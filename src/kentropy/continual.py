@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Continual training of one checkpoint on one stream (DeepSpeed).")
     parser.add_argument("--model", required=True, help="save_pretrained folder of the starting checkpoint")
     parser.add_argument("--stream", required=True, help="stream .npy written by train_stream")
-    parser.add_argument("--run", required=True, help="RunConfig as JSON")
+    # Not "--run": torchrun would take it for an abbreviation of its own --run-path.
+    parser.add_argument("--run-config", required=True, help="RunConfig as JSON")
     parser.add_argument("--out", required=True, help="folder for the trained model (HF format)")
     parser.add_argument("--loss", required=True, help="Parquet loss/lr log")
     parser.add_argument("--work-dir", required=True, help="DeepSpeed checkpoints, for resuming after a kill")
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
-    run = RunConfig(**json.loads(args.run))
+    run = RunConfig(**json.loads(args.run_config))
     table = train(args.model, args.stream, run, args.out, args.loss, args.work_dir)
     log.info("%d steps, final loss %.4f", len(table), table.loss.iloc[-1])
 

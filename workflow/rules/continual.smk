@@ -80,5 +80,5 @@ rule continual_train:
     benchmark:
         "benchmarks/continual_train/{model}/step{step}/{variant}/{run}.tsv"
     shell:
-        "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 {params.launch} --model {input.checkpoint} --stream {input.stream} --run '{params.run}' "
+        "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 {params.launch} --model {input.checkpoint} --stream {input.stream} --run-config '{params.run}' "
         "--out {output.model} --loss {output.loss} --work-dir {params.work} --threads {threads} > {log} 2>&1"
