@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -123,3 +124,19 @@ def test_report_embeds_every_figure_and_table(e2e):
                  "correlations.parquet"):
         assert name in html, name
     assert "Knowledge entropy" in html or "knowledge entropy" in html  # a caption made it in
+
+
+def test_slurm_plan_of_the_paper_asks_for_gpus_exactly_on_gpu_rules(tmp_path):
+    proc = snakemake(tmp_path, "all", "-n", "--profile", str(ROOT / "profiles/slurm"), "--configfile",
+                     str(ROOT / "config/olmo-1b.yaml"), offline=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, re.MULTILINE)
+    assert len(jobs) == sum(job_counts(out).values())  # every planned job, with its resources
+    gpu_rules = {"measure_entropy", "probe", "downstream", "continual_train"}
+    for rule, resources in jobs:
+        gpus = int(re.search(r"\bgpu=(\d+)", resources)[1]) if "gpu=" in resources else 0
+        assert (gpus > 0) == (rule in gpu_rules), (rule, resources)
+    # Training time scales with the run: 1 epoch of the baseline vs 3 epochs, at the measured throughput.
+    train = [r for rule, r in jobs if rule == "continual_train"]
+    assert sum("runtime=135," in r for r in train) == 5 * 10 + 24 and sum("runtime=345," in r for r in train) == 10
