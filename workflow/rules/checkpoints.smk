@@ -12,6 +12,8 @@ rule train_tokenizer:
         vocab_size=config.get("pretrain", {}).get("tokenizer_vocab_size"),
     log:
         "logs/train_tokenizer/{model}.log",
+    benchmark:
+        "benchmarks/train_tokenizer/{model}.tsv"
     script:
         "../scripts/train_tokenizer.py"
 
@@ -52,5 +54,7 @@ rule fetch_checkpoint:
         hf_cache=config.get("hf_cache"),
     log:
         "logs/fetch_checkpoint/{model}/step{step}.log",
+    benchmark:
+        "benchmarks/fetch_checkpoint/{model}/step{step}.tsv"
     script:
         "../scripts/fetch_checkpoint.py"

@@ -34,6 +34,8 @@ rule continual_corpus:
         seq_len=CONTINUAL["seq_len"],
     log:
         "logs/continual_corpus/{model}/{corpus}.log",
+    benchmark:
+        "benchmarks/continual_corpus/{model}/{corpus}.tsv"
     script:
         "../scripts/continual_corpus.py"
 
@@ -53,6 +55,8 @@ rule train_stream:
         seed=config["seed"],
     log:
         "logs/train_stream/{model}/{run}.log",
+    benchmark:
+        "benchmarks/train_stream/{model}/{run}.tsv"
     script:
         "../scripts/train_stream.py"
 

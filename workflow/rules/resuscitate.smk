@@ -16,6 +16,8 @@ rule resuscitate:
         runtime=job_runtime("resuscitate"),
     log:
         "logs/resuscitate/{model}/step{step}-resus-p{p}-q{q}.log",
+    benchmark:
+        "benchmarks/resuscitate/{model}/step{step}-resus-p{p}-q{q}.tsv"
     script:
         "../scripts/resuscitate.py"
 
