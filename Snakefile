@@ -10,7 +10,7 @@ min_version("9.0")
 # embedded default. Snakemake would otherwise deep-merge the two, mixing the tiny model into every run.
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: f"{workflow.basedir}/config/config.yaml"  # found from any --directory
 
 
 include: "workflow/rules/common.smk"
