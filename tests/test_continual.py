@@ -58,6 +58,8 @@ def start(tmp_path_factory):
     tokenizer.save_pretrained(root / "ckpt")
     records = [fictional_record(p, world.country_of[p.city], i) for i, p in enumerate(world.fictional)]
     blocks = pack_blocks(new_domain_corpus(400, 3), tokenizer, 32, n_blocks=RUN.batch_size * RUN.total_steps)
+    (root / "paraphrase.json").write_text(json.dumps(records[:2]))
+    (root / "once.json").write_text(json.dumps(records[2:]))
     schedule = injection_schedule(records[:2], records[2:], 6, 2, RUN.batch_size, RUN.total_steps)
     write_stream(blocks, schedule, tokenizer, RUN.batch_size, RUN.total_steps, 0, root / "stream.npy")
     return root
@@ -66,7 +68,9 @@ def start(tmp_path_factory):
 def train_command(root, name):
     return [sys.executable, "-m", "kentropy.continual", "--model", str(root / "ckpt"), "--stream", str(root / "stream.npy"),
             "--run-config", json.dumps(RUN.__dict__), "--out", str(root / name / "model"), "--loss", str(root / name / "loss.parquet"),
-            "--work-dir", str(root / name / "work"), "--threads", "1"]
+            "--work-dir", str(root / name / "work"), "--threads", "1",
+            "--knowledge", str(root / "paraphrase.json"), str(root / "once.json"), "--probe-steps", "6,12,60",
+            "--retention", str(root / name / "retention.parquet")]
 
 
 def uninterrupted(root):
@@ -91,6 +95,9 @@ def test_killed_run_resumes_to_the_same_result(start):
     resumed = subprocess.run(train_command(start, "killed"), check=True, env=env, capture_output=True, text=True)
     assert "resumed from" in resumed.stderr
 
+    retention = pd.read_parquet(start / "killed" / "retention.parquet")
+    assert sorted(set(retention.step)) == [6, 12, 60] and len(retention) == 3 * 3 * 4  # steps x splits x kinds
+    pd.testing.assert_frame_equal(retention, pd.read_parquet(start / "whole" / "retention.parquet"), rtol=1e-5)
     whole = pd.read_parquet(start / "whole" / "loss.parquet")
     killed = pd.read_parquet(start / "killed" / "loss.parquet")
     assert list(killed.step) == list(range(1, RUN.total_steps + 1))

@@ -37,7 +37,9 @@ def test_default_dag_produces_continual_tables_and_figures(e2e):
     assert set(corr.n) == {3} and set(corr.method) == {"pearson", "spearman"}
     table2 = (e2e / "results/tables/table2.md").read_text()
     assert "| tiny    | baseline | acquisition (%)" in table2 and "|     30 |" in table2
-    for f in ("figure4.png", "figure11.png", "figure12.png"):
+    retention = pd.read_parquet(e2e / "results/continual/tiny/step30/original/baseline/retention.parquet")
+    assert sorted(set(retention.step)) == [2, 4, 6, 8, 10]  # before each injection after the first, and the end
+    for f in ("figure4.png", "figure11.png", "figure12.png", "retention.png"):
         assert (e2e / "results/figures" / f).stat().st_size > 10_000
     manifest = pd.read_parquet(e2e / "results/streams/tiny/baseline/manifest.parquet")
     assert sorted(set(manifest.step)) == [0, 2, 4, 6, 8] and len(manifest) == 5 * (2 + 2)
@@ -119,7 +121,7 @@ def test_report_embeds_every_figure_and_table(e2e):
     proc = snakemake(e2e, "--configfile", str(ROOT / "tests/config/e2e.yaml"), "--report", str(report))
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = report.read_text()
-    for name in ("figure3", "figure4", "figure5", "figure8", "figure11", "figure12", "figure13", "figure14",
+    for name in ("retention.png", "figure3", "figure4", "figure5", "figure8", "figure11", "figure12", "figure13", "figure14",
                  "figure15", "table2.md", "resuscitation.md", "entropy.parquet", "continual.parquet",
                  "correlations.parquet"):
         assert name in html, name

@@ -121,8 +121,33 @@ def train_step(engine, tokens: np.ndarray, step: int, run: RunConfig, rank: int,
     return total
 
 
-def train(model_dir: str, stream_path: str, run: RunConfig, out_dir: str, loss_path: str, work_dir: str) -> pd.DataFrame:
-    """Train the checkpoint in ``model_dir`` on the stream; write the HF model and the loss log.
+@dataclass(frozen=True)
+class Retention:
+    """Probes scored during training, for retention curves (Chang et al. 2024)."""
+
+    probes: pd.DataFrame  #: one row per probe (kentropy.knowledge.probe_table)
+    steps: tuple[int, ...]  #: score after these optimizer steps
+    batch_size: int  #: probes per forward pass
+    max_length: int | None  #: longer probes lose tokens from the left of the input
+    path: str  #: Parquet output: step, split, kind, P
+
+
+def _score_retention(engine, tokenizer, retention: Retention, step: int) -> list[dict]:
+    """P per split and kind after ``step``. Every rank scores (ZeRO-3 forwards are collective)."""
+    from .metrics import probe_scores
+    from .probes import score_probes
+
+    engine.module.eval()
+    scored = retention.probes.assign(logprob=score_probes(engine.module, tokenizer, retention.probes,
+                                                                   retention.batch_size, retention.max_length))
+    engine.module.train()
+    return [{"step": step, **row} for row in probe_scores(scored).to_dict("records")]
+
+
+def train(model_dir: str, stream_path: str, run: RunConfig, out_dir: str, loss_path: str, work_dir: str,
+          retention: Retention | None = None) -> pd.DataFrame:
+    """Train the checkpoint in ``model_dir`` on the stream; write the HF model and the loss log (and the
+    retention curve when ``retention`` is given).
 
     ``work_dir`` holds the DeepSpeed checkpoints; it is removed after a successful run.
     """
@@ -147,11 +172,13 @@ def train(model_dir: str, stream_path: str, run: RunConfig, out_dir: str, loss_p
     model.config.use_cache = False
     engine = make_engine(model, run, world, bf16=bf16)
 
-    start, losses = 0, []
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    start, logs = 0, {"losses": [], "retention": []}
     if (Path(work_dir) / "latest").is_file():
         _, client = engine.load_checkpoint(work_dir)
-        start, losses = client["step"], client["losses"]
+        start, logs = client["step"], client["logs"]
         log.info("resumed from %s at step %d", work_dir, start)
+    losses = logs["losses"]
 
     engine.train()
     bar = tqdm(range(start, run.total_steps), desc="continual", unit="step", disable=rank != 0,
@@ -162,31 +189,35 @@ def train(model_dir: str, stream_path: str, run: RunConfig, out_dir: str, loss_p
         dist.all_reduce(total)
         losses.append({"step": step + 1, "loss": total.item() / (run.accumulation(world) * world), "lr": lr})
         bar.set_postfix(loss=f"{losses[-1]['loss']:.3f}", refresh=False)
+        if retention is not None and step + 1 in retention.steps:
+            logs["retention"] += _score_retention(engine, tokenizer, retention, step + 1)
         if (step + 1) % run.save_interval == 0 and step + 1 < run.total_steps:
-            _save_resumable(engine, work_dir, step + 1, losses, rank)
+            _save_resumable(engine, work_dir, step + 1, logs, rank)
     table = pd.DataFrame(losses, columns=["step", "loss", "lr"])
     # ZeRO-3 shards the weights themselves: every rank joins the gather, rank 0 writes the full model.
     gathered = (deepspeed.zero.GatheredParameters(list(engine.module.parameters())) if run.zero_stage == 3
                 else contextlib.nullcontext())
     with gathered:
         if rank == 0:
-            tokenizer = AutoTokenizer.from_pretrained(model_dir)
             with atomic_dir(out_dir) as tmp:
                 engine.module.save_pretrained(tmp)
                 tokenizer.save_pretrained(tmp)
                 (tmp / "continual.json").write_text(json.dumps({"run": asdict(run), "world_size": world}, indent=1))
             with atomic_file(loss_path) as tmp:
                 table.to_parquet(tmp, index=False)
+            if retention is not None:
+                with atomic_file(retention.path) as tmp:
+                    pd.DataFrame(logs["retention"], columns=["step", "split", "kind", "P"]).to_parquet(tmp, index=False)
     dist.barrier()
     if rank == 0:
         shutil.rmtree(work_dir, ignore_errors=True)
     return table
 
 
-def _save_resumable(engine, work_dir: str, step: int, losses: list[dict], rank: int) -> None:
-    """Save a DeepSpeed checkpoint tagged by step, then drop the older ones (only the latest is needed)."""
+def _save_resumable(engine, work_dir: str, step: int, logs: dict, rank: int) -> None:
+    """Save a DeepSpeed checkpoint tagged by step (with the logs so far), then drop the older ones."""
     tag = f"step{step}"
-    engine.save_checkpoint(work_dir, tag=tag, client_state={"step": step, "losses": losses})
+    engine.save_checkpoint(work_dir, tag=tag, client_state={"step": step, "logs": logs})
     if rank == 0:
         for old in Path(work_dir).glob("step*"):
             if old.name != tag:
@@ -203,12 +234,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loss", required=True, help="Parquet loss/lr log")
     parser.add_argument("--work-dir", required=True, help="DeepSpeed checkpoints, for resuming after a kill")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--knowledge", nargs=2, metavar=("PARAPHRASE", "ONCE"),
+                        help="fictional-knowledge files whose probes are scored during training")
+    parser.add_argument("--probe-steps", default="", help="comma-separated steps after which to score them")
+    parser.add_argument("--probe-batch-size", type=int, default=32)
+    parser.add_argument("--probe-max-length", type=int, default=None)
+    parser.add_argument("--retention", help="Parquet output of the retention curve (needs --knowledge)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
     run = RunConfig(**json.loads(args.run_config))
-    table = train(args.model, args.stream, run, args.out, args.loss, args.work_dir)
+    retention = None
+    if args.retention:
+        from .knowledge import load_records, probe_table
+
+        paraphrase, once = (load_records(path) for path in args.knowledge)
+        steps = tuple(int(s) for s in args.probe_steps.split(",") if s)
+        retention = Retention(probe_table({"paraphrase": paraphrase, "once": once}), steps, args.probe_batch_size,
+                              args.probe_max_length, args.retention)
+    table = train(args.model, args.stream, run, args.out, args.loss, args.work_dir, retention)
     log.info("%d steps, final loss %.4f", len(table), table.loss.iloc[-1])
 
 

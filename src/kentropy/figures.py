@@ -163,3 +163,14 @@ def resuscitation_steps(table: pd.DataFrame, metric: str) -> plt.Figure:
                        marker="o", height=3.6, aspect=1.3)
     grid.set_axis_labels("pretraining step of the checkpoint", f"{metric} {name} (%)")
     return grid.figure
+
+
+def retention(table: pd.DataFrame) -> plt.Figure:
+    """Probe score P (all probe kinds) during continual training, a line per starting checkpoint, a panel
+    per split: paraphrased knowledge climbs with each injection, once-seen knowledge fades (Chang et al.)."""
+    rows = table[(table.kind == "all") & table.split.isin(["paraphrase", "once"])].rename(
+        columns={"step": "training step", "checkpoint": "checkpoint step"})
+    grid = sns.relplot(data=rows, x="training step", y="P", hue="checkpoint step", col="split", row="model",
+                       kind="line", marker="o", palette="viridis", height=3.4, aspect=1.3)
+    grid.set_axis_labels("continual-training step", "probe log-probability P")
+    return grid.figure

@@ -5,7 +5,7 @@ import re
 from argparse import Namespace
 from pathlib import Path
 
-from kentropy.config import ConfigError, validate_config
+from kentropy.config import ConfigError, inject_interval, validate_config
 from kentropy.launch import launch_command
 from kentropy.resuscitation import variant_name
 
@@ -174,6 +174,15 @@ def run_config(wildcards):
     })
 
 
+def retention_steps(wildcards):
+    """Steps after which the probes are scored during training: just before each injection after the
+    first, then at the end (comma-separated for the command line)."""
+    run = RUNS[wildcards.run]
+    total, interval = run["epochs"] * run["steps_per_epoch"], inject_interval(run, CONTINUAL["n_injections"])
+    steps = {k * interval for k in range(1, CONTINUAL["n_injections"] + 1) if k * interval <= total} | {total}
+    return ",".join(map(str, sorted(steps)))
+
+
 def launch(wildcards):
     """One training process per GPU inside the job (kentropy.launch.launch_command)."""
     return launch_command(train_gpus(wildcards))
@@ -207,6 +216,13 @@ def evaluation_files(kind):
         files += [f"results/evaluation/{m}/step{s}/{v}/{state}/{kind}.parquet"
                   for v in resuscitation_variants() for state in ["before", *RESUSCITATION["runs"]]]
     return files
+
+
+def retention_files():
+    """Retention curves of the baseline run from every original checkpoint, and their (model, step)."""
+    pairs = model_steps()
+    files = [f"results/continual/{m}/step{s}/original/{CONTINUAL['baseline']}/retention.parquet" for m, s in pairs]
+    return files, [list(p) for p in pairs]
 
 
 # --- resuscitation (Algorithm 1) ---

@@ -66,12 +66,18 @@ rule continual_train:
     input:
         checkpoint=variant_checkpoint,
         stream="results/streams/{model}/{run}/tokens.npy",
+        paraphrase="resources/knowledge/fictional_paraphrase.json",
+        once="resources/knowledge/fictional_once.json",
     output:
         model=directory("results/continual/{model}/step{step}/{variant}/{run}/model"),
         loss="results/continual/{model}/step{step}/{variant}/{run}/loss.parquet",
+        retention="results/continual/{model}/step{step}/{variant}/{run}/retention.parquet",
     params:
         launch=launch,
         run=run_config,
+        probe_steps=retention_steps,
+        probe_batch_size=config["probe"]["batch_size"],
+        probe_max_length=config["probe"]["max_length"],
         work="results/continual/{model}/step{step}/{variant}/{run}/work",
     threads: 2
     resources:
@@ -85,4 +91,7 @@ rule continual_train:
         "benchmarks/continual_train/{model}/step{step}/{variant}/{run}.tsv"
     shell:
         "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 {params.launch} --model {input.checkpoint} --stream {input.stream} --run-config '{params.run}' "
-        "--out {output.model} --loss {output.loss} --work-dir {params.work} --threads {threads} > {log} 2>&1"
+        "--out {output.model} --loss {output.loss} --work-dir {params.work} --threads {threads} "
+        "--knowledge {input.paraphrase} {input.once} --probe-steps {params.probe_steps} "
+        "--probe-batch-size {params.probe_batch_size} --probe-max-length {params.probe_max_length} "
+        "--retention {output.retention} > {log} 2>&1"

@@ -90,9 +90,23 @@ rule table2:
         "../scripts/table2.py"
 
 
+rule figure_retention:
+    input:
+        retention_files()[0],
+    output:
+        report(expand("results/figures/retention.{fmt}", fmt=FORMATS), caption="../report/retention.rst", category="Continual learning"),
+    params:
+        checkpoints=retention_files()[1],
+    log:
+        "logs/figures/retention.log",
+    script:
+        "../scripts/figure_retention.py"
+
+
 rule continual_figures:
     input:
         rules.figure4.output,
         rules.figure11.output,
         rules.figure12.output,
         rules.table2.output,
+        rules.figure_retention.output,

@@ -1,0 +1,10 @@
+"""Retention curves of the baseline run from every checkpoint (kentropy.figures.retention)."""
+import pandas as pd
+
+from kentropy.figures import retention, save
+from kentropy.logs import log_to
+
+with log_to(snakemake.log[0]):
+    parts = [pd.read_parquet(path).assign(model=model, checkpoint=step)
+             for path, (model, step) in zip(snakemake.input, snakemake.params.checkpoints)]
+    save(retention(pd.concat(parts, ignore_index=True)), list(snakemake.output))
