@@ -53,6 +53,24 @@ def random_sequences(n: int, seed: int, min_len: int = 3, max_len: int = 17) -> 
     return [torch.randint(2, VOCAB, (int(l),), generator=g).tolist() for l in lengths]
 
 
+def tiny_olmo(root: Path, n_fictional: int, noise: float = 0.0):
+    """(world, tokenizer, model): a BPE tokenizer trained on a small generated world (saved in
+    ``root/tok``) and a randomly initialised tiny OLMo on it, weights perturbed by ``noise``."""
+    from transformers import AutoTokenizer
+
+    from kentropy.pretrain import TinyModelConfig, init_model, train_tokenizer
+    from kentropy.world import build_world, pretraining_corpus
+
+    world = build_world(0, 20, n_fictional)
+    train_tokenizer(pretraining_corpus(world, 200, 1), 300, root / "tok")
+    tokenizer = AutoTokenizer.from_pretrained(root / "tok")
+    model = init_model(TinyModelConfig(32, 48, 2, 2, 64, 4, 1e-3, 0.1, 0.1, 0.1, 10, 0), tokenizer).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(noise * torch.randn_like(p))
+    return world, tokenizer, model
+
+
 def snakemake(workdir: Path, *args: str, offline: bool = False, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run the workflow in ``workdir`` (``offline``: with the HF libraries' offline switches set)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"} if offline else None

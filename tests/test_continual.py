@@ -15,14 +15,10 @@ import torch
 from kentropy.continual import RunConfig, deepspeed_config
 from kentropy.corpora import pack_blocks
 from kentropy.launch import launch_command
-from kentropy.pretrain import TinyModelConfig, init_model, train_tokenizer
 from kentropy.streams import injection_schedule, write_stream
-from kentropy.world import (
-    build_world,
-    fictional_record,
-    new_domain_corpus,
-    pretraining_corpus,
-)
+from kentropy.world import fictional_record, new_domain_corpus
+
+from .conftest import tiny_olmo
 
 RUN = RunConfig(batch_size=8, micro_batch_size=4, lr=3e-3, total_steps=60, warmup_fraction=0.05, alpha_f=0.1,
                 weight_decay=0.1, grad_clip=1.0, zero_stage=1, save_interval=5, seed=0)
@@ -47,13 +43,8 @@ def test_launch_command_runs_one_process_per_gpu():
 @pytest.fixture(scope="module")
 def start(tmp_path_factory):
     """A tiny checkpoint (with tokenizer) and a stream with injected knowledge."""
-    from transformers import AutoTokenizer
-
     root = tmp_path_factory.mktemp("continual")
-    world = build_world(0, 20, 4)
-    train_tokenizer(pretraining_corpus(world, 200, 1), 300, root / "tok")
-    tokenizer = AutoTokenizer.from_pretrained(root / "tok")
-    model = init_model(TinyModelConfig(32, 48, 2, 2, 32, 8, 1e-3, 0.1, 0.1, 0.1, 10, 0), tokenizer)
+    world, tokenizer, model = tiny_olmo(root, n_fictional=4)
     model.save_pretrained(root / "ckpt")
     tokenizer.save_pretrained(root / "ckpt")
     records = [fictional_record(p, world.country_of[p.city], i) for i, p in enumerate(world.fictional)]

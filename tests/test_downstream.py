@@ -6,22 +6,15 @@ import pytest
 import torch
 
 from kentropy.downstream import PAPER_TASKS, evaluate, prefetch, write_local_tasks
-from kentropy.pretrain import TinyModelConfig, init_model, train_tokenizer
-from kentropy.world import build_world, multiple_choice_questions, pretraining_corpus
+from kentropy.world import multiple_choice_questions
+
+from .conftest import tiny_olmo
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from transformers import AutoTokenizer
-
     root = tmp_path_factory.mktemp("downstream")
-    world = build_world(0, 20, 1)
-    train_tokenizer(pretraining_corpus(world, 200, 1), 300, root / "tok")
-    tokenizer = AutoTokenizer.from_pretrained(root / "tok")
-    model = init_model(TinyModelConfig(32, 48, 2, 2, 64, 4, 1e-3, 0.0, 0.1, 0.1, 10, 0), tokenizer).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.5 * torch.randn_like(p))  # a random model still has clear preferences
+    world, tokenizer, model = tiny_olmo(root, n_fictional=1, noise=0.5)  # noise: clear preferences
     questions = multiple_choice_questions(world, 30, seed=4)
     (root / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
     tasks = write_local_tasks(root / "questions.jsonl", root / "tasks")

@@ -4,24 +4,16 @@ import pandas as pd
 import pytest
 import torch
 
-from kentropy.pretrain import TinyModelConfig, init_model, train_tokenizer
 from kentropy.probes import encode_probe, score_probes
-from kentropy.world import build_world, fictional_record, pretraining_corpus
+from kentropy.world import fictional_record
+
+from .conftest import tiny_olmo
 
 
 @pytest.fixture(scope="module")
 def model_and_tokenizer(tmp_path_factory):
-    from transformers import AutoTokenizer
-
-    world = build_world(0, 20, 4)
-    path = tmp_path_factory.mktemp("tok")
-    train_tokenizer(pretraining_corpus(world, 200, 1), 300, path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    cfg = TinyModelConfig(32, 48, 2, 2, 64, 4, 1e-3, 0.0, 0.1, 0.1, 10, 0)
-    model = init_model(cfg, tokenizer).to(torch.float64).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
+    world, tokenizer, model = tiny_olmo(tmp_path_factory.mktemp("probes"), n_fictional=4, noise=0.05)
+    model = model.to(torch.float64)
     records = [fictional_record(p, world.country_of[p.city], i) for i, p in enumerate(world.fictional)]
     probes = pd.DataFrame([{"input": i, "target": t} for r in records for kind in ("mem", "gen", "hard_gen")
                            for i, t in zip(r[f"{kind}_input"], r[f"{kind}_target"])])

@@ -8,8 +8,13 @@ import torch
 
 from kentropy.corpora import padded_batches
 from kentropy.entropy import measure
-from kentropy.resuscitation import (apply_factors, parse_variant, resuscitate_checkpoint, resuscitation_factors,
-                                    variant_name)
+from kentropy.resuscitation import (
+    apply_factors,
+    parse_variant,
+    resuscitate_checkpoint,
+    resuscitation_factors,
+    variant_name,
+)
 
 from .conftest import random_sequences, tiny_model
 
@@ -77,8 +82,8 @@ def test_ungated_mlp_is_refused_with_the_reason():
 
 
 def test_checkpoint_is_written_with_its_record(tmp_path):
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
     model = tiny_model("olmo", dtype=torch.float32)
     model.save_pretrained(tmp_path / "ckpt")

@@ -170,7 +170,9 @@ def retention(table: pd.DataFrame) -> plt.Figure:
     per split: paraphrased knowledge climbs with each injection, once-seen knowledge fades (Chang et al.)."""
     rows = table[(table.kind == "all") & table.split.isin(["paraphrase", "once"])].rename(
         columns={"step": "training step", "checkpoint": "checkpoint step"})
-    grid = sns.relplot(data=rows, x="training step", y="P", hue="checkpoint step", col="split", row="model",
-                       kind="line", marker="o", palette="viridis", height=3.4, aspect=1.3)
+    order = [str(s) for s in sorted(rows["checkpoint step"].unique())]  # one legend entry per checkpoint
+    rows = rows.assign(**{"checkpoint step": rows["checkpoint step"].astype(str)})
+    grid = sns.relplot(data=rows, x="training step", y="P", hue="checkpoint step", hue_order=order, col="split",
+                       row="model", kind="line", marker="o", palette="viridis", height=3.4, aspect=1.3)
     grid.set_axis_labels("continual-training step", "probe log-probability P")
     return grid.figure
