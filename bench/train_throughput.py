@@ -63,11 +63,10 @@ def timed(step_fn, args) -> float:
 
 
 def plain(args, run, tokens) -> float:
-    from kentropy.continual import make_optimizer
-    from kentropy.schedule import warmup_cosine
+    from kentropy.schedule import adamw, warmup_cosine
 
     model = build(args).train()
-    optimizer = make_optimizer(model, run)
+    optimizer = adamw(model, run.lr, run.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: warmup_cosine(s, run.total_steps, run.warmup_fraction, run.alpha_f))
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.device == "cuda")

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from kentropy.downstream import PAPER_TASKS, evaluate, prefetch, write_local_tasks
+from kentropy.downstream import evaluate, prefetch, write_local_tasks
 from kentropy.world import multiple_choice_questions
 
 from .conftest import tiny_olmo
@@ -56,8 +56,14 @@ def test_unknown_metric_is_named(setup):
         evaluate(model, tokenizer, {"world_city": "f1"}, batch_size=8, include_path=str(root / "tasks"))
 
 
-def test_paper_metrics_are_the_ones_olmo_reports():
-    assert PAPER_TASKS == {"sciq": "acc", "winogrande": "acc", "piqa": "acc_norm", "openbookqa": "acc_norm",
+@pytest.mark.parametrize("config", ["olmo-1b.yaml", "olmo-7b.yaml"])
+def test_paper_configs_report_the_metrics_olmo_reports(config):
+    import yaml
+
+    from .conftest import ROOT
+
+    tasks = yaml.safe_load((ROOT / "config" / config).read_text())["downstream"]["tasks"]
+    assert tasks == {"sciq": "acc", "winogrande": "acc", "piqa": "acc_norm", "openbookqa": "acc_norm",
                            "hellaswag": "acc_norm", "arc_easy": "acc"}
 
 

@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .io import atomic_dir, atomic_file
-from .schedule import warmup_cosine
+from .schedule import adamw, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +70,6 @@ def deepspeed_config(run: RunConfig, world_size: int, bf16: bool) -> dict:
     }
 
 
-def make_optimizer(model, run: RunConfig) -> torch.optim.AdamW:
-    """AdamW(0.9, 0.95); weight decay on matrices only (not norms or biases), as in OLMo."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    rest = [p for p in model.parameters() if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": run.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=run.lr, betas=(0.9, 0.95))
-
-
 def _init_distributed(backend: str) -> None:
     """Single-process runs get the env a launcher would set (a free port, so jobs can share a node)."""
     import deepspeed
@@ -99,7 +91,7 @@ def make_engine(model, run: RunConfig, world_size: int, bf16: bool):
         return torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: warmup_cosine(s, run.total_steps, run.warmup_fraction, run.alpha_f))
 
-    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=make_optimizer(model, run), lr_scheduler=schedule,
+    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=adamw(model, run.lr, run.weight_decay), lr_scheduler=schedule,
                                            config=deepspeed_config(run, world_size, bf16))
     return engine
 

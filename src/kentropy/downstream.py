@@ -12,9 +12,6 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-#: The metric OLMo reports for each of the paper's benchmarks.
-PAPER_TASKS = {"sciq": "acc", "winogrande": "acc", "piqa": "acc_norm", "openbookqa": "acc_norm",
-               "hellaswag": "acc_norm", "arc_easy": "acc"}
 RESULT_COLUMNS = ["task", "metric", "value", "stderr", "n"]
 
 

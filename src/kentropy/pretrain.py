@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .corpora import pack_blocks
 from .io import atomic_dir
-from .schedule import warmup_cosine
+from .schedule import adamw, warmup_cosine
 
 log = logging.getLogger(__name__)
 EOS, PAD = "<|endoftext|>", "<|padding|>"
@@ -86,13 +86,6 @@ def init_model(cfg: TinyModelConfig, tokenizer):
     return OlmoForCausalLM(config)
 
 
-def make_optimizer(model, cfg: TinyModelConfig) -> torch.optim.AdamW:
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
-
-
 def train_segment(cfg: TinyModelConfig, corpus_path: str, tokenizer_dir: str, start_dir: str | None,
                   start_step: int, end_step: int, out_dir: str) -> pd.DataFrame:
     """Train from ``start_step`` (checkpoint ``start_dir``; None = fresh init at 0) to ``end_step``.
@@ -110,7 +103,7 @@ def train_segment(cfg: TinyModelConfig, corpus_path: str, tokenizer_dir: str, st
         model = init_model(cfg, tokenizer)
     else:
         model = OlmoForCausalLM.from_pretrained(start_dir, dtype=torch.float32)
-    optimizer = make_optimizer(model, cfg)
+    optimizer = adamw(model, cfg.lr, cfg.weight_decay)
     if start_dir is not None:
         state = torch.load(Path(start_dir) / TRAINER_STATE, weights_only=True)
         if state["step"] != start_step:
