@@ -31,3 +31,4 @@ rule all:
         rules.figures.input,
         rules.continual_figures.input,
         branch(RESUSCITATION is not None, then=rules.resuscitation.input, otherwise=[]),
+        branch("paper_comparison" in config, then=rules.paper_comparison.output, otherwise=[]),

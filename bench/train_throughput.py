@@ -68,7 +68,7 @@ def plain(args, run, tokens) -> float:
     model = build(args).train()
     optimizer = adamw(model, run.lr, run.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, run.total_steps, run.warmup_fraction, run.alpha_f))
+        optimizer, lambda s: warmup_cosine(s + 1, run.total_steps, run.warmup_fraction, run.alpha_f))
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.device == "cuda")
     micro = args.batch // args.micro
 

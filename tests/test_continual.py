@@ -18,7 +18,11 @@ from kentropy.launch import launch_command
 from kentropy.streams import injection_schedule, write_stream
 from kentropy.world import fictional_record, new_domain_corpus
 
-from .conftest import tiny_olmo
+from .conftest import tiny_model, tiny_olmo
+
+
+def tiny_olmo_model():
+    return tiny_model("olmo", dtype=torch.float32)
 
 RUN = RunConfig(batch_size=8, micro_batch_size=4, lr=3e-3, total_steps=60, warmup_fraction=0.05, alpha_f=0.1,
                 weight_decay=0.1, grad_clip=1.0, zero_stage=1, save_interval=5, seed=0)
@@ -27,7 +31,9 @@ RUN = RunConfig(batch_size=8, micro_batch_size=4, lr=3e-3, total_steps=60, warmu
 def test_deepspeed_config_accumulates_to_the_global_batch():
     cfg = deepspeed_config(RUN, world_size=2, bf16=True)
     assert (cfg["train_batch_size"], cfg["train_micro_batch_size_per_gpu"], cfg["gradient_accumulation_steps"]) == (8, 4, 1)
-    assert cfg["bf16"] == {"enabled": True} and cfg["gradient_clipping"] == 1.0
+    # Mixed precision keeps fp32 weights (the master weights) and autocasts the forward, as the released runs.
+    assert cfg["torch_autocast"] == {"enabled": True, "dtype": "bfloat16", "lower_precision_safe_modules": []}
+    assert "bf16" not in cfg and cfg["gradient_clipping"] == 1.0
     assert deepspeed_config(RUN, world_size=1, bf16=False)["gradient_accumulation_steps"] == 2
     with pytest.raises(ValueError, match="batch_size 8 is not a multiple of micro_batch_size 4 x 3 processes"):
         deepspeed_config(RUN, world_size=3, bf16=False)
@@ -87,7 +93,7 @@ def test_killed_run_resumes_to_the_same_result(start):
     assert "resumed from" in resumed.stderr
 
     retention = pd.read_parquet(start / "killed" / "retention.parquet")
-    assert sorted(set(retention.step)) == [6, 12, 60] and len(retention) == 3 * 3 * 4  # steps x splits x kinds
+    assert sorted(set(retention.step)) == [6, 12, 60] and len(retention) == 3 * 3 * 4 * 2  # steps x splits x kinds x scores
     pd.testing.assert_frame_equal(retention, pd.read_parquet(start / "whole" / "retention.parquet"), rtol=1e-5)
     whole = pd.read_parquet(start / "whole" / "loss.parquet")
     killed = pd.read_parquet(start / "killed" / "loss.parquet")
@@ -106,9 +112,50 @@ def test_learning_rate_log_follows_the_schedule(start):
     from kentropy.schedule import warmup_cosine
 
     log = pd.read_parquet(uninterrupted(start) / "loss.parquet")
-    want = [RUN.lr * warmup_cosine(s - 1, RUN.total_steps, RUN.warmup_fraction, RUN.alpha_f) for s in log.step]
+    want = [RUN.lr * warmup_cosine(s, RUN.total_steps, RUN.warmup_fraction, RUN.alpha_f) for s in log.step]
     np.testing.assert_allclose(log.lr, want)
-    assert log.lr.iloc[-1] == pytest.approx(RUN.lr * (RUN.alpha_f + (1 - RUN.alpha_f) * 0.5 * (1 + np.cos(np.pi * 56 / 57))))
+    # OLMo's CosWithWarmup at its 1-based steps: warm-up from 10% of the peak over round(0.05 x 60) = 3 steps,
+    # cosine to alpha_f x lr at the last step.
+    assert log.lr.iloc[0] == pytest.approx(RUN.lr * (0.1 + 0.9 * 1 / 3))
+    assert log.lr.iloc[3] == pytest.approx(RUN.lr * (RUN.alpha_f + (1 - RUN.alpha_f) * 0.5 * (1 + np.cos(np.pi * 1 / 57))))
+    assert log.lr.iloc[-1] == pytest.approx(RUN.lr * RUN.alpha_f)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_zero_learning_rate_saves_the_checkpoint_bit_for_bit(start, dtype):
+    """lr 0: fp32 master weights start from the checkpoint's own values and the model is saved back in the
+    checkpoint's dtype, so nothing changes, not one bit (a bf16 checkpoint stays bf16)."""
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    ckpt = start / f"ckpt-{str(dtype).split('.')[-1]}"
+    AutoModelForCausalLM.from_pretrained(start / "ckpt", dtype=dtype).save_pretrained(ckpt)
+    AutoTokenizer.from_pretrained(start / "ckpt").save_pretrained(ckpt)
+    cmd = train_command(start, f"lr0-{ckpt.name}")
+    cmd[cmd.index("--model") + 1] = str(ckpt)
+    cmd[cmd.index("--run-config") + 1] = json.dumps(replace(RUN, lr=0.0, total_steps=8).__dict__)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    before, after = load_file(ckpt / "model.safetensors"), load_file(start / f"lr0-{ckpt.name}" / "model" / "model.safetensors")
+    assert before.keys() == after.keys()
+    for name in before:
+        assert after[name].dtype == dtype and torch.equal(before[name], after[name]), name
+
+
+def test_adamw_as_olmo_builds_it():
+    from kentropy.schedule import adamw
+
+    model = tiny_olmo_model()
+    optimizer = adamw(model, 1e-3, 0.1)
+    decay, rest = optimizer.param_groups
+    assert optimizer.defaults["eps"] == 1e-5 and optimizer.defaults["betas"] == (0.9, 0.95)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert decay["weight_decay"] == 0.1 and rest["weight_decay"] == 0.0
+    # Linear weights decay (an untied output layer is a Linear in OLMo too); norms and embeddings do not.
+    assert all(n.endswith("proj.weight") or n == "lm_head.weight" for n in (names[id(p)] for p in decay["params"]))
+    assert "model.embed_tokens.weight" in {names[id(p)] for p in rest["params"]}  # embeddings: no decay
 
 
 def test_zero3_trains_and_saves_the_same_model_as_zero1(start):

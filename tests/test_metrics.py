@@ -12,6 +12,7 @@ from kentropy.metrics import (
     correlations,
     forgetting,
     probe_scores,
+    reported,
 )
 
 
@@ -23,15 +24,18 @@ def test_equations_4_and_5():
 
 
 def probes(values: dict[str, list[list[float]]]) -> pd.DataFrame:
-    """{split: [[paragraph 0 logprobs], ...]}, kinds cycling memorization/semantic/composition."""
+    """{split: [[paragraph 0 scores], ...]}, kinds cycling memorization/semantic/composition; the released
+    score is a tenth of the per-token one."""
     kinds = ["memorization", "semantic", "composition"]
-    return pd.DataFrame([{"split": s, "paragraph": p, "kind": kinds[i % 3], "logprob": v}
+    return pd.DataFrame([{"split": s, "paragraph": p, "kind": kinds[i % 3], "per_token": v, "released": v / 10}
                          for s, paras in values.items() for p, vals in enumerate(paras) for i, v in enumerate(vals)])
 
 
 def test_probe_scores_weight_splits_by_paragraphs():
     table = probe_scores(probes({"paraphrase": [[-1, -2, -3]], "once": [[-4, -5, -6], [-7, -8, -9]]}))
-    p = table.set_index(["split", "kind"]).P
+    released = table[table.score == "released"].set_index(["split", "kind"]).P
+    p = table[table.score == "per_token"].set_index(["split", "kind"]).P
+    pd.testing.assert_series_equal(released, p / 10)
     assert p[("paraphrase", "all")] == pytest.approx(-2.0)
     assert p[("once", "all")] == pytest.approx(-6.5)
     assert p[("once", "memorization")] == pytest.approx(-5.5)
@@ -47,7 +51,10 @@ def test_continual_rows():
     d_after = pd.DataFrame({"task": ["a", "b"], "value": [0.5, 0.3]})
     rows = pd.DataFrame(continual_rows({"model": "m", "step": 1, "variant": "original", "run": "r"},
                                        before, after, d_before, d_after))
-    acq = rows[rows.metric == "acquisition"].set_index(["split", "kind"]).value
+    assert set(rows.score.dropna()) == {"per_token", "released"}
+    assert len(reported(rows, "released")) == len(reported(rows, "per_token")) == 3 * 4 + 1  # + forgetting
+    acq = reported(rows, "released")
+    acq = acq[acq.metric == "acquisition"].set_index(["split", "kind"]).value
     assert acq[("paraphrase", "all")] == pytest.approx(50.0)
     assert acq[("once", "semantic")] == pytest.approx(25.0)
     assert acq[("all", "all")] == pytest.approx(100 * 2 / 6)

@@ -62,7 +62,7 @@ def _check_continual(config: dict) -> None:
                 raise ConfigError(f"{key}.batch_size: {run['batch_size']} is not a multiple of micro_batch_size "
                                   f"{micro} x {gpus} GPUs")
         interval = inject_interval(run, cont["n_injections"])
-        if interval < 1 or (cont["n_injections"] - 1) * interval >= run["epochs"] * run["steps_per_epoch"]:
+        if interval < 1 or cont["n_injections"] * interval > run["epochs"] * run["steps_per_epoch"]:
             raise ConfigError(f"{key}.inject_interval: {cont['n_injections']} injections every {interval} steps "
                               f"do not fit in {run['epochs'] * run['steps_per_epoch']} steps")
 
@@ -70,6 +70,12 @@ def _check_continual(config: dict) -> None:
 def inject_interval(run: dict, n_injections: int) -> int:
     """Steps between injections: the run's own, else the first epoch split into ``n_injections`` parts."""
     return run.get("inject_interval", run["steps_per_epoch"] // n_injections)
+
+
+def injection_steps(inject_interval: int, total_steps: int) -> list[int]:
+    """Training steps (from 1) that carry an injection: every ``inject_interval``-th, to the run's end
+    (kentropy.streams)."""
+    return list(range(inject_interval, total_steps + 1, inject_interval))
 
 
 def _check_resuscitation(config: dict) -> None:

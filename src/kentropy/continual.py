@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .io import atomic_dir, atomic_file
+from .probes import ReleasedEvaluator
 from .schedule import adamw, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -57,14 +58,18 @@ class RunConfig:
 
 
 def deepspeed_config(run: RunConfig, world_size: int, bf16: bool) -> dict:
-    """The DeepSpeed config for ``run``; the optimizer and scheduler are passed as objects."""
+    """The DeepSpeed config for ``run``; the optimizer and scheduler are passed as objects. ``bf16`` turns
+    on the bf16 autocast forward (GPU)."""
     return {
         "train_batch_size": run.batch_size,
         "train_micro_batch_size_per_gpu": run.micro_batch_size,
         "gradient_accumulation_steps": run.accumulation(world_size),
         "gradient_clipping": run.grad_clip,
         "zero_optimization": {"stage": run.zero_stage},
-        "bf16": {"enabled": bf16},
+        # Mixed precision as the released runs (OLMo's amp_bf16 + FSDP "mixed"): fp32 weights, which are the
+        # optimizer's master weights, a bf16 autocast forward, gradients reduced in fp32. DeepSpeed's "bf16"
+        # mode would instead cast the weights to bf16 and build its fp32 master copy from the rounded values.
+        "torch_autocast": {"enabled": bf16, "dtype": "bfloat16", "lower_precision_safe_modules": []},
         "steps_per_print": 1 << 30,
         "wall_clock_breakdown": False,
     }
@@ -89,7 +94,7 @@ def make_engine(model, run: RunConfig, world_size: int, bf16: bool):
 
     def schedule(opt):  # built on DeepSpeed's wrapped optimizer, whose param groups ZeRO may regroup
         return torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: warmup_cosine(s, run.total_steps, run.warmup_fraction, run.alpha_f))
+            opt, lambda s: warmup_cosine(s + 1, run.total_steps, run.warmup_fraction, run.alpha_f))  # OLMo counts from 1
 
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=adamw(model, run.lr, run.weight_decay), lr_scheduler=schedule,
                                            config=deepspeed_config(run, world_size, bf16))
@@ -113,6 +118,9 @@ def train_step(engine, tokens: np.ndarray, step: int, run: RunConfig, rank: int,
     return total
 
 
+RETENTION_COLUMNS = ["step", "split", "kind", "score", "P"]
+
+
 @dataclass(frozen=True)
 class Retention:
     """Probes scored during training, for retention curves (Chang et al. 2024)."""
@@ -121,18 +129,21 @@ class Retention:
     steps: tuple[int, ...]  #: score after these optimizer steps
     batch_size: int  #: probes per forward pass
     max_length: int | None  #: longer probes lose tokens from the left of the input
-    path: str  #: Parquet output: step, split, kind, P
+    released: ReleasedEvaluator  #: batching of the released evaluator (the ``released`` score)
+    path: str  #: Parquet output: RETENTION_COLUMNS
 
 
 def _score_retention(engine, tokenizer, retention: Retention, step: int) -> list[dict]:
-    """P per split and kind after ``step``. Every rank scores (ZeRO-3 forwards are collective)."""
+    """P per split, kind and score definition after ``step``. Every rank scores (ZeRO-3 forwards are
+    collective)."""
     from .metrics import probe_scores
     from .probes import score_probes
 
     engine.module.eval()
-    scored = retention.probes.assign(logprob=score_probes(engine.module, tokenizer, retention.probes,
-                                                                   retention.batch_size, retention.max_length))
+    scores = score_probes(engine.module, tokenizer, retention.probes, retention.batch_size, retention.max_length,
+                          retention.released)
     engine.module.train()
+    scored = pd.concat([retention.probes, scores], axis=1)
     return [{"step": step, **row} for row in probe_scores(scored).to_dict("records")]
 
 
@@ -158,9 +169,11 @@ def train(model_dir: str, stream_path: str, run: RunConfig, out_dir: str, loss_p
     if len(tokens) < run.total_steps * run.batch_size:
         raise ValueError(f"{stream_path}: {len(tokens)} rows, the run needs {run.total_steps * run.batch_size}")
     bf16 = cuda and torch.cuda.is_bf16_supported()
-    # DeepSpeed casts the module to bf16 and builds its fp32 master weights from that cast, so loading in
-    # bf16 changes nothing but halves host memory (one copy per process: 8 x 7B on one node).
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if bf16 else torch.float32)
+    # fp32 weights from the checkpoint's own values (the optimizer's master weights); the trained model is
+    # saved back in the checkpoint's dtype, so "before" and "after" are scored in the same precision.
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto")
+    saved_dtype = next(model.parameters()).dtype
+    model = model.float()
     model.config.use_cache = False
     engine = make_engine(model, run, world, bf16=bf16)
 
@@ -192,14 +205,16 @@ def train(model_dir: str, stream_path: str, run: RunConfig, out_dir: str, loss_p
     with gathered:
         if rank == 0:
             with atomic_dir(out_dir) as tmp:
-                engine.module.save_pretrained(tmp)
+                state = {name: t.to(saved_dtype) for name, t in engine.module.state_dict().items()}
+                engine.module.config.dtype = saved_dtype
+                engine.module.save_pretrained(tmp, state_dict=state)
                 tokenizer.save_pretrained(tmp)
                 (tmp / "continual.json").write_text(json.dumps({"run": asdict(run), "world_size": world}, indent=1))
             with atomic_file(loss_path) as tmp:
                 table.to_parquet(tmp, index=False)
             if retention is not None:
                 with atomic_file(retention.path) as tmp:
-                    pd.DataFrame(logs["retention"], columns=["step", "split", "kind", "P"]).to_parquet(tmp, index=False)
+                    pd.DataFrame(logs["retention"], columns=RETENTION_COLUMNS).to_parquet(tmp, index=False)
     dist.barrier()
     if rank == 0:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -231,6 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--probe-steps", default="", help="comma-separated steps after which to score them")
     parser.add_argument("--probe-batch-size", type=int, default=32)
     parser.add_argument("--probe-max-length", type=int, default=None)
+    parser.add_argument("--released-evaluator", default="{}",
+                        help="JSON of ReleasedEvaluator (batch_size, world_size) for the released probe score")
     parser.add_argument("--retention", help="Parquet output of the retention curve (needs --knowledge)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -244,7 +261,8 @@ def main(argv: list[str] | None = None) -> None:
         paraphrase, once = (load_records(path) for path in args.knowledge)
         steps = tuple(int(s) for s in args.probe_steps.split(",") if s)
         retention = Retention(probe_table({"paraphrase": paraphrase, "once": once}), steps, args.probe_batch_size,
-                              args.probe_max_length, args.retention)
+                              args.probe_max_length, ReleasedEvaluator(**json.loads(args.released_evaluator)),
+                              args.retention)
     table = train(args.model, args.stream, run, args.out, args.loss, args.work_dir, retention)
     log.info("%d steps, final loss %.4f", len(table), table.loss.iloc[-1])
 

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from . import tables  # noqa: E402
+
 _TITLES = {
     "knowledge_entropy": "Knowledge entropy",
     "attention_entropy": "Attention entropy",
@@ -46,28 +48,18 @@ def save(fig: plt.Figure, paths: list[str]) -> None:
     plt.close(fig)
 
 
-def _totals(continual: pd.DataFrame) -> pd.DataFrame:
-    """Per model/step/variant/run: P before/after, acquisition A, D before/after, forgetting F (wide)."""
-    acq = continual[(continual.metric == "acquisition") & (continual.split == "all") & (continual.kind == "all")]
-    fgt = continual[continual.metric == "forgetting"]
-    key = ["model", "step", "variant", "run"]
-    a = acq[key + ["before", "after", "value"]].rename(columns={"before": "P_before", "after": "P_after", "value": "A"})
-    f = fgt[key + ["before", "after", "value"]].rename(columns={"before": "D_before", "after": "D_after", "value": "F"})
-    return a.merge(f, on=key)
-
-
 def figure4(continual: pd.DataFrame, baseline: str) -> plt.Figure:
     """Baseline run per checkpoint step: probe score P and downstream D before/after, then A and F."""
-    totals = _totals(continual[(continual.run == baseline) & (continual.variant == "original")])
+    wide = tables.totals(continual[(continual.run == baseline) & (continual.variant == "original")])
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     for ax, (name, label) in zip(axes[:2], (("P", "probe log-probability P"), ("D", "downstream accuracy D"))):
-        long = totals.melt(id_vars=["model", "step"], value_vars=[f"{name}_before", f"{name}_after"],
+        long = wide.melt(id_vars=["model", "step"], value_vars=[f"{name}_before", f"{name}_after"],
                            var_name="state", value_name=name)
         long["state"] = long.state.str.split("_").str[1]
         sns.lineplot(data=long, x="step", y=name, hue="model", style="state", marker="o", ax=ax)
         ax.set(title=label, xlabel="pretraining step of the checkpoint", ylabel=name)
     for ax, (name, label) in zip(axes[2:], (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):
-        sns.lineplot(data=totals, x="step", y=name, hue="model", marker="o", ax=ax)
+        sns.lineplot(data=wide, x="step", y=name, hue="model", marker="o", ax=ax)
         ax.set(title=label, xlabel="pretraining step of the checkpoint", ylabel=name)
     fig.suptitle(f"Continual knowledge learning, run '{baseline}'")
     fig.tight_layout()
@@ -96,26 +88,14 @@ def corpus_runs(runs: dict[str, dict], baseline: str) -> dict[str, str]:
 def figure12(continual: pd.DataFrame, runs: dict[str, dict], baseline: str) -> plt.Figure:
     """Acquisition and forgetting across checkpoint steps, one line per continual-training corpus."""
     corpora = corpus_runs(runs, baseline)
-    totals = _totals(continual[continual.run.isin(list(corpora)) & (continual.variant == "original")])
-    totals["corpus"] = totals.run.map(corpora)
+    wide = tables.totals(continual[continual.run.isin(list(corpora)) & (continual.variant == "original")])
+    wide["corpus"] = wide.run.map(corpora)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, (name, label) in zip(axes, (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):
-        sns.lineplot(data=totals, x="step", y=name, hue="corpus", style="model", marker="o", ax=ax)
+        sns.lineplot(data=wide, x="step", y=name, hue="corpus", style="model", marker="o", ax=ax)
         ax.set(title=label, xlabel="pretraining step of the checkpoint", ylabel=name)
     fig.tight_layout()
     return fig
-
-
-TABLE2_QUANTITIES = {"A": "acquisition (%)", "F": "forgetting (%)", "P_after": "final probe log-prob",
-                     "D_after": "final downstream mean"}
-
-
-def table2(continual: pd.DataFrame, variant: str = "original") -> pd.DataFrame:
-    """Rows: model, run, quantity (A, F, final P, final D); columns: checkpoint steps."""
-    totals = _totals(continual[continual.variant == variant])
-    long = totals.melt(id_vars=["model", "run", "step"], value_vars=list(TABLE2_QUANTITIES), var_name="quantity")
-    long["quantity"] = pd.Categorical(long.quantity.map(TABLE2_QUANTITIES), list(TABLE2_QUANTITIES.values()))
-    return long.pivot_table(index=["model", "run", "quantity"], columns="step", values="value", observed=True)
 
 
 def resuscitation_table(entropy: pd.DataFrame, continual: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
@@ -128,8 +108,8 @@ def resuscitation_table(entropy: pd.DataFrame, continual: pd.DataFrame, runs: li
 
     ke = entropy[entropy.layer.isna() & (entropy.metric == "knowledge_entropy")]
     ke = ke[["model", "step", "variant", "value"]].rename(columns={"value": "knowledge_entropy"})
-    totals = _totals(continual[continual.run.isin(runs)])[["model", "step", "variant", "run", "A", "F"]]
-    table = ke.merge(totals, on=["model", "step", "variant"], how="inner")
+    wide = tables.totals(continual[continual.run.isin(runs)])[["model", "step", "variant", "run", "A", "F"]]
+    table = ke.merge(wide, on=["model", "step", "variant"], how="inner")
     pq = [parse_variant(v) if v != "original" else (float("nan"), float("nan")) for v in table.variant]
     table.insert(3, "p", [p for p, _ in pq])
     table.insert(4, "q", [q for _, q in pq])

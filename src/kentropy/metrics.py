@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-CONTINUAL_COLUMNS = ["model", "step", "variant", "run", "metric", "split", "kind", "before", "after", "value"]
+CONTINUAL_COLUMNS = ["model", "step", "variant", "run", "metric", "score", "split", "kind", "before", "after", "value"]
 CORRELATION_COLUMNS = ["model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n"]
 ALL = "all"
+#: The probe-score definitions (kentropy.probes), a column each in probes.parquet.
+SCORES = ("per_token", "released")
 
 
 def acquisition(before: float, after: float) -> float:
@@ -24,21 +26,29 @@ def forgetting(before: float, after: float) -> float:
 
 
 def probe_scores(probes: pd.DataFrame) -> pd.DataFrame:
-    """P per (split, kind), plus kind ``all`` per split and split ``all`` (splits weighted by paragraphs).
+    """P per (split, kind, score definition), plus kind ``all`` per split and split ``all`` (splits
+    weighted by paragraphs, as the paper's K(θ)).
 
-    ``probes`` has one row per probe: split, paragraph, kind, logprob.
+    ``probes`` has one row per probe: split, paragraph, kind and one column per definition in ``SCORES``.
     """
     rows = []
-    for split, group in probes.groupby("split", sort=True):
-        for kind, sub in group.groupby("kind", sort=True):
-            rows.append({"split": split, "kind": kind, "P": sub.logprob.mean(), "paragraphs": sub.paragraph.nunique()})
-        rows.append({"split": split, "kind": ALL, "P": group.logprob.mean(), "paragraphs": group.paragraph.nunique()})
+    for score in SCORES:
+        for split, group in probes.groupby("split", sort=True):
+            for kind, sub in group.groupby("kind", sort=True):
+                rows.append({"split": split, "kind": kind, "score": score, "P": sub[score].mean(),
+                             "paragraphs": sub.paragraph.nunique()})
+            rows.append({"split": split, "kind": ALL, "score": score, "P": group[score].mean(),
+                         "paragraphs": group.paragraph.nunique()})
     table = pd.DataFrame(rows)
-    overall = [
-        {"split": ALL, "kind": kind, "P": np.average(sub.P, weights=sub.paragraphs), "paragraphs": sub.paragraphs.sum()}
-        for kind, sub in table.groupby("kind", sort=True)
-    ]
-    return pd.concat([table, pd.DataFrame(overall)], ignore_index=True)[["split", "kind", "P"]]
+    overall = [{"split": ALL, "kind": kind, "score": score, "P": np.average(sub.P, weights=sub.paragraphs)}
+               for (score, kind), sub in table.groupby(["score", "kind"], sort=False)]
+    return pd.concat([table, pd.DataFrame(overall)], ignore_index=True)[["split", "kind", "score", "P"]]
+
+
+def reported(table: pd.DataFrame, score: str) -> pd.DataFrame:
+    """The rows of a continual or retention table that a config reports: probe scores of definition
+    ``score`` (``probe.score``) and the rows that carry no probe score (forgetting)."""
+    return table[table.score.isna() | (table.score == score)]
 
 
 def downstream_score(downstream: pd.DataFrame) -> float:
@@ -48,14 +58,16 @@ def downstream_score(downstream: pd.DataFrame) -> float:
 
 def continual_rows(key: dict, probes_before: pd.DataFrame, probes_after: pd.DataFrame,
                    downstream_before: pd.DataFrame, downstream_after: pd.DataFrame) -> list[dict]:
-    """Acquisition per (split, kind) and forgetting of one trained model; ``key`` = model/step/variant/run."""
-    before = probe_scores(probes_before).set_index(["split", "kind"]).P
-    after = probe_scores(probes_after).set_index(["split", "kind"]).P
-    rows = [{**key, "metric": "acquisition", "split": s, "kind": k, "before": before[(s, k)], "after": after[(s, k)],
-             "value": acquisition(before[(s, k)], after[(s, k)])} for s, k in before.index]
+    """Acquisition per (score definition, split, kind) and forgetting of one trained model; ``key`` =
+    model/step/variant/run."""
+    before = probe_scores(probes_before).set_index(["score", "split", "kind"]).P
+    after = probe_scores(probes_after).set_index(["score", "split", "kind"]).P
+    rows = [{**key, "metric": "acquisition", "score": c, "split": s, "kind": k, "before": before[(c, s, k)],
+             "after": after[(c, s, k)], "value": acquisition(before[(c, s, k)], after[(c, s, k)])}
+            for c, s, k in before.index]
     d_before, d_after = downstream_score(downstream_before), downstream_score(downstream_after)
-    rows.append({**key, "metric": "forgetting", "split": None, "kind": None, "before": d_before, "after": d_after,
-                 "value": forgetting(d_before, d_after)})
+    rows.append({**key, "metric": "forgetting", "score": None, "split": None, "kind": None, "before": d_before,
+                 "after": d_after, "value": forgetting(d_before, d_after)})
     return rows
 
 

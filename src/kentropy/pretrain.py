@@ -112,7 +112,7 @@ def train_segment(cfg: TinyModelConfig, corpus_path: str, tokenizer_dir: str, st
     model.train()
     log_rows = []
     for step in tqdm(range(start_step, end_step), desc=f"pretrain {start_step}->{end_step}", unit="step"):
-        scale = warmup_cosine(step, cfg.total_steps, cfg.warmup_fraction, cfg.alpha_f)
+        scale = warmup_cosine(step + 1, cfg.total_steps, cfg.warmup_fraction, cfg.alpha_f)  # OLMo counts from 1
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * scale
         batch = blocks[batch_indices(step, cfg.batch_size, len(blocks), cfg.seed)]

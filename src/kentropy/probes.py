@@ -1,6 +1,19 @@
-"""Probe scores: mean log-probability of a probe's target tokens given its input (Chang et al. 2024)."""
+"""Probe scores of the injected knowledge, in two definitions (both always computed).
+
+- ``per_token`` (Chang et al. 2024): mean log-probability of a probe's target tokens given its input.
+- ``released``: the arithmetic of the in-loop evaluator of the paper's released code (OLMo's LM
+  evaluator over the fictional-knowledge probes, kaistAI/Knowledge-Entropy ``olmo/data/__init__.py``
+  ``build_eval_dataloader`` and ``olmo/train.py`` ``eval_batch``): a probe is ``input + " " + target``
+  tokenised as one string without special tokens, its targets are the tokens after those of the input;
+  its score is the summed target log-probability divided by (padded length of its evaluation batch − 1),
+  because the evaluator averages the per-token loss over every position of the padded batch. Batches are
+  the probes of one split and kind in file order, dealt to the data-parallel ranks as a non-shuffling
+  ``DistributedSampler`` deals them, ``batch_size`` per rank (``ReleasedEvaluator``).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -8,10 +21,20 @@ import torch
 from tqdm.auto import tqdm
 
 from .corpora import padded_batches
+from .metrics import SCORES
+
+
+@dataclass(frozen=True)
+class ReleasedEvaluator:
+    """How the released runs batched the probes: ``device_eval_batch_size: 16`` in the released training
+    config, and 4 data-parallel ranks (the README's ``torchrun --nproc_per_node=4``)."""
+
+    batch_size: int = 16  #: probes per device batch
+    world_size: int = 4  #: data-parallel ranks the probes were dealt to
 
 
 def encode_probe(tokenizer, text: str, target: str) -> tuple[list[int], int]:
-    """Token ids of ``input + " " + target`` and the number of target tokens at its end.
+    """``per_token``: token ids of ``input + " " + target`` and the number of target tokens at its end.
 
     Input and target are tokenised separately (special tokens, e.g. BOS, only on the input), so the
     target's tokens are the same whatever the input ends with.
@@ -21,27 +44,73 @@ def encode_probe(tokenizer, text: str, target: str) -> tuple[list[int], int]:
     return context + answer, len(answer)
 
 
-@torch.no_grad()
-def score_probes(model, tokenizer, probes: pd.DataFrame, batch_size: int, max_length: int | None = None) -> np.ndarray:
-    """Mean target-token log-probability of each probe row (columns ``input``, ``target``).
+def encode_probe_released(tokenizer, text: str, target: str) -> tuple[list[int], int]:
+    """``released``: ``f"{input} {target}"`` tokenised whole, no special tokens; the targets are the tokens
+    after the input's own tokens."""
+    whole = tokenizer(f"{text} {target}", add_special_tokens=False)["input_ids"]
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return whole, len(whole) - len(prompt)
 
-    Batches are right-padded; a probe's divisor is its own target length, so padding never counts.
-    Sequences longer than ``max_length`` lose tokens from the left of the input.
+
+def released_divisors(lengths: list[int], evaluator: ReleasedEvaluator) -> np.ndarray:
+    """Per probe (in file order): the padded length of its evaluation batch, minus 1.
+
+    The sampler pads the probe list to a multiple of the world size by repeating its first probes and
+    gives rank r every world_size-th slot from r; each rank cuts its slots into batches. A probe is
+    counted in its own slot (the repeated slots only widen the batches they land in).
     """
-    encoded = [encode_probe(tokenizer, t, g) for t, g in zip(probes["input"], probes["target"])]
-    if max_length is not None:
-        encoded = [(ids[-max_length:], min(n, max_length - 1)) for ids, n in encoded]
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    n, world = len(lengths), evaluator.world_size
+    slots = list(range(n)) + [i % n for i in range(-(-n // world) * world - n)]
+    divisors = np.zeros(n, dtype=np.float64)
+    for rank in range(world):
+        mine = list(range(rank, len(slots), world))  # slot numbers of this rank, in order
+        for first in range(0, len(mine), evaluator.batch_size):
+            batch = mine[first:first + evaluator.batch_size]
+            width = max(lengths[slots[j]] for j in batch)
+            for j in batch:
+                if j < n:
+                    divisors[j] = width - 1
+    return divisors
+
+
+@torch.no_grad()
+def target_logprob_sums(model, sequences: list[tuple[list[int], int]], batch_size: int, pad_id: int) -> np.ndarray:
+    """Summed log-probability of the last ``n_target`` tokens of each sequence (right-padded batches)."""
     device = next(model.parameters()).device
-    scores = []
-    batches = padded_batches([ids for ids, _ in encoded], batch_size, pad_id)
-    for start, batch in zip(tqdm(range(0, len(encoded), batch_size), desc="probes", unit="batch"), batches):
+    sums = []
+    batches = padded_batches([ids for ids, _ in sequences], batch_size, pad_id)
+    for start, batch in zip(tqdm(range(0, len(sequences), batch_size), desc="probes", unit="batch"), batches):
         ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
         logits = model(input_ids=ids, attention_mask=mask).logits
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
         logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
         lengths = mask.sum(1)
-        for row, (_, n_target) in enumerate(encoded[start:start + batch_size]):
+        for row, (_, n_target) in enumerate(sequences[start:start + batch_size]):
             end = int(lengths[row]) - 1  # logprobs[i] scores token i + 1
-            scores.append(logprobs[row, end - n_target:end].mean().item())
-    return np.asarray(scores, dtype=np.float64)
+            sums.append(logprobs[row, end - n_target:end].double().sum().item())
+    return np.asarray(sums, dtype=np.float64)
+
+
+def score_probes(model, tokenizer, probes: pd.DataFrame, batch_size: int, max_length: int | None = None,
+                 released: ReleasedEvaluator = ReleasedEvaluator()) -> pd.DataFrame:
+    """Both scores of every probe row (columns ``split``, ``kind``, ``input``, ``target``, in file order).
+
+    Returns a frame with columns ``SCORES``, aligned with ``probes``. ``batch_size`` only sets how many
+    sequences share a forward pass. Sequences longer than ``max_length`` lose tokens from the left of the
+    input (in both encodings).
+    """
+    encodings = {"per_token": [encode_probe(tokenizer, t, g) for t, g in zip(probes["input"], probes["target"])],
+                 "released": [encode_probe_released(tokenizer, t, g) for t, g in zip(probes["input"], probes["target"])]}
+    if max_length is not None:
+        encodings = {name: [(ids[-max_length:], min(n, max_length - 1)) for ids, n in enc] for name, enc in encodings.items()}
+    unique = list(dict.fromkeys((tuple(ids), n) for enc in encodings.values() for ids, n in enc))  # usually one pass
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    sums = dict(zip(unique, target_logprob_sums(model, [(list(ids), n) for ids, n in unique], batch_size, pad_id)))
+    out = pd.DataFrame(index=probes.index, columns=list(SCORES), dtype=np.float64)
+    out["per_token"] = [sums[(tuple(ids), n)] / n for ids, n in encodings["per_token"]]
+    released_sums = np.array([sums[(tuple(ids), n)] for ids, n in encodings["released"]])
+    lengths = np.array([len(ids) for ids, _ in encodings["released"]])
+    for _, rows in probes.reset_index(drop=True).groupby(["split", "kind"], sort=False).groups.items():
+        rows = np.asarray(rows)  # positions of one evaluator's probes, in file order
+        out.iloc[rows, out.columns.get_loc("released")] = released_sums[rows] / released_divisors(list(lengths[rows]), released)
+    return out

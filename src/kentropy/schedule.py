@@ -1,4 +1,9 @@
-"""The optimizer and learning-rate schedule shared by pretraining and continual training."""
+"""The optimizer and learning-rate schedule shared by pretraining and continual training.
+
+Both follow the OLMo code the paper trained with (kaistAI/Knowledge-Entropy, ``olmo/optim.py``):
+``CosWithWarmup.get_lr`` and ``Scheduler._linear_warmup`` for the schedule, ``get_param_groups`` and
+``build_optimizer`` for AdamW. docs/design.md, "Fidelity", cites the lines.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,40 @@ import math
 
 import torch
 
+#: OLMo's default ``warmup_min_lr``: the first warm-up step starts at 10% of the peak.
+WARMUP_START = 0.1
+#: OLMo's AdamW epsilon (``build_optimizer``: ``eps=1e-5``; torch's default is 1e-8).
+ADAMW_EPS = 1e-5
 
-def warmup_cosine(step: int, total_steps: int, warmup_fraction: float, alpha_f: float) -> float:
-    """Multiplier of the peak learning rate at optimizer step ``step`` (0-based).
 
-    Linear warmup over ``round(warmup_fraction * total_steps)`` steps, then cosine decay from 1 to
+def warmup_steps(total_steps: int, warmup_fraction: float) -> int:
+    """Warm-up length in optimizer steps: ``round(warmup_fraction * total_steps)``, at least 1."""
+    return max(1, round(warmup_fraction * total_steps))
+
+
+def warmup_cosine(step: int, total_steps: int, warmup_fraction: float, alpha_f: float,
+                  warmup_start: float = WARMUP_START) -> float:
+    """Multiplier of the peak learning rate for optimizer step ``step``, counted from 1 as OLMo's trainer
+    counts it (its ``global_step`` is incremented before the update that uses the rate).
+
+    Linear warm-up from ``warmup_start`` towards 1 over the warm-up steps, then cosine decay from 1 to
     ``alpha_f`` at ``total_steps``.
     """
-    warmup = max(1, round(warmup_fraction * total_steps))
+    warmup = warmup_steps(total_steps, warmup_fraction)
     if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return warmup_start + (1 - warmup_start) * step / warmup
+    if step >= total_steps:
+        return alpha_f
+    progress = (step - warmup) / (total_steps - warmup)
     return alpha_f + (1 - alpha_f) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW(0.9, 0.95), as in OLMo; weight decay on matrices only (not norms or biases)."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    rest = [p for p in model.parameters() if p.ndim < 2]
+    """AdamW(0.9, 0.95, eps 1e-5) as OLMo builds it: weight decay on the weight matrices of linear layers
+    only, none on embeddings (tied output embeddings included), norms or biases."""
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    params = list(dict.fromkeys(model.parameters()))  # tied weights once
+    decay = [p for p in params if p.ndim >= 2 and id(p) not in embeddings]
+    rest = [p for p in params if p.ndim < 2 or id(p) in embeddings]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=ADAMW_EPS)

@@ -5,7 +5,7 @@ import re
 from argparse import Namespace
 from pathlib import Path
 
-from kentropy.config import ConfigError, inject_interval, validate_config
+from kentropy.config import ConfigError, inject_interval, injection_steps, validate_config
 from kentropy.launch import launch_command
 from kentropy.resuscitation import variant_name
 
@@ -116,6 +116,8 @@ def model_spec(wildcards):
 
 # --- continual knowledge learning ---
 CONTINUAL = config["continual"]
+PROBE_SCORE = config["probe"].get("score", "per_token")  # the definition tables and figures report
+RELEASED_EVALUATOR = {"batch_size": 16, "world_size": 4, **config["probe"].get("released", {})}
 RUNS = CONTINUAL["runs"]
 STATES = ["before", *RUNS]  # a model state: the checkpoint itself, or after one run
 
@@ -176,10 +178,10 @@ def run_config(wildcards):
 
 def retention_steps(wildcards):
     """Steps after which the probes are scored during training: just before each injection after the
-    first, then at the end (comma-separated for the command line)."""
+    first (injection k is in step k x interval), then at the end (comma-separated for the command line)."""
     run = RUNS[wildcards.run]
     total, interval = run["epochs"] * run["steps_per_epoch"], inject_interval(run, CONTINUAL["n_injections"])
-    steps = {k * interval for k in range(1, CONTINUAL["n_injections"] + 1) if k * interval <= total} | {total}
+    steps = {s - 1 for s in injection_steps(interval, total)[1:]} | {total}
     return ",".join(map(str, sorted(steps)))
 
 

@@ -78,6 +78,7 @@ rule continual_train:
         probe_steps=retention_steps,
         probe_batch_size=config["probe"]["batch_size"],
         probe_max_length=config["probe"]["max_length"],
+        released=json.dumps(RELEASED_EVALUATOR),
         work="results/continual/{model}/step{step}/{variant}/{run}/work",
     threads: 2
     resources:
@@ -94,4 +95,5 @@ rule continual_train:
         "--out {output.model} --loss {output.loss} --work-dir {params.work} --threads {threads} "
         "--knowledge {input.paraphrase} {input.once} --probe-steps {params.probe_steps} "
         "--probe-batch-size {params.probe_batch_size} --probe-max-length {params.probe_max_length} "
+        "--released-evaluator '{params.released}' "
         "--retention {output.retention} > {log} 2>&1"

@@ -29,6 +29,7 @@ rule probe:
         "results/evaluation/{model}/step{step}/{variant}/{state}/probes.parquet",
     params:
         probe=config["probe"],
+        released=RELEASED_EVALUATOR,
     threads: 2
     resources:
         gpu=model_gpus,
@@ -86,6 +87,7 @@ rule correlations:
         report("results/tables/correlations.parquet", caption="../report/correlations.rst", category="Tables"),
     params:
         seed=config["seed"],
+        score=PROBE_SCORE,
     log:
         "logs/correlations/correlations.log",
     script:

@@ -45,6 +45,7 @@ rule figure4:
         report(expand("results/figures/figure4.{fmt}", fmt=FORMATS), caption="../report/figure4.rst", category="Continual learning"),
     params:
         baseline=CONTINUAL["baseline"],
+        score=PROBE_SCORE,
     log:
         "logs/figures/figure4.log",
     script:
@@ -58,6 +59,7 @@ rule figure11:
         report(expand("results/figures/figure11.{fmt}", fmt=FORMATS), caption="../report/figure11.rst", category="Continual learning"),
     params:
         baseline=CONTINUAL["baseline"],
+        score=PROBE_SCORE,
     log:
         "logs/figures/figure11.log",
     script:
@@ -72,6 +74,7 @@ rule figure12:
     params:
         runs=RUNS,
         baseline=CONTINUAL["baseline"],
+        score=PROBE_SCORE,
     log:
         "logs/figures/figure12.log",
     script:
@@ -84,6 +87,9 @@ rule table2:
     output:
         markdown=report("results/tables/table2.md", caption="../report/table2.rst", category="Continual learning"),
         csv="results/tables/table2.csv",
+    params:
+        score=PROBE_SCORE,
+        paper=config.get("paper_comparison"),
     log:
         "logs/figures/table2.log",
     script:
@@ -97,10 +103,27 @@ rule figure_retention:
         report(expand("results/figures/retention.{fmt}", fmt=FORMATS), caption="../report/retention.rst", category="Continual learning"),
     params:
         checkpoints=retention_files()[1],
+        score=PROBE_SCORE,
     log:
         "logs/figures/retention.log",
     script:
         "../scripts/figure_retention.py"
+
+
+rule paper_comparison:
+    input:
+        continual="results/tables/continual.parquet",
+        correlations="results/tables/correlations.parquet",
+    output:
+        parquet="results/tables/paper_comparison.parquet",
+        markdown=report("results/tables/paper_comparison.md", caption="../report/paper_comparison.rst", category="Tables"),
+    params:
+        score=PROBE_SCORE,
+        paper=config.get("paper_comparison"),
+    log:
+        "logs/figures/paper_comparison.log",
+    script:
+        "../scripts/paper_comparison.py"
 
 
 rule continual_figures:

@@ -31,6 +31,7 @@ rule resuscitation_table:
         markdown=report("results/tables/resuscitation.md", caption="../report/resuscitation.rst", category="Resuscitation"),
     params:
         runs=RESUSCITATION["runs"] if RESUSCITATION else [],
+        score=PROBE_SCORE,
     log:
         "logs/figures/resuscitation_table.log",
     script:

@@ -23,10 +23,11 @@ with log_to(snakemake.log[0]) as log:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_causal_lm(snakemake.input.model, dtype=torch.float32).to(device)
     tokenizer = AutoTokenizer.from_pretrained(snakemake.input.model)
-    table = evaluate(model, tokenizer, benchmarks["tasks"], cfg["batch_size"], include_path=benchmarks["include_path"],
+    table = evaluate(model, tokenizer, benchmarks["tasks"], cfg["batch_size"], source=cfg["source"],
+                     include_path=str(Path(snakemake.input.benchmarks).resolve()) if cfg["source"] == "generated" else None,
                      num_fewshot=cfg.get("num_fewshot", 0), limit=cfg.get("limit"))
     for i, (key, value) in enumerate((("model", wc.model), ("step", int(wc.step)), ("variant", wc.variant), ("state", wc.state))):
         table.insert(i, key, value)
     with atomic_file(snakemake.output[0]) as tmp:
         table.to_parquet(tmp, index=False)
-    log.info("mean %s over %d tasks: %.4f", "/".join(sorted(set(table.metric))), len(table), table.value.mean())
+    log.info("mean %s over %d tasks: %.2f%%", "/".join(sorted(set(table.metric))), len(table), table.value.mean())

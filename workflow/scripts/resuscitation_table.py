@@ -7,6 +7,7 @@ import pandas as pd
 from kentropy.figures import resuscitation_table
 from kentropy.io import atomic_file
 from kentropy.logs import log_to
+from kentropy.metrics import reported
 
 with log_to(snakemake.log[0]):
     parts = []
@@ -14,7 +15,7 @@ with log_to(snakemake.log[0]):
         table = pd.read_parquet(path)
         variant = re.fullmatch(r"step\d+(?:-(.+))?", Path(path).name.removesuffix(".parquet"))[1]
         parts.append(table.assign(variant=variant or "original"))
-    table = resuscitation_table(pd.concat(parts, ignore_index=True), pd.read_parquet(snakemake.input.continual),
+    table = resuscitation_table(pd.concat(parts, ignore_index=True), reported(pd.read_parquet(snakemake.input.continual), snakemake.params.score),
                                 snakemake.params.runs)
     with atomic_file(snakemake.output.parquet) as tmp:
         table.to_parquet(tmp, index=False)
