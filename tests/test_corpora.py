@@ -33,7 +33,12 @@ def test_dolma_first_batch_follows_global_indices(tmp_path):
     config = tmp_path / "OLMo.yaml"
     config.write_text(yaml.safe_dump({"data": {"paths": paths}}))
     order = np.array([5, 0, 3, 6, 1, 2, 4], dtype=np.uint32)
-    np.save(tmp_path / "global_indices.npy", order)
+    # As OLMo writes it (olmo/data/iterable_dataset.py): a raw uint32 memmap, no .npy header.
+    mm = np.memmap(tmp_path / "global_indices.npy", dtype=np.uint32, mode="w+", shape=(len(order),))
+    mm[:] = order
+    mm.flush()
+    del mm
+    assert (tmp_path / "global_indices.npy").stat().st_size == 4 * len(order)
     batch = dolma_first_batch(config.as_uri(), (tmp_path / "global_indices.npy").as_uri(), batch_size=3, seq_len=seq_len, count=3)
     expected = instances[order[:3]].astype(np.int64)
     assert np.array_equal(np.stack(batch.input_ids), expected)

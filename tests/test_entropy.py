@@ -21,7 +21,7 @@ def _entropy_explicit(weights: np.ndarray) -> float:
     return -sum((w / total) * np.log(w / total) for w in weights if w > 0)
 
 
-def reference(model, sequences: list[list[int]]) -> dict:
+def reference(model, sequences: list[list[int]], average: str = "instance") -> dict:
     """Unpadded, one sequence at a time; coefficients recomputed from each MLP's input by hand."""
     layers = model.base_model.layers
     coefs: list[list[np.ndarray]] = [[] for _ in layers]
@@ -48,21 +48,25 @@ def reference(model, sequences: list[list[int]]) -> dict:
             next_token.append(-(np.exp(logp) * logp).sum(-1))
     for h in handles:
         h.remove()
-    all_coef = [np.concatenate(c) for c in coefs]  # (tokens, d_ff) per layer, materialised
-    mean_abs = np.stack([np.abs(c).mean(0) for c in all_coef])
-    mean_relu = np.stack([np.maximum(c, 0).mean(0) for c in all_coef])
+    if average == "token":  # pool every token of the corpus
+        mean = lambda parts: np.concatenate(parts).mean(0)  # noqa: E731
+    else:  # the paper's: over each instance's tokens, then over instances (1/|D| sum_n 1/T_n sum_j)
+        mean = lambda parts: np.mean([p.mean(0) for p in parts], axis=0)  # noqa: E731
+    mean_abs = np.stack([mean([np.abs(c) for c in layer]) for layer in coefs])
+    mean_relu = np.stack([mean([np.maximum(c, 0) for c in layer]) for layer in coefs])
     return {
         "coef": mean_abs,
         "knowledge_entropy": [_entropy_explicit(v) for v in mean_abs],
         "knowledge_entropy_relu": [_entropy_explicit(v) for v in mean_relu],
-        "attention_entropy": [np.concatenate(a).mean() for a in attn_rows],
-        "next_token_entropy": np.concatenate(next_token).mean(),
+        "attention_entropy": [mean(a) for a in attn_rows],
+        "next_token_entropy": mean(next_token),
         "n_tokens": sum(len(s) for s in sequences),
     }
 
 
-def run(model, sequences, batch_size=4, padding_side="right"):
-    return measure(model, padded_batches(sequences, batch_size, pad_id=0, padding_side=padding_side), progress=False)
+def run(model, sequences, batch_size=4, padding_side="right", average="instance"):
+    return measure(model, padded_batches(sequences, batch_size, pad_id=0, padding_side=padding_side), progress=False,
+                   average=average)
 
 
 def value(table: pd.DataFrame, metric: str, layer=None) -> float:
@@ -71,11 +75,13 @@ def value(table: pd.DataFrame, metric: str, layer=None) -> float:
     return float(rows.value.iloc[0])
 
 
-def test_every_metric_matches_brute_force(arch):
+@pytest.mark.parametrize("average", ["instance", "token"])
+def test_every_metric_matches_brute_force(arch, average):
+    """Ragged sequences (3 to 17 tokens) in right-padded batches, either average."""
     model = tiny_model(arch)
     sequences = random_sequences(9, seed=1)
-    meter = run(model, sequences, batch_size=4)
-    table, ref = meter.table(), reference(model, sequences)
+    meter = run(model, sequences, batch_size=4, average=average)
+    table, ref = meter.table(), reference(model, sequences, average)
     np.testing.assert_allclose(meter.mean_abs_coefficients(), ref["coef"], rtol=REL, atol=0)
     for metric in ("knowledge_entropy", "knowledge_entropy_relu", "attention_entropy"):
         for layer, expected in enumerate(ref[metric]):
@@ -139,3 +145,17 @@ def test_bfloat16_matches_float32_closely():
     t32 = run(model32, sequences).table()
     t16 = run(model32.to(torch.bfloat16), sequences).table()
     np.testing.assert_allclose(t16.value, t32.value, rtol=2e-2)
+
+
+def test_instance_and_token_averages_differ_on_ragged_corpora():
+    """The two averages agree when every instance has the same length, and not otherwise."""
+    model = tiny_model("olmo")
+    equal = [seq[:8] for seq in random_sequences(6, seed=7, min_len=8)]
+    np.testing.assert_allclose(run(model, equal, average="instance").table().value,
+                               run(model, equal, average="token").table().value, rtol=1e-10)
+    ragged = random_sequences(6, seed=7, min_len=2, max_len=30)
+    a = value(run(model, ragged, average="instance").table(), "attention_entropy")
+    b = value(run(model, ragged, average="token").table(), "attention_entropy")
+    assert abs(a - b) / b > 0.01
+    with pytest.raises(ValueError, match="entropy.average: 'mean' is not one of instance, token"):
+        run(model, ragged, average="mean")

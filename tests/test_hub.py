@@ -81,3 +81,32 @@ def test_fetch_converts_hf_olmo_layout(tmp_path):
     proc = offline(f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint('allenai/OLMo-7B', 1000, {str(out)!r}, cache_dir={str(cache)!r}, layout='hf_olmo')")
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "config.json").read_text())["model_type"] == "olmo"
+
+
+def test_identical_weights_under_two_steps_are_recorded_and_flagged(tmp_path):
+    """Two branches serving byte-identical weights (as reported for OLMo-2-1124-7B and some Pythia sizes):
+    the fetch job records each weight file's sha256 (the LFS blob name, not re-read), and the check names
+    the later step as a duplicate of the earlier one."""
+    import hashlib
+
+    from kentropy.manifests import identical_weights
+
+    cache, model_dir = tmp_path / "cache", tmp_path / "m"
+    tiny_model("olmo", seed=1).float().save_pretrained(model_dir)
+    files = folder_files(model_dir)
+    repo = "allenai/OLMo-2-1124-7B"
+    add_revision(cache, repo, "stage1-step1000-tokens5B", files)
+    add_revision(cache, repo, "stage1-step2000-tokens9B", files)  # the same bytes
+    other = tmp_path / "o"
+    tiny_model("olmo", seed=2).float().save_pretrained(other)
+    add_revision(cache, repo, "stage1-step3000-tokens13B", folder_files(other))
+    sources = {}
+    for step in (1000, 2000, 3000):
+        out = tmp_path / f"step{step}"
+        proc = offline(f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint({repo!r}, {step}, {str(out)!r}, "
+                       f"cache_dir={str(cache)!r}, pattern=r'^stage1-step(\\d+)-tokens\\d+B$')")
+        assert proc.returncode == 0, proc.stderr
+        sources[step] = json.loads((out / "source.json").read_text())
+    want = hashlib.sha256(files["model.safetensors"]).hexdigest()
+    assert sources[1000]["weights_sha256"] == {"model.safetensors": want}
+    assert identical_weights(sources) == {2000: 1000}

@@ -15,7 +15,8 @@ def test_default_dag_produces_tables_and_figures(e2e):
     table = pd.read_parquet(e2e / "results/tables/entropy.parquet")
     assert set(table.step) == {10, 20, 30}
     assert set(table.metric) == {"knowledge_entropy", "knowledge_entropy_relu", "attention_entropy", "next_token_entropy"}
-    assert list(table.columns) == ["model", "step", "metric", "layer", "value", "n_tokens", "corpus"]
+    assert list(table.columns) == ["model", "step", "metric", "layer", "value", "n_tokens", "corpus", "duplicate_of"]
+    assert table.duplicate_of.isna().all()
     whole = table[table.layer.isna() & (table.metric == "knowledge_entropy")]
     per_layer = table[table.layer.notna() & (table.metric == "knowledge_entropy")].groupby("step").value.sum()
     assert (whole.set_index("step").value - per_layer).abs().max() < 1e-9
@@ -71,8 +72,8 @@ def test_figure3_reruns_alone(e2e):
     assert job_counts(proc.stderr) == {"figure3": 1}
 
 
-@pytest.mark.parametrize("config, model, steps", [("olmo-1b.yaml", "olmo-1b", 10), ("olmo-7b.yaml", "olmo-7b", 8)])
-def test_paper_configs_plan_offline(tmp_path, config, model, steps):
+@pytest.mark.parametrize("config, steps, resuscitated", [("olmo-1b.yaml", 10, 4), ("olmo-7b.yaml", 8, 3)])
+def test_paper_configs_plan_offline(tmp_path, config, steps, resuscitated):
     proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / config), offline=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
@@ -80,17 +81,48 @@ def test_paper_configs_plan_offline(tmp_path, config, model, steps):
     assert counts["figure3"] == 1 and "pretrain_tiny" not in counts
     # The paper's grid: six runs from every checkpoint; probes and benchmarks before and after each.
     assert counts["train_stream"] == 6 and counts["continual_corpus"] == 2
-    # Resuscitation: 8 variants (p = 50% x 4 q, q = 1 x 4 more p) of 3 checkpoints, each trained with the baseline.
-    assert counts["resuscitate"] == 24 and counts["measure_entropy"] == steps + 24
-    assert counts["continual_train"] == 6 * steps + 24
-    assert counts["probe"] == counts["downstream"] == 7 * steps + 8 * 3 * 2
+    # Resuscitation: 8 variants (p = 50% x 4 q, q = 1 x 4 more p) of each resuscitated checkpoint, each
+    # trained with the baseline.
+    assert counts["resuscitate"] == 8 * resuscitated and counts["measure_entropy"] == steps + 8 * resuscitated
+    assert counts["continual_train"] == 6 * steps + 8 * resuscitated
+    assert counts["probe"] == counts["downstream"] == 7 * steps + 8 * resuscitated * 2
     assert all(counts[r] == 1 for r in ("fetch_benchmarks", "continual_table", "correlations", "table2", "figure4",
                                          "figure11", "figure12", "resuscitation_table", "figure5", "figure13",
                                          "figure14", "figure15"))
+    assert counts.get("paper_comparison", 0) == (config == "olmo-1b.yaml")
+
+
+@pytest.mark.parametrize("config, steps", [("olmo2-1b.yaml", 8), ("pythia-1.4b.yaml", 8)])
+def test_other_families_plan_offline(tmp_path, config, steps):
+    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / config), offline=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["fetch_checkpoint"] == steps and counts["train_stream"] == 6
+
+
+def test_unpublished_step_stops_the_dag_build_offline(tmp_path):
+    text = (ROOT / "config/olmo-1b.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("117850, 330000,", "117850, 200000,", 1))
+    proc = snakemake(tmp_path, "-n", "--configfile", str(bad), offline=True)
+    assert proc.returncode != 0
+    assert ("config: models.olmo-1b.steps: allenai/OLMo-1B-hf has no published checkpoint at step 200000 (manifest "
+            "OLMo-1B); nearest published steps: 117000, 117850, 330000, 331000\n") in proc.stdout + proc.stderr
+
+
+def test_identical_fetched_checkpoints_warn_at_dag_build(tmp_path):
+    """Two fetched steps whose source.json record the same weight hashes: the DAG build names both."""
+    for step in (10000, 40000):
+        folder = tmp_path / f"resources/checkpoints/olmo-1b/step{step}"
+        folder.mkdir(parents=True)
+        (folder / "source.json").write_text(json.dumps({"step": step, "weights_sha256": {"model.safetensors": "ab" * 32}}))
+    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/olmo-1b.yaml"), offline=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "models.olmo-1b: the checkpoints of steps 10000 and 40000 have byte-identical weights" in proc.stdout + proc.stderr
 
 
 def test_paper_training_jobs_ask_for_gpus_and_launch_one_process_each(tmp_path):
-    target = "results/continual/olmo-7b/step1000/original/bs2048/model"
+    target = "results/continual/olmo-7b/step5000/original/bs2048/model"
     proc = snakemake(tmp_path, target, "-n", "-p", "--configfile", str(ROOT / "config/olmo-7b.yaml"), offline=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
@@ -146,4 +178,5 @@ def test_slurm_plan_of_the_paper_asks_for_gpus_exactly_on_gpu_rules(tmp_path):
         assert (gpus > 0) == (rule in gpu_rules), (rule, resources)
     # Training time scales with the run: 1 epoch of the baseline vs 3 epochs, at the measured throughput.
     train = [r for rule, r in jobs if rule == "continual_train"]
-    assert sum("runtime=135," in r for r in train) == 5 * 10 + 24 and sum("runtime=345," in r for r in train) == 10
+    # 5 one-epoch runs from 10 checkpoints and the baseline from 8 variants of 4 resuscitated checkpoints.
+    assert sum("runtime=135," in r for r in train) == 5 * 10 + 32 and sum("runtime=345," in r for r in train) == 10

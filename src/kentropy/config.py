@@ -89,3 +89,16 @@ def _check_resuscitation(config: dict) -> None:
     for run in resus["runs"]:
         if run not in config["continual"]["runs"]:
             raise ConfigError(f"config: resuscitation.runs: {run!r} is not a key of continual.runs")
+    p, q = figure14_variant(resus)
+    if not ((p == resus["p_fixed"] and q in resus["q_values"]) or (q == resus["q_fixed"] and p in resus["p_values"])):
+        raise ConfigError(f"config: resuscitation.figure14_variant: p = {p}, q = {q} is not in the grid (p_fixed with "
+                          "q_values, or q_fixed with p_values)")
+    for step in resus.get("figure15_steps", []):
+        if step not in resus["steps"]:
+            raise ConfigError(f"config: resuscitation.figure15_steps: {step} is not one of resuscitation.steps")
+
+
+def figure14_variant(resus: dict) -> tuple[int, float]:
+    """(p, q) of the variant Figure 14 follows across steps: ``figure14_variant``, else p_fixed and the largest q."""
+    chosen = resus.get("figure14_variant")
+    return (chosen["p"], chosen["q"]) if chosen else (resus["p_fixed"], max(resus["q_values"]))

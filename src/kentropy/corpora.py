@@ -67,12 +67,15 @@ def _instance_offsets(fs, paths: list[str], seq_len: int, dtype: np.dtype, neede
 
 def dolma_first_batch(config_url: str, indices_url: str, batch_size: int, seq_len: int, count: int,
                       dtype: str = "uint16") -> pd.DataFrame:
-    """The first training batch of an OLMo run, in its published order, as token ids.
+    """The first training batch of an OLMo run, in its published order, as token ids (full instances of
+    ``seq_len`` tokens, as the run trained on them).
 
     OLMo concatenates the token files listed in its training config (``data.paths``); each file holds
     ``size // (itemsize * seq_len)`` instances of ``seq_len`` tokens. ``global_indices.npy`` is the
-    shuffled instance order; the first batch is its first ``batch_size`` entries. Any fsspec URL works
-    (https, s3, file), which is how this is tested offline.
+    shuffled instance order, and despite its name not a ``.npy`` file: OLMo writes it with
+    ``np.memmap(..., dtype=np.uint32, mode="w+")``, a headerless array of uint32 (``olmo/data/
+    iterable_dataset.py``; the released entropy code reads it back the same way). The first batch is its
+    first ``batch_size`` entries. Any fsspec URL works (https, s3, file), which is how this is tested offline.
     """
     import fsspec
     import yaml
@@ -80,13 +83,11 @@ def dolma_first_batch(config_url: str, indices_url: str, batch_size: int, seq_le
     try:
         with fsspec.open(config_url, "r") as f:
             paths = yaml.safe_load(f)["data"]["paths"]
-        with fsspec.open(indices_url, "rb") as f:
-            # Only the head of the (multi-GB) index file is needed: read the .npy header, then batch_size entries.
-            fmt = np.lib.format
-            read_header = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
-            _, _, index_dtype = read_header(f)
-            first = np.frombuffer(f.read(batch_size * index_dtype.itemsize), dtype=index_dtype)
-        first = first[:count]
+        with fsspec.open(indices_url, "rb") as f:  # only the head of the multi-GB index file is read
+            head = f.read(batch_size * 4)
+        if len(head) < batch_size * 4:
+            raise ValueError(f"{indices_url} holds {len(head) // 4} indices, fewer than one batch of {batch_size}")
+        first = np.frombuffer(head, dtype=np.uint32)[:count]
         fs, _ = fsspec.core.url_to_fs(paths[0])
         files = _instance_offsets(fs, paths, seq_len, np.dtype(dtype), int(first.max()) + 1)
         starts = np.cumsum([0] + [n for _, n in files])

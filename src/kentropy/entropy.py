@@ -6,6 +6,11 @@ max(coef, 0). Attention entropy is the entropy of each head's attention over key
 non-padding query positions, per layer, summed over layers (Eq. 3). Next-token entropy is the entropy of
 the predicted distribution, averaged over non-padding positions.
 
+Averages are the paper's by default (``average="instance"``): over each instance's tokens, then over
+instances, 1/|D| sum_n 1/T_n sum_j (Eq. 2, Eq. 3, A.4); ``"token"`` pools every token of the corpus
+instead. Both are one weighted sum: token j of instance n weighs 1/T_n (instance) or 1 (token), and the
+total divides by the sum of the weights.
+
 Only float64 running sums are kept (layers x d_ff for coefficients, one value per layer for attention),
 so memory does not grow with the corpus. Padding never enters a sum or a count.
 """
@@ -24,6 +29,7 @@ from tqdm.auto import tqdm
 from .architectures import decoder_layers
 
 METRICS = ("knowledge_entropy", "knowledge_entropy_relu", "attention_entropy", "next_token_entropy")
+AVERAGES = ("instance", "token")
 
 
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -59,8 +65,11 @@ def next_token_entropy_sum(logits: torch.Tensor, weights: torch.Tensor, chunk: i
 class EntropyMeter:
     """Running sums for every metric; attach with :meth:`hooks`, feed batches with :meth:`update`."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, average: str = "instance"):
+        if average not in AVERAGES:
+            raise ValueError(f"entropy.average: {average!r} is not one of {', '.join(AVERAGES)}")
         self.model = model
+        self.average = average
         self.layers = decoder_layers(model)
         n_layers, d_ff = len(self.layers), self.layers[0].down.in_features
         first = next(model.parameters())
@@ -72,7 +81,8 @@ class EntropyMeter:
         self.attention_sum = torch.zeros(n_layers, dtype=torch.float64, device=device)
         self.next_token_sum = torch.zeros((), dtype=torch.float64, device=device)
         self.n_tokens = 0
-        self._weights: torch.Tensor | None = None  # flattened 0/1 mask of the current batch
+        self.weight_total = torch.zeros((), dtype=torch.float64, device=device)  # the averages' denominator
+        self._weights: torch.Tensor | None = None  # flattened per-token weights of the current batch
 
     # -- hooks -------------------------------------------------------------------------------------
     def _coefficient_hook(self, layer: int):
@@ -117,7 +127,11 @@ class EntropyMeter:
         """One forward pass over a padded batch; padding positions (mask 0) are ignored everywhere."""
         input_ids, attention_mask = input_ids.to(self._device), attention_mask.to(self._device)
         # Padding is excluded by weight 0, so batches are right-padded (no fully masked, NaN-prone rows).
-        self._weights = attention_mask.reshape(-1).to(self._sum_dtype)
+        weights = attention_mask.to(torch.float64)
+        if self.average == "instance":
+            weights = weights / weights.sum(1, keepdim=True).clamp(min=1)
+        self.weight_total += weights.sum()
+        self._weights = weights.reshape(-1).to(self._sum_dtype)
         logits = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -130,7 +144,7 @@ class EntropyMeter:
     # -- results -----------------------------------------------------------------------------------
     def mean_abs_coefficients(self) -> np.ndarray:
         """(layers, d_ff) corpus-mean |coefficient|: the input of resuscitation."""
-        return (self.abs_coef_sum / self.n_tokens).cpu().numpy()
+        return (self.abs_coef_sum / self.weight_total).cpu().numpy()
 
     def table(self) -> pd.DataFrame:
         """Long table (metric, layer, value, n_tokens); layer is null (<NA>) for whole-model values."""
@@ -140,18 +154,19 @@ class EntropyMeter:
         for metric, sums in (("knowledge_entropy", self.abs_coef_sum), ("knowledge_entropy_relu", self.relu_coef_sum)):
             per_layer = [shannon_entropy(s) for s in sums.cpu().numpy()]
             rows += [(metric, i, v) for i, v in enumerate(per_layer)] + [(metric, None, sum(per_layer))]
-        attention = (self.attention_sum / self.n_tokens).cpu().tolist()
+        attention = (self.attention_sum / self.weight_total).cpu().tolist()
         rows += [("attention_entropy", i, v) for i, v in enumerate(attention)] + [("attention_entropy", None, sum(attention))]
-        rows.append(("next_token_entropy", None, float(self.next_token_sum) / self.n_tokens))
+        rows.append(("next_token_entropy", None, float(self.next_token_sum / self.weight_total)))
         table = pd.DataFrame(rows, columns=["metric", "layer", "value"])
         table["layer"] = table["layer"].astype("Int64")
         table["n_tokens"] = self.n_tokens
         return table
 
 
-def measure(model: nn.Module, batches: Iterable[dict], total: int | None = None, progress: bool = True) -> EntropyMeter:
+def measure(model: nn.Module, batches: Iterable[dict], total: int | None = None, progress: bool = True,
+            average: str = "instance") -> EntropyMeter:
     """Run every batch (dicts with input_ids and attention_mask) through ``model`` under the hooks."""
-    meter = EntropyMeter(model)
+    meter = EntropyMeter(model, average)
     with meter.hooks():
         for batch in tqdm(batches, total=total, desc="entropy", unit="batch", disable=not progress):
             meter.update(batch["input_ids"], batch["attention_mask"])

@@ -135,14 +135,16 @@ def resuscitation_grid(table: pd.DataFrame, axis: str, fixed: float) -> plt.Figu
     return fig
 
 
-def resuscitation_steps(table: pd.DataFrame, metric: str) -> plt.Figure:
-    """Acquisition or forgetting across checkpoint steps, a line per variant (original included)."""
-    name = {"acquisition": "A", "forgetting": "F"}[metric]
-    order = ["original", *sorted(set(table.variant) - {"original"})]
-    grid = sns.relplot(data=table, x="step", y=name, hue="variant", hue_order=order, col="run", kind="line",
-                       marker="o", height=3.6, aspect=1.3)
-    grid.set_axis_labels("pretraining step of the checkpoint", f"{metric} {name} (%)")
-    return grid.figure
+def resuscitation_across_steps(table: pd.DataFrame, variant: str) -> plt.Figure:
+    """A and F against the checkpoint step: the originals and one resuscitated variant, per run."""
+    rows = table[table.variant.isin(["original", variant])]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, (name, label) in zip(axes, (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):
+        sns.lineplot(data=rows, x="step", y=name, hue="variant", hue_order=["original", variant], style="run",
+                     marker="o", ax=ax)
+        ax.set(title=label, xlabel="pretraining step of the checkpoint", ylabel=name)
+    fig.tight_layout()
+    return fig
 
 
 def retention(table: pd.DataFrame) -> plt.Figure:

@@ -7,6 +7,7 @@ cannot be guessed (``step117850-tokens494B``). The branch is resolved at fetch t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 DEFAULT_REVISION_REGEX = r"^step(\d+)(-tokens\d+[KMBT])?$"
 # Weights, config and tokenizer; optimizer shards and other artifacts on some branches are skipped.
 CHECKPOINT_FILES = ["*.json", "*.safetensors", "*.bin", "*.model", "*.txt", "*.py"]
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class RevisionNotFound(LookupError):
@@ -79,6 +82,24 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of a file in the HF cache: the name of its blob when the Hub stored it with LFS (the blob is
+    named by the LFS sha256, so nothing is read twice), else hashed here."""
+    blob = Path(path).resolve()
+    if _SHA256.match(blob.name):
+        return blob.name
+    digest = hashlib.sha256()
+    with open(blob, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def weight_hashes(snapshot: Path) -> dict[str, str]:
+    """{file name: sha256} of the weight files of a downloaded snapshot."""
+    return {f.name: file_sha256(f) for f in sorted(snapshot.iterdir()) if f.name.endswith(WEIGHT_SUFFIXES)}
+
+
 def fetch_checkpoint(repo_id: str, step: int, out_dir: str | Path, cache_dir: str | None = None,
                      layout: str = "hf", pattern: str = DEFAULT_REVISION_REGEX) -> None:
     """Download the checkpoint of ``step`` and write it to ``out_dir`` in ``save_pretrained`` format.
@@ -100,4 +121,5 @@ def fetch_checkpoint(repo_id: str, step: int, out_dir: str | Path, cache_dir: st
         else:
             raise ValueError(f"models.*.layout: unknown layout {layout!r} (expected hf or hf_olmo)")
         (tmp / "source.json").write_text(json.dumps(
-            {"repo_id": repo_id, "step": step, "revision": revision, "commit": snapshot.name, "layout": layout}))
+            {"repo_id": repo_id, "step": step, "revision": revision, "commit": snapshot.name, "layout": layout,
+             "weights_sha256": weight_hashes(snapshot)}))

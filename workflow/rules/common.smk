@@ -5,13 +5,18 @@ import re
 from argparse import Namespace
 from pathlib import Path
 
-from kentropy.config import ConfigError, inject_interval, injection_steps, validate_config
+from snakemake.logging import logger
+
+from kentropy.config import ConfigError, figure14_variant, inject_interval, injection_steps, validate_config
 from kentropy.launch import launch_command
+from kentropy.manifests import ManifestError, check_model, identical_weights
 from kentropy.resuscitation import variant_name
 
 try:
     validate_config(config, workflow.source_path("../../config/schema.yaml"))
-except ConfigError as err:
+    for name, spec in config["models"].items():
+        check_model(name, spec)  # published steps only (kentropy/data/checkpoints), offline
+except (ConfigError, ManifestError) as err:
     raise WorkflowError(str(err)) from None
 
 MODELS = config["models"]
@@ -52,6 +57,24 @@ def entropy_corpus_file():
 
 def entropy_tables():
     return [f"results/entropy/{m}/step{s}.parquet" for m, s in model_steps()]
+
+
+def hub_sources():
+    """{model: {step: source.json path}} of the Hub checkpoints (written by fetch_checkpoint)."""
+    return {m: {s: f"resources/checkpoints/{m}/step{s}/source.json" for s in sorted(spec["steps"])}
+            for m, spec in MODELS.items() if spec["source"] == "hf"}
+
+
+def warn_identical_checkpoints():
+    """At DAG build: a warning naming both steps when two fetched checkpoints of a model have the same weights."""
+    for model, files in hub_sources().items():
+        found = {s: json.loads(Path(p).read_text()) for s, p in files.items() if Path(p).is_file()}
+        for step, same in identical_weights(found).items():
+            logger.warning(f"models.{model}: the checkpoints of steps {same} and {step} have byte-identical weights "
+                           f"({MODELS[model]['repo_id']}); their entropies will be equal (entropy.parquet: duplicate_of)")
+
+
+warn_identical_checkpoints()
 
 
 # --- cluster resources (read by the Slurm executor; harmless locally) ---

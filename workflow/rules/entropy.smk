@@ -35,6 +35,8 @@ rule entropy_table:
         entropy_tables(),
     output:
         report("results/tables/entropy.parquet", caption="../report/entropy_table.rst", category="Tables"),
+    params:
+        sources=hub_sources(),
     log:
         "logs/entropy_table/entropy_table.log",
     script:

@@ -46,6 +46,7 @@ rule figure5:
     params:
         axis="q",
         fixed=RESUSCITATION["p_fixed"] if RESUSCITATION else None,
+        steps=RESUSCITATION["steps"] if RESUSCITATION else [],
     log:
         "logs/figures/figure5.log",
     script:
@@ -60,6 +61,7 @@ rule figure13:
     params:
         axis="p",
         fixed=RESUSCITATION["q_fixed"] if RESUSCITATION else None,
+        steps=RESUSCITATION["steps"] if RESUSCITATION else [],
     log:
         "logs/figures/figure13.log",
     script:
@@ -72,7 +74,7 @@ rule figure14:
     output:
         report(expand("results/figures/figure14.{fmt}", fmt=FORMATS), caption="../report/figure14.rst", category="Resuscitation"),
     params:
-        metric="acquisition",
+        variant=variant_name(*figure14_variant(RESUSCITATION)) if RESUSCITATION else None,
     log:
         "logs/figures/figure14.log",
     script:
@@ -85,11 +87,13 @@ rule figure15:
     output:
         report(expand("results/figures/figure15.{fmt}", fmt=FORMATS), caption="../report/figure15.rst", category="Resuscitation"),
     params:
-        metric="forgetting",
+        axis="q",
+        fixed=RESUSCITATION["p_fixed"] if RESUSCITATION else None,
+        steps=RESUSCITATION.get("figure15_steps", RESUSCITATION["steps"]) if RESUSCITATION else [],
     log:
         "logs/figures/figure15.log",
     script:
-        "../scripts/resuscitation_steps.py"
+        "../scripts/resuscitation_grid.py"
 
 
 rule resuscitation:

@@ -27,7 +27,8 @@ with log_to(snakemake.log[0]) as log:
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     sequences = token_sequences(pd.read_parquet(snakemake.input.corpus), tokenizer, cfg["max_length"])
     n_batches = -(-len(sequences) // cfg["batch_size"])
-    meter = measure(model, padded_batches(sequences, cfg["batch_size"], pad_id), total=n_batches)
+    meter = measure(model, padded_batches(sequences, cfg["batch_size"], pad_id), total=n_batches,
+                    average=cfg.get("average", "instance"))
     table = meter.table()
     table.insert(0, "model", snakemake.wildcards.model)
     table.insert(1, "step", int(re.match(r"step(\d+)", snakemake.wildcards.checkpoint)[1]))

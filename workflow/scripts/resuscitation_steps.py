@@ -1,8 +1,8 @@
-"""Figure 14 (acquisition) or 15 (forgetting) across checkpoint steps, a line per variant."""
+"""Figure 14: A and F across checkpoint steps, the originals and one resuscitated variant."""
 import pandas as pd
 
-from kentropy.figures import resuscitation_steps, save
+from kentropy.figures import resuscitation_across_steps, save
 from kentropy.logs import log_to
 
 with log_to(snakemake.log[0]):
-    save(resuscitation_steps(pd.read_parquet(snakemake.input[0]), snakemake.params.metric), list(snakemake.output))
+    save(resuscitation_across_steps(pd.read_parquet(snakemake.input[0]), snakemake.params.variant), list(snakemake.output))

@@ -1,0 +1,114 @@
+"""Published checkpoint step lists, shipped as data (``data/checkpoints/``) and checked at DAG build; and
+the integrity check of fetched checkpoints (identical weights under different steps).
+
+A config that names an unpublished step of a known model stops before any job runs, offline, with the
+nearest published steps; a model whose repo is in no manifest is resolved at fetch time as before.
+``python -m kentropy.manifests refresh NAME`` rewrites a list from the Hub's branches (online).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import csv
+import sys
+from importlib.resources import files
+
+import yaml
+
+DATA = files("kentropy").joinpath("data/checkpoints")
+
+
+class ManifestError(ValueError):
+    """A configured step is not a published checkpoint; the message names the model, step and neighbours."""
+
+
+def sources() -> dict[str, dict]:
+    """Every manifest: its repos, where its step list comes from, tokens per step, branch regex."""
+    return yaml.safe_load(DATA.joinpath("sources.yaml").read_text())
+
+
+def manifest_of(repo_id: str) -> str | None:
+    """The manifest whose steps ``repo_id`` serves, if any."""
+    return next((name for name, spec in sources().items() if repo_id in spec["repos"]), None)
+
+
+def published(name: str) -> dict[int, int]:
+    """Step -> tokens seen, of manifest ``name``, ascending."""
+    with DATA.joinpath(f"{name}.csv").open() as f:
+        return {int(row["step"]): int(row["tokens"]) for row in csv.DictReader(f)}
+
+
+def nearest(steps: list[int], step: int, k: int = 2) -> list[int]:
+    """The published steps on either side of ``step`` (up to ``k`` each)."""
+    i = bisect.bisect_left(steps, step)
+    return steps[max(0, i - k):i] + steps[i:i + k]
+
+
+def check_model(name: str, spec: dict) -> None:
+    """Raise ManifestError (one line) for the first configured step of a Hub model that was not published."""
+    if spec.get("source") != "hf":
+        return
+    manifest = spec.get("manifest") or manifest_of(spec["repo_id"])
+    if manifest is None:
+        return
+    steps = list(published(manifest))
+    for step in sorted(spec["steps"]):
+        if step not in published(manifest):
+            around = ", ".join(map(str, nearest(steps, step)))
+            raise ManifestError(f"config: models.{name}.steps: {spec['repo_id']} has no published checkpoint at step "
+                                f"{step} (manifest {manifest}); nearest published steps: {around}")
+
+
+def refresh(name: str, repo_id: str | None = None) -> dict[int, int]:
+    """The step list of manifest ``name`` read from the branches of ``repo_id`` (default: its first repo)
+    on the Hub, tokens by ``tokens_per_step``; written over ``data/checkpoints/<name>.csv``."""
+    from .hub import _branch_names, step_revisions
+
+    spec = sources()[name]
+    repo_id = repo_id or spec["repos"][0]
+    branches, where = _branch_names(repo_id, None)
+    steps = sorted(step_revisions(branches, spec["revision_regex"]))
+    if not steps:
+        raise ManifestError(f"{repo_id}: no branch matches {spec['revision_regex']!r} {where}")
+    table = {s: s * spec["tokens_per_step"] for s in steps}
+    with DATA.joinpath(f"{name}.csv").open("w") as f:  # an editable install writes into the repo
+        f.write("step,tokens\n" + "".join(f"{s},{t}\n" for s, t in table.items()))
+    return table
+
+
+def identical_weights(sources: dict[int, dict]) -> dict[int, int]:
+    """{step: the earliest other step with byte-identical weights} among fetched checkpoints of one model
+    (``sources``: step -> source.json). Public trackers report such branches (e.g. OLMo-2-1124-7B, Pythia)."""
+    first: dict[tuple, int] = {}
+    out = {}
+    for step in sorted(sources):
+        hashes = sources[step].get("weights_sha256")
+        if not hashes:
+            continue
+        key = tuple(sorted(hashes.items()))
+        if key in first:
+            out[step] = first[key]
+        else:
+            first[key] = step
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Published checkpoint step lists (src/kentropy/data/checkpoints).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the manifests and their repos")
+    ref = sub.add_parser("refresh", help="rewrite a step list from the Hub's branch list (needs network)")
+    ref.add_argument("name", choices=sorted(sources()))
+    ref.add_argument("--repo", help="repo to list (default: the manifest's first)")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for name, spec in sources().items():
+            print(f"{name}: {len(published(name))} steps; {', '.join(spec['repos'])}")
+    else:
+        table = refresh(args.name, args.repo)
+        print(f"{args.name}: {len(table)} steps, {min(table)}..{max(table)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
