@@ -25,9 +25,17 @@ def build(args):
     from transformers import OlmoConfig, OlmoForCausalLM
 
     torch.manual_seed(0)
-    cfg = OlmoConfig(vocab_size=args.vocab, hidden_size=args.hidden, intermediate_size=args.ffn,
-                     num_hidden_layers=args.layers, num_attention_heads=args.heads, max_position_embeddings=args.seq,
-                     pad_token_id=0, bos_token_id=None, eos_token_id=1)
+    cfg = OlmoConfig(
+        vocab_size=args.vocab,
+        hidden_size=args.hidden,
+        intermediate_size=args.ffn,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        max_position_embeddings=args.seq,
+        pad_token_id=0,
+        bos_token_id=None,
+        eos_token_id=1,
+    )
     model = OlmoForCausalLM(cfg).to(args.device).eval()
     model.config._attn_implementation = "eager"
     return model
@@ -37,8 +45,10 @@ def batches(args, n_sequences: int):
     g = torch.Generator().manual_seed(1)
     for start in range(0, n_sequences, args.batch):
         n = min(args.batch, n_sequences - start)
-        yield {"input_ids": torch.randint(2, args.vocab, (n, args.seq), generator=g),
-               "attention_mask": torch.ones(n, args.seq, dtype=torch.long)}
+        yield {
+            "input_ids": torch.randint(2, args.vocab, (n, args.seq), generator=g),
+            "attention_mask": torch.ones(n, args.seq, dtype=torch.long),
+        }
 
 
 def sync(device):
@@ -57,8 +67,10 @@ def materialising_pass(model, data, device):
     from kentropy.architectures import decoder_layers
 
     kept = [[] for _ in decoder_layers(model)]
-    handles = [l.down.register_forward_pre_hook(lambda m, a, i=i: kept[i].append(a[0].detach().abs()))
-               for i, l in enumerate(decoder_layers(model))]
+    handles = [
+        layer.down.register_forward_pre_hook(lambda m, a, i=i: kept[i].append(a[0].detach().abs()))
+        for i, layer in enumerate(decoder_layers(model))
+    ]
     plain_pass(model, data, device)
     for h in handles:
         h.remove()
@@ -73,9 +85,14 @@ def time_ratio(args) -> dict:
     plain_pass(model, data[:1], args.device)  # warm-up
     plain, ours = [], []
     for _ in range(args.repeats):  # interleaved, so drift hits both alike
-        sync(args.device); t = time.perf_counter(); plain_pass(model, data, args.device); sync(args.device)
+        sync(args.device)
+        t = time.perf_counter()
+        plain_pass(model, data, args.device)
+        sync(args.device)
         plain.append(time.perf_counter() - t)
-        t = time.perf_counter(); measure(model, data, progress=False); sync(args.device)
+        t = time.perf_counter()
+        measure(model, data, progress=False)
+        sync(args.device)
         ours.append(time.perf_counter() - t)
     p, o = statistics.median(plain), statistics.median(ours)
     return {"plain_s": p, "entropy_s": o, "ratio": o / p, "tokens": args.time_sequences * args.seq}
@@ -101,7 +118,8 @@ def peak_memory_child(args, method: str, n_sequences: int) -> None:
 
     model = build(args)
     if args.device == "cuda":
-        torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
     else:
         base = _reset_peak_rss()
     data = batches(args, n_sequences)  # a generator: the corpus itself is never held in memory
@@ -142,10 +160,14 @@ def main():
         return
     torch.set_num_threads(torch.get_num_threads())
     t = time_ratio(args)
-    print(f"model: hidden {args.hidden}, d_ff {args.ffn}, {args.layers} layers, vocab {args.vocab}; "
-          f"{args.time_sequences} x {args.seq} tokens, batch {args.batch}, device {args.device}")
-    print(f"time: plain forward {t['plain_s']:.3f} s, entropy pass {t['entropy_s']:.3f} s, "
-          f"ratio {t['ratio']:.3f}x (median of {args.repeats})")
+    print(
+        f"model: hidden {args.hidden}, d_ff {args.ffn}, {args.layers} layers, vocab {args.vocab}; "
+        f"{args.time_sequences} x {args.seq} tokens, batch {args.batch}, device {args.device}"
+    )
+    print(
+        f"time: plain forward {t['plain_s']:.3f} s, entropy pass {t['entropy_s']:.3f} s, "
+        f"ratio {t['ratio']:.3f}x (median of {args.repeats})"
+    )
     print("memory: peak above the loaded model, MiB (streaming | materialising)")
     for n in args.memory_sequences:
         s, m = peak_memory(args, "streaming", n), peak_memory(args, "materialising", n)

@@ -32,9 +32,19 @@ def build(args):
 
     hidden, ffn, layers, heads, vocab = SIZES[args.size]
     torch.manual_seed(0)
-    cfg = OlmoConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers,
-                     num_attention_heads=heads, max_position_embeddings=args.seq, pad_token_id=1, bos_token_id=None,
-                     eos_token_id=0, tie_word_embeddings=False, use_cache=False)
+    cfg = OlmoConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=ffn,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        max_position_embeddings=args.seq,
+        pad_token_id=1,
+        bos_token_id=None,
+        eos_token_id=0,
+        tie_word_embeddings=False,
+        use_cache=False,
+    )
     return OlmoForCausalLM(cfg).to(args.device)
 
 
@@ -68,7 +78,8 @@ def plain(args, run, tokens) -> float:
     model = build(args).train()
     optimizer = adamw(model, run.lr, run.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s + 1, run.total_steps, run.warmup_fraction, run.alpha_f))
+        optimizer, lambda s: warmup_cosine(s + 1, run.total_steps, run.warmup_fraction, run.alpha_f)
+    )
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.device == "cuda")
     micro = args.batch // args.micro
 
@@ -114,19 +125,36 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100/H200 SXM: 989)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    run = RunConfig(batch_size=args.batch, micro_batch_size=args.micro, lr=4e-4, total_steps=args.warmup + args.steps,
-                    warmup_fraction=0.05, alpha_f=0.1, weight_decay=0.1, grad_clip=1.0, zero_stage=args.zero_stage,
-                    save_interval=1 << 30, seed=0)
+    run = RunConfig(
+        batch_size=args.batch,
+        micro_batch_size=args.micro,
+        lr=4e-4,
+        total_steps=args.warmup + args.steps,
+        warmup_fraction=0.05,
+        alpha_f=0.1,
+        weight_decay=0.1,
+        grad_clip=1.0,
+        zero_stage=args.zero_stage,
+        save_interval=1 << 30,
+        seed=0,
+    )
     vocab = SIZES[args.size][4]
     tokens = np.random.default_rng(0).integers(2, vocab, size=(run.total_steps * args.batch, args.seq), dtype=np.int32)
     plain_tps = plain(args, run, tokens)
     if args.device == "cuda":
         torch.cuda.empty_cache()
     ds_tps, fpt = deepspeed_path(args, run, tokens)
-    out = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu", "size": args.size,
-           "seq": args.seq, "batch": args.batch, "micro": args.micro, "zero_stage": args.zero_stage,
-           "plain_tokens_per_s": round(plain_tps, 1), "deepspeed_tokens_per_s": round(ds_tps, 1),
-           "slowdown": round(plain_tps / ds_tps, 3)}
+    out = {
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "size": args.size,
+        "seq": args.seq,
+        "batch": args.batch,
+        "micro": args.micro,
+        "zero_stage": args.zero_stage,
+        "plain_tokens_per_s": round(plain_tps, 1),
+        "deepspeed_tokens_per_s": round(ds_tps, 1),
+        "slowdown": round(plain_tps / ds_tps, 3),
+    }
     if args.device == "cuda":
         out["deepspeed_mfu"] = round(ds_tps * fpt / (args.peak_tflops * 1e12), 4)
         out["plain_mfu"] = round(plain_tps * fpt / (args.peak_tflops * 1e12), 4)

@@ -20,8 +20,14 @@ VOCAB = 97
 def tiny_model(arch: str, seed: int = 0, dtype=torch.float64):
     import transformers as tf
 
-    common = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                  intermediate_size=48, max_position_embeddings=64)
+    common = dict(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=48,
+        max_position_embeddings=64,
+    )
     configs = {
         "olmo": lambda: tf.OlmoConfig(**common, pad_token_id=0, bos_token_id=None, eos_token_id=1),
         "olmo2": lambda: tf.Olmo2Config(**common, pad_token_id=0, bos_token_id=None, eos_token_id=1),
@@ -50,7 +56,7 @@ def arch(request):
 def random_sequences(n: int, seed: int, min_len: int = 3, max_len: int = 17) -> list[list[int]]:
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(min_len, max_len + 1, (n,), generator=g)
-    return [torch.randint(2, VOCAB, (int(l),), generator=g).tolist() for l in lengths]
+    return [torch.randint(2, VOCAB, (int(n),), generator=g).tolist() for n in lengths]
 
 
 def tiny_olmo(root: Path, n_fictional: int, noise: float = 0.0):
@@ -74,8 +80,14 @@ def tiny_olmo(root: Path, n_fictional: int, noise: float = 0.0):
 def snakemake(workdir: Path, *args: str, offline: bool = False, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run the workflow in ``workdir`` (``offline``: with the HF libraries' offline switches set)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"} if offline else None
-    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, check=False)
+    return subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
 
 
 def job_counts(output: str) -> dict[str, int]:

@@ -34,17 +34,20 @@ def _set(cfg, dotted, value):
         node[last] = value
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("models.tiny.steps", [10, "x"], "models.tiny.steps[1]: 'x' is not of type 'integer'"),
-    ("models.tiny.source", "s3", "models.tiny.source: 's3' is not one of"),
-    ("entropy.dtype", "float16", "entropy.dtype: 'float16' is not one of"),
-    ("entropy.batch_size", 0, "entropy.batch_size: 0 is less than the minimum of 1"),
-    ("pretrain.lr", KeyError, "pretrain: 'lr' is a required property"),
-    ("entropy.corpus", {"name": "c4", "source": "hf"}, "entropy.corpus: 'dataset' is a required property"),
-    ("models.tiny.steps", [10, 5000], "models.tiny.steps: step 5000 exceeds pretrain.total_steps"),
-    ("pretrain.num_heads", 5, "pretrain.num_heads: 5 does not divide hidden_size 64"),
-    ("typo_key", 1, "<root>: Additional properties are not allowed ('typo_key' was unexpected)"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("models.tiny.steps", [10, "x"], "models.tiny.steps[1]: 'x' is not of type 'integer'"),
+        ("models.tiny.source", "s3", "models.tiny.source: 's3' is not one of"),
+        ("entropy.dtype", "float16", "entropy.dtype: 'float16' is not one of"),
+        ("entropy.batch_size", 0, "entropy.batch_size: 0 is less than the minimum of 1"),
+        ("pretrain.lr", KeyError, "pretrain: 'lr' is a required property"),
+        ("entropy.corpus", {"name": "c4", "source": "hf"}, "entropy.corpus: 'dataset' is a required property"),
+        ("models.tiny.steps", [10, 5000], "models.tiny.steps: step 5000 exceeds pretrain.total_steps"),
+        ("pretrain.num_heads", 5, "pretrain.num_heads: 5 does not divide hidden_size 64"),
+        ("typo_key", 1, "<root>: Additional properties are not allowed ('typo_key' was unexpected)"),
+    ],
+)
 def test_bad_values_name_the_key(key, value, message):
     cfg = copy.deepcopy(default())
     _set(cfg, key, value)
@@ -66,3 +69,19 @@ def test_local_path_needs_step_placeholder():
     cfg["models"]["mine"] = {"source": "local", "steps": [1], "path": "/data/ckpt"}
     with pytest.raises(ConfigError, match=r"models.mine.path: '/data/ckpt' does not match"):
         validate_config(cfg, SCHEMA)
+
+
+def test_a_failing_job_writes_its_traceback_to_its_log(tmp_path):
+    """The log helper writes the exception into the rule's log before it propagates."""
+    import pytest
+
+    from kentropy.logs import log_to
+    from kentropy.streams import StreamError
+
+    log = tmp_path / "job.log"
+    with pytest.raises(StreamError), log_to(str(log)):
+        print("working")
+        raise StreamError("continual.n_injections: 3 does not divide the 4 once-split records")
+    text = log.read_text()
+    assert "working" in text and "Traceback (most recent call last)" in text
+    assert text.rstrip().endswith("error: StreamError: continual.n_injections: 3 does not divide the 4 once-split records")

@@ -24,13 +24,29 @@ from .conftest import tiny_model, tiny_olmo
 def tiny_olmo_model():
     return tiny_model("olmo", dtype=torch.float32)
 
-RUN = RunConfig(batch_size=8, micro_batch_size=4, lr=3e-3, total_steps=60, warmup_fraction=0.05, alpha_f=0.1,
-                weight_decay=0.1, grad_clip=1.0, zero_stage=1, save_interval=5, seed=0)
+
+RUN = RunConfig(
+    batch_size=8,
+    micro_batch_size=4,
+    lr=3e-3,
+    total_steps=60,
+    warmup_fraction=0.05,
+    alpha_f=0.1,
+    weight_decay=0.1,
+    grad_clip=1.0,
+    zero_stage=1,
+    save_interval=5,
+    seed=0,
+)
 
 
 def test_deepspeed_config_accumulates_to_the_global_batch():
     cfg = deepspeed_config(RUN, world_size=2, bf16=True)
-    assert (cfg["train_batch_size"], cfg["train_micro_batch_size_per_gpu"], cfg["gradient_accumulation_steps"]) == (8, 4, 1)
+    assert (cfg["train_batch_size"], cfg["train_micro_batch_size_per_gpu"], cfg["gradient_accumulation_steps"]) == (
+        8,
+        4,
+        1,
+    )
     # Mixed precision keeps fp32 weights (the master weights) and autocasts the forward, as the released runs.
     assert cfg["torch_autocast"] == {"enabled": True, "dtype": "bfloat16", "lower_precision_safe_modules": []}
     assert "bf16" not in cfg and cfg["gradient_clipping"] == 1.0
@@ -43,7 +59,10 @@ def test_launch_command_runs_one_process_per_gpu():
     assert launch_command(0, python="py") == "py -m kentropy.continual"
     assert launch_command(1, python="py") == "py -m kentropy.continual"
     for n in (4, 8):
-        assert launch_command(n, python="py") == f"py -m torch.distributed.run --standalone --nproc_per_node {n} -m kentropy.continual"
+        assert (
+            launch_command(n, python="py")
+            == f"py -m torch.distributed.run --standalone --nproc_per_node {n} -m kentropy.continual"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +82,32 @@ def start(tmp_path_factory):
 
 
 def train_command(root, name):
-    return [sys.executable, "-m", "kentropy.continual", "--model", str(root / "ckpt"), "--stream", str(root / "stream.npy"),
-            "--run-config", json.dumps(RUN.__dict__), "--out", str(root / name / "model"), "--loss", str(root / name / "loss.parquet"),
-            "--work-dir", str(root / name / "work"), "--threads", "1",
-            "--knowledge", str(root / "paraphrase.json"), str(root / "once.json"), "--probe-steps", "6,12,60",
-            "--retention", str(root / name / "retention.parquet")]
+    return [
+        sys.executable,
+        "-m",
+        "kentropy.continual",
+        "--model",
+        str(root / "ckpt"),
+        "--stream",
+        str(root / "stream.npy"),
+        "--run-config",
+        json.dumps(RUN.__dict__),
+        "--out",
+        str(root / name / "model"),
+        "--loss",
+        str(root / name / "loss.parquet"),
+        "--work-dir",
+        str(root / name / "work"),
+        "--threads",
+        "1",
+        "--knowledge",
+        str(root / "paraphrase.json"),
+        str(root / "once.json"),
+        "--probe-steps",
+        "6,12,60",
+        "--retention",
+        str(root / name / "retention.parquet"),
+    ]
 
 
 def uninterrupted(root):
@@ -81,7 +121,9 @@ def test_killed_run_resumes_to_the_same_result(start):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     uninterrupted(start)
 
-    proc = subprocess.Popen(train_command(start, "killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        train_command(start, "killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     latest = start / "killed" / "work" / "latest"
     deadline = time.time() + 120
     while not latest.exists() and proc.poll() is None and time.time() < deadline:
@@ -93,7 +135,9 @@ def test_killed_run_resumes_to_the_same_result(start):
     assert "resumed from" in resumed.stderr
 
     retention = pd.read_parquet(start / "killed" / "retention.parquet")
-    assert sorted(set(retention.step)) == [6, 12, 60] and len(retention) == 3 * 3 * 4 * 2  # steps x splits x kinds x scores
+    assert (
+        sorted(set(retention.step)) == [6, 12, 60] and len(retention) == 3 * 3 * 4 * 2
+    )  # steps x splits x kinds x scores
     pd.testing.assert_frame_equal(retention, pd.read_parquet(start / "whole" / "retention.parquet"), rtol=1e-5)
     whole = pd.read_parquet(start / "whole" / "loss.parquet")
     killed = pd.read_parquet(start / "killed" / "loss.parquet")
@@ -102,7 +146,10 @@ def test_killed_run_resumes_to_the_same_result(start):
     assert whole.loss.iloc[-1] < whole.loss.iloc[0]
     from safetensors.torch import load_file
 
-    a, b = load_file(start / "whole" / "model" / "model.safetensors"), load_file(start / "killed" / "model" / "model.safetensors")
+    a, b = (
+        load_file(start / "whole" / "model" / "model.safetensors"),
+        load_file(start / "killed" / "model" / "model.safetensors"),
+    )
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
     assert not (start / "killed" / "work").exists(), "DeepSpeed checkpoints are removed after success"
@@ -117,7 +164,9 @@ def test_learning_rate_log_follows_the_schedule(start):
     # OLMo's CosWithWarmup at its 1-based steps: warm-up from 10% of the peak over round(0.05 x 60) = 3 steps,
     # cosine to alpha_f x lr at the last step.
     assert log.lr.iloc[0] == pytest.approx(RUN.lr * (0.1 + 0.9 * 1 / 3))
-    assert log.lr.iloc[3] == pytest.approx(RUN.lr * (RUN.alpha_f + (1 - RUN.alpha_f) * 0.5 * (1 + np.cos(np.pi * 1 / 57))))
+    assert log.lr.iloc[3] == pytest.approx(
+        RUN.lr * (RUN.alpha_f + (1 - RUN.alpha_f) * 0.5 * (1 + np.cos(np.pi * 1 / 57)))
+    )
     assert log.lr.iloc[-1] == pytest.approx(RUN.lr * RUN.alpha_f)
 
 
@@ -138,7 +187,10 @@ def test_zero_learning_rate_saves_the_checkpoint_bit_for_bit(start, dtype):
     cmd[cmd.index("--run-config") + 1] = json.dumps(replace(RUN, lr=0.0, total_steps=8).__dict__)
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    before, after = load_file(ckpt / "model.safetensors"), load_file(start / f"lr0-{ckpt.name}" / "model" / "model.safetensors")
+    before, after = (
+        load_file(ckpt / "model.safetensors"),
+        load_file(start / f"lr0-{ckpt.name}" / "model" / "model.safetensors"),
+    )
     assert before.keys() == after.keys()
     for name in before:
         assert after[name].dtype == dtype and torch.equal(before[name], after[name]), name
@@ -169,8 +221,11 @@ def test_zero3_trains_and_saves_the_same_model_as_zero1(start):
         cmd = train_command(start, name)
         cmd[cmd.index("--run-config") + 1] = json.dumps(run.__dict__)
         subprocess.run(cmd, check=True, capture_output=True)
-    np.testing.assert_allclose(pd.read_parquet(start / "zero3" / "loss.parquet").loss,
-                               pd.read_parquet(start / "zero1" / "loss.parquet").loss, rtol=1e-5)
+    np.testing.assert_allclose(
+        pd.read_parquet(start / "zero3" / "loss.parquet").loss,
+        pd.read_parquet(start / "zero1" / "loss.parquet").loss,
+        rtol=1e-5,
+    )
     a = load_file(start / "zero1" / "model" / "model.safetensors")
     b = load_file(start / "zero3" / "model" / "model.safetensors")
     assert a.keys() == b.keys()
@@ -193,6 +248,9 @@ def test_two_processes_launched_like_a_two_gpu_job_train_the_same_model(start):
     one, two = pd.read_parquet(start / "rank1" / "loss.parquet"), pd.read_parquet(start / "ranks2" / "loss.parquet")
     np.testing.assert_allclose(two.loss, one.loss, rtol=1e-5)
     assert json.loads((start / "ranks2" / "model" / "continual.json").read_text())["world_size"] == 2
-    a, b = load_file(start / "rank1" / "model" / "model.safetensors"), load_file(start / "ranks2" / "model" / "model.safetensors")
+    a, b = (
+        load_file(start / "rank1" / "model" / "model.safetensors"),
+        load_file(start / "ranks2" / "model" / "model.safetensors"),
+    )
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6)

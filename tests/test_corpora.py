@@ -39,7 +39,9 @@ def test_dolma_first_batch_follows_global_indices(tmp_path):
     mm.flush()
     del mm
     assert (tmp_path / "global_indices.npy").stat().st_size == 4 * len(order)
-    batch = dolma_first_batch(config.as_uri(), (tmp_path / "global_indices.npy").as_uri(), batch_size=3, seq_len=seq_len, count=3)
+    batch = dolma_first_batch(
+        config.as_uri(), (tmp_path / "global_indices.npy").as_uri(), batch_size=3, seq_len=seq_len, count=3
+    )
     expected = instances[order[:3]].astype(np.int64)
     assert np.array_equal(np.stack(batch.input_ids), expected)
 
@@ -72,7 +74,8 @@ def test_hf_dataset_is_streamed_and_packed_only_as_far_as_needed(tmp_path):
     data = tmp_path / "pubmed-like"
     data.mkdir()
     pd.DataFrame({"text": [f"abstract {i} " + "word " * 20 for i in range(5000)], "pmid": range(5000)}).to_parquet(
-        data / "train-00000-of-00001.parquet")
+        data / "train-00000-of-00001.parquet"
+    )
     consumed = count()
 
     def counted():

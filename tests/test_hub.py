@@ -42,7 +42,10 @@ def test_step_revisions_parses_real_branch_names():
 
 def test_fetch_resolves_branch_and_writes_loadable_checkpoint(hub_cache, tmp_path):
     out = tmp_path / "step369000"
-    proc = offline(f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint({REPO!r}, 369000, {str(out)!r}, cache_dir={str(hub_cache)!r})")
+    proc = offline(
+        "from kentropy.hub import fetch_checkpoint; "
+        f"fetch_checkpoint({REPO!r}, 369000, {str(out)!r}, cache_dir={str(hub_cache)!r})"
+    )
     assert proc.returncode == 0, proc.stderr
     source = json.loads((out / "source.json").read_text())
     assert source["revision"] == "step369000-tokens1547B"
@@ -55,7 +58,10 @@ def test_fetch_resolves_branch_and_writes_loadable_checkpoint(hub_cache, tmp_pat
 
 
 def test_missing_step_lists_nearest_available(hub_cache, tmp_path):
-    proc = offline(f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint({REPO!r}, 400000, {str(tmp_path / 'x')!r}, cache_dir={str(hub_cache)!r})")
+    proc = offline(
+        "from kentropy.hub import fetch_checkpoint; "
+        f"fetch_checkpoint({REPO!r}, 400000, {str(tmp_path / 'x')!r}, cache_dir={str(hub_cache)!r})"
+    )
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert "no checkpoint for step 400000" in last and "369000 (step369000-tokens1547B)" in last
@@ -63,7 +69,9 @@ def test_missing_step_lists_nearest_available(hub_cache, tmp_path):
 
 
 def test_unknown_repo_offline_is_a_clear_error(hub_cache, tmp_path):
-    proc = offline(f"from kentropy.hub import resolve_revision; resolve_revision('allenai/OLMo-7B', 1000, {str(hub_cache)!r})")
+    proc = offline(
+        f"from kentropy.hub import resolve_revision; resolve_revision('allenai/OLMo-7B', 1000, {str(hub_cache)!r})"
+    )
     assert "allenai/OLMo-7B: no branch matching" in proc.stderr and "offline" in proc.stderr
 
 
@@ -78,7 +86,10 @@ def test_fetch_converts_hf_olmo_layout(tmp_path):
     save_file(random_hf_olmo_state(CFG), src / "model.safetensors")
     add_revision(cache, "allenai/OLMo-7B", "step1000-tokens4B", folder_files(src))
     out = tmp_path / "step1000"
-    proc = offline(f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint('allenai/OLMo-7B', 1000, {str(out)!r}, cache_dir={str(cache)!r}, layout='hf_olmo')")
+    proc = offline(
+        "from kentropy.hub import fetch_checkpoint; "
+        f"fetch_checkpoint('allenai/OLMo-7B', 1000, {str(out)!r}, cache_dir={str(cache)!r}, layout='hf_olmo')"
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "config.json").read_text())["model_type"] == "olmo"
 
@@ -103,8 +114,10 @@ def test_identical_weights_under_two_steps_are_recorded_and_flagged(tmp_path):
     sources = {}
     for step in (1000, 2000, 3000):
         out = tmp_path / f"step{step}"
-        proc = offline(f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint({repo!r}, {step}, {str(out)!r}, "
-                       f"cache_dir={str(cache)!r}, pattern=r'^stage1-step(\\d+)-tokens\\d+B$')")
+        proc = offline(
+            f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint({repo!r}, {step}, {str(out)!r}, "
+            f"cache_dir={str(cache)!r}, pattern=r'^stage1-step(\\d+)-tokens\\d+B$')"
+        )
         assert proc.returncode == 0, proc.stderr
         sources[step] = json.loads((out / "source.json").read_text())
     want = hashlib.sha256(files["model.safetensors"]).hexdigest()

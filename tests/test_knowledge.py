@@ -15,12 +15,20 @@ from kentropy.knowledge import (
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "fictional_knowledge"
 REAL = {
-    "paraphrase": (SHARED / "fictional_knowledge_paraphrased_paraphrase70.json", 70,
-                   "f3e86b06403204f4a2ad1ee3f7596925e53cd662db51cb14d3b6f31386041861"),
-    "once": (SHARED / "fictional_knowledge_paraphrased_once60.json", 60,
-             "ce002dacf47a4c8dd199fe8d140e59def3950352f09538e45eede4483ae36b38"),
+    "paraphrase": (
+        SHARED / "fictional_knowledge_paraphrased_paraphrase70.json",
+        70,
+        "f3e86b06403204f4a2ad1ee3f7596925e53cd662db51cb14d3b6f31386041861",
+    ),
+    "once": (
+        SHARED / "fictional_knowledge_paraphrased_once60.json",
+        60,
+        "ce002dacf47a4c8dd199fe8d140e59def3950352f09538e45eede4483ae36b38",
+    ),
 }
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/fictional_knowledge is not beside the repo")
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(), reason="../shared/data/fictional_knowledge is not beside the repo"
+)
 
 
 def record(**changes):
@@ -44,13 +52,16 @@ def test_published_files_load_and_match_their_checksum(split):
     assert set(probes.kind) == {"memorization", "semantic", "composition"}
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"train_context": ""}, "record 1: field 'train_context' is missing or empty"),
-    ({"paraphrases": []}, "record 1: field 'paraphrases' is missing or empty"),
-    ({"gen_target": ["x"] * 4}, "record 1: 5 'gen_input' probes but 4 'gen_target' targets"),
-    ({"hard_gen_input": None}, "record 1: field 'hard_gen_input' is missing or empty"),
-    ({"mem_target": ["x", "", "x", "x", "x"]}, "record 1: field 'mem_target[1]' is empty"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"train_context": ""}, "record 1: field 'train_context' is missing or empty"),
+        ({"paraphrases": []}, "record 1: field 'paraphrases' is missing or empty"),
+        ({"gen_target": ["x"] * 4}, "record 1: 5 'gen_input' probes but 4 'gen_target' targets"),
+        ({"hard_gen_input": None}, "record 1: field 'hard_gen_input' is missing or empty"),
+        ({"mem_target": ["x", "", "x", "x", "x"]}, "record 1: field 'mem_target[1]' is empty"),
+    ],
+)
 def test_malformed_records_are_named(tmp_path, changes, message):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps([record(), record(**changes)]))
@@ -61,7 +72,9 @@ def test_malformed_records_are_named(tmp_path, changes, message):
 def test_too_few_paraphrases_for_the_schedule(tmp_path):
     path = tmp_path / "short.json"
     path.write_text(json.dumps([record(paraphrases=["a", "b"])]))
-    with pytest.raises(KnowledgeError, match="record 0: field 'paraphrases' has 2 entries, the injection schedule needs 9"):
+    with pytest.raises(
+        KnowledgeError, match="record 0: field 'paraphrases' has 2 entries, the injection schedule needs 9"
+    ):
         load_records(path, n_paraphrases=9)
 
 

@@ -27,8 +27,14 @@ def probes(values: dict[str, list[list[float]]]) -> pd.DataFrame:
     """{split: [[paragraph 0 scores], ...]}, kinds cycling memorization/semantic/composition; the released
     score is a tenth of the per-token one."""
     kinds = ["memorization", "semantic", "composition"]
-    return pd.DataFrame([{"split": s, "paragraph": p, "kind": kinds[i % 3], "per_token": v, "released": v / 10}
-                         for s, paras in values.items() for p, vals in enumerate(paras) for i, v in enumerate(vals)])
+    return pd.DataFrame(
+        [
+            {"split": s, "paragraph": p, "kind": kinds[i % 3], "per_token": v, "released": v / 10}
+            for s, paras in values.items()
+            for p, vals in enumerate(paras)
+            for i, v in enumerate(vals)
+        ]
+    )
 
 
 def test_probe_scores_weight_splits_by_paragraphs():
@@ -49,8 +55,9 @@ def test_continual_rows():
     after = probes({"paraphrase": [[-2, -2, -2]], "once": [[-6, -6, -6]]})
     d_before = pd.DataFrame({"task": ["a", "b"], "value": [0.6, 0.4]})
     d_after = pd.DataFrame({"task": ["a", "b"], "value": [0.5, 0.3]})
-    rows = pd.DataFrame(continual_rows({"model": "m", "step": 1, "variant": "original", "run": "r"},
-                                       before, after, d_before, d_after))
+    rows = pd.DataFrame(
+        continual_rows({"model": "m", "step": 1, "variant": "original", "run": "r"}, before, after, d_before, d_after)
+    )
     assert set(rows.score.dropna()) == {"per_token", "released"}
     assert len(reported(rows, "released")) == len(reported(rows, "per_token")) == 3 * 4 + 1  # + forgetting
     acq = reported(rows, "released")
@@ -86,8 +93,9 @@ def test_correlate_needs_three_points():
 
 def test_correlations_join_entropy_and_continual_by_step():
     steps = [10, 20, 30, 40]
-    entropy = pd.DataFrame({"model": "m", "step": steps, "metric": "knowledge_entropy", "layer": np.nan,
-                            "value": [4.0, 3.0, 2.5, 1.0]})
+    entropy = pd.DataFrame(
+        {"model": "m", "step": steps, "metric": "knowledge_entropy", "layer": np.nan, "value": [4.0, 3.0, 2.5, 1.0]}
+    )
     rows = []
     for step, a, f in zip(steps, [30.0, 20.0, 22.0, 5.0], [1.0, 2.0, 3.0, 4.0]):
         key = {"model": "m", "step": step, "variant": "original", "run": "base"}
@@ -96,6 +104,7 @@ def test_correlations_join_entropy_and_continual_by_step():
         rows.append({**key, "metric": "forgetting", "split": None, "kind": None, "value": f})
     table = correlations(entropy, pd.DataFrame(rows)).set_index(["y", "method"])
     assert table.loc[("acquisition", "pearson"), "r"] == pytest.approx(
-        stats.pearsonr([4.0, 3.0, 2.5, 1.0], [30.0, 20.0, 22.0, 5.0]).statistic)
+        stats.pearsonr([4.0, 3.0, 2.5, 1.0], [30.0, 20.0, 22.0, 5.0]).statistic
+    )
     assert table.loc[("forgetting", "spearman"), "r"] == pytest.approx(-1.0)
     assert set(table.n) == {4}

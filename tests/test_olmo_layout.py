@@ -11,23 +11,42 @@ from safetensors.torch import save_file
 
 from kentropy.olmo_layout import convert_hf_olmo_checkpoint, olmo_config_from_hf_olmo
 
-CFG = {"d_model": 32, "n_heads": 4, "n_layers": 2, "mlp_hidden_size": 96, "max_sequence_length": 64,
-       "vocab_size": 50, "embedding_size": 64, "weight_tying": False, "activation_type": "swiglu",
-       "block_type": "sequential", "rope": True, "alibi": False, "layer_norm_with_affine": False,
-       "include_bias": False, "pad_token_id": 1, "eos_token_id": 0, "rope_theta": 10000.0}
+CFG = {
+    "d_model": 32,
+    "n_heads": 4,
+    "n_layers": 2,
+    "mlp_hidden_size": 96,
+    "max_sequence_length": 64,
+    "vocab_size": 50,
+    "embedding_size": 64,
+    "weight_tying": False,
+    "activation_type": "swiglu",
+    "block_type": "sequential",
+    "rope": True,
+    "alibi": False,
+    "layer_norm_with_affine": False,
+    "include_bias": False,
+    "pad_token_id": 1,
+    "eos_token_id": 0,
+    "rope_theta": 10000.0,
+}
 
 
 def random_hf_olmo_state(cfg: dict, seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     d, h, v = cfg["d_model"], cfg["mlp_hidden_size"], cfg["embedding_size"]
-    state = {"model.transformer.wte.weight": torch.randn(v, d, generator=g),
-             "model.transformer.ff_out.weight": torch.randn(v, d, generator=g) / math.sqrt(d)}
+    state = {
+        "model.transformer.wte.weight": torch.randn(v, d, generator=g),
+        "model.transformer.ff_out.weight": torch.randn(v, d, generator=g) / math.sqrt(d),
+    }
     for i in range(cfg["n_layers"]):
         p = f"model.transformer.blocks.{i}."
-        state |= {p + "att_proj.weight": torch.randn(3 * d, d, generator=g) / math.sqrt(d),
-                  p + "attn_out.weight": torch.randn(d, d, generator=g) / math.sqrt(d),
-                  p + "ff_proj.weight": torch.randn(h, d, generator=g) / math.sqrt(d),
-                  p + "ff_out.weight": torch.randn(d, h // 2, generator=g) / math.sqrt(h)}
+        state |= {
+            p + "att_proj.weight": torch.randn(3 * d, d, generator=g) / math.sqrt(d),
+            p + "attn_out.weight": torch.randn(d, d, generator=g) / math.sqrt(d),
+            p + "ff_proj.weight": torch.randn(h, d, generator=g) / math.sqrt(d),
+            p + "ff_out.weight": torch.randn(d, h // 2, generator=g) / math.sqrt(h),
+        }
     return state
 
 
@@ -42,7 +61,7 @@ def reference_forward(state: dict, cfg: dict, ids: torch.Tensor) -> torch.Tensor
     cos, sin = torch.cat([ang, ang], -1).cos(), torch.cat([ang, ang], -1).sin()
 
     def rope(x):
-        x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
+        x1, x2 = x[..., : hd // 2], x[..., hd // 2 :]
         return x * cos + torch.cat([-x2, x1], -1) * sin
 
     W = {k.removeprefix("model.transformer."): t.double() for k, t in state.items()}

@@ -19,10 +19,30 @@ def continual(a: dict[str, list[float]]) -> pd.DataFrame:
         for step, value in zip(STEPS, values):
             key = {"model": "olmo-1b", "step": step, "variant": "original", "run": run}
             for score, scale in (("released", 1), ("per_token", 2)):
-                rows.append({**key, "metric": "acquisition", "score": score, "split": "all", "kind": "all",
-                             "before": -0.4, "after": -0.4 + 0.004 * value * scale, "value": value * scale})
-            rows.append({**key, "metric": "forgetting", "score": None, "split": None, "kind": None,
-                         "before": 60.0, "after": 54.0, "value": 10.0})
+                rows.append(
+                    {
+                        **key,
+                        "metric": "acquisition",
+                        "score": score,
+                        "split": "all",
+                        "kind": "all",
+                        "before": -0.4,
+                        "after": -0.4 + 0.004 * value * scale,
+                        "value": value * scale,
+                    }
+                )
+            rows.append(
+                {
+                    **key,
+                    "metric": "forgetting",
+                    "score": None,
+                    "split": None,
+                    "kind": None,
+                    "before": 60.0,
+                    "after": 54.0,
+                    "value": 10.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -39,8 +59,19 @@ def test_published_numbers_are_the_papers():
 
 def test_comparison_per_cell():
     table = reported(continual({"base": [20.0, 20.0, 15.0, 12.0], "web": [10.0, 9.0, 8.0, 7.0]}), "released")
-    correlations = pd.DataFrame([{"model": "olmo-1b", "run": "base", "x": "knowledge_entropy", "y": "acquisition",
-                                  "method": "pearson", "r": 0.5, "p_value": 0.2}])
+    correlations = pd.DataFrame(
+        [
+            {
+                "model": "olmo-1b",
+                "run": "base",
+                "x": "knowledge_entropy",
+                "y": "acquisition",
+                "method": "pearson",
+                "r": 0.5,
+                "p_value": 0.2,
+            }
+        ]
+    )
     out = comparison(table, correlations, MAPPING)
     cells = out[out.item == "table2"].set_index(["run", "quantity", "step"])
     assert len(cells) == 4 * 4  # the baseline's A, F, P_after, D_after; c4 has no table cells

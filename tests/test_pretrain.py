@@ -32,9 +32,20 @@ def test_segments_equal_one_run(tmp_path):
     docs = pretraining_corpus(build_world(0, 30, 1), 200, seed=1)
     pd.DataFrame({"text": docs}).to_parquet(tmp_path / "c.parquet")
     train_tokenizer(docs, 300, tmp_path / "tok")
-    cfg = TinyModelConfig(hidden_size=16, intermediate_size=32, num_layers=1, num_heads=2, seq_len=16,
-                          batch_size=4, lr=1e-2, weight_decay=0.1, warmup_fraction=0.1, alpha_f=0.1,
-                          total_steps=6, seed=0)
+    cfg = TinyModelConfig(
+        hidden_size=16,
+        intermediate_size=32,
+        num_layers=1,
+        num_heads=2,
+        seq_len=16,
+        batch_size=4,
+        lr=1e-2,
+        weight_decay=0.1,
+        warmup_fraction=0.1,
+        alpha_f=0.1,
+        total_steps=6,
+        seed=0,
+    )
     args = (cfg, str(tmp_path / "c.parquet"), str(tmp_path / "tok"))
     train_segment(*args, None, 0, 6, tmp_path / "whole")
     train_segment(*args, None, 0, 3, tmp_path / "s3")

@@ -19,7 +19,13 @@ from kentropy.world import fictional_record
 from .conftest import tiny_olmo
 from .test_knowledge import REAL, needs_shared
 
-TOKENIZER = Path(__file__).resolve().parents[2] / "shared" / "data" / "tokenizers" / "allenai_eleuther-ai-gpt-neox-20b-pii-special.json"
+TOKENIZER = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "tokenizers"
+    / "allenai_eleuther-ai-gpt-neox-20b-pii-special.json"
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +47,9 @@ def reference_score(model, ids: list[int], n_target: int) -> float:
 
 
 @torch.no_grad()
-def reference_released(model, tokenizer, probes: pd.DataFrame, batch_size: int, world_size: int, pad_id: int) -> list[float]:
+def reference_released(
+    model, tokenizer, probes: pd.DataFrame, batch_size: int, world_size: int, pad_id: int
+) -> list[float]:
     """The released evaluator re-enacted: per (split, kind), the sampler's slots, padded batches, the mean
     of the per-position loss over the padded length; a probe's value is that of its own (first) slot."""
     from torch.utils.data import DistributedSampler
@@ -52,17 +60,21 @@ def reference_released(model, tokenizer, probes: pd.DataFrame, batch_size: int, 
         for rank in range(world_size):
             slots = list(DistributedSampler(items, num_replicas=world_size, rank=rank, shuffle=False, drop_last=False))
             for b in range(0, len(slots), batch_size):
-                batch = slots[b:b + batch_size]
+                batch = slots[b : b + batch_size]
                 width = max(len(items[i][0]) for i in batch)
                 ids = torch.full((len(batch), width), pad_id)
                 labels = torch.full((len(batch), width), -100)
                 for row, i in enumerate(batch):
                     seq, n = items[i]
-                    ids[row, :len(seq)] = torch.tensor(seq)
-                    labels[row, len(seq) - n:len(seq)] = torch.tensor(seq[len(seq) - n:])
+                    ids[row, : len(seq)] = torch.tensor(seq)
+                    labels[row, len(seq) - n : len(seq)] = torch.tensor(seq[len(seq) - n :])
                 logits = model(input_ids=ids).logits.to(torch.float64)
-                loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
-                                                         labels[:, 1:].reshape(-1), reduction="none", ignore_index=-100)
+                loss = torch.nn.functional.cross_entropy(
+                    logits[:, :-1].reshape(-1, logits.shape[-1]),
+                    labels[:, 1:].reshape(-1),
+                    reduction="none",
+                    ignore_index=-100,
+                )
                 per_probe = loss.view(len(batch), -1).mean(dim=-1)
                 for row, i in enumerate(batch):
                     out.setdefault(group.index[i], -per_probe[row].item())  # the first slot is the probe's own
@@ -85,9 +97,13 @@ def test_scores_match_the_brute_force_reference(model_and_tokenizer, batch_size)
         want = [reference_score(model, *encode_probe(tokenizer, i, t)) for i, t in zip(probes.input, probes.target)]
     assert len(got) == len(probes) == 60
     assert len({len(encode_probe(tokenizer, i, t)[0]) for i, t in zip(probes.input, probes.target)}) > 1  # padding used
-    torch.testing.assert_close(torch.tensor(got.per_token.to_numpy()), torch.tensor(want, dtype=torch.float64), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        torch.tensor(got.per_token.to_numpy()), torch.tensor(want, dtype=torch.float64), rtol=1e-10, atol=1e-10
+    )
     want = reference_released(model, tokenizer, probes, 3, 2, tokenizer.pad_token_id or 0)
-    torch.testing.assert_close(torch.tensor(got.released.to_numpy()), torch.tensor(want, dtype=torch.float64), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        torch.tensor(got.released.to_numpy()), torch.tensor(want, dtype=torch.float64), rtol=1e-10, atol=1e-10
+    )
 
 
 def test_released_divisors_follow_the_sampler():
@@ -104,7 +120,7 @@ def test_truncation_keeps_the_target(model_and_tokenizer):
     ids, n = encode_probe(tokenizer, one.input.iloc[0], one.target.iloc[0])
     got = score_probes(model, tokenizer, one, batch_size=1, max_length=n + 2)
     with torch.no_grad():
-        want = reference_score(model, ids[-(n + 2):], n)
+        want = reference_score(model, ids[-(n + 2) :], n)
     assert got.per_token.iloc[0] == pytest.approx(want, rel=1e-10)
 
 
@@ -115,7 +131,9 @@ def test_both_scores_on_the_published_probes_with_the_olmo_tokenizer():
     OLMo's vocabulary: every probe of both splits, both definitions, the released 16 x 4 batching."""
     import transformers as tf
 
-    tokenizer = tf.PreTrainedTokenizerFast(tokenizer_file=str(TOKENIZER), eos_token="<|endoftext|>", pad_token="<|padding|>")
+    tokenizer = tf.PreTrainedTokenizerFast(
+        tokenizer_file=str(TOKENIZER), eos_token="<|endoftext|>", pad_token="<|padding|>"
+    )
     probes = probe_table({split: load_records(REAL[split][0]) for split in ("paraphrase", "once")})
     assert len(probes) == (70 + 60) * 15
     # The released evaluator's tokenisation: no special tokens, the target is what follows the input's tokens.
@@ -124,15 +142,27 @@ def test_both_scores_on_the_published_probes_with_the_olmo_tokenizer():
     assert ids[:-n] == tokenizer(probes.input.iloc[0], add_special_tokens=False)["input_ids"]
     assert tokenizer.bos_token_id is None or ids[0] != tokenizer.bos_token_id
     torch.manual_seed(0)
-    config = tf.OlmoConfig(vocab_size=50304, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                           intermediate_size=32, max_position_embeddings=256, pad_token_id=1, eos_token_id=50279,
-                           bos_token_id=None)
+    config = tf.OlmoConfig(
+        vocab_size=50304,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=256,
+        pad_token_id=1,
+        eos_token_id=50279,
+        bos_token_id=None,
+    )
     model = tf.OlmoForCausalLM(config).to(torch.float64).eval()
     got = score_probes(model, tokenizer, probes, batch_size=64)
     with torch.no_grad():
         want = [reference_score(model, *encode_probe(tokenizer, i, t)) for i, t in zip(probes.input, probes.target)]
-    torch.testing.assert_close(torch.tensor(got.per_token.to_numpy()), torch.tensor(want, dtype=torch.float64), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(
+        torch.tensor(got.per_token.to_numpy()), torch.tensor(want, dtype=torch.float64), rtol=1e-9, atol=1e-9
+    )
     want = reference_released(model, tokenizer, probes, 16, 4, pad_id=1)
-    torch.testing.assert_close(torch.tensor(got.released.to_numpy()), torch.tensor(want, dtype=torch.float64), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(
+        torch.tensor(got.released.to_numpy()), torch.tensor(want, dtype=torch.float64), rtol=1e-9, atol=1e-9
+    )
     # Dividing by the padded batch length shrinks the score: the released one is the smaller in magnitude.
     assert (got.released.abs() < got.per_token.abs()).mean() > 0.9

@@ -59,7 +59,9 @@ def test_each_layer_scales_its_selected_coefficients_exactly(arch):
         after = coefficients(changed, sequences).mean_abs_coefficients()
         selected = factors[layer] != 1
         assert selected.sum() >= len(factors[layer]) // 2 - 1
-        np.testing.assert_allclose(after[layer, selected], before[layer, selected] * factors[layer, selected], rtol=1e-5)
+        np.testing.assert_allclose(
+            after[layer, selected], before[layer, selected] * factors[layer, selected], rtol=1e-5
+        )
         np.testing.assert_array_equal(after[layer, ~selected], before[layer, ~selected])
         np.testing.assert_array_equal(after[:layer], before[:layer])
 
@@ -87,8 +89,9 @@ def test_checkpoint_is_written_with_its_record(tmp_path):
 
     model = tiny_model("olmo", dtype=torch.float32)
     model.save_pretrained(tmp_path / "ckpt")
-    PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"a": 0, "b": 1}, unk_token="a")),
-                            eos_token="b", pad_token="a").save_pretrained(tmp_path / "ckpt")
+    PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel({"a": 0, "b": 1}, unk_token="a")), eos_token="b", pad_token="a"
+    ).save_pretrained(tmp_path / "ckpt")
     coef = np.abs(np.random.default_rng(0).normal(size=(3, 48))) + 0.1
     np.save(tmp_path / "coef.npy", coef)
     record = resuscitate_checkpoint(str(tmp_path / "ckpt"), str(tmp_path / "coef.npy"), 30, 2.0, str(tmp_path / "out"))

@@ -28,14 +28,35 @@ pytestmark = pytest.mark.skipif(not slurm_idle(), reason="no idle Slurm node her
 TRAINED = "results/continual/tiny/step10/original/baseline/loss.parquet"
 # Test-only overrides of the site profile: the CI cluster's partition, and squeue for job status
 # because it has no accounting database (sacct fails, and the plugin would wait forever).
-OVERRIDES = ["--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-keep-successful-logs",
-             "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
-             "--default-resources", "slurm_partition=ci", "runtime=10", "mem_mb=1000"]
+OVERRIDES = [
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-no-account",
+    "--slurm-keep-successful-logs",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--seconds-between-status-checks",
+    "2",
+    "--default-resources",
+    "slurm_partition=ci",
+    "runtime=10",
+    "mem_mb=1000",
+]
 
 
 def test_test_dag_runs_through_slurm_and_matches_the_local_run(tmp_path, e2e):
-    proc = snakemake(tmp_path, "entropy", TRAINED, "--profile", str(ROOT / "profiles/slurm"), "--configfile",
-                     str(ROOT / "tests/config/e2e.yaml"), *OVERRIDES, offline=True, timeout=900)
+    proc = snakemake(
+        tmp_path,
+        "entropy",
+        TRAINED,
+        "--profile",
+        str(ROOT / "profiles/slurm"),
+        "--configfile",
+        str(ROOT / "tests/config/e2e.yaml"),
+        *OVERRIDES,
+        offline=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     submitted = dict(re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", proc.stderr))
     rules = {re.search(r"slurm_logs/rule_(\w+)/", log)[1] for log in submitted.values()}
@@ -51,5 +72,6 @@ def test_test_dag_runs_through_slurm_and_matches_the_local_run(tmp_path, e2e):
     slurm = pd.read_parquet(tmp_path / "results/tables/entropy.parquet")
     local = pd.read_parquet(e2e / "results/tables/entropy.parquet")
     pd.testing.assert_frame_equal(slurm, local, check_exact=False, rtol=1e-6)
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / TRAINED), pd.read_parquet(e2e / TRAINED),
-                                  check_exact=False, rtol=1e-6)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / TRAINED), pd.read_parquet(e2e / TRAINED), check_exact=False, rtol=1e-6
+    )

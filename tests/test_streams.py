@@ -24,7 +24,9 @@ def test_paper_schedule_on_the_published_files():
     """Injection k of a 1,600-step run is in training step 160 k (from 1): the last in the final step."""
     paraphrase = load_records(REAL["paraphrase"][0], n_paraphrases=9)
     once = load_records(REAL["once"][0])
-    schedule = injection_schedule(paraphrase, once, inject_interval=160, n_injections=10, batch_size=128, total_steps=1600)
+    schedule = injection_schedule(
+        paraphrase, once, inject_interval=160, n_injections=10, batch_size=128, total_steps=1600
+    )
     assert sorted({i.step for i in schedule}) == [160, 320, 480, 640, 800, 960, 1120, 1280, 1440, 1600]
     for k in range(1, 11):
         at = [i for i in schedule if i.step == k * 160]
@@ -45,7 +47,9 @@ def test_paper_schedule_on_the_published_files():
 def test_three_epochs_cycle_through_the_versions_thirty_times():
     paraphrase = load_records(REAL["paraphrase"][0], n_paraphrases=9)
     once = load_records(REAL["once"][0])
-    schedule = injection_schedule(paraphrase, once, inject_interval=160, n_injections=10, batch_size=128, total_steps=4800)
+    schedule = injection_schedule(
+        paraphrase, once, inject_interval=160, n_injections=10, batch_size=128, total_steps=4800
+    )
     steps = sorted({i.step for i in schedule})
     assert steps == list(range(160, 4801, 160)) and len(steps) == 30
     para = [i for i in schedule if i.split == "paraphrase" and i.paragraph == 0]
@@ -59,7 +63,9 @@ def test_schedule_errors_name_the_setting():
         injection_schedule(para, once, 2, 3, 8, 10)
     with pytest.raises(StreamError, match="batch_size: 4 rows cannot hold 3 paraphrase and 2 once"):
         injection_schedule(para, once, 2, 2, 4, 10)
-    with pytest.raises(StreamError, match="inject_interval: 2 injections every 3 steps do not fit in the run's 5 steps"):
+    with pytest.raises(
+        StreamError, match="inject_interval: 2 injections every 3 steps do not fit in the run's 5 steps"
+    ):
         injection_schedule(para, once, 3, 2, 8, 5)
 
 
@@ -69,7 +75,9 @@ def test_stream_rows_carry_the_injection_then_the_block(tmp_path):
     para = [record(train_context="AB", paraphrases=["CDEF"] + ["x"] * 8), record(train_context="G" * 40)]
     once = [record(train_context="once0"), record(train_context="once1")]
     schedule = injection_schedule(para, once, inject_interval=2, n_injections=2, batch_size=4, total_steps=5)
-    manifest = write_stream(blocks, schedule, CharTokenizer(), batch_size=4, total_steps=5, seed=7, out_path=tmp_path / "s.npy")
+    manifest = write_stream(
+        blocks, schedule, CharTokenizer(), batch_size=4, total_steps=5, seed=7, out_path=tmp_path / "s.npy"
+    )
     stream = np.load(tmp_path / "s.npy")
     assert stream.shape == (20, 24) and stream.dtype == np.int32
     injected = {(s, r) for s, r in zip(manifest.step, manifest.row)}
@@ -79,7 +87,10 @@ def test_stream_rows_carry_the_injection_then_the_block(tmp_path):
             got = stream[(step - 1) * 4 + row]
             if (step, row) not in injected:
                 np.testing.assert_array_equal(got, base[row])
-    enc = lambda t: [b + 2 for b in t.encode()] + [1]
+
+    def enc(t):
+        return [b + 2 for b in t.encode()] + [1]
+
     b2 = blocks[batch_indices(1, 4, len(blocks), 7)]
     np.testing.assert_array_equal(stream[4], np.r_[enc("AB"), b2[0]][:24])
     np.testing.assert_array_equal(stream[5], np.r_[enc("G" * 40)][:24])  # cut to seq_len

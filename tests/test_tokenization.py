@@ -19,19 +19,31 @@ from kentropy.streams import injection_schedule, write_stream
 
 from .test_knowledge import REAL, needs_shared
 
-FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tokenizers" / "allenai_eleuther-ai-gpt-neox-20b-pii-special.json"
-pytestmark = [needs_shared, pytest.mark.skipif(not FILE.is_file(), reason="../shared/data/tokenizers is not beside the repo")]
+FILE = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "tokenizers"
+    / "allenai_eleuther-ai-gpt-neox-20b-pii-special.json"
+)
+pytestmark = [
+    needs_shared,
+    pytest.mark.skipif(not FILE.is_file(), reason="../shared/data/tokenizers is not beside the repo"),
+]
 EOS, PAD = 50279, 1  # the released training config: eos_token_id 50279, pad_token_id 1
 
 
 @pytest.fixture(scope="module")
 def tokenizers():
-    """(ours: the HF fast tokenizer over the file with OLMo's ids, raw: the `tokenizers` object the released code wraps)."""
+    """(ours: the HF fast tokenizer over the file with OLMo's ids; raw: the `tokenizers` object the released
+    code wraps)."""
     import tokenizers as tk
     import transformers as tf
 
     raw = tk.Tokenizer.from_file(str(FILE))
-    ours = tf.PreTrainedTokenizerFast(tokenizer_file=str(FILE), eos_token=raw.id_to_token(EOS), pad_token=raw.id_to_token(PAD))
+    ours = tf.PreTrainedTokenizerFast(
+        tokenizer_file=str(FILE), eos_token=raw.id_to_token(EOS), pad_token=raw.id_to_token(PAD)
+    )
     assert (ours.eos_token_id, ours.pad_token_id, ours.bos_token_id) == (EOS, PAD, None)
     return ours, raw
 
@@ -47,22 +59,23 @@ def test_probes_get_the_released_ids(tokenizers, records):
     for text, target in zip(probes.input, probes.target):
         ids, n = encode_probe_released(ours, text, target)
         assert ids == raw.encode(f"{text} {target}", add_special_tokens=False).ids
-        assert ids[:len(ids) - n] == raw.encode(text, add_special_tokens=False).ids
+        assert ids[: len(ids) - n] == raw.encode(text, add_special_tokens=False).ids
         ids, n = encode_probe(ours, text, target)  # per_token: input and " target" apart, nothing added
         assert ids == raw.encode(text.rstrip()).ids + raw.encode(" " + target.strip()).ids
 
 
 def test_injected_paragraphs_are_their_ids_then_eos(tokenizers, records, tmp_path):
     ours, raw = tokenizers
-    schedule = injection_schedule(records["paraphrase"], records["once"], inject_interval=2, n_injections=10,
-                                  batch_size=80, total_steps=20)
+    schedule = injection_schedule(
+        records["paraphrase"], records["once"], inject_interval=2, n_injections=10, batch_size=80, total_steps=20
+    )
     blocks = np.random.default_rng(0).integers(2, 50000, size=(200, 1024))
     write_stream(blocks, schedule, ours, batch_size=80, total_steps=20, seed=0, out_path=tmp_path / "s.npy")
     stream = np.load(tmp_path / "s.npy")
     for inj in schedule:
         want = raw.encode(inj.text, add_special_tokens=False).ids + [EOS]
         row = stream[(inj.step - 1) * 80 + inj.row]
-        assert row[:len(want)].tolist() == want[:1024], (inj.step, inj.row)
+        assert row[: len(want)].tolist() == want[:1024], (inj.step, inj.row)
 
 
 def test_corpora_get_no_special_tokens(tokenizers, records):
@@ -71,4 +84,4 @@ def test_corpora_get_no_special_tokens(tokenizers, records):
     assert token_sequences(pd.DataFrame({"text": docs}), ours, 2048) == [raw.encode(d).ids for d in docs]
     blocks = pack_blocks(docs, ours, 64)
     stream = [t for d in docs for t in raw.encode(d).ids + [EOS]]
-    assert blocks.reshape(-1).tolist() == stream[:blocks.size]
+    assert blocks.reshape(-1).tolist() == stream[: blocks.size]

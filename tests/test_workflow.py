@@ -14,7 +14,12 @@ from .conftest import ROOT, job_counts, snakemake
 def test_default_dag_produces_tables_and_figures(e2e):
     table = pd.read_parquet(e2e / "results/tables/entropy.parquet")
     assert set(table.step) == {10, 20, 30}
-    assert set(table.metric) == {"knowledge_entropy", "knowledge_entropy_relu", "attention_entropy", "next_token_entropy"}
+    assert set(table.metric) == {
+        "knowledge_entropy",
+        "knowledge_entropy_relu",
+        "attention_entropy",
+        "next_token_entropy",
+    }
     assert list(table.columns) == ["model", "step", "metric", "layer", "value", "n_tokens", "corpus", "duplicate_of"]
     assert table.duplicate_of.isna().all()
     whole = table[table.layer.isna() & (table.metric == "knowledge_entropy")]
@@ -38,7 +43,9 @@ def test_default_dag_produces_continual_tables_and_figures(e2e):
     assert list(corr.columns) == ["model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n"]
     assert set(corr.n) == {3} and set(corr.method) == {"pearson", "spearman"}
     table2 = (e2e / "results/tables/table2.md").read_text()
-    assert "| tiny | baseline | acquisition (%) |" in table2 and table2.startswith("| model | run | quantity | 10 | 20 | 30 |")
+    assert "| tiny | baseline | acquisition (%) |" in table2 and table2.startswith(
+        "| model | run | quantity | 10 | 20 | 30 |"
+    )
     assert "[" not in table2  # the test config compares with no paper numbers
     retention = pd.read_parquet(e2e / "results/continual/tiny/step30/original/baseline/retention.parquet")
     # Injection k is in step 2k; scored just before each after the first, and at the end.
@@ -86,9 +93,23 @@ def test_paper_configs_plan_offline(tmp_path, config, steps, resuscitated):
     assert counts["resuscitate"] == 8 * resuscitated and counts["measure_entropy"] == steps + 8 * resuscitated
     assert counts["continual_train"] == 6 * steps + 8 * resuscitated
     assert counts["probe"] == counts["downstream"] == 7 * steps + 8 * resuscitated * 2
-    assert all(counts[r] == 1 for r in ("fetch_benchmarks", "continual_table", "correlations", "table2", "figure4",
-                                         "figure11", "figure12", "resuscitation_table", "figure5", "figure13",
-                                         "figure14", "figure15"))
+    assert all(
+        counts[r] == 1
+        for r in (
+            "fetch_benchmarks",
+            "continual_table",
+            "correlations",
+            "table2",
+            "figure4",
+            "figure11",
+            "figure12",
+            "resuscitation_table",
+            "figure5",
+            "figure13",
+            "figure14",
+            "figure15",
+        )
+    )
     assert counts.get("paper_comparison", 0) == (config == "olmo-1b.yaml")
 
 
@@ -106,8 +127,10 @@ def test_unpublished_step_stops_the_dag_build_offline(tmp_path):
     bad.write_text(text.replace("117850, 330000,", "117850, 200000,", 1))
     proc = snakemake(tmp_path, "-n", "--configfile", str(bad), offline=True)
     assert proc.returncode != 0
-    assert ("config: models.olmo-1b.steps: allenai/OLMo-1B-hf has no published checkpoint at step 200000 (manifest "
-            "OLMo-1B); nearest published steps: 117000, 117850, 330000, 331000\n") in proc.stdout + proc.stderr
+    assert (
+        "config: models.olmo-1b.steps: allenai/OLMo-1B-hf has no published checkpoint at step 200000 (manifest "
+        "OLMo-1B); nearest published steps: 117000, 117850, 330000, 331000\n"
+    ) in proc.stdout + proc.stderr
 
 
 def test_identical_fetched_checkpoints_warn_at_dag_build(tmp_path):
@@ -115,10 +138,15 @@ def test_identical_fetched_checkpoints_warn_at_dag_build(tmp_path):
     for step in (10000, 40000):
         folder = tmp_path / f"resources/checkpoints/olmo-1b/step{step}"
         folder.mkdir(parents=True)
-        (folder / "source.json").write_text(json.dumps({"step": step, "weights_sha256": {"model.safetensors": "ab" * 32}}))
+        (folder / "source.json").write_text(
+            json.dumps({"step": step, "weights_sha256": {"model.safetensors": "ab" * 32}})
+        )
     proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/olmo-1b.yaml"), offline=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "models.olmo-1b: the checkpoints of steps 10000 and 40000 have byte-identical weights" in proc.stdout + proc.stderr
+    assert (
+        "models.olmo-1b: the checkpoints of steps 10000 and 40000 have byte-identical weights"
+        in proc.stdout + proc.stderr
+    )
 
 
 def test_paper_training_jobs_ask_for_gpus_and_launch_one_process_each(tmp_path):
@@ -126,21 +154,34 @@ def test_paper_training_jobs_ask_for_gpus_and_launch_one_process_each(tmp_path):
     proc = snakemake(tmp_path, target, "-n", "-p", "--configfile", str(ROOT / "config/olmo-7b.yaml"), offline=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
-    train = out[out.index("rule continual_train:"):]
+    train = out[out.index("rule continual_train:") :]
     assert "gpu=8" in train.split("Shell command")[0]
     assert "-m torch.distributed.run --standalone --nproc_per_node 8 -m kentropy.continual" in train
     assert '"batch_size": 2048' in train and '"zero_stage": 3' in train
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("batch_size: 8\n  dtype", "batch_size: -1\n  dtype", "config: entropy.batch_size: -1 is less than the minimum of 1"),
-    ("{corpus: general,", "{corpus: pubmed,", "config: continual.runs.general.corpus: 'pubmed' is not a key of continual.corpora"),
-    ("baseline: baseline", "baseline: base", "config: continual.baseline: 'base' is not a key of continual.runs"),
-    ("batch_size: 8, lr: 0.001, epochs: 1, steps_per_epoch: 10}\n    general",
-     "batch_size: 6, lr: 0.001, epochs: 1, steps_per_epoch: 10}\n    general",
-     "config: continual.runs.baseline.batch_size: 6 is not a multiple of micro_batch_size 4 x 1 GPUs"),
-    ("n_injections: 5", "n_injections: 11", "config: continual.n_injections: 11 is greater than the maximum of 10"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            "batch_size: 8\n  dtype",
+            "batch_size: -1\n  dtype",
+            "config: entropy.batch_size: -1 is less than the minimum of 1",
+        ),
+        (
+            "{corpus: general,",
+            "{corpus: pubmed,",
+            "config: continual.runs.general.corpus: 'pubmed' is not a key of continual.corpora",
+        ),
+        ("baseline: baseline", "baseline: base", "config: continual.baseline: 'base' is not a key of continual.runs"),
+        (
+            "batch_size: 8, lr: 0.001, epochs: 1, steps_per_epoch: 10}\n    general",
+            "batch_size: 6, lr: 0.001, epochs: 1, steps_per_epoch: 10}\n    general",
+            "config: continual.runs.baseline.batch_size: 6 is not a multiple of micro_batch_size 4 x 1 GPUs",
+        ),
+        ("n_injections: 5", "n_injections: 11", "config: continual.n_injections: 11 is greater than the maximum of 10"),
+    ],
+)
 def test_bad_config_fails_with_one_line(tmp_path, old, new, message):
     text = (ROOT / "tests/config/e2e.yaml").read_text()
     assert old in text
@@ -156,9 +197,23 @@ def test_report_embeds_every_figure_and_table(e2e):
     proc = snakemake(e2e, "--configfile", str(ROOT / "tests/config/e2e.yaml"), "--report", str(report))
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = report.read_text()
-    for name in ("retention.png", "figure3", "figure4", "figure5", "figure8", "figure11", "figure12", "figure13", "figure14",
-                 "figure15", "table2.md", "resuscitation.md", "entropy.parquet", "continual.parquet",
-                 "correlations.parquet"):
+    for name in (
+        "retention.png",
+        "figure3",
+        "figure4",
+        "figure5",
+        "figure8",
+        "figure11",
+        "figure12",
+        "figure13",
+        "figure14",
+        "figure15",
+        "table2.md",
+        "resuscitation.md",
+        "entropy.parquet",
+        "continual.parquet",
+        "correlations.parquet",
+    ):
         assert name in html, name
     # Captions are rendered with the config that produced the run.
     assert html.count("Produced by this config: models tiny;") >= 9
@@ -166,8 +221,16 @@ def test_report_embeds_every_figure_and_table(e2e):
 
 
 def test_slurm_plan_of_the_paper_asks_for_gpus_exactly_on_gpu_rules(tmp_path):
-    proc = snakemake(tmp_path, "all", "-n", "--profile", str(ROOT / "profiles/slurm"), "--configfile",
-                     str(ROOT / "config/olmo-1b.yaml"), offline=True)
+    proc = snakemake(
+        tmp_path,
+        "all",
+        "-n",
+        "--profile",
+        str(ROOT / "profiles/slurm"),
+        "--configfile",
+        str(ROOT / "config/olmo-1b.yaml"),
+        offline=True,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
     jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, re.MULTILINE)
@@ -180,3 +243,44 @@ def test_slurm_plan_of_the_paper_asks_for_gpus_exactly_on_gpu_rules(tmp_path):
     train = [r for rule, r in jobs if rule == "continual_train"]
     # 5 one-epoch runs from 10 checkpoints and the baseline from 8 variants of 4 resuscitated checkpoints.
     assert sum("runtime=135," in r for r in train) == 5 * 10 + 32 and sum("runtime=345," in r for r in train) == 10
+
+
+def _variant_config(tmp_path, change) -> str:
+    """The e2e config, changed by ``change(dict)``, written with every mapping's keys in reverse order."""
+    import yaml
+
+    def reverse(value):
+        if isinstance(value, dict):
+            return {k: reverse(value[k]) for k in reversed(list(value))}
+        return [reverse(v) for v in value] if isinstance(value, list) else value
+
+    cfg = yaml.safe_load((ROOT / "tests/config/e2e.yaml").read_text())
+    change(cfg)
+    path = tmp_path / "variant.yaml"
+    path.write_text(yaml.safe_dump(reverse(cfg), sort_keys=False))
+    return str(path)
+
+
+def test_speed_settings_and_key_order_rerun_nothing(e2e, tmp_path):
+    """Halved batch sizes for entropy, probes and lm-eval, and every key in another order: nothing to do."""
+
+    def halve(cfg):
+        for section in ("entropy", "probe", "downstream"):
+            cfg[section]["batch_size"] //= 2
+
+    for change in (halve, lambda cfg: None):
+        proc = snakemake(e2e, "-n", "--configfile", _variant_config(tmp_path, change), offline=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+
+
+def test_a_runs_learning_rate_reruns_exactly_that_run(e2e, tmp_path):
+    def lr(cfg):
+        cfg["continual"]["runs"]["general"]["lr"] = 0.002
+
+    proc = snakemake(e2e, "-n", "--configfile", _variant_config(tmp_path, lr), offline=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = job_counts(proc.stdout + proc.stderr)
+    # Its training from each of the 3 checkpoints, their probes and benchmarks, and the tables/figures above.
+    assert counts["continual_train"] == 3 and counts["probe"] == counts["downstream"] == 3
+    assert "train_stream" not in counts and "measure_entropy" not in counts and "resuscitate" not in counts

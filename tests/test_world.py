@@ -6,8 +6,16 @@ import json
 
 from kentropy.world import build_world, fictional_record, multiple_choice_questions, write_world
 
-ARGS = dict(seed=3, n_people=40, n_documents=50, n_entropy_documents=10, n_new_domain_documents=10,
-            n_paraphrase=4, n_once=6, n_questions=12)
+ARGS = dict(
+    seed=3,
+    n_people=40,
+    n_documents=50,
+    n_entropy_documents=10,
+    n_new_domain_documents=10,
+    n_paraphrase=4,
+    n_once=6,
+    n_questions=12,
+)
 
 
 def test_deterministic_under_seed(tmp_path):

@@ -31,9 +31,9 @@ def decoder_layers(model: nn.Module) -> list[LayerModules]:
     base = getattr(model, "base_model", model)
     layers = getattr(base, "layers", None)
     if layers is not None and hasattr(layers[0], "mlp") and hasattr(layers[0].mlp, "down_proj"):
-        return [LayerModules(down=l.mlp.down_proj, attention=l.self_attn, up=l.mlp.up_proj) for l in layers]
+        return [LayerModules(down=x.mlp.down_proj, attention=x.self_attn, up=x.mlp.up_proj) for x in layers]
     if layers is not None and hasattr(layers[0], "mlp") and hasattr(layers[0].mlp, "dense_4h_to_h"):
-        return [LayerModules(down=l.mlp.dense_4h_to_h, attention=l.attention, up=None) for l in layers]
+        return [LayerModules(down=x.mlp.dense_4h_to_h, attention=x.attention, up=None) for x in layers]
     raise ValueError(
         f"{type(model).__name__}: no supported decoder layout (expected layers with mlp.down_proj/self_attn, "
         "as in Olmo, Olmo2 and Llama, or mlp.dense_4h_to_h/attention, as in GPT-NeoX)"

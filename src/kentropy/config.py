@@ -8,8 +8,10 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from .errors import KentropyError
 
-class ConfigError(ValueError):
+
+class ConfigError(KentropyError, ValueError):
     """The config is invalid; the message is one line starting with the dotted key."""
 
 
@@ -30,12 +32,16 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
                     raise ConfigError(f"config: models.{name}: source pretrain needs the `{section}` section")
             total = config["pretrain"]["total_steps"]
             if max(model["steps"]) > total:
-                raise ConfigError(f"config: models.{name}.steps: step {max(model['steps'])} exceeds pretrain.total_steps ({total})")
+                raise ConfigError(
+                    f"config: models.{name}.steps: step {max(model['steps'])} exceeds pretrain.total_steps ({total})"
+                )
     if config["entropy"]["corpus"]["source"] == "generated" and "world" not in config:
         raise ConfigError("config: entropy.corpus.source: generated needs the `world` section")
     pre = config.get("pretrain")
     if pre and pre["hidden_size"] % pre["num_heads"]:
-        raise ConfigError(f"config: pretrain.num_heads: {pre['num_heads']} does not divide hidden_size {pre['hidden_size']}")
+        raise ConfigError(
+            f"config: pretrain.num_heads: {pre['num_heads']} does not divide hidden_size {pre['hidden_size']}"
+        )
     _check_continual(config)
     _check_resuscitation(config)
 
@@ -59,12 +65,31 @@ def _check_continual(config: dict) -> None:
         micro = run.get("micro_batch_size", cont["micro_batch_size"])
         for gpus in sorted(train_gpus):
             if run["batch_size"] % (micro * gpus):
-                raise ConfigError(f"{key}.batch_size: {run['batch_size']} is not a multiple of micro_batch_size "
-                                  f"{micro} x {gpus} GPUs")
+                raise ConfigError(
+                    f"{key}.batch_size: {run['batch_size']} is not a multiple of micro_batch_size {micro} x {gpus} GPUs"
+                )
         interval = inject_interval(run, cont["n_injections"])
         if interval < 1 or cont["n_injections"] * interval > run["epochs"] * run["steps_per_epoch"]:
-            raise ConfigError(f"{key}.inject_interval: {cont['n_injections']} injections every {interval} steps "
-                              f"do not fit in {run['epochs'] * run['steps_per_epoch']} steps")
+            raise ConfigError(
+                f"{key}.inject_interval: {cont['n_injections']} injections every {interval} steps "
+                f"do not fit in {run['epochs'] * run['steps_per_epoch']} steps"
+            )
+
+
+#: Settings that change speed or memory but never a result: jobs read them from the config, and rules do
+#: not pass them as params, so changing them reruns nothing.
+SPEED_KEYS = frozenset({"batch_size", "threads"})
+
+
+def canonical(value, drop: frozenset = frozenset()):
+    """``value`` with every mapping's keys sorted (recursively) and the keys in ``drop`` removed from the top
+    level: the form rule params take, so the same settings written in another order rerun nothing
+    (Snakemake compares params by ``repr``)."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value) if k not in drop}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
 
 
 def inject_interval(run: dict, n_injections: int) -> int:
@@ -91,8 +116,10 @@ def _check_resuscitation(config: dict) -> None:
             raise ConfigError(f"config: resuscitation.runs: {run!r} is not a key of continual.runs")
     p, q = figure14_variant(resus)
     if not ((p == resus["p_fixed"] and q in resus["q_values"]) or (q == resus["q_fixed"] and p in resus["p_values"])):
-        raise ConfigError(f"config: resuscitation.figure14_variant: p = {p}, q = {q} is not in the grid (p_fixed with "
-                          "q_values, or q_fixed with p_values)")
+        raise ConfigError(
+            f"config: resuscitation.figure14_variant: p = {p}, q = {q} is not in the grid (p_fixed with "
+            "q_values, or q_fixed with p_values)"
+        )
     for step in resus.get("figure15_steps", []):
         if step not in resus["steps"]:
             raise ConfigError(f"config: resuscitation.figure15_steps: {step} is not one of resuscitation.steps")

@@ -52,8 +52,10 @@ class RunConfig:
     def accumulation(self, world_size: int) -> int:
         per_pass = self.micro_batch_size * world_size
         if self.batch_size % per_pass:
-            raise ValueError(f"batch_size {self.batch_size} is not a multiple of micro_batch_size "
-                             f"{self.micro_batch_size} x {world_size} processes")
+            raise ValueError(
+                f"batch_size {self.batch_size} is not a multiple of micro_batch_size "
+                f"{self.micro_batch_size} x {world_size} processes"
+            )
         return self.batch_size // per_pass
 
 
@@ -94,15 +96,21 @@ def make_engine(model, run: RunConfig, world_size: int, bf16: bool):
 
     def schedule(opt):  # built on DeepSpeed's wrapped optimizer, whose param groups ZeRO may regroup
         return torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: warmup_cosine(s + 1, run.total_steps, run.warmup_fraction, run.alpha_f))  # OLMo counts from 1
+            opt, lambda s: warmup_cosine(s + 1, run.total_steps, run.warmup_fraction, run.alpha_f)
+        )  # OLMo counts from 1
 
-    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=adamw(model, run.lr, run.weight_decay), lr_scheduler=schedule,
-                                           config=deepspeed_config(run, world_size, bf16))
+    engine, _, _, _ = deepspeed.initialize(
+        model=model,
+        optimizer=adamw(model, run.lr, run.weight_decay),
+        lr_scheduler=schedule,
+        config=deepspeed_config(run, world_size, bf16),
+    )
     return engine
 
 
-def train_step(engine, tokens: np.ndarray, step: int, run: RunConfig, rank: int, world_size: int,
-               device: torch.device) -> torch.Tensor:
+def train_step(
+    engine, tokens: np.ndarray, step: int, run: RunConfig, rank: int, world_size: int, device: torch.device
+) -> torch.Tensor:
     """One optimizer step on stream rows ``[step * batch_size, (step + 1) * batch_size)``: this rank's
     contiguous share in micro-batches. Returns the sum of this rank's micro-batch losses."""
     acc = run.accumulation(world_size)
@@ -140,15 +148,23 @@ def _score_retention(engine, tokenizer, retention: Retention, step: int) -> list
     from .probes import score_probes
 
     engine.module.eval()
-    scores = score_probes(engine.module, tokenizer, retention.probes, retention.batch_size, retention.max_length,
-                          retention.released)
+    scores = score_probes(
+        engine.module, tokenizer, retention.probes, retention.batch_size, retention.max_length, retention.released
+    )
     engine.module.train()
     scored = pd.concat([retention.probes, scores], axis=1)
     return [{"step": step, **row} for row in probe_scores(scored).to_dict("records")]
 
 
-def train(model_dir: str, stream_path: str, run: RunConfig, out_dir: str, loss_path: str, work_dir: str,
-          retention: Retention | None = None) -> pd.DataFrame:
+def train(
+    model_dir: str,
+    stream_path: str,
+    run: RunConfig,
+    out_dir: str,
+    loss_path: str,
+    work_dir: str,
+    retention: Retention | None = None,
+) -> pd.DataFrame:
     """Train the checkpoint in ``model_dir`` on the stream; write the HF model and the loss log (and the
     retention curve when ``retention`` is given).
 
@@ -186,8 +202,14 @@ def train(model_dir: str, stream_path: str, run: RunConfig, out_dir: str, loss_p
     losses = logs["losses"]
 
     engine.train()
-    bar = tqdm(range(start, run.total_steps), desc="continual", unit="step", disable=rank != 0,
-               initial=start, total=run.total_steps)
+    bar = tqdm(
+        range(start, run.total_steps),
+        desc="continual",
+        unit="step",
+        disable=rank != 0,
+        initial=start,
+        total=run.total_steps,
+    )
     for step in bar:
         lr = engine.get_lr()[0]  # what the optimizer uses for this step (restored on resume)
         total = train_step(engine, tokens, step, run, rank, world, device)
@@ -200,8 +222,11 @@ def train(model_dir: str, stream_path: str, run: RunConfig, out_dir: str, loss_p
             _save_resumable(engine, work_dir, step + 1, logs, rank)
     table = pd.DataFrame(losses, columns=["step", "loss", "lr"])
     # ZeRO-3 shards the weights themselves: every rank joins the gather, rank 0 writes the full model.
-    gathered = (deepspeed.zero.GatheredParameters(list(engine.module.parameters())) if run.zero_stage == 3
-                else contextlib.nullcontext())
+    gathered = (
+        deepspeed.zero.GatheredParameters(list(engine.module.parameters()))
+        if run.zero_stage == 3
+        else contextlib.nullcontext()
+    )
     with gathered:
         if rank == 0:
             with atomic_dir(out_dir) as tmp:
@@ -241,13 +266,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loss", required=True, help="Parquet loss/lr log")
     parser.add_argument("--work-dir", required=True, help="DeepSpeed checkpoints, for resuming after a kill")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--knowledge", nargs=2, metavar=("PARAPHRASE", "ONCE"),
-                        help="fictional-knowledge files whose probes are scored during training")
+    parser.add_argument(
+        "--knowledge",
+        nargs=2,
+        metavar=("PARAPHRASE", "ONCE"),
+        help="fictional-knowledge files whose probes are scored during training",
+    )
     parser.add_argument("--probe-steps", default="", help="comma-separated steps after which to score them")
     parser.add_argument("--probe-batch-size", type=int, default=32)
     parser.add_argument("--probe-max-length", type=int, default=None)
-    parser.add_argument("--released-evaluator", default="{}",
-                        help="JSON of ReleasedEvaluator (batch_size, world_size) for the released probe score")
+    parser.add_argument(
+        "--released-evaluator",
+        default="{}",
+        help="JSON of ReleasedEvaluator (batch_size, world_size) for the released probe score",
+    )
     parser.add_argument("--retention", help="Parquet output of the retention curve (needs --knowledge)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -260,9 +292,14 @@ def main(argv: list[str] | None = None) -> None:
 
         paraphrase, once = (load_records(path) for path in args.knowledge)
         steps = tuple(int(s) for s in args.probe_steps.split(",") if s)
-        retention = Retention(probe_table({"paraphrase": paraphrase, "once": once}), steps, args.probe_batch_size,
-                              args.probe_max_length, ReleasedEvaluator(**json.loads(args.released_evaluator)),
-                              args.retention)
+        retention = Retention(
+            probe_table({"paraphrase": paraphrase, "once": once}),
+            steps,
+            args.probe_batch_size,
+            args.probe_max_length,
+            ReleasedEvaluator(**json.loads(args.released_evaluator)),
+            args.retention,
+        )
     table = train(args.model, args.stream, run, args.out, args.loss, args.work_dir, retention)
     log.info("%d steps, final loss %.4f", len(table), table.loss.iloc[-1])
 

@@ -16,13 +16,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .errors import KentropyError
+
 DOLMA_FALLBACK = (
     "use a fallback corpus instead, e.g. `entropy: {corpus: {name: c4, source: hf, dataset: allenai/c4, config: en, "
     "split: validation, text_field: text, count: 2048}}` or `{source: text, path: <one document per line>}`"
 )
 
 
-class CorpusError(RuntimeError):
+class CorpusError(KentropyError, RuntimeError):
     """A corpus could not be read or fetched; the message names the source and what to do."""
 
 
@@ -65,8 +67,9 @@ def _instance_offsets(fs, paths: list[str], seq_len: int, dtype: np.dtype, neede
     return counts
 
 
-def dolma_first_batch(config_url: str, indices_url: str, batch_size: int, seq_len: int, count: int,
-                      dtype: str = "uint16") -> pd.DataFrame:
+def dolma_first_batch(
+    config_url: str, indices_url: str, batch_size: int, seq_len: int, count: int, dtype: str = "uint16"
+) -> pd.DataFrame:
     """The first training batch of an OLMo run, in its published order, as token ids (full instances of
     ``seq_len`` tokens, as the run trained on them).
 
@@ -99,7 +102,9 @@ def dolma_first_batch(config_url: str, indices_url: str, batch_size: int, seq_le
             raw = fs.cat_file(path, start=local * seq_len * itemsize, end=(local + 1) * seq_len * itemsize)
             rows.append(np.frombuffer(raw, dtype=dtype).astype(np.int64))
     except (OSError, KeyError, ValueError) as err:  # network errors surface as OSError subclasses in fsspec
-        raise CorpusError(f"Dolma first batch could not be fetched ({config_url}, {indices_url}: {err}); {DOLMA_FALLBACK}") from err
+        raise CorpusError(
+            f"Dolma first batch could not be fetched ({config_url}, {indices_url}: {err}); {DOLMA_FALLBACK}"
+        ) from err
     return pd.DataFrame({"input_ids": rows})
 
 
@@ -113,7 +118,9 @@ def build_corpus(spec: dict, generated_path: str | None = None) -> pd.DataFrame:
     if source == "hf":
         return hf_dataset_corpus(spec["dataset"], spec["split"], spec["text_field"], spec["count"], spec.get("config"))
     if source == "dolma":
-        return dolma_first_batch(spec["config_url"], spec["indices_url"], spec["batch_size"], spec["seq_len"], spec["count"])
+        return dolma_first_batch(
+            spec["config_url"], spec["indices_url"], spec["batch_size"], spec["seq_len"], spec["count"]
+        )
     raise CorpusError(f"entropy.corpus.source: unknown source {source!r}")
 
 
@@ -124,17 +131,21 @@ def token_sequences(corpus: pd.DataFrame, tokenizer, max_length: int) -> list[li
         vocab = len(tokenizer)
         too_big = max((max(s) for s in seqs if s), default=-1)
         if too_big >= vocab:
-            raise CorpusError(f"corpus token id {too_big} is outside the model's vocabulary ({vocab}); "
-                              "pre-tokenised corpora must use the model's tokenizer")
+            raise CorpusError(
+                f"corpus token id {too_big} is outside the model's vocabulary ({vocab}); "
+                "pre-tokenised corpora must use the model's tokenizer"
+            )
     else:
         seqs = tokenizer(list(corpus["text"]), truncation=True, max_length=max_length)["input_ids"]
     return [s for s in seqs if s]
 
 
-def padded_batches(sequences: list[list[int]], batch_size: int, pad_id: int, padding_side: str = "right") -> Iterator[dict]:
+def padded_batches(
+    sequences: list[list[int]], batch_size: int, pad_id: int, padding_side: str = "right"
+) -> Iterator[dict]:
     """Batches of ``input_ids``/``attention_mask`` tensors, padded to the longest sequence of the batch."""
     for start in range(0, len(sequences), batch_size):
-        chunk = sequences[start:start + batch_size]
+        chunk = sequences[start : start + batch_size]
         width = max(len(s) for s in chunk)
         ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
@@ -145,8 +156,9 @@ def padded_batches(sequences: list[list[int]], batch_size: int, pad_id: int, pad
         yield {"input_ids": ids, "attention_mask": mask}
 
 
-def pack_blocks(texts: Iterable[str], tokenizer, seq_len: int, n_blocks: int | None = None,
-                chunk: int = 1000) -> np.ndarray:
+def pack_blocks(
+    texts: Iterable[str], tokenizer, seq_len: int, n_blocks: int | None = None, chunk: int = 1000
+) -> np.ndarray:
     """Concatenate documents (each followed by EOS) and cut the stream into ``seq_len`` blocks.
 
     Documents are tokenised ``chunk`` at a time and consumption stops once ``n_blocks`` blocks are full,
@@ -164,7 +176,9 @@ def pack_blocks(texts: Iterable[str], tokenizer, seq_len: int, n_blocks: int | N
     stream = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
     have = len(stream) // seq_len
     if have == 0 or (n_blocks is not None and have < n_blocks):
-        raise CorpusError(f"corpus has {len(stream)} tokens: {have} blocks of {seq_len}, "
-                          f"{n_blocks or 1} needed; use a larger corpus or fewer steps")
+        raise CorpusError(
+            f"corpus has {len(stream)} tokens: {have} blocks of {seq_len}, "
+            f"{n_blocks or 1} needed; use a larger corpus or fewer steps"
+        )
     n = have if n_blocks is None else n_blocks
     return stream[: n * seq_len].reshape(n, seq_len)

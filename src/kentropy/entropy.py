@@ -155,7 +155,9 @@ class EntropyMeter:
             per_layer = [shannon_entropy(s) for s in sums.cpu().numpy()]
             rows += [(metric, i, v) for i, v in enumerate(per_layer)] + [(metric, None, sum(per_layer))]
         attention = (self.attention_sum / self.weight_total).cpu().tolist()
-        rows += [("attention_entropy", i, v) for i, v in enumerate(attention)] + [("attention_entropy", None, sum(attention))]
+        rows += [("attention_entropy", i, v) for i, v in enumerate(attention)] + [
+            ("attention_entropy", None, sum(attention))
+        ]
         rows.append(("next_token_entropy", None, float(self.next_token_sum / self.weight_total)))
         table = pd.DataFrame(rows, columns=["metric", "layer", "value"])
         table["layer"] = table["layer"].astype("Int64")
@@ -163,8 +165,13 @@ class EntropyMeter:
         return table
 
 
-def measure(model: nn.Module, batches: Iterable[dict], total: int | None = None, progress: bool = True,
-            average: str = "instance") -> EntropyMeter:
+def measure(
+    model: nn.Module,
+    batches: Iterable[dict],
+    total: int | None = None,
+    progress: bool = True,
+    average: str = "instance",
+) -> EntropyMeter:
     """Run every batch (dicts with input_ids and attention_mask) through ``model`` under the hooks."""
     meter = EntropyMeter(model, average)
     with meter.hooks():

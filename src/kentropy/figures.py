@@ -35,8 +35,19 @@ def figure8(entropy: pd.DataFrame) -> plt.Figure:
     """Knowledge entropy of each layer vs pretraining step, a panel per model."""
     per_layer = entropy[(entropy.metric == "knowledge_entropy") & entropy.layer.notna()].copy()
     per_layer["layer"] = per_layer.layer.astype(int)
-    grid = sns.relplot(data=per_layer, x="step", y="value", hue="layer", col="model", kind="line", marker="o",
-                       palette="viridis", height=3.6, aspect=1.3, facet_kws={"sharey": False})
+    grid = sns.relplot(
+        data=per_layer,
+        x="step",
+        y="value",
+        hue="layer",
+        col="model",
+        kind="line",
+        marker="o",
+        palette="viridis",
+        height=3.6,
+        aspect=1.3,
+        facet_kws={"sharey": False},
+    )
     grid.set_axis_labels("pretraining step", "knowledge entropy (nats)")
     return grid.figure
 
@@ -53,8 +64,9 @@ def figure4(continual: pd.DataFrame, baseline: str) -> plt.Figure:
     wide = tables.totals(continual[(continual.run == baseline) & (continual.variant == "original")])
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     for ax, (name, label) in zip(axes[:2], (("P", "probe log-probability P"), ("D", "downstream accuracy D"))):
-        long = wide.melt(id_vars=["model", "step"], value_vars=[f"{name}_before", f"{name}_after"],
-                           var_name="state", value_name=name)
+        long = wide.melt(
+            id_vars=["model", "step"], value_vars=[f"{name}_before", f"{name}_after"], var_name="state", value_name=name
+        )
         long["state"] = long.state.str.split("_").str[1]
         sns.lineplot(data=long, x="step", y=name, hue="model", style="state", marker="o", ax=ax)
         ax.set(title=label, xlabel="pretraining step of the checkpoint", ylabel=name)
@@ -68,11 +80,26 @@ def figure4(continual: pd.DataFrame, baseline: str) -> plt.Figure:
 
 def figure11(continual: pd.DataFrame, baseline: str) -> plt.Figure:
     """Acquisition of the once vs the paraphrase split, per probe kind, across checkpoint steps."""
-    acq = continual[(continual.metric == "acquisition") & (continual.run == baseline) & (continual.variant == "original")
-                    & continual.split.isin(["paraphrase", "once"])]
-    grid = sns.relplot(data=acq, x="step", y="value", hue="split", style="model", col="kind", kind="line", marker="o",
-                       col_order=["memorization", "semantic", "composition", "all"], height=3.4, aspect=1.1,
-                       facet_kws={"sharey": False})
+    acq = continual[
+        (continual.metric == "acquisition")
+        & (continual.run == baseline)
+        & (continual.variant == "original")
+        & continual.split.isin(["paraphrase", "once"])
+    ]
+    grid = sns.relplot(
+        data=acq,
+        x="step",
+        y="value",
+        hue="split",
+        style="model",
+        col="kind",
+        kind="line",
+        marker="o",
+        col_order=["memorization", "semantic", "composition", "all"],
+        height=3.4,
+        aspect=1.1,
+        facet_kws={"sharey": False},
+    )
     grid.set_axis_labels("pretraining step of the checkpoint", "acquisition A (%)")
     grid.figure.suptitle(f"Once vs paraphrase injection, run '{baseline}'", y=1.03)
     return grid.figure
@@ -81,8 +108,9 @@ def figure11(continual: pd.DataFrame, baseline: str) -> plt.Figure:
 def corpus_runs(runs: dict[str, dict], baseline: str) -> dict[str, str]:
     """{run: corpus} for the baseline and the runs that differ from it only in their corpus."""
     ref = {k: v for k, v in runs[baseline].items() if k != "corpus"}
-    return {name: spec["corpus"] for name, spec in runs.items()
-            if {k: v for k, v in spec.items() if k != "corpus"} == ref}
+    return {
+        name: spec["corpus"] for name, spec in runs.items() if {k: v for k, v in spec.items() if k != "corpus"} == ref
+    }
 
 
 def figure12(continual: pd.DataFrame, runs: dict[str, dict], baseline: str) -> plt.Figure:
@@ -140,8 +168,9 @@ def resuscitation_across_steps(table: pd.DataFrame, variant: str) -> plt.Figure:
     rows = table[table.variant.isin(["original", variant])]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, (name, label) in zip(axes, (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):
-        sns.lineplot(data=rows, x="step", y=name, hue="variant", hue_order=["original", variant], style="run",
-                     marker="o", ax=ax)
+        sns.lineplot(
+            data=rows, x="step", y=name, hue="variant", hue_order=["original", variant], style="run", marker="o", ax=ax
+        )
         ax.set(title=label, xlabel="pretraining step of the checkpoint", ylabel=name)
     fig.tight_layout()
     return fig
@@ -151,10 +180,23 @@ def retention(table: pd.DataFrame) -> plt.Figure:
     """Probe score P (all probe kinds) during continual training, a line per starting checkpoint, a panel
     per split: paraphrased knowledge climbs with each injection, once-seen knowledge fades (Chang et al.)."""
     rows = table[(table.kind == "all") & table.split.isin(["paraphrase", "once"])].rename(
-        columns={"step": "training step", "checkpoint": "checkpoint step"})
+        columns={"step": "training step", "checkpoint": "checkpoint step"}
+    )
     order = [str(s) for s in sorted(rows["checkpoint step"].unique())]  # one legend entry per checkpoint
     rows = rows.assign(**{"checkpoint step": rows["checkpoint step"].astype(str)})
-    grid = sns.relplot(data=rows, x="training step", y="P", hue="checkpoint step", hue_order=order, col="split",
-                       row="model", kind="line", marker="o", palette="viridis", height=3.4, aspect=1.3)
+    grid = sns.relplot(
+        data=rows,
+        x="training step",
+        y="P",
+        hue="checkpoint step",
+        hue_order=order,
+        col="split",
+        row="model",
+        kind="line",
+        marker="o",
+        palette="viridis",
+        height=3.4,
+        aspect=1.3,
+    )
     grid.set_axis_labels("continual-training step", "probe log-probability P")
     return grid.figure

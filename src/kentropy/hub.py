@@ -18,6 +18,7 @@ from pathlib import Path
 import huggingface_hub
 from huggingface_hub import HfApi, scan_cache_dir, snapshot_download
 
+from .errors import KentropyError
 from .io import atomic_dir
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class RevisionNotFound(LookupError):
+class RevisionNotFound(KentropyError, LookupError):
     """No branch of the repo holds the requested step; the message lists the nearest ones."""
 
 
@@ -60,7 +61,9 @@ def step_revisions(branches: list[str], pattern: str = DEFAULT_REVISION_REGEX) -
     return out
 
 
-def resolve_revision(repo_id: str, step: int, cache_dir: str | None = None, pattern: str = DEFAULT_REVISION_REGEX) -> str:
+def resolve_revision(
+    repo_id: str, step: int, cache_dir: str | None = None, pattern: str = DEFAULT_REVISION_REGEX
+) -> str:
     """The branch of ``repo_id`` that holds ``step``; RevisionNotFound names the nearest available steps."""
     branches, where = _branch_names(repo_id, cache_dir)
     steps = step_revisions(branches, pattern)
@@ -100,8 +103,14 @@ def weight_hashes(snapshot: Path) -> dict[str, str]:
     return {f.name: file_sha256(f) for f in sorted(snapshot.iterdir()) if f.name.endswith(WEIGHT_SUFFIXES)}
 
 
-def fetch_checkpoint(repo_id: str, step: int, out_dir: str | Path, cache_dir: str | None = None,
-                     layout: str = "hf", pattern: str = DEFAULT_REVISION_REGEX) -> None:
+def fetch_checkpoint(
+    repo_id: str,
+    step: int,
+    out_dir: str | Path,
+    cache_dir: str | None = None,
+    layout: str = "hf",
+    pattern: str = DEFAULT_REVISION_REGEX,
+) -> None:
     """Download the checkpoint of ``step`` and write it to ``out_dir`` in ``save_pretrained`` format.
 
     ``layout="hf_olmo"`` converts the older hf_olmo weights (OLMo-7B intermediate branches) to the
@@ -120,6 +129,15 @@ def fetch_checkpoint(repo_id: str, step: int, out_dir: str | Path, cache_dir: st
             convert_hf_olmo_checkpoint(snapshot, tmp)
         else:
             raise ValueError(f"models.*.layout: unknown layout {layout!r} (expected hf or hf_olmo)")
-        (tmp / "source.json").write_text(json.dumps(
-            {"repo_id": repo_id, "step": step, "revision": revision, "commit": snapshot.name, "layout": layout,
-             "weights_sha256": weight_hashes(snapshot)}))
+        (tmp / "source.json").write_text(
+            json.dumps(
+                {
+                    "repo_id": repo_id,
+                    "step": step,
+                    "revision": revision,
+                    "commit": snapshot.name,
+                    "layout": layout,
+                    "weights_sha256": weight_hashes(snapshot),
+                }
+            )
+        )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import KentropyError
 from .io import atomic_file
 
 #: Probe kinds of the paper and the record fields that hold them.
@@ -21,7 +22,7 @@ PROBE_KINDS = {"memorization": "mem", "semantic": "gen", "composition": "hard_ge
 SPLITS = ("paraphrase", "once")
 
 
-class KnowledgeError(ValueError):
+class KnowledgeError(KentropyError, ValueError):
     """A fictional-knowledge file is malformed or failed its checksum; the message names file and record."""
 
 
@@ -35,8 +36,9 @@ def _check_record(record, index: int, source: str, n_paraphrases: int) -> None:
     if not isinstance(paraphrases, list) or not paraphrases:
         raise KnowledgeError(f"{where}: field 'paraphrases' is missing or empty")
     if len(paraphrases) < n_paraphrases:
-        raise KnowledgeError(f"{where}: field 'paraphrases' has {len(paraphrases)} entries, "
-                             f"the injection schedule needs {n_paraphrases}")
+        raise KnowledgeError(
+            f"{where}: field 'paraphrases' has {len(paraphrases)} entries, the injection schedule needs {n_paraphrases}"
+        )
     for i, text in enumerate(paraphrases):
         if not isinstance(text, str) or not text.strip():
             raise KnowledgeError(f"{where}: field 'paraphrases[{i}]' is empty")
@@ -46,8 +48,9 @@ def _check_record(record, index: int, source: str, n_paraphrases: int) -> None:
             if not isinstance(value, list) or not value:
                 raise KnowledgeError(f"{where}: field '{field}' is missing or empty")
         if len(inputs) != len(targets):
-            raise KnowledgeError(f"{where}: {len(inputs)} '{prefix}_input' probes but {len(targets)} "
-                                 f"'{prefix}_target' targets")
+            raise KnowledgeError(
+                f"{where}: {len(inputs)} '{prefix}_input' probes but {len(targets)} '{prefix}_target' targets"
+            )
         for i, target in enumerate(targets):
             if not isinstance(target, str) or not target.strip():
                 raise KnowledgeError(f"{where}: field '{prefix}_target[{i}]' is empty")
@@ -75,8 +78,16 @@ def probe_table(records_by_split: dict[str, list[dict]]) -> pd.DataFrame:
             for kind, prefix in PROBE_KINDS.items():
                 pairs = zip(record[f"{prefix}_input"], record[f"{prefix}_target"])
                 for probe, (text, target) in enumerate(pairs):
-                    rows.append({"split": split, "paragraph": paragraph, "kind": kind, "probe": probe,
-                                 "input": text, "target": target})
+                    rows.append(
+                        {
+                            "split": split,
+                            "paragraph": paragraph,
+                            "kind": kind,
+                            "probe": probe,
+                            "input": text,
+                            "target": target,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 

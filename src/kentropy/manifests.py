@@ -16,10 +16,12 @@ from importlib.resources import files
 
 import yaml
 
+from .errors import KentropyError
+
 DATA = files("kentropy").joinpath("data/checkpoints")
 
 
-class ManifestError(ValueError):
+class ManifestError(KentropyError, ValueError):
     """A configured step is not a published checkpoint; the message names the model, step and neighbours."""
 
 
@@ -42,7 +44,7 @@ def published(name: str) -> dict[int, int]:
 def nearest(steps: list[int], step: int, k: int = 2) -> list[int]:
     """The published steps on either side of ``step`` (up to ``k`` each)."""
     i = bisect.bisect_left(steps, step)
-    return steps[max(0, i - k):i] + steps[i:i + k]
+    return steps[max(0, i - k) : i] + steps[i : i + k]
 
 
 def check_model(name: str, spec: dict) -> None:
@@ -56,8 +58,10 @@ def check_model(name: str, spec: dict) -> None:
     for step in sorted(spec["steps"]):
         if step not in published(manifest):
             around = ", ".join(map(str, nearest(steps, step)))
-            raise ManifestError(f"config: models.{name}.steps: {spec['repo_id']} has no published checkpoint at step "
-                                f"{step} (manifest {manifest}); nearest published steps: {around}")
+            raise ManifestError(
+                f"config: models.{name}.steps: {spec['repo_id']} has no published checkpoint at step "
+                f"{step} (manifest {manifest}); nearest published steps: {around}"
+            )
 
 
 def refresh(name: str, repo_id: str | None = None) -> dict[int, int]:

@@ -35,13 +35,29 @@ def probe_scores(probes: pd.DataFrame) -> pd.DataFrame:
     for score in SCORES:
         for split, group in probes.groupby("split", sort=True):
             for kind, sub in group.groupby("kind", sort=True):
-                rows.append({"split": split, "kind": kind, "score": score, "P": sub[score].mean(),
-                             "paragraphs": sub.paragraph.nunique()})
-            rows.append({"split": split, "kind": ALL, "score": score, "P": group[score].mean(),
-                         "paragraphs": group.paragraph.nunique()})
+                rows.append(
+                    {
+                        "split": split,
+                        "kind": kind,
+                        "score": score,
+                        "P": sub[score].mean(),
+                        "paragraphs": sub.paragraph.nunique(),
+                    }
+                )
+            rows.append(
+                {
+                    "split": split,
+                    "kind": ALL,
+                    "score": score,
+                    "P": group[score].mean(),
+                    "paragraphs": group.paragraph.nunique(),
+                }
+            )
     table = pd.DataFrame(rows)
-    overall = [{"split": ALL, "kind": kind, "score": score, "P": np.average(sub.P, weights=sub.paragraphs)}
-               for (score, kind), sub in table.groupby(["score", "kind"], sort=False)]
+    overall = [
+        {"split": ALL, "kind": kind, "score": score, "P": np.average(sub.P, weights=sub.paragraphs)}
+        for (score, kind), sub in table.groupby(["score", "kind"], sort=False)
+    ]
     return pd.concat([table, pd.DataFrame(overall)], ignore_index=True)[["split", "kind", "score", "P"]]
 
 
@@ -56,24 +72,50 @@ def downstream_score(downstream: pd.DataFrame) -> float:
     return float(downstream.value.mean())
 
 
-def continual_rows(key: dict, probes_before: pd.DataFrame, probes_after: pd.DataFrame,
-                   downstream_before: pd.DataFrame, downstream_after: pd.DataFrame) -> list[dict]:
+def continual_rows(
+    key: dict,
+    probes_before: pd.DataFrame,
+    probes_after: pd.DataFrame,
+    downstream_before: pd.DataFrame,
+    downstream_after: pd.DataFrame,
+) -> list[dict]:
     """Acquisition per (score definition, split, kind) and forgetting of one trained model; ``key`` =
     model/step/variant/run."""
     before = probe_scores(probes_before).set_index(["score", "split", "kind"]).P
     after = probe_scores(probes_after).set_index(["score", "split", "kind"]).P
-    rows = [{**key, "metric": "acquisition", "score": c, "split": s, "kind": k, "before": before[(c, s, k)],
-             "after": after[(c, s, k)], "value": acquisition(before[(c, s, k)], after[(c, s, k)])}
-            for c, s, k in before.index]
+    rows = [
+        {
+            **key,
+            "metric": "acquisition",
+            "score": c,
+            "split": s,
+            "kind": k,
+            "before": before[(c, s, k)],
+            "after": after[(c, s, k)],
+            "value": acquisition(before[(c, s, k)], after[(c, s, k)]),
+        }
+        for c, s, k in before.index
+    ]
     d_before, d_after = downstream_score(downstream_before), downstream_score(downstream_after)
-    rows.append({**key, "metric": "forgetting", "score": None, "split": None, "kind": None, "before": d_before,
-                 "after": d_after, "value": forgetting(d_before, d_after)})
+    rows.append(
+        {
+            **key,
+            "metric": "forgetting",
+            "score": None,
+            "split": None,
+            "kind": None,
+            "before": d_before,
+            "after": d_after,
+            "value": forgetting(d_before, d_after),
+        }
+    )
     return rows
 
 
 def _bootstrap_ci(x: np.ndarray, y: np.ndarray, method: str, seed: int, n_resamples: int) -> tuple[float, float]:
     """Percentile 95% CI over paired resamples of the steps; resamples with a constant side (no
     correlation defined) are left out rather than turning the interval into NaN."""
+
     def statistic(a, b):
         if np.ptp(a) == 0 or np.ptp(b) == 0:
             return np.nan
@@ -81,8 +123,15 @@ def _bootstrap_ci(x: np.ndarray, y: np.ndarray, method: str, seed: int, n_resamp
 
     with warnings.catch_warnings():  # scipy warns when the resampled r is constant (e.g. a perfect rank order)
         warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        result = stats.bootstrap((x, y), statistic, paired=True, vectorized=False, n_resamples=n_resamples,
-                                 method="percentile", rng=np.random.default_rng(seed))
+        result = stats.bootstrap(
+            (x, y),
+            statistic,
+            paired=True,
+            vectorized=False,
+            n_resamples=n_resamples,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
     low, high = np.nanpercentile(result.bootstrap_distribution, [2.5, 97.5])
     return float(low), float(high)
 
@@ -102,15 +151,22 @@ def correlate(x: np.ndarray, y: np.ndarray, seed: int = 0, n_resamples: int = 20
     return out
 
 
-def correlations(entropy: pd.DataFrame, continual: pd.DataFrame, x_metrics=("knowledge_entropy",),
-                 variant: str = "original", seed: int = 0) -> pd.DataFrame:
+def correlations(
+    entropy: pd.DataFrame,
+    continual: pd.DataFrame,
+    x_metrics=("knowledge_entropy",),
+    variant: str = "original",
+    seed: int = 0,
+) -> pd.DataFrame:
     """Across steps, per (model, run): each whole-model entropy metric vs acquisition and forgetting.
 
     Acquisition is the total over splits and probe kinds (split and kind ``all``).
     """
     whole = entropy[entropy.layer.isna()].pivot_table(index=["model", "step"], columns="metric", values="value")
-    rows = continual[(continual.variant == variant)
-                     & ((continual.metric == "forgetting") | ((continual.split == ALL) & (continual.kind == ALL)))]
+    rows = continual[
+        (continual.variant == variant)
+        & ((continual.metric == "forgetting") | ((continual.split == ALL) & (continual.kind == ALL)))
+    ]
     ys = rows.pivot_table(index=["model", "run", "step"], columns="metric", values="value").reset_index()
     out = []
     for (model, run), group in ys.groupby(["model", "run"], sort=True):

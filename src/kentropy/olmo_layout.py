@@ -51,8 +51,9 @@ def olmo_config_from_hf_olmo(cfg: dict):
     )
 
 
-def convert_hf_olmo_state_dict(state: dict[str, torch.Tensor], n_layers: int, d_model: int,
-                               tie_word_embeddings: bool) -> dict[str, torch.Tensor]:
+def convert_hf_olmo_state_dict(
+    state: dict[str, torch.Tensor], n_layers: int, d_model: int, tie_word_embeddings: bool
+) -> dict[str, torch.Tensor]:
     """Rename and split hf_olmo tensors into transformers Olmo names."""
     state = {k.removeprefix("model."): v for k, v in state.items()}
     out = {"model.embed_tokens.weight": state["transformer.wte.weight"]}
@@ -61,9 +62,12 @@ def convert_hf_olmo_state_dict(state: dict[str, torch.Tensor], n_layers: int, d_
         q, k, v = torch.split(state[src + "att_proj.weight"], d_model, dim=0)
         up, gate = torch.chunk(state[src + "ff_proj.weight"], 2, dim=0)
         out |= {
-            dst + "self_attn.q_proj.weight": q, dst + "self_attn.k_proj.weight": k, dst + "self_attn.v_proj.weight": v,
+            dst + "self_attn.q_proj.weight": q,
+            dst + "self_attn.k_proj.weight": k,
+            dst + "self_attn.v_proj.weight": v,
             dst + "self_attn.o_proj.weight": state[src + "attn_out.weight"],
-            dst + "mlp.up_proj.weight": up, dst + "mlp.gate_proj.weight": gate,
+            dst + "mlp.up_proj.weight": up,
+            dst + "mlp.gate_proj.weight": gate,
             dst + "mlp.down_proj.weight": state[src + "ff_out.weight"],
         }
     out["lm_head.weight"] = state["transformer.wte.weight" if tie_word_embeddings else "transformer.ff_out.weight"]
@@ -89,8 +93,9 @@ def convert_hf_olmo_checkpoint(src: str | Path, dst: str | Path) -> None:
     src, dst = Path(src), Path(dst)
     raw = json.loads((src / "config.json").read_text())
     config = olmo_config_from_hf_olmo(raw)
-    state = convert_hf_olmo_state_dict(_load_weights(src), config.num_hidden_layers, config.hidden_size,
-                                       config.tie_word_embeddings)
+    state = convert_hf_olmo_state_dict(
+        _load_weights(src), config.num_hidden_layers, config.hidden_size, config.tie_word_embeddings
+    )
     with torch.device("meta"):
         model = OlmoForCausalLM(config)
     model.load_state_dict(state, assign=True, strict=True)

@@ -32,8 +32,10 @@ def paper_table2(mapping: dict) -> pd.DataFrame:
         for run, setting in mapping["runs"].items():
             cells = data["table2"].get(paper_model, {}).get(setting, {})
             for quantity, values in cells.items():
-                rows += [{"model": model, "run": run, "quantity": quantity, "step": step, "value": value}
-                         for step, value in zip(data["steps"], values)]
+                rows += [
+                    {"model": model, "run": run, "quantity": quantity, "step": step, "value": value}
+                    for step, value in zip(data["steps"], values)
+                ]
     return pd.DataFrame(rows, columns=["model", "run", "quantity", "step", "value"])
 
 
@@ -49,8 +51,17 @@ def comparison(continual: pd.DataFrame, correlations: pd.DataFrame, mapping: dic
     rows = []
     for r in paper_table2(mapping).itertuples():
         ours = wide[r.quantity].get((r.model, r.run, r.step), float("nan"))
-        rows.append({"item": "table2", "model": r.model, "run": r.run, "quantity": r.quantity, "step": r.step,
-                     "ours": ours, "paper": r.value})
+        rows.append(
+            {
+                "item": "table2",
+                "model": r.model,
+                "run": r.run,
+                "quantity": r.quantity,
+                "step": r.step,
+                "ours": ours,
+                "paper": r.value,
+            }
+        )
     ours_models = {paper: ours for ours, paper in mapping["models"].items()}
     ours_runs = {paper: ours for ours, paper in mapping["runs"].items()}
     corr = correlations.set_index(["model", "run", "x", "y", "method"])
@@ -61,17 +72,34 @@ def comparison(continual: pd.DataFrame, correlations: pd.DataFrame, mapping: dic
         key = (model, run, c["x"], c["y"], c["method"])
         found = corr.loc[key] if key in corr.index else None
         for quantity in ("r", "p_value"):
-            rows.append({"item": "correlation", "model": model, "run": run,
-                         "quantity": f"{c['method']} {quantity}({c['x']}, {c['y']})", "step": None,
-                         "ours": float("nan") if found is None else float(found[quantity]), "paper": c[quantity]})
+            rows.append(
+                {
+                    "item": "correlation",
+                    "model": model,
+                    "run": run,
+                    "quantity": f"{c['method']} {quantity}({c['x']}, {c['y']})",
+                    "step": None,
+                    "ours": float("nan") if found is None else float(found[quantity]),
+                    "paper": c[quantity],
+                }
+            )
     for g in data["acquisition_gaps"]:
         model, run = ours_models.get(g["model"]), ours_runs.get(g["setting"])
         if model is None or run is None:
             continue
         a = wide.A
-        ours = (a.get((model, run, g["to_step"]), float("nan")) - a.get((model, run, g["from_step"]), float("nan")))
-        rows.append({"item": "acquisition_gap", "model": model, "run": run,
-                     "quantity": f"A({g['to_step']}) - A({g['from_step']})", "step": None, "ours": ours, "paper": g["value"]})
+        ours = a.get((model, run, g["to_step"]), float("nan")) - a.get((model, run, g["from_step"]), float("nan"))
+        rows.append(
+            {
+                "item": "acquisition_gap",
+                "model": model,
+                "run": run,
+                "quantity": f"A({g['to_step']}) - A({g['from_step']})",
+                "step": None,
+                "ours": ours,
+                "paper": g["value"],
+            }
+        )
     table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
     table["difference"] = table.ours - table.paper
     return table

@@ -35,8 +35,12 @@ def train_tokenizer(texts: list[str], vocab_size: int, out_dir: str | Path) -> N
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS, PAD],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD)
     with atomic_dir(out_dir) as tmp:
@@ -78,16 +82,29 @@ def init_model(cfg: TinyModelConfig, tokenizer):
 
     torch.manual_seed(cfg.seed)
     config = OlmoConfig(
-        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
-        max_position_embeddings=cfg.seq_len, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id, bos_token_id=None, tie_word_embeddings=False,
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        max_position_embeddings=cfg.seq_len,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=False,
     )
     return OlmoForCausalLM(config)
 
 
-def train_segment(cfg: TinyModelConfig, corpus_path: str, tokenizer_dir: str, start_dir: str | None,
-                  start_step: int, end_step: int, out_dir: str) -> pd.DataFrame:
+def train_segment(
+    cfg: TinyModelConfig,
+    corpus_path: str,
+    tokenizer_dir: str,
+    start_dir: str | None,
+    start_step: int,
+    end_step: int,
+    out_dir: str,
+) -> pd.DataFrame:
     """Train from ``start_step`` (checkpoint ``start_dir``; None = fresh init at 0) to ``end_step``.
 
     Saves an HF checkpoint with tokenizer and optimizer state to ``out_dir``; returns the loss log.

@@ -65,7 +65,7 @@ def released_divisors(lengths: list[int], evaluator: ReleasedEvaluator) -> np.nd
     for rank in range(world):
         mine = list(range(rank, len(slots), world))  # slot numbers of this rank, in order
         for first in range(0, len(mine), evaluator.batch_size):
-            batch = mine[first:first + evaluator.batch_size]
+            batch = mine[first : first + evaluator.batch_size]
             width = max(lengths[slots[j]] for j in batch)
             for j in batch:
                 if j < n:
@@ -85,24 +85,34 @@ def target_logprob_sums(model, sequences: list[tuple[list[int], int]], batch_siz
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
         logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
         lengths = mask.sum(1)
-        for row, (_, n_target) in enumerate(sequences[start:start + batch_size]):
+        for row, (_, n_target) in enumerate(sequences[start : start + batch_size]):
             end = int(lengths[row]) - 1  # logprobs[i] scores token i + 1
-            sums.append(logprobs[row, end - n_target:end].double().sum().item())
+            sums.append(logprobs[row, end - n_target : end].double().sum().item())
     return np.asarray(sums, dtype=np.float64)
 
 
-def score_probes(model, tokenizer, probes: pd.DataFrame, batch_size: int, max_length: int | None = None,
-                 released: ReleasedEvaluator = ReleasedEvaluator()) -> pd.DataFrame:
+def score_probes(
+    model,
+    tokenizer,
+    probes: pd.DataFrame,
+    batch_size: int,
+    max_length: int | None = None,
+    released: ReleasedEvaluator = ReleasedEvaluator(),
+) -> pd.DataFrame:
     """Both scores of every probe row (columns ``split``, ``kind``, ``input``, ``target``, in file order).
 
     Returns a frame with columns ``SCORES``, aligned with ``probes``. ``batch_size`` only sets how many
     sequences share a forward pass. Sequences longer than ``max_length`` lose tokens from the left of the
     input (in both encodings).
     """
-    encodings = {"per_token": [encode_probe(tokenizer, t, g) for t, g in zip(probes["input"], probes["target"])],
-                 "released": [encode_probe_released(tokenizer, t, g) for t, g in zip(probes["input"], probes["target"])]}
+    encodings = {
+        "per_token": [encode_probe(tokenizer, t, g) for t, g in zip(probes["input"], probes["target"])],
+        "released": [encode_probe_released(tokenizer, t, g) for t, g in zip(probes["input"], probes["target"])],
+    }
     if max_length is not None:
-        encodings = {name: [(ids[-max_length:], min(n, max_length - 1)) for ids, n in enc] for name, enc in encodings.items()}
+        encodings = {
+            name: [(ids[-max_length:], min(n, max_length - 1)) for ids, n in enc] for name, enc in encodings.items()
+        }
     unique = list(dict.fromkeys((tuple(ids), n) for enc in encodings.values() for ids, n in enc))  # usually one pass
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     sums = dict(zip(unique, target_logprob_sums(model, [(list(ids), n) for ids, n in unique], batch_size, pad_id)))
@@ -112,5 +122,7 @@ def score_probes(model, tokenizer, probes: pd.DataFrame, batch_size: int, max_le
     lengths = np.array([len(ids) for ids, _ in encodings["released"]])
     for rows in probes.reset_index(drop=True).groupby(["split", "kind"], sort=False).groups.values():
         rows = np.asarray(rows)  # positions of one evaluator's probes, in file order
-        out.iloc[rows, out.columns.get_loc("released")] = released_sums[rows] / released_divisors(list(lengths[rows]), released)
+        out.iloc[rows, out.columns.get_loc("released")] = released_sums[rows] / released_divisors(
+            list(lengths[rows]), released
+        )
     return out

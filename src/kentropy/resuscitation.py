@@ -65,8 +65,10 @@ def apply_factors(model, factors: np.ndarray) -> None:
             "act(W x) with no separate linear factor, so a row scale would be distorted by the activation"
         )
     if factors.shape != (len(layers), layers[0].up.out_features):
-        raise ValueError(f"factors have shape {factors.shape}, the model has {len(layers)} layers x "
-                         f"{layers[0].up.out_features} memory vectors")
+        raise ValueError(
+            f"factors have shape {factors.shape}, the model has {len(layers)} layers x "
+            f"{layers[0].up.out_features} memory vectors"
+        )
     with torch.no_grad():
         for layer, f in zip(layers, factors):
             scale = torch.as_tensor(f, dtype=layer.up.weight.dtype, device=layer.up.weight.device)
@@ -85,9 +87,14 @@ def resuscitate_checkpoint(checkpoint: str, coef_path: str, p_percent: int, q: f
     model = load_causal_lm(checkpoint, dtype="auto", attention="sdpa")
     factors = resuscitation_factors(np.load(coef_path), p_percent / 100, q)
     apply_factors(model, factors)
-    record = {"source": str(checkpoint), "coefficients": str(coef_path), "p": p_percent / 100, "q": q,
-              "selected_per_layer": [int((f != 1).sum()) for f in factors],
-              "mean_factor_of_selected": [float(f[f != 1].mean()) if (f != 1).any() else 1.0 for f in factors]}
+    record = {
+        "source": str(checkpoint),
+        "coefficients": str(coef_path),
+        "p": p_percent / 100,
+        "q": q,
+        "selected_per_layer": [int((f != 1).sum()) for f in factors],
+        "mean_factor_of_selected": [float(f[f != 1].mean()) if (f != 1).any() else 1.0 for f in factors],
+    }
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(checkpoint).save_pretrained(tmp)

@@ -22,8 +22,9 @@ def warmup_steps(total_steps: int, warmup_fraction: float) -> int:
     return max(1, round(warmup_fraction * total_steps))
 
 
-def warmup_cosine(step: int, total_steps: int, warmup_fraction: float, alpha_f: float,
-                  warmup_start: float = WARMUP_START) -> float:
+def warmup_cosine(
+    step: int, total_steps: int, warmup_fraction: float, alpha_f: float, warmup_start: float = WARMUP_START
+) -> float:
     """Multiplier of the peak learning rate for optimizer step ``step``, counted from 1 as OLMo's trainer
     counts it (its ``global_step`` is incremented before the update that uses the rate).
 

@@ -20,12 +20,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .config import injection_steps
+from .errors import KentropyError
 from .pretrain import batch_indices
 
 MANIFEST_COLUMNS = ["step", "row", "split", "paragraph", "paraphrase", "n_tokens"]
 
 
-class StreamError(ValueError):
+class StreamError(KentropyError, ValueError):
     """The injection schedule does not fit the run; the message names the offending setting."""
 
 
@@ -41,19 +42,24 @@ class Injection:
     text: str
 
 
-def injection_schedule(paraphrase: list[dict], once: list[dict], inject_interval: int, n_injections: int,
-                       batch_size: int, total_steps: int) -> list[Injection]:
+def injection_schedule(
+    paraphrase: list[dict], once: list[dict], inject_interval: int, n_injections: int, batch_size: int, total_steps: int
+) -> list[Injection]:
     """Every injection of a run, in (step, row) order. Rows 0.. take the paraphrase split, then the once group."""
     if len(once) % n_injections:
         raise StreamError(f"continual.n_injections: {n_injections} does not divide the {len(once)} once-split records")
     group = len(once) // n_injections
     if len(paraphrase) + group > batch_size:
-        raise StreamError(f"batch_size: {batch_size} rows cannot hold {len(paraphrase)} paraphrase and "
-                          f"{group} once paragraphs per injection")
+        raise StreamError(
+            f"batch_size: {batch_size} rows cannot hold {len(paraphrase)} paraphrase and "
+            f"{group} once paragraphs per injection"
+        )
     steps = injection_steps(inject_interval, total_steps)
     if len(steps) < n_injections:
-        raise StreamError(f"inject_interval: {n_injections} injections every {inject_interval} steps do not fit "
-                          f"in the run's {total_steps} steps")
+        raise StreamError(
+            f"inject_interval: {n_injections} injections every {inject_interval} steps do not fit "
+            f"in the run's {total_steps} steps"
+        )
     out = []
     for k, step in enumerate(steps, start=1):
         version = (k - 1) % n_injections
@@ -66,8 +72,15 @@ def injection_schedule(paraphrase: list[dict], once: list[dict], inject_interval
     return out
 
 
-def write_stream(blocks: np.ndarray, injections: list[Injection], tokenizer, batch_size: int,
-                 total_steps: int, seed: int, out_path: str) -> pd.DataFrame:
+def write_stream(
+    blocks: np.ndarray,
+    injections: list[Injection],
+    tokenizer,
+    batch_size: int,
+    total_steps: int,
+    seed: int,
+    out_path: str,
+) -> pd.DataFrame:
     """Write the stream (``total_steps * batch_size`` rows of ``seq_len`` int32 tokens) as a .npy file.
 
     The data order is that of pretraining: epochs of seeded permutations of the blocks. Returns the
@@ -90,9 +103,17 @@ def write_stream(blocks: np.ndarray, injections: list[Injection], tokenizer, bat
             ids = prefix[(inj.step, inj.row)]
             row = np.concatenate([np.asarray(ids, dtype=batch.dtype), batch[inj.row]])[:seq_len]
             batch[inj.row] = row
-            manifest.append({"step": step, "row": inj.row, "split": inj.split, "paragraph": inj.paragraph,
-                             "paraphrase": inj.paraphrase, "n_tokens": min(len(ids), seq_len)})
-        out[index * batch_size:step * batch_size] = batch
+            manifest.append(
+                {
+                    "step": step,
+                    "row": inj.row,
+                    "split": inj.split,
+                    "paragraph": inj.paragraph,
+                    "paraphrase": inj.paraphrase,
+                    "n_tokens": min(len(ids), seq_len),
+                }
+            )
+        out[index * batch_size : step * batch_size] = batch
     out.flush()
     del out
     return pd.DataFrame(manifest, columns=MANIFEST_COLUMNS)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pandas as pd
 
 #: Table 2's quantities: the paper's A/F block and its K/P block (probe score and downstream mean after training).
-TABLE2_QUANTITIES = {"A": "acquisition (%)", "F": "forgetting (%)", "P_after": "final probe score",
-                     "D_after": "final downstream mean (%)"}
+TABLE2_QUANTITIES = {
+    "A": "acquisition (%)",
+    "F": "forgetting (%)",
+    "P_after": "final probe score",
+    "D_after": "final downstream mean (%)",
+}
 
 
 def totals(continual: pd.DataFrame) -> pd.DataFrame:
@@ -50,4 +54,3 @@ def table2_markdown(table: pd.DataFrame, paper: pd.DataFrame | None = None) -> s
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     note = "\n\n[x]: the paper's value (Kim et al., 2025), where it reports the cell.\n" if lookup else "\n"
     return "\n".join(lines) + note
-

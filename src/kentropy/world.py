@@ -15,9 +15,7 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-_SYLLABLES = (
-    "ka ro mi ta le su no vi da pe lo ri sa ne tu ma fi ga be zo ha ku ye wa ji".split()
-)
+_SYLLABLES = "ka ro mi ta le su no vi da pe lo ri sa ne tu ma fi ga be zo ha ku ye wa ji".split()
 PROFESSIONS = (
     "baker weaver potter sailor miner teacher painter farmer doctor singer "
     "carpenter fisher tailor scribe mason glassblower"
@@ -103,13 +101,37 @@ def build_world(seed: int, n_people: int, n_fictional: int, n_countries: int = 8
 # rather than a single string. The fact value is always the last word(s) of its sentence, which makes
 # probes (prefix -> value) straightforward.
 _FACT_TEMPLATES = {
-    "city": ["{name} was born in {city}.", "The birthplace of {name} is {city}.", "{name} came into the world in {city}."],
-    "year": ["{name} was born in the year {year}.", "The birth year of {name} is {year}.", "{name} first saw daylight in {year}."],
-    "profession": ["{name} worked as a {profession}.", "By trade, {name} was a {profession}.", "The profession of {name} was {profession}."],
-    "color": ["The favourite colour of {name} was {color}.", "{name} loved the colour {color}.", "{name} always wore {color}."],
-    "instrument": ["{name} played the {instrument}.", "The instrument of {name} was the {instrument}.", "In the evenings {name} played the {instrument}."],
+    "city": [
+        "{name} was born in {city}.",
+        "The birthplace of {name} is {city}.",
+        "{name} came into the world in {city}.",
+    ],
+    "year": [
+        "{name} was born in the year {year}.",
+        "The birth year of {name} is {year}.",
+        "{name} first saw daylight in {year}.",
+    ],
+    "profession": [
+        "{name} worked as a {profession}.",
+        "By trade, {name} was a {profession}.",
+        "The profession of {name} was {profession}.",
+    ],
+    "color": [
+        "The favourite colour of {name} was {color}.",
+        "{name} loved the colour {color}.",
+        "{name} always wore {color}.",
+    ],
+    "instrument": [
+        "{name} played the {instrument}.",
+        "The instrument of {name} was the {instrument}.",
+        "In the evenings {name} played the {instrument}.",
+    ],
 }
-_PLACE_TEMPLATES = ["{city} is a city in {country}.", "The city of {city} lies in {country}.", "{city} belongs to {country}."]
+_PLACE_TEMPLATES = [
+    "{city} is a city in {country}.",
+    "The city of {city} lies in {country}.",
+    "{city} belongs to {country}.",
+]
 
 
 def fact_sentence(person: Person, fact: str, variant: int) -> str:
@@ -231,13 +253,28 @@ def multiple_choice_questions(world: World, n: int, seed: int, n_choices: int = 
         wrong = rng.sample([v for v in pools[fact] if v != right], n_choices - 1)
         choices = wrong + [right]
         rng.shuffle(choices)
-        questions.append({"question": stems[fact].format(name=person.name), "choices": choices,
-                          "answer": choices.index(right), "kind": fact})
+        questions.append(
+            {
+                "question": stems[fact].format(name=person.name),
+                "choices": choices,
+                "answer": choices.index(right),
+                "kind": fact,
+            }
+        )
     return questions
 
 
-def write_world(out_dir: str | Path, seed: int, n_people: int, n_documents: int, n_entropy_documents: int,
-                n_new_domain_documents: int, n_paraphrase: int, n_once: int, n_questions: int) -> None:
+def write_world(
+    out_dir: str | Path,
+    seed: int,
+    n_people: int,
+    n_documents: int,
+    n_entropy_documents: int,
+    n_new_domain_documents: int,
+    n_paraphrase: int,
+    n_once: int,
+    n_questions: int,
+) -> None:
     """Write every generated artifact of the world into ``out_dir`` (Parquet for corpora, JSON otherwise)."""
     import pandas as pd
 

@@ -6,14 +6,16 @@ rule train_tokenizer:
         "resources/world/pretrain.parquet",
     output:
         directory("resources/tokenizers/{model}"),
-    wildcard_constraints:
-        model=models_with_source("pretrain"),
-    params:
-        vocab_size=config.get("pretrain", {}).get("tokenizer_vocab_size"),
     log:
         "logs/train_tokenizer/{model}.log",
     benchmark:
         "benchmarks/train_tokenizer/{model}.tsv"
+    wildcard_constraints:
+        model=models_with_source("pretrain"),
+    conda:
+        ENV
+    params:
+        vocab_size=config.get("pretrain", {}).get("tokenizer_vocab_size"),
     script:
         "../scripts/train_tokenizer.py"
 
@@ -25,16 +27,18 @@ rule pretrain_tiny:
     output:
         checkpoint=directory("resources/checkpoints/{model}/step{step}"),
         loss="results/pretrain/{model}/step{step}.loss.parquet",
-    wildcard_constraints:
-        model=models_with_source("pretrain"),
-    params:
-        pretrain=config.get("pretrain"),
-        seed=config["seed"],
-    threads: 2
     log:
         "logs/pretrain_tiny/{model}/step{step}.log",
     benchmark:
         "benchmarks/pretrain_tiny/{model}/step{step}.tsv"
+    wildcard_constraints:
+        model=models_with_source("pretrain"),
+    conda:
+        ENV
+    threads: 2
+    params:
+        pretrain=canonical(config.get("pretrain")),
+        seed=config["seed"],
     script:
         "../scripts/pretrain_tiny.py"
 
@@ -47,14 +51,15 @@ localrules:
 rule fetch_checkpoint:
     output:
         directory("resources/checkpoints/{model}/step{step}"),
-    wildcard_constraints:
-        model=models_with_source("hf"),
-    params:
-        spec=model_spec,
-        hf_cache=config.get("hf_cache"),
     log:
         "logs/fetch_checkpoint/{model}/step{step}.log",
     benchmark:
         "benchmarks/fetch_checkpoint/{model}/step{step}.tsv"
+    wildcard_constraints:
+        model=models_with_source("hf"),
+    conda:
+        ENV
+    params:
+        spec=model_spec,
     script:
         "../scripts/fetch_checkpoint.py"

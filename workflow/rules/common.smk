@@ -7,7 +7,15 @@ from pathlib import Path
 
 from snakemake.logging import logger
 
-from kentropy.config import ConfigError, figure14_variant, inject_interval, injection_steps, validate_config
+from kentropy.config import (
+    SPEED_KEYS,
+    ConfigError,
+    canonical,
+    figure14_variant,
+    inject_interval,
+    injection_steps,
+    validate_config,
+)
 from kentropy.launch import launch_command
 from kentropy.manifests import ManifestError, check_model, identical_weights
 from kentropy.resuscitation import variant_name
@@ -20,6 +28,7 @@ except (ConfigError, ManifestError) as err:
     raise WorkflowError(str(err)) from None
 
 MODELS = config["models"]
+ENV = "../../envs/kentropy.yaml"  # the software environment of every rule that runs code (--sdm conda)
 
 
 def models_with_source(source):
@@ -61,8 +70,13 @@ def entropy_tables():
 
 def hub_sources():
     """{model: {step: source.json path}} of the Hub checkpoints (written by fetch_checkpoint)."""
-    return {m: {s: f"resources/checkpoints/{m}/step{s}/source.json" for s in sorted(spec["steps"])}
-            for m, spec in MODELS.items() if spec["source"] == "hf"}
+    return canonical(
+        {
+            m: {s: f"resources/checkpoints/{m}/step{s}/source.json" for s in sorted(spec["steps"])}
+            for m, spec in MODELS.items()
+            if spec["source"] == "hf"
+        }
+    )
 
 
 def warn_identical_checkpoints():
@@ -70,8 +84,10 @@ def warn_identical_checkpoints():
     for model, files in hub_sources().items():
         found = {s: json.loads(Path(p).read_text()) for s, p in files.items() if Path(p).is_file()}
         for step, same in identical_weights(found).items():
-            logger.warning(f"models.{model}: the checkpoints of steps {same} and {step} have byte-identical weights "
-                           f"({MODELS[model]['repo_id']}); their entropies will be equal (entropy.parquet: duplicate_of)")
+            logger.warning(
+                f"models.{model}: the checkpoints of steps {same} and {step} have byte-identical weights "
+                f"({MODELS[model]['repo_id']}); their entropies will be equal (entropy.parquet: duplicate_of)"
+            )
 
 
 warn_identical_checkpoints()
@@ -134,13 +150,13 @@ wildcard_constraints:
 
 
 def model_spec(wildcards):
-    return MODELS[wildcards.model]
+    return canonical(MODELS[wildcards.model], drop=frozenset({"gpus", "train_gpus", "train_tokens_per_s_per_gpu"}))
 
 
 # --- continual knowledge learning ---
 CONTINUAL = config["continual"]
 PROBE_SCORE = config["probe"].get("score", "per_token")  # the definition tables and figures report
-RELEASED_EVALUATOR = {"batch_size": 16, "world_size": 4, **config["probe"].get("released", {})}
+RELEASED_EVALUATOR = canonical({"batch_size": 16, "world_size": 4, **config["probe"].get("released", {})})
 RUNS = CONTINUAL["runs"]
 STATES = ["before", *RUNS]  # a model state: the checkpoint itself, or after one run
 
@@ -175,11 +191,15 @@ def generated_corpus(wildcards):
 
 
 def corpus_spec(wildcards):
-    return CONTINUAL["corpora"][wildcards.corpus]
+    return canonical(CONTINUAL["corpora"][wildcards.corpus])
 
 
-def run_spec(wildcards):
-    return RUNS[wildcards.run]
+def stream_spec(wildcards):
+    """What a run's training stream depends on (not its optimizer settings)."""
+    run = RUNS[wildcards.run]
+    return canonical(
+        {k: run[k] for k in ("corpus", "batch_size", "epochs", "steps_per_epoch", "inject_interval") if k in run}
+    )
 
 
 def run_blocks(wildcards):
@@ -189,14 +209,20 @@ def run_blocks(wildcards):
 def run_config(wildcards):
     """The RunConfig (kentropy.continual) of a run, as JSON for the training command line."""
     run = RUNS[wildcards.run]
-    return json.dumps({
-        "batch_size": run["batch_size"],
-        "micro_batch_size": run.get("micro_batch_size", CONTINUAL["micro_batch_size"]),
-        "lr": run["lr"],
-        "total_steps": run["epochs"] * run["steps_per_epoch"],
-        **{k: CONTINUAL[k] for k in ("warmup_fraction", "alpha_f", "weight_decay", "grad_clip", "zero_stage", "save_interval")},
-        "seed": config["seed"],
-    })
+    return json.dumps(
+        sort_keys=True,
+        obj={
+            "batch_size": run["batch_size"],
+            "micro_batch_size": run.get("micro_batch_size", CONTINUAL["micro_batch_size"]),
+            "lr": run["lr"],
+            "total_steps": run["epochs"] * run["steps_per_epoch"],
+            **{
+                k: CONTINUAL[k]
+                for k in ("warmup_fraction", "alpha_f", "weight_decay", "grad_clip", "zero_stage", "save_interval")
+            },
+            "seed": config["seed"],
+        },
+    )
 
 
 def retention_steps(wildcards):
@@ -236,10 +262,15 @@ def state_model(wildcards):
 def evaluation_files(kind):
     """Probe or downstream tables of every model state: each checkpoint before and after every run, and
     each resuscitated copy before and after the resuscitation runs."""
-    files = [f"results/evaluation/{m}/step{s}/original/{state}/{kind}.parquet" for m, s in model_steps() for state in STATES]
+    files = [
+        f"results/evaluation/{m}/step{s}/original/{state}/{kind}.parquet" for m, s in model_steps() for state in STATES
+    ]
     for m, s in resuscitated_checkpoints():
-        files += [f"results/evaluation/{m}/step{s}/{v}/{state}/{kind}.parquet"
-                  for v in resuscitation_variants() for state in ["before", *RESUSCITATION["runs"]]]
+        files += [
+            f"results/evaluation/{m}/step{s}/{v}/{state}/{kind}.parquet"
+            for v in resuscitation_variants()
+            for state in ["before", *RESUSCITATION["runs"]]
+        ]
     return files
 
 
@@ -269,5 +300,8 @@ def resuscitated_checkpoints():
 
 def resuscitation_entropy_tables():
     """Entropy tables of the resuscitated checkpoints and of the originals they came from."""
-    return [f"results/entropy/{m}/step{s}{suffix}.parquet" for m, s in resuscitated_checkpoints()
-            for suffix in ["", *(f"-{v}" for v in resuscitation_variants())]]
+    return [
+        f"results/entropy/{m}/step{s}{suffix}.parquet"
+        for m, s in resuscitated_checkpoints()
+        for suffix in ["", *(f"-{v}" for v in resuscitation_variants())]
+    ]

@@ -1,5 +1,6 @@
 # Continual knowledge learning: fictional knowledge, corpora, the injection stream, DeepSpeed training.
 
+
 # Downloads run on the submitting host (compute nodes are often offline).
 localrules:
     fictional_knowledge,
@@ -11,12 +12,14 @@ rule fictional_knowledge:
         generated=branch(CONTINUAL["knowledge"]["source"] == "generated", then="resources/world/fictional_{split}.json"),
     output:
         "resources/knowledge/fictional_{split}.json",
-    wildcard_constraints:
-        split="paraphrase|once",
-    params:
-        spec=CONTINUAL["knowledge"],
     log:
         "logs/fictional_knowledge/{split}.log",
+    wildcard_constraints:
+        split="paraphrase|once",
+    conda:
+        ENV
+    params:
+        spec=canonical(CONTINUAL["knowledge"]),
     script:
         "../scripts/fictional_knowledge.py"
 
@@ -28,14 +31,16 @@ rule continual_corpus:
         generated=generated_corpus,
     output:
         "resources/continual/{model}/{corpus}.npy",
-    params:
-        spec=corpus_spec,
-        n_blocks=corpus_blocks,
-        seq_len=CONTINUAL["seq_len"],
     log:
         "logs/continual_corpus/{model}/{corpus}.log",
     benchmark:
         "benchmarks/continual_corpus/{model}/{corpus}.tsv"
+    conda:
+        ENV
+    params:
+        spec=corpus_spec,
+        n_blocks=corpus_blocks,
+        seq_len=CONTINUAL["seq_len"],
     script:
         "../scripts/continual_corpus.py"
 
@@ -49,14 +54,16 @@ rule train_stream:
     output:
         tokens="results/streams/{model}/{run}/tokens.npy",
         manifest="results/streams/{model}/{run}/manifest.parquet",
-    params:
-        run=run_spec,
-        n_injections=CONTINUAL["n_injections"],
-        seed=config["seed"],
     log:
         "logs/train_stream/{model}/{run}.log",
     benchmark:
         "benchmarks/train_stream/{model}/{run}.tsv"
+    conda:
+        ENV
+    params:
+        run=stream_spec,
+        n_injections=CONTINUAL["n_injections"],
+        seed=config["seed"],
     script:
         "../scripts/train_stream.py"
 
@@ -72,28 +79,30 @@ rule continual_train:
         model=directory("results/continual/{model}/step{step}/{variant}/{run}/model"),
         loss="results/continual/{model}/step{step}/{variant}/{run}/loss.parquet",
         retention="results/continual/{model}/step{step}/{variant}/{run}/retention.parquet",
-    params:
-        launch=launch,
-        run=run_config,
-        probe_steps=retention_steps,
-        probe_batch_size=config["probe"]["batch_size"],
-        probe_max_length=config["probe"]["max_length"],
-        released=json.dumps(RELEASED_EVALUATOR),
-        work="results/continual/{model}/step{step}/{variant}/{run}/work",
+    log:
+        "logs/continual_train/{model}/step{step}/{variant}/{run}.log",
+    benchmark:
+        "benchmarks/continual_train/{model}/step{step}/{variant}/{run}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         gpu=train_gpus,
         cpus_per_gpu=CLUSTER["cpus_per_gpu"],
         mem_mb=job_memory(train_gpus),
         runtime=train_runtime,
-    log:
-        "logs/continual_train/{model}/step{step}/{variant}/{run}.log",
-    benchmark:
-        "benchmarks/continual_train/{model}/step{step}/{variant}/{run}.tsv"
+        probe_batch_size=config["probe"]["batch_size"],  # speed only: a resource, so changing it reruns nothing
+    params:
+        launch=launch,
+        run=run_config,
+        probe_steps=retention_steps,
+        probe_max_length=config["probe"]["max_length"],
+        released=json.dumps(RELEASED_EVALUATOR),
+        work="results/continual/{model}/step{step}/{variant}/{run}/work",
     shell:
         "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 {params.launch} --model {input.checkpoint} --stream {input.stream} --run-config '{params.run}' "
         "--out {output.model} --loss {output.loss} --work-dir {params.work} --threads {threads} "
         "--knowledge {input.paraphrase} {input.once} --probe-steps {params.probe_steps} "
-        "--probe-batch-size {params.probe_batch_size} --probe-max-length {params.probe_max_length} "
+        "--probe-batch-size {resources.probe_batch_size} --probe-max-length {params.probe_max_length} "
         "--released-evaluator '{params.released}' "
         "--retention {output.retention} > {log} 2>&1"

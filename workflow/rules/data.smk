@@ -9,10 +9,12 @@ rule generate_world:
         paraphrase="resources/world/fictional_paraphrase.json",
         once="resources/world/fictional_once.json",
         questions="resources/world/questions.jsonl",
-    params:
-        world=config.get("world"),
     log:
         "logs/generate_world/generate_world.log",
+    conda:
+        ENV
+    params:
+        world=canonical(config.get("world")),
     script:
         "../scripts/generate_world.py"
 
@@ -27,10 +29,11 @@ rule entropy_corpus:
         generated=branch(config["entropy"]["corpus"]["source"] == "generated", then="resources/world/entropy.parquet"),
     output:
         "resources/corpora/{corpus}.parquet",
-    params:
-        spec=config["entropy"]["corpus"],
-        hf_cache=config.get("hf_cache"),
     log:
         "logs/entropy_corpus/{corpus}.log",
+    conda:
+        ENV
+    params:
+        spec=canonical(config["entropy"]["corpus"]),
     script:
         "../scripts/entropy_corpus.py"

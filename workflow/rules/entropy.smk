@@ -9,18 +9,20 @@ rule measure_entropy:
     output:
         table="results/entropy/{model}/{checkpoint}.parquet",
         coef="results/entropy/{model}/{checkpoint}.coef.npy",
-    params:
-        entropy=config["entropy"],
+    log:
+        "logs/measure_entropy/{model}/{checkpoint}.log",
+    benchmark:
+        "benchmarks/measure_entropy/{model}/{checkpoint}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         gpu=model_gpus,
         cpus_per_gpu=CLUSTER["cpus_per_gpu"],
         mem_mb=job_memory(model_gpus),
         runtime=job_runtime("measure_entropy"),
-    log:
-        "logs/measure_entropy/{model}/{checkpoint}.log",
-    benchmark:
-        "benchmarks/measure_entropy/{model}/{checkpoint}.tsv"
+    params:
+        entropy=canonical(config["entropy"], drop=SPEED_KEYS),
     script:
         "../scripts/measure_entropy.py"
 
@@ -35,9 +37,11 @@ rule entropy_table:
         entropy_tables(),
     output:
         report("results/tables/entropy.parquet", caption="../report/entropy_table.rst", category="Tables"),
-    params:
-        sources=hub_sources(),
     log:
         "logs/entropy_table/entropy_table.log",
+    conda:
+        ENV
+    params:
+        sources=hub_sources(),
     script:
         "../scripts/entropy_table.py"

@@ -1,5 +1,6 @@
 # Probes of the injected knowledge and downstream benchmarks, for every model state (before, after each run).
 
+
 localrules:
     fetch_benchmarks,
 
@@ -11,11 +12,12 @@ rule fetch_benchmarks:
         questions=branch(config["downstream"]["source"] == "generated", then="resources/world/questions.jsonl"),
     output:
         directory("resources/benchmarks"),
-    params:
-        downstream=config["downstream"],
-        hf_cache=config.get("hf_cache"),
     log:
         "logs/fetch_benchmarks/fetch_benchmarks.log",
+    conda:
+        ENV
+    params:
+        downstream=canonical(config["downstream"], drop=SPEED_KEYS),
     script:
         "../scripts/fetch_benchmarks.py"
 
@@ -27,19 +29,21 @@ rule probe:
         once="resources/knowledge/fictional_once.json",
     output:
         "results/evaluation/{model}/step{step}/{variant}/{state}/probes.parquet",
-    params:
-        probe=config["probe"],
-        released=RELEASED_EVALUATOR,
+    log:
+        "logs/probe/{model}/step{step}/{variant}/{state}.log",
+    benchmark:
+        "benchmarks/probe/{model}/step{step}/{variant}/{state}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         gpu=model_gpus,
         cpus_per_gpu=CLUSTER["cpus_per_gpu"],
         mem_mb=job_memory(model_gpus),
         runtime=job_runtime("probe"),
-    log:
-        "logs/probe/{model}/step{step}/{variant}/{state}.log",
-    benchmark:
-        "benchmarks/probe/{model}/step{step}/{variant}/{state}.tsv"
+    params:
+        probe=canonical(config["probe"], drop=SPEED_KEYS | {"score"}),
+        released=RELEASED_EVALUATOR,
     script:
         "../scripts/probe.py"
 
@@ -50,19 +54,20 @@ rule downstream:
         benchmarks="resources/benchmarks",
     output:
         "results/evaluation/{model}/step{step}/{variant}/{state}/downstream.parquet",
-    params:
-        downstream=config["downstream"],
-        hf_cache=config.get("hf_cache"),
+    log:
+        "logs/downstream/{model}/step{step}/{variant}/{state}.log",
+    benchmark:
+        "benchmarks/downstream/{model}/step{step}/{variant}/{state}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         gpu=model_gpus,
         cpus_per_gpu=CLUSTER["cpus_per_gpu"],
         mem_mb=job_memory(model_gpus),
         runtime=job_runtime("downstream"),
-    log:
-        "logs/downstream/{model}/step{step}/{variant}/{state}.log",
-    benchmark:
-        "benchmarks/downstream/{model}/step{step}/{variant}/{state}.tsv"
+    params:
+        downstream=canonical(config["downstream"], drop=SPEED_KEYS),
     script:
         "../scripts/downstream.py"
 
@@ -75,6 +80,8 @@ rule continual_table:
         report("results/tables/continual.parquet", caption="../report/continual_table.rst", category="Tables"),
     log:
         "logs/continual_table/continual_table.log",
+    conda:
+        ENV
     script:
         "../scripts/continual_table.py"
 
@@ -85,11 +92,13 @@ rule correlations:
         continual="results/tables/continual.parquet",
     output:
         report("results/tables/correlations.parquet", caption="../report/correlations.rst", category="Tables"),
+    log:
+        "logs/correlations/correlations.log",
+    conda:
+        ENV
     params:
         seed=config["seed"],
         score=PROBE_SCORE,
-    log:
-        "logs/correlations/correlations.log",
     script:
         "../scripts/correlations.py"
 

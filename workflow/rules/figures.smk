@@ -13,6 +13,8 @@ rule figure3:
         ),
     log:
         "logs/figures/figure3.log",
+    conda:
+        ENV
     script:
         "../scripts/figure3.py"
 
@@ -28,6 +30,8 @@ rule figure8:
         ),
     log:
         "logs/figures/figure8.log",
+    conda:
+        ENV
     script:
         "../scripts/figure8.py"
 
@@ -42,12 +46,18 @@ rule figure4:
     input:
         "results/tables/continual.parquet",
     output:
-        report(expand("results/figures/figure4.{fmt}", fmt=FORMATS), caption="../report/figure4.rst", category="Continual learning"),
+        report(
+            expand("results/figures/figure4.{fmt}", fmt=FORMATS),
+            caption="../report/figure4.rst",
+            category="Continual learning",
+        ),
+    log:
+        "logs/figures/figure4.log",
+    conda:
+        ENV
     params:
         baseline=CONTINUAL["baseline"],
         score=PROBE_SCORE,
-    log:
-        "logs/figures/figure4.log",
     script:
         "../scripts/figure4.py"
 
@@ -56,12 +66,18 @@ rule figure11:
     input:
         "results/tables/continual.parquet",
     output:
-        report(expand("results/figures/figure11.{fmt}", fmt=FORMATS), caption="../report/figure11.rst", category="Continual learning"),
+        report(
+            expand("results/figures/figure11.{fmt}", fmt=FORMATS),
+            caption="../report/figure11.rst",
+            category="Continual learning",
+        ),
+    log:
+        "logs/figures/figure11.log",
+    conda:
+        ENV
     params:
         baseline=CONTINUAL["baseline"],
         score=PROBE_SCORE,
-    log:
-        "logs/figures/figure11.log",
     script:
         "../scripts/figure11.py"
 
@@ -70,13 +86,19 @@ rule figure12:
     input:
         "results/tables/continual.parquet",
     output:
-        report(expand("results/figures/figure12.{fmt}", fmt=FORMATS), caption="../report/figure12.rst", category="Continual learning"),
-    params:
-        runs=RUNS,
-        baseline=CONTINUAL["baseline"],
-        score=PROBE_SCORE,
+        report(
+            expand("results/figures/figure12.{fmt}", fmt=FORMATS),
+            caption="../report/figure12.rst",
+            category="Continual learning",
+        ),
     log:
         "logs/figures/figure12.log",
+    conda:
+        ENV
+    params:
+        runs=canonical(RUNS),
+        baseline=CONTINUAL["baseline"],
+        score=PROBE_SCORE,
     script:
         "../scripts/figure12.py"
 
@@ -87,11 +109,13 @@ rule table2:
     output:
         markdown=report("results/tables/table2.md", caption="../report/table2.rst", category="Continual learning"),
         csv="results/tables/table2.csv",
-    params:
-        score=PROBE_SCORE,
-        paper=config.get("paper_comparison"),
     log:
         "logs/figures/table2.log",
+    conda:
+        ENV
+    params:
+        score=PROBE_SCORE,
+        paper=canonical(config.get("paper_comparison")),
     script:
         "../scripts/table2.py"
 
@@ -100,12 +124,18 @@ rule figure_retention:
     input:
         retention_files()[0],
     output:
-        report(expand("results/figures/retention.{fmt}", fmt=FORMATS), caption="../report/retention.rst", category="Continual learning"),
+        report(
+            expand("results/figures/retention.{fmt}", fmt=FORMATS),
+            caption="../report/retention.rst",
+            category="Continual learning",
+        ),
+    log:
+        "logs/figures/retention.log",
+    conda:
+        ENV
     params:
         checkpoints=retention_files()[1],
         score=PROBE_SCORE,
-    log:
-        "logs/figures/retention.log",
     script:
         "../scripts/figure_retention.py"
 
@@ -116,12 +146,16 @@ rule paper_comparison:
         correlations="results/tables/correlations.parquet",
     output:
         parquet="results/tables/paper_comparison.parquet",
-        markdown=report("results/tables/paper_comparison.md", caption="../report/paper_comparison.rst", category="Tables"),
-    params:
-        score=PROBE_SCORE,
-        paper=config.get("paper_comparison"),
+        markdown=report(
+            "results/tables/paper_comparison.md", caption="../report/paper_comparison.rst", category="Tables"
+        ),
     log:
         "logs/figures/paper_comparison.log",
+    conda:
+        ENV
+    params:
+        score=PROBE_SCORE,
+        paper=canonical(config.get("paper_comparison")),
     script:
         "../scripts/paper_comparison.py"
 

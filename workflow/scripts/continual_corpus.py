@@ -1,4 +1,5 @@
 """Pack a continual-training corpus into seq_len blocks with the model's tokenizer (as many as the runs need)."""
+
 import numpy as np
 import pandas as pd
 from transformers import AutoTokenizer

@@ -1,4 +1,5 @@
 """Acquisition and forgetting of every trained model -> results/tables/continual.parquet (kentropy.metrics)."""
+
 import pandas as pd
 
 from kentropy.io import atomic_file
@@ -13,9 +14,13 @@ with log_to(snakemake.log[0]) as log:
     for (model, step, variant), group in probes.groupby(KEY, sort=True):
         tasks = downstream[(downstream.model == model) & (downstream.step == step) & (downstream.variant == variant)]
         for run in sorted(set(group.state) - {"before"}):
-            rows += continual_rows({"model": model, "step": step, "variant": variant, "run": run},
-                                   group[group.state == "before"], group[group.state == run],
-                                   tasks[tasks.state == "before"], tasks[tasks.state == run])
+            rows += continual_rows(
+                {"model": model, "step": step, "variant": variant, "run": run},
+                group[group.state == "before"],
+                group[group.state == run],
+                tasks[tasks.state == "before"],
+                tasks[tasks.state == run],
+            )
     table = pd.DataFrame(rows, columns=CONTINUAL_COLUMNS)
     with atomic_file(snakemake.output[0]) as tmp:
         table.to_parquet(tmp, index=False)

@@ -1,11 +1,12 @@
 """Evaluate one model state on the downstream tasks with lm-eval (kentropy.downstream)."""
+
 import json
 import os
 from pathlib import Path
 
 from kentropy.offline import hf_env
 
-os.environ.update(hf_env(snakemake.params.hf_cache))  # before any HF import: the prefetched cache only
+os.environ.update(hf_env(snakemake.config.get("hf_cache")))  # before any HF import: the prefetched cache only
 
 import torch  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
@@ -23,10 +24,20 @@ with log_to(snakemake.log[0]) as log:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_causal_lm(snakemake.input.model, dtype=torch.float32).to(device)
     tokenizer = AutoTokenizer.from_pretrained(snakemake.input.model)
-    table = evaluate(model, tokenizer, benchmarks["tasks"], cfg["batch_size"], source=cfg["source"],
-                     include_path=str(Path(snakemake.input.benchmarks).resolve()) if cfg["source"] == "generated" else None,
-                     num_fewshot=cfg.get("num_fewshot", 0), limit=cfg.get("limit"))
-    for i, (key, value) in enumerate((("model", wc.model), ("step", int(wc.step)), ("variant", wc.variant), ("state", wc.state))):
+    batch_size = snakemake.config["downstream"]["batch_size"]  # speed only: read here, not a param
+    table = evaluate(
+        model,
+        tokenizer,
+        benchmarks["tasks"],
+        batch_size,
+        source=cfg["source"],
+        include_path=str(Path(snakemake.input.benchmarks).resolve()) if cfg["source"] == "generated" else None,
+        num_fewshot=cfg.get("num_fewshot", 0),
+        limit=cfg.get("limit"),
+    )
+    for i, (key, value) in enumerate(
+        (("model", wc.model), ("step", int(wc.step)), ("variant", wc.variant), ("state", wc.state))
+    ):
         table.insert(i, key, value)
     with atomic_file(snakemake.output[0]) as tmp:
         table.to_parquet(tmp, index=False)

@@ -1,4 +1,5 @@
 """Build the entropy corpus Parquet from the configured source."""
+
 from kentropy.corpora import build_corpus
 from kentropy.io import atomic_file
 from kentropy.logs import log_to

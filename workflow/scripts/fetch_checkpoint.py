@@ -1,9 +1,15 @@
 """Fetch one Hub checkpoint by step (branch resolved here, not at DAG build) into save_pretrained format."""
+
 from kentropy.hub import DEFAULT_REVISION_REGEX, fetch_checkpoint
 from kentropy.logs import log_to
 
 spec = snakemake.params.spec
 with log_to(snakemake.log[0]):
-    fetch_checkpoint(spec["repo_id"], int(snakemake.wildcards.step), snakemake.output[0],
-                     cache_dir=snakemake.params.hf_cache, layout=spec.get("layout", "hf"),
-                     pattern=spec.get("revision_regex", DEFAULT_REVISION_REGEX))
+    fetch_checkpoint(
+        spec["repo_id"],
+        int(snakemake.wildcards.step),
+        snakemake.output[0],
+        cache_dir=snakemake.config.get("hf_cache"),
+        layout=spec.get("layout", "hf"),
+        pattern=spec.get("revision_regex", DEFAULT_REVISION_REGEX),
+    )

@@ -1,4 +1,5 @@
 """Fictional-knowledge records of one split: the generated ones, or the published file (sha256 pinned)."""
+
 import shutil
 
 from kentropy.io import atomic_file

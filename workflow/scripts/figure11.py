@@ -1,4 +1,5 @@
 """Figure 11 from the continual table (kentropy.figures.figure11)."""
+
 import pandas as pd
 
 from kentropy.figures import figure11, save
@@ -6,4 +7,7 @@ from kentropy.logs import log_to
 from kentropy.metrics import reported
 
 with log_to(snakemake.log[0]):
-    save(figure11(reported(pd.read_parquet(snakemake.input[0]), snakemake.params.score), snakemake.params.baseline), list(snakemake.output))
+    save(
+        figure11(reported(pd.read_parquet(snakemake.input[0]), snakemake.params.score), snakemake.params.baseline),
+        list(snakemake.output),
+    )

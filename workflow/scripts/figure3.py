@@ -1,4 +1,5 @@
 """Figure 3 from results/tables/entropy.parquet."""
+
 import pandas as pd
 
 from kentropy.figures import figure3, save

@@ -1,4 +1,5 @@
 """Figure 4 from the continual table (kentropy.figures.figure4)."""
+
 import pandas as pd
 
 from kentropy.figures import figure4, save
@@ -6,4 +7,7 @@ from kentropy.logs import log_to
 from kentropy.metrics import reported
 
 with log_to(snakemake.log[0]):
-    save(figure4(reported(pd.read_parquet(snakemake.input[0]), snakemake.params.score), snakemake.params.baseline), list(snakemake.output))
+    save(
+        figure4(reported(pd.read_parquet(snakemake.input[0]), snakemake.params.score), snakemake.params.baseline),
+        list(snakemake.output),
+    )

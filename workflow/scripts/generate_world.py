@@ -1,4 +1,5 @@
 """Write the generated tiny world (corpora, fictional knowledge, questions)."""
+
 from pathlib import Path
 
 from kentropy.logs import log_to

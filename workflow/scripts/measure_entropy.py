@@ -1,4 +1,5 @@
 """Measure every entropy of one checkpoint on the entropy corpus (see kentropy.entropy)."""
+
 import os
 
 from kentropy.offline import hf_env
@@ -26,9 +27,11 @@ with log_to(snakemake.log[0]) as log:
     tokenizer = AutoTokenizer.from_pretrained(snakemake.input.checkpoint)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     sequences = token_sequences(pd.read_parquet(snakemake.input.corpus), tokenizer, cfg["max_length"])
-    n_batches = -(-len(sequences) // cfg["batch_size"])
-    meter = measure(model, padded_batches(sequences, cfg["batch_size"], pad_id), total=n_batches,
-                    average=cfg.get("average", "instance"))
+    batch_size = snakemake.config["entropy"]["batch_size"]  # speed only: read here, not a param
+    n_batches = -(-len(sequences) // batch_size)
+    meter = measure(
+        model, padded_batches(sequences, batch_size, pad_id), total=n_batches, average=cfg.get("average", "instance")
+    )
     table = meter.table()
     table.insert(0, "model", snakemake.wildcards.model)
     table.insert(1, "step", int(re.match(r"step(\d+)", snakemake.wildcards.checkpoint)[1]))
@@ -37,5 +40,8 @@ with log_to(snakemake.log[0]) as log:
         table.to_parquet(tmp, index=False)
     with atomic_file(snakemake.output.coef) as tmp:
         np.save(tmp, meter.mean_abs_coefficients())
-    log.info("%d tokens; knowledge entropy %.4f", meter.n_tokens,
-             table.query("metric == 'knowledge_entropy' and layer.isna()").value.iloc[0])
+    log.info(
+        "%d tokens; knowledge entropy %.4f",
+        meter.n_tokens,
+        table.query("metric == 'knowledge_entropy' and layer.isna()").value.iloc[0],
+    )

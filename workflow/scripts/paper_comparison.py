@@ -1,4 +1,5 @@
 """Our numbers beside the paper's, per cell -> results/tables/paper_comparison.{parquet,md} (kentropy.paper)."""
+
 import pandas as pd
 
 from kentropy.io import atomic_file
@@ -7,8 +8,11 @@ from kentropy.metrics import reported
 from kentropy.paper import comparison
 
 with log_to(snakemake.log[0]) as log:
-    table = comparison(reported(pd.read_parquet(snakemake.input.continual), snakemake.params.score),
-                       pd.read_parquet(snakemake.input.correlations), snakemake.params.paper)
+    table = comparison(
+        reported(pd.read_parquet(snakemake.input.continual), snakemake.params.score),
+        pd.read_parquet(snakemake.input.correlations),
+        snakemake.params.paper,
+    )
     with atomic_file(snakemake.output.parquet) as tmp:
         table.to_parquet(tmp, index=False)
     with atomic_file(snakemake.output.markdown) as tmp:

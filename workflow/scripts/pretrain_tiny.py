@@ -1,4 +1,5 @@
 """Train one segment of the tiny trajectory: previous configured step -> this step."""
+
 import os
 
 from kentropy.offline import hf_env
@@ -13,12 +14,21 @@ from kentropy.pretrain import TinyModelConfig, train_segment  # noqa: E402
 
 with log_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
-    cfg = TinyModelConfig(**{k: v for k, v in snakemake.params.pretrain.items() if k != "tokenizer_vocab_size"},
-                          seed=snakemake.params.seed)
+    cfg = TinyModelConfig(
+        **{k: v for k, v in snakemake.params.pretrain.items() if k != "tokenizer_vocab_size"},
+        seed=snakemake.params.seed,
+    )
     start = snakemake.input.get("start")
     start_step = int(start.rsplit("step", 1)[1]) if start else 0
-    losses = train_segment(cfg, snakemake.input.corpus, snakemake.input.tokenizer, start, start_step,
-                           int(snakemake.wildcards.step), snakemake.output.checkpoint)
+    losses = train_segment(
+        cfg,
+        snakemake.input.corpus,
+        snakemake.input.tokenizer,
+        start,
+        start_step,
+        int(snakemake.wildcards.step),
+        snakemake.output.checkpoint,
+    )
     with atomic_file(snakemake.output.loss) as tmp:
         losses.to_parquet(tmp, index=False)
     if len(losses):

@@ -1,4 +1,5 @@
 """Score every probe of the injected knowledge on one model state (kentropy.probes)."""
+
 import os
 
 from kentropy.offline import hf_env
@@ -21,13 +22,27 @@ with log_to(snakemake.log[0]) as log:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_causal_lm(snakemake.input.model, dtype=torch.float32).to(device)
     tokenizer = AutoTokenizer.from_pretrained(snakemake.input.model)
-    probes = probe_table({"paraphrase": load_records(snakemake.input.paraphrase), "once": load_records(snakemake.input.once)})
-    scores = score_probes(model, tokenizer, probes, snakemake.params.probe["batch_size"],
-                          snakemake.params.probe["max_length"], ReleasedEvaluator(**snakemake.params.released))
+    probes = probe_table(
+        {"paraphrase": load_records(snakemake.input.paraphrase), "once": load_records(snakemake.input.once)}
+    )
+    scores = score_probes(
+        model,
+        tokenizer,
+        probes,
+        snakemake.config["probe"]["batch_size"],  # speed only
+        snakemake.params.probe["max_length"],
+        ReleasedEvaluator(**snakemake.params.released),
+    )
     table = pd.concat([probes.drop(columns=["input", "target"]), scores], axis=1)
-    for i, (key, value) in enumerate((("model", wc.model), ("step", int(wc.step)), ("variant", wc.variant), ("state", wc.state))):
+    for i, (key, value) in enumerate(
+        (("model", wc.model), ("step", int(wc.step)), ("variant", wc.variant), ("state", wc.state))
+    ):
         table.insert(i, key, value)
     with atomic_file(snakemake.output[0]) as tmp:
         table.to_parquet(tmp, index=False)
-    log.info("%d probes, mean score: per_token %.4f, released %.4f", len(table), table.per_token.mean(),
-             table.released.mean())
+    log.info(
+        "%d probes, mean score: per_token %.4f, released %.4f",
+        len(table),
+        table.per_token.mean(),
+        table.released.mean(),
+    )

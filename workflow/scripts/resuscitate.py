@@ -1,4 +1,5 @@
 """Write the resuscitated copy of one checkpoint (kentropy.resuscitation, Algorithm 1)."""
+
 import os
 
 from kentropy.offline import hf_env
@@ -10,7 +11,13 @@ from kentropy.resuscitation import resuscitate_checkpoint  # noqa: E402
 
 wc = snakemake.wildcards
 with log_to(snakemake.log[0]) as log:
-    record = resuscitate_checkpoint(snakemake.input.checkpoint, snakemake.input.coef, int(wc.p), float(wc.q),
-                                    snakemake.output[0])
-    log.info("p=%s q=%s: %s neurons amplified per layer, mean factor %s", wc.p, wc.q,
-             record["selected_per_layer"], [round(f, 3) for f in record["mean_factor_of_selected"]])
+    record = resuscitate_checkpoint(
+        snakemake.input.checkpoint, snakemake.input.coef, int(wc.p), float(wc.q), snakemake.output[0]
+    )
+    log.info(
+        "p=%s q=%s: %s neurons amplified per layer, mean factor %s",
+        wc.p,
+        wc.q,
+        record["selected_per_layer"],
+        [round(f, 3) for f in record["mean_factor_of_selected"]],
+    )

@@ -1,5 +1,6 @@
 """Figure 5 or 15 (A, F vs q at fixed p) or Figure 13 (vs p at fixed q) from the resuscitation table,
 for the checkpoint steps the rule names."""
+
 import pandas as pd
 
 from kentropy.figures import resuscitation_grid, save

@@ -1,5 +1,6 @@
 """Table 2 (runs x checkpoint steps) as Markdown and CSV, with the paper's values in brackets when the
 config reproduces a paper experiment (kentropy.tables)."""
+
 import pandas as pd
 
 from kentropy.io import atomic_file

@@ -1,4 +1,5 @@
 """The run's training stream: corpus blocks in seeded order with fictional knowledge injected (kentropy.streams)."""
+
 import os
 
 from kentropy.offline import hf_env
@@ -21,11 +22,23 @@ with log_to(snakemake.log[0]) as log:
     blocks = np.load(snakemake.input.blocks)[: run["batch_size"] * run["steps_per_epoch"]]
     total_steps = run["epochs"] * run["steps_per_epoch"]
     injections = injection_schedule(
-        load_records(snakemake.input.paraphrase, n_paraphrases=n_injections - 1), load_records(snakemake.input.once),
-        inject_interval(run, n_injections), n_injections, run["batch_size"], total_steps)
+        load_records(snakemake.input.paraphrase, n_paraphrases=n_injections - 1),
+        load_records(snakemake.input.once),
+        inject_interval(run, n_injections),
+        n_injections,
+        run["batch_size"],
+        total_steps,
+    )
     with atomic_file(snakemake.output.tokens) as tmp:
-        manifest = write_stream(blocks, injections, tokenizer, run["batch_size"], total_steps, snakemake.params.seed, tmp)
+        manifest = write_stream(
+            blocks, injections, tokenizer, run["batch_size"], total_steps, snakemake.params.seed, tmp
+        )
     with atomic_file(snakemake.output.manifest) as tmp:
         manifest.to_parquet(tmp, index=False)
-    log.info("%d steps x %d rows; %d injected paragraphs, %.0f%% of them cut to seq_len",
-             total_steps, run["batch_size"], len(manifest), 100 * (manifest.n_tokens >= blocks.shape[1]).mean())
+    log.info(
+        "%d steps x %d rows; %d injected paragraphs, %.0f%% of them cut to seq_len",
+        total_steps,
+        run["batch_size"],
+        len(manifest),
+        100 * (manifest.n_tokens >= blocks.shape[1]).mean(),
+    )

@@ -1,4 +1,5 @@
 """Train the tiny model's byte-level BPE tokenizer on the pretraining corpus."""
+
 import pandas as pd
 
 from kentropy.logs import log_to
