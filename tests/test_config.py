@@ -84,4 +84,6 @@ def test_a_failing_job_writes_its_traceback_to_its_log(tmp_path):
         raise StreamError("continual.n_injections: 3 does not divide the 4 once-split records")
     text = log.read_text()
     assert "working" in text and "Traceback (most recent call last)" in text
-    assert text.rstrip().endswith("error: StreamError: continual.n_injections: 3 does not divide the 4 once-split records")
+    assert text.rstrip().endswith(
+        "error: StreamError: continual.n_injections: 3 does not divide the 4 once-split records"
+    )
