@@ -254,3 +254,36 @@ def test_two_processes_launched_like_a_two_gpu_job_train_the_same_model(start):
     )
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6)
+
+
+def test_a_changed_run_never_resumes_stale_state(start):
+    """Kill a run, change its lr, rerun in the same work dir: it starts fresh, says why, and ends exactly where
+    an uninterrupted run at the new lr ends."""
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+
+    new = replace(RUN, lr=2e-3, total_steps=20)
+
+    def command(name, run):
+        cmd = train_command(start, name)
+        cmd[cmd.index("--run-config") + 1] = json.dumps(run.__dict__)
+        return cmd
+
+    subprocess.run(command("fresh-new-lr", new), check=True, capture_output=True)
+    killed = command("changed", replace(new, lr=RUN.lr))
+    proc = subprocess.Popen(killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = start / "changed" / "work" / "latest"
+    deadline = time.time() + 120
+    while not latest.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert latest.exists(), "the run was not killed midway"
+    rerun = subprocess.run(command("changed", new), check=True, capture_output=True, text=True)
+    assert "not resuming from" in rerun.stderr and "lr 0.003 -> 0.002" in rerun.stderr
+    assert "resumed from" not in rerun.stderr
+    a = load_file(start / "fresh-new-lr" / "model" / "model.safetensors")
+    b = load_file(start / "changed" / "model" / "model.safetensors")
+    for name in a:
+        assert torch.equal(a[name], b[name]), name

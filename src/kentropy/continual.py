@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from .probes import ReleasedEvaluator
 from .schedule import adamw, warmup_cosine
 
 log = logging.getLogger(__name__)
+FINGERPRINT = "fingerprint.json"  # in the work dir: the run its resumable state belongs to
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,58 @@ def _score_retention(engine, tokenizer, retention: Retention, step: int) -> list
     return [{"step": step, **row} for row in probe_scores(scored).to_dict("records")]
 
 
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def run_fingerprint(model_dir: str, stream_path: str, run: RunConfig, retention: Retention | None) -> dict:
+    """Everything a training job's result depends on: the run's settings, the stream's bytes, the starting
+    checkpoint (its recorded weight hashes, else each weight file's size and modification time, and its
+    config), and what the retention curve scores. A resumable state is only resumed under the same one."""
+    folder = Path(model_dir)
+    source = folder / "source.json"
+    recorded = json.loads(source.read_text()).get("weights_sha256") if source.is_file() else None
+    weights = recorded or {
+        f.name: [f.stat().st_size, f.stat().st_mtime_ns]
+        for f in sorted(folder.iterdir())
+        if f.suffix in (".safetensors", ".bin")
+    }
+    probes = None
+    if retention is not None:
+        probes = {"steps": list(retention.steps), "max_length": retention.max_length}
+        probes["released"] = asdict(retention.released)
+    return {
+        "run": asdict(run),
+        "stream": _digest(Path(stream_path)),
+        "checkpoint": {"weights": weights, "config": _digest(folder / "config.json")},
+        "retention": probes,
+    }
+
+
+def _stale_reason(work_dir: str, fingerprint: dict) -> str | None:
+    """Why the resumable state in ``work_dir`` belongs to another run (None: it is this run's, or there is none)."""
+    work = Path(work_dir)
+    if not (work / "latest").is_file():
+        return None
+    saved = work / FINGERPRINT
+    if not saved.is_file():
+        return "it records no fingerprint"
+    old = json.loads(saved.read_text())
+    changed = [key for key in fingerprint if old.get(key) != fingerprint[key]]
+    if not changed:
+        return None
+    if "run" in changed:
+        keys = [k for k in fingerprint["run"] if old["run"].get(k) != fingerprint["run"][k]]
+        return "the run's settings changed: " + ", ".join(
+            f"{k} {old['run'].get(k)} -> {fingerprint['run'][k]}" for k in keys
+        )
+    return "the " + " and the ".join(changed) + " changed"
+
+
 def train(
     model_dir: str,
     stream_path: str,
@@ -194,6 +248,12 @@ def train(
     engine = make_engine(model, run, world, bf16=bf16)
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    fingerprint = run_fingerprint(model_dir, stream_path, run, retention)
+    stale = _stale_reason(work_dir, fingerprint)
+    if stale and rank == 0:
+        log.warning("not resuming from %s: %s; starting fresh", work_dir, stale)
+        shutil.rmtree(work_dir)
+    dist.barrier()
     start, logs = 0, {"losses": [], "retention": []}
     if (Path(work_dir) / "latest").is_file():
         _, client = engine.load_checkpoint(work_dir)
@@ -219,7 +279,7 @@ def train(
         if retention is not None and step + 1 in retention.steps:
             logs["retention"] += _score_retention(engine, tokenizer, retention, step + 1)
         if (step + 1) % run.save_interval == 0 and step + 1 < run.total_steps:
-            _save_resumable(engine, work_dir, step + 1, logs, rank)
+            _save_resumable(engine, work_dir, step + 1, logs, rank, fingerprint)
     table = pd.DataFrame(losses, columns=["step", "loss", "lr"])
     # ZeRO-3 shards the weights themselves: every rank joins the gather, rank 0 writes the full model.
     gathered = (
@@ -246,11 +306,14 @@ def train(
     return table
 
 
-def _save_resumable(engine, work_dir: str, step: int, logs: dict, rank: int) -> None:
-    """Save a DeepSpeed checkpoint tagged by step (with the logs so far), then drop the older ones."""
+def _save_resumable(engine, work_dir: str, step: int, logs: dict, rank: int, fingerprint: dict) -> None:
+    """Save a DeepSpeed checkpoint tagged by step (with the logs so far) and the run's fingerprint, then drop
+    the older checkpoints."""
     tag = f"step{step}"
     engine.save_checkpoint(work_dir, tag=tag, client_state={"step": step, "logs": logs})
     if rank == 0:
+        with atomic_file(Path(work_dir) / FINGERPRINT) as tmp:
+            tmp.write_text(json.dumps(fingerprint, sort_keys=True))
         for old in Path(work_dir).glob("step*"):
             if old.name != tag:
                 shutil.rmtree(old, ignore_errors=True)
