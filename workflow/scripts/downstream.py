@@ -31,7 +31,7 @@ with log_to(snakemake.log[0]) as log:
         benchmarks["tasks"],
         batch_size,
         source=cfg["source"],
-        include_path=str(Path(snakemake.input.benchmarks).resolve()) if cfg["source"] == "generated" else None,
+        data_dir=snakemake.input.benchmarks,
         num_fewshot=cfg.get("num_fewshot", 0),
         limit=cfg.get("limit"),
     )

