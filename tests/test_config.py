@@ -113,3 +113,27 @@ def test_constraints_known_from_the_config_fail_at_dag_build(change, message):
     change(cfg)
     with pytest.raises(ConfigError, match=re.escape(message)):
         validate_config(cfg, SCHEMA)
+
+
+def test_weak_inputs_name_their_file_or_key(tmp_path):
+    from kentropy.architectures import CheckpointError, load_causal_lm
+    from kentropy.corpora import CorpusError, text_file_corpus
+
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(CorpusError, match=f"not UTF-8 text: {re.escape(str(bad))}"):
+        text_file_corpus(bad)
+    ckpt = tmp_path / "ckpt"
+    from tests.conftest import tiny_model
+
+    tiny_model("olmo", dtype=__import__("torch").float32).save_pretrained(ckpt)
+    weights = ckpt / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated
+    with pytest.raises(CheckpointError, match=f"{re.escape(str(ckpt))}: cannot load the checkpoint"):
+        load_causal_lm(str(ckpt))
+    cfg = default()
+    cfg["models"] = {"mine": {"source": "local", "path": str(tmp_path / "run" / "step{step}"), "steps": [5]}}
+    with pytest.raises(
+        ConfigError, match=re.escape(f"config: models.mine.path: no checkpoint for step 5 at {tmp_path}")
+    ):
+        validate_config(cfg, SCHEMA)

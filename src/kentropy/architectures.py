@@ -12,6 +12,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .errors import KentropyError
+
+
+class CheckpointError(KentropyError, OSError):
+    """A checkpoint folder cannot be loaded; the message names the folder and the cause."""
+
 
 @dataclass(frozen=True)
 class LayerModules:
@@ -44,5 +50,8 @@ def load_causal_lm(path: str, dtype: torch.dtype = torch.float32, attention: str
     """Load a ``save_pretrained`` checkpoint in eval mode. Eager attention is what exposes the weights."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=attention)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=attention)
+    except Exception as err:  # safetensors, json, OSError: all say only what failed, not where
+        raise CheckpointError(f"{path}: cannot load the checkpoint ({type(err).__name__}: {err})") from err
     return model.eval()

@@ -26,6 +26,11 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     if error is not None:
         raise ConfigError(f"config: {_key(error.absolute_path)}: {error.message}")
     for name, model in config["models"].items():
+        if model["source"] == "local":
+            for step in sorted(model["steps"]):
+                folder = Path(model["path"].format(step=step))
+                if not (folder / "config.json").is_file():
+                    raise ConfigError(f"config: models.{name}.path: no checkpoint for step {step} at {folder}")
         if model["source"] == "pretrain":
             for section in ("pretrain", "world"):
                 if section not in config:

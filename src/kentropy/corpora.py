@@ -33,7 +33,10 @@ def text_file_corpus(path: str | Path, count: int | None = None) -> pd.DataFrame
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"entropy corpus file not found: {path}")
-    docs = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        docs = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"entropy corpus file is not UTF-8 text: {path} ({err})") from err
     if not docs:
         raise CorpusError(f"entropy corpus file has no non-empty line: {path}")
     return pd.DataFrame({"text": docs[:count]})
