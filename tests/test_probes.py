@@ -154,11 +154,12 @@ def test_both_scores_on_the_published_probes_with_the_olmo_tokenizer():
         bos_token_id=None,
     )
     model = tf.OlmoForCausalLM(config).to(torch.float64).eval()
-    got = score_probes(model, tokenizer, probes, batch_size=64)
+    got = score_probes(model, tokenizer, probes, batch_size=8)  # small batches: float64 logits over 50k tokens
+    some = probes.iloc[::13]  # one forward per probe in the reference: every 13th of the 1,950 (150 probes)
     with torch.no_grad():
-        want = [reference_score(model, *encode_probe(tokenizer, i, t)) for i, t in zip(probes.input, probes.target)]
+        want = [reference_score(model, *encode_probe(tokenizer, i, t)) for i, t in zip(some.input, some.target)]
     torch.testing.assert_close(
-        torch.tensor(got.per_token.to_numpy()), torch.tensor(want, dtype=torch.float64), rtol=1e-9, atol=1e-9
+        torch.tensor(got.per_token.to_numpy()[::13]), torch.tensor(want, dtype=torch.float64), rtol=1e-9, atol=1e-9
     )
     want = reference_released(model, tokenizer, probes, 16, 4, pad_id=1)
     torch.testing.assert_close(

@@ -16,7 +16,6 @@ from kentropy.config import (
     injection_steps,
     validate_config,
 )
-from kentropy.launch import launch_command
 from kentropy.manifests import ManifestError, check_model, identical_weights
 from kentropy.resuscitation import variant_name
 
@@ -232,11 +231,6 @@ def retention_steps(wildcards):
     total, interval = run["epochs"] * run["steps_per_epoch"], inject_interval(run, CONTINUAL["n_injections"])
     steps = {s - 1 for s in injection_steps(interval, total)[1:]} | {total}
     return ",".join(map(str, sorted(steps)))
-
-
-def launch(wildcards):
-    """One training process per GPU inside the job (kentropy.launch.launch_command)."""
-    return launch_command(train_gpus(wildcards))
 
 
 def variant_checkpoint(wildcards):

@@ -91,18 +91,11 @@ rule continual_train:
         cpus_per_gpu=CLUSTER["cpus_per_gpu"],
         mem_mb=job_memory(train_gpus),
         runtime=train_runtime,
-        probe_batch_size=config["probe"]["batch_size"],  # speed only: a resource, so changing it reruns nothing
     params:
-        launch=launch,
         run=run_config,
         probe_steps=retention_steps,
         probe_max_length=config["probe"]["max_length"],
         released=json.dumps(RELEASED_EVALUATOR),
         work="results/continual/{model}/step{step}/{variant}/{run}/work",
-    shell:
-        "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 {params.launch} --model {input.checkpoint} --stream {input.stream} --run-config '{params.run}' "
-        "--out {output.model} --loss {output.loss} --work-dir {params.work} --threads {threads} "
-        "--knowledge {input.paraphrase} {input.once} --probe-steps {params.probe_steps} "
-        "--probe-batch-size {resources.probe_batch_size} --probe-max-length {params.probe_max_length} "
-        "--released-evaluator '{params.released}' "
-        "--retention {output.retention} > {log} 2>&1"
+    script:
+        "../scripts/continual_train.py"

@@ -1,0 +1,35 @@
+"""Train one checkpoint on one run's stream with DeepSpeed: ``python -m kentropy.continual``, one process per
+GPU of the job (kentropy.launch). The interpreter, GPU count, threads and probe batch size are not params:
+they change speed, not the result, so changing them reruns nothing."""
+
+import os
+import shlex
+import subprocess
+import sys
+
+from kentropy.launch import launch_command
+from kentropy.offline import hf_env
+
+out = snakemake.output
+argv = [
+    *shlex.split(launch_command(int(snakemake.resources.get("gpu", 0)), python=sys.executable)),
+    "--model", snakemake.input.checkpoint,
+    "--stream", snakemake.input.stream,
+    "--run-config", snakemake.params.run,
+    "--out", out.model,
+    "--loss", out.loss,
+    "--work-dir", snakemake.params.work,
+    "--threads", str(snakemake.threads),
+    "--knowledge", snakemake.input.paraphrase, snakemake.input.once,
+    "--probe-steps", snakemake.params.probe_steps,
+    "--probe-batch-size", str(snakemake.config["probe"]["batch_size"]),
+    "--probe-max-length", str(snakemake.params.probe_max_length),
+    "--released-evaluator", snakemake.params.released,
+    "--retention", out.retention,
+]  # fmt: skip
+with open(snakemake.log[0], "w") as log:
+    log.write(shlex.join(argv) + "\n")
+    log.flush()
+    done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **hf_env()}, check=False)
+if done.returncode:
+    sys.exit(f"continual_train failed (exit {done.returncode}); the traceback is in {snakemake.log[0]}")
