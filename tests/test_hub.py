@@ -123,3 +123,15 @@ def test_identical_weights_under_two_steps_are_recorded_and_flagged(tmp_path):
     want = hashlib.sha256(files["model.safetensors"]).hexdigest()
     assert sources[1000]["weights_sha256"] == {"model.safetensors": want}
     assert identical_weights(sources) == {2000: 1000}
+
+
+def test_a_manifest_refreshes_from_the_branch_list(hub_cache, tmp_path):
+    """The refresh command's listing and parsing, offline from the cache (online it lists the Hub)."""
+    out = tmp_path / "OLMo-1B.csv"
+    code = (
+        "from kentropy.manifests import refresh; "
+        f"refresh('OLMo-1B', {REPO!r}, __import__('pathlib').Path({str(out)!r}), cache_dir={str(hub_cache)!r})"
+    )
+    proc = offline(code)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == "step,tokens\n117850,494298726400\n369000,1547698176000\n738020,3095480238080\n"

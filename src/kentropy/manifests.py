@@ -13,6 +13,7 @@ import bisect
 import csv
 import sys
 from importlib.resources import files
+from pathlib import Path
 
 import yaml
 
@@ -64,19 +65,20 @@ def check_model(name: str, spec: dict) -> None:
             )
 
 
-def refresh(name: str, repo_id: str | None = None) -> dict[int, int]:
+def refresh(name: str, repo_id: str | None = None, out=None, cache_dir: str | None = None) -> dict[int, int]:
     """The step list of manifest ``name`` read from the branches of ``repo_id`` (default: its first repo)
-    on the Hub, tokens by ``tokens_per_step``; written over ``data/checkpoints/<name>.csv``."""
+    on the Hub (offline: from the HF cache), tokens by ``tokens_per_step``; written to ``out`` (default: over
+    ``data/checkpoints/<name>.csv``)."""
     from .hub import _branch_names, step_revisions
 
     spec = sources()[name]
     repo_id = repo_id or spec["repos"][0]
-    branches, where = _branch_names(repo_id, None)
+    branches, where = _branch_names(repo_id, cache_dir)
     steps = sorted(step_revisions(branches, spec["revision_regex"]))
     if not steps:
         raise ManifestError(f"{repo_id}: no branch matches {spec['revision_regex']!r} {where}")
     table = {s: s * spec["tokens_per_step"] for s in steps}
-    with DATA.joinpath(f"{name}.csv").open("w") as f:  # an editable install writes into the repo
+    with (out or DATA.joinpath(f"{name}.csv")).open("w") as f:  # an editable install writes into the repo
         f.write("step,tokens\n" + "".join(f"{s},{t}\n" for s, t in table.items()))
     return table
 
@@ -105,12 +107,13 @@ def main(argv: list[str] | None = None) -> None:
     ref = sub.add_parser("refresh", help="rewrite a step list from the Hub's branch list (needs network)")
     ref.add_argument("name", choices=sorted(sources()))
     ref.add_argument("--repo", help="repo to list (default: the manifest's first)")
+    ref.add_argument("--out", type=Path, help="write here instead of over the shipped list")
     args = parser.parse_args(argv)
     if args.command == "list":
         for name, spec in sources().items():
             print(f"{name}: {len(published(name))} steps; {', '.join(spec['repos'])}")
     else:
-        table = refresh(args.name, args.repo)
+        table = refresh(args.name, args.repo, args.out)
         print(f"{args.name}: {len(table)} steps, {min(table)}..{max(table)}", file=sys.stderr)
 
 
