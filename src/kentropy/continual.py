@@ -250,9 +250,13 @@ def train(
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     fingerprint = run_fingerprint(model_dir, stream_path, run, retention)
     stale = _stale_reason(work_dir, fingerprint)
-    if stale and rank == 0:
-        log.warning("not resuming from %s: %s; starting fresh", work_dir, stale)
-        shutil.rmtree(work_dir)
+    if rank == 0:
+        if stale:
+            log.warning("not resuming from %s: %s; starting fresh", work_dir, stale)
+            shutil.rmtree(work_dir)
+        # Written before any checkpoint, so a state that exists always has its fingerprint beside it.
+        with atomic_file(Path(work_dir) / FINGERPRINT) as tmp:
+            tmp.write_text(json.dumps(fingerprint, sort_keys=True))
     dist.barrier()
     start, logs = 0, {"losses": [], "retention": []}
     if (Path(work_dir) / "latest").is_file():
@@ -279,7 +283,7 @@ def train(
         if retention is not None and step + 1 in retention.steps:
             logs["retention"] += _score_retention(engine, tokenizer, retention, step + 1)
         if (step + 1) % run.save_interval == 0 and step + 1 < run.total_steps:
-            _save_resumable(engine, work_dir, step + 1, logs, rank, fingerprint)
+            _save_resumable(engine, work_dir, step + 1, logs, rank)
     table = pd.DataFrame(losses, columns=["step", "loss", "lr"])
     # ZeRO-3 shards the weights themselves: every rank joins the gather, rank 0 writes the full model.
     gathered = (
@@ -306,14 +310,11 @@ def train(
     return table
 
 
-def _save_resumable(engine, work_dir: str, step: int, logs: dict, rank: int, fingerprint: dict) -> None:
-    """Save a DeepSpeed checkpoint tagged by step (with the logs so far) and the run's fingerprint, then drop
-    the older checkpoints."""
+def _save_resumable(engine, work_dir: str, step: int, logs: dict, rank: int) -> None:
+    """Save a DeepSpeed checkpoint tagged by step (with the logs so far), then drop the older ones."""
     tag = f"step{step}"
     engine.save_checkpoint(work_dir, tag=tag, client_state={"step": step, "logs": logs})
     if rank == 0:
-        with atomic_file(Path(work_dir) / FINGERPRINT) as tmp:
-            tmp.write_text(json.dumps(fingerprint, sort_keys=True))
         for old in Path(work_dir).glob("step*"):
             if old.name != tag:
                 shutil.rmtree(old, ignore_errors=True)
