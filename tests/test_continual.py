@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -117,20 +118,21 @@ def uninterrupted(root):
     return root / "whole"
 
 
-def test_killed_run_resumes_to_the_same_result(start):
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    uninterrupted(start)
-
-    proc = subprocess.Popen(
-        train_command(start, "killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    latest = start / "killed" / "work" / "latest"
+def kill_after_first_save(command: list[str], work: Path, env: dict | None = None) -> None:
+    """Start a training process and SIGKILL it as soon as its first DeepSpeed checkpoint exists."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while not latest.exists() and proc.poll() is None and time.time() < deadline:
+    while not (work / "latest").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert latest.exists() and not (start / "killed" / "model").exists(), "the run was not killed midway"
+    assert (work / "latest").exists() and not (work.parent / "model").exists(), "the run was not killed midway"
+
+
+def test_killed_run_resumes_to_the_same_result(start):
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    uninterrupted(start)
+    kill_after_first_save(train_command(start, "killed"), start / "killed" / "work", env)
     resumed = subprocess.run(train_command(start, "killed"), check=True, env=env, capture_output=True, text=True)
     assert "resumed from" in resumed.stderr
 
@@ -271,15 +273,7 @@ def test_a_changed_run_never_resumes_stale_state(start):
         return cmd
 
     subprocess.run(command("fresh-new-lr", new), check=True, capture_output=True)
-    killed = command("changed", replace(new, lr=RUN.lr))
-    proc = subprocess.Popen(killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    latest = start / "changed" / "work" / "latest"
-    deadline = time.time() + 120
-    while not latest.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert latest.exists(), "the run was not killed midway"
+    kill_after_first_save(command("changed", replace(new, lr=RUN.lr)), start / "changed" / "work")
     rerun = subprocess.run(command("changed", new), check=True, capture_output=True, text=True)
     assert "not resuming from" in rerun.stderr and "lr 0.003 -> 0.002" in rerun.stderr
     assert "resumed from" not in rerun.stderr
