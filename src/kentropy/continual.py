@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -27,7 +26,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .io import atomic_dir, atomic_file
+from .hub import WEIGHT_SUFFIXES
+from .io import atomic_dir, atomic_file, sha256
 from .probes import ReleasedEvaluator
 from .schedule import adamw, warmup_cosine
 
@@ -158,14 +158,6 @@ def _score_retention(engine, tokenizer, retention: Retention, step: int) -> list
     return [{"step": step, **row} for row in probe_scores(scored).to_dict("records")]
 
 
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def run_fingerprint(model_dir: str, stream_path: str, run: RunConfig, retention: Retention | None) -> dict:
     """Everything a training job's result depends on: the run's settings, the stream's bytes, the starting
     checkpoint (its recorded weight hashes, else each weight file's size and modification time, and its
@@ -176,7 +168,7 @@ def run_fingerprint(model_dir: str, stream_path: str, run: RunConfig, retention:
     weights = recorded or {
         f.name: [f.stat().st_size, f.stat().st_mtime_ns]
         for f in sorted(folder.iterdir())
-        if f.suffix in (".safetensors", ".bin")
+        if f.name.endswith(WEIGHT_SUFFIXES)
     }
     probes = None
     if retention is not None:
@@ -184,8 +176,8 @@ def run_fingerprint(model_dir: str, stream_path: str, run: RunConfig, retention:
         probes["released"] = asdict(retention.released)
     return {
         "run": asdict(run),
-        "stream": _digest(Path(stream_path)),
-        "checkpoint": {"weights": weights, "config": _digest(folder / "config.json")},
+        "stream": sha256(stream_path),
+        "checkpoint": {"weights": weights, "config": sha256(folder / "config.json")},
         "retention": probes,
     }
 

@@ -7,7 +7,6 @@ cannot be guessed (``step117850-tokens494B``). The branch is resolved at fetch t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ import huggingface_hub
 from huggingface_hub import HfApi, scan_cache_dir, snapshot_download
 
 from .errors import KentropyError
-from .io import atomic_dir
+from .io import atomic_dir, sha256
 
 log = logging.getLogger(__name__)
 DEFAULT_REVISION_REGEX = r"^step(\d+)(-tokens\d+[KMBT])?$"
@@ -89,13 +88,7 @@ def file_sha256(path: Path) -> str:
     """sha256 of a file in the HF cache: the name of its blob when the Hub stored it with LFS (the blob is
     named by the LFS sha256, so nothing is read twice), else hashed here."""
     blob = Path(path).resolve()
-    if _SHA256.match(blob.name):
-        return blob.name
-    digest = hashlib.sha256()
-    with open(blob, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return blob.name if _SHA256.match(blob.name) else sha256(blob)
 
 
 def weight_hashes(snapshot: Path) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -35,3 +36,12 @@ def atomic_file(final: str | Path) -> Iterator[Path]:
         tmp.replace(final)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in chunks (fictional-knowledge pins, checkpoint and stream fingerprints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -7,7 +7,6 @@ by URL with a pinned sha256; the default config writes generated records in the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import urllib.request
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import KentropyError
-from .io import atomic_file
+from .io import atomic_file, sha256
 
 #: Probe kinds of the paper and the record fields that hold them.
 PROBE_KINDS = {"memorization": "mem", "semantic": "gen", "composition": "hard_gen"}
@@ -89,14 +88,6 @@ def probe_table(records_by_split: dict[str, list[dict]]) -> pd.DataFrame:
                         }
                     )
     return pd.DataFrame(rows)
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fetch_file(url: str, expected_sha256: str, out: str | Path) -> None:

@@ -56,8 +56,9 @@ def check_model(name: str, spec: dict) -> None:
     if manifest is None:
         return
     steps = list(published(manifest))
+    known = set(steps)
     for step in sorted(spec["steps"]):
-        if step not in published(manifest):
+        if step not in known:
             around = ", ".join(map(str, nearest(steps, step)))
             raise ManifestError(
                 f"config: models.{name}.steps: {spec['repo_id']} has no published checkpoint at step "
@@ -98,6 +99,14 @@ def identical_weights(sources: dict[int, dict]) -> dict[int, int]:
         else:
             first[key] = step
     return out
+
+
+def duplicate_steps(files: dict) -> dict[int, int]:
+    """``identical_weights`` over the ``source.json`` files that exist among ``files`` ({step: path})."""
+    import json
+
+    found = {int(s): json.loads(Path(p).read_text()) for s, p in files.items() if Path(p).is_file()}
+    return identical_weights(found)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,7 @@ from kentropy.config import (
     injection_steps,
     validate_config,
 )
-from kentropy.manifests import ManifestError, check_model, identical_weights
+from kentropy.manifests import ManifestError, check_model, duplicate_steps
 from kentropy.resuscitation import variant_name
 
 try:
@@ -81,8 +81,7 @@ def hub_sources():
 def warn_identical_checkpoints():
     """At DAG build: a warning naming both steps when two fetched checkpoints of a model have the same weights."""
     for model, files in hub_sources().items():
-        found = {s: json.loads(Path(p).read_text()) for s, p in files.items() if Path(p).is_file()}
-        for step, same in identical_weights(found).items():
+        for step, same in duplicate_steps(files).items():
             logger.warning(
                 f"models.{model}: the checkpoints of steps {same} and {step} have byte-identical weights "
                 f"({MODELS[model]['repo_id']}); their entropies will be equal (entropy.parquet: duplicate_of)"

@@ -1,21 +1,17 @@
 """Concatenate the per-checkpoint entropy tables into results/tables/entropy.parquet; a Hub checkpoint whose
 weights are byte-identical to an earlier step's is marked (``duplicate_of``: that step)."""
 
-import json
-from pathlib import Path
-
 import pandas as pd
 
 from kentropy.io import atomic_file
 from kentropy.logs import log_to
-from kentropy.manifests import identical_weights
+from kentropy.manifests import duplicate_steps
 
 with log_to(snakemake.log[0]) as log:
     table = pd.concat([pd.read_parquet(p) for p in snakemake.input], ignore_index=True)
     duplicates = {}
     for model, files in snakemake.params.sources.items():
-        found = {int(s): json.loads(Path(p).read_text()) for s, p in files.items() if Path(p).is_file()}
-        for step, same in identical_weights(found).items():
+        for step, same in duplicate_steps(files).items():
             duplicates[(model, step)] = same
             log.warning("%s: step %d has the same weights as step %d", model, step, same)
     table["duplicate_of"] = pd.array([duplicates.get((m, s)) for m, s in zip(table.model, table.step)], dtype="Int64")
