@@ -1,6 +1,6 @@
 # knowledge-entropy: from pretraining checkpoints to entropy, continual-learning tables and figures.
-# Target rules: all, entropy, continual, resuscitation, figures, continual_figures, figure3/4/5/8/11-15,
-# table2. See README.md.
+# Target rules: all, entropy, continual, resuscitation, figures, continual_figures, table2, and each figure
+# of kentropy.figure_registry by name (figure3, figure4, ..., retention). See README.md.
 from snakemake.utils import min_version
 
 min_version("9.0")

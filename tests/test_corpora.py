@@ -94,5 +94,7 @@ def test_hf_dataset_is_streamed_and_packed_only_as_far_as_needed(tmp_path):
     assert next(consumed) <= 150  # 100 blocks need ~70 documents: streaming stopped after the next chunk
     with pytest.raises(CorpusError, match=r"has no field 'body' \(fields: \['pmid', 'text'\]\)"):
         next(stream_hf_texts(str(data), "train", "body"))
-    with pytest.raises(CorpusError, match="corpus has 80 tokens: 5 blocks of 16, 1000 needed"):
-        pack_blocks(iter(["a b c"] * 20), WordTokenizer(), seq_len=16, n_blocks=1000)
+    with pytest.raises(
+        CorpusError, match="^continual.corpora.c4: the corpus has 80 tokens: 5 blocks of 16, 1000 needed"
+    ):
+        pack_blocks(iter(["a b c"] * 20), WordTokenizer(), seq_len=16, n_blocks=1000, key="continual.corpora.c4")

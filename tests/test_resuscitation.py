@@ -10,10 +10,8 @@ from kentropy.corpora import padded_batches
 from kentropy.entropy import measure
 from kentropy.resuscitation import (
     apply_factors,
-    parse_variant,
     resuscitate_checkpoint,
     resuscitation_factors,
-    variant_name,
 )
 
 from .conftest import random_sequences, tiny_model
@@ -34,13 +32,6 @@ def test_factors_follow_algorithm_1_by_hand():
     np.testing.assert_allclose(f[1], [1, 4 / 5 * 2, 4 / 5 * 2, 4 / 5 * 2, 4 / 5 * 2])
     with pytest.raises(ValueError, match="p must be a fraction"):
         resuscitation_factors(coef, p=50, q=1)
-
-
-def test_variant_names_round_trip():
-    assert variant_name(50, 1.0) == "resus-p50-q1" and variant_name(10, 0.5) == "resus-p10-q0.5"
-    assert parse_variant("resus-p50-q1") == (50, 1.0) and parse_variant("resus-p30-q2.5") == (30, 2.5)
-    with pytest.raises(ValueError, match="is not a resuscitation variant"):
-        parse_variant("original")
 
 
 @pytest.mark.parametrize("arch", GATED)

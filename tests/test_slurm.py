@@ -25,7 +25,7 @@ def slurm_idle() -> bool:
 
 pytestmark = pytest.mark.skipif(not slurm_idle(), reason="no idle Slurm node here (.ci/slurm.sh start makes one)")
 
-TRAINED = "results/continual/tiny/step10/original/baseline/loss.parquet"
+TRAINED = "results/e2e/continual/tiny/step10/original/baseline/loss.parquet"
 # Test-only overrides of the site profile: the CI cluster's partition, and squeue for job status
 # because it has no accounting database (sacct fails, and the plugin would wait forever).
 OVERRIDES = [
@@ -69,8 +69,8 @@ def test_test_dag_runs_through_slurm_and_matches_the_local_run(tmp_path, e2e):
     states = dict(line.split() for line in listed.stdout.splitlines())
     assert all(states.get(j) == "COMPLETED" for j in submitted)
 
-    slurm = pd.read_parquet(tmp_path / "results/tables/entropy.parquet")
-    local = pd.read_parquet(e2e / "results/tables/entropy.parquet")
+    slurm = pd.read_parquet(tmp_path / "results/e2e/tables/entropy.parquet")
+    local = pd.read_parquet(e2e / "results/e2e/tables/entropy.parquet")
     pd.testing.assert_frame_equal(slurm, local, check_exact=False, rtol=1e-6)
     pd.testing.assert_frame_equal(
         pd.read_parquet(tmp_path / TRAINED), pd.read_parquet(e2e / TRAINED), check_exact=False, rtol=1e-6

@@ -12,7 +12,7 @@ from .conftest import ROOT, job_counts, snakemake
 
 
 def test_default_dag_produces_tables_and_figures(e2e):
-    table = pd.read_parquet(e2e / "results/tables/entropy.parquet")
+    table = pd.read_parquet(e2e / "results/e2e/tables/entropy.parquet")
     assert set(table.step) == {10, 20, 30}
     assert set(table.metric) == {
         "knowledge_entropy",
@@ -20,18 +20,28 @@ def test_default_dag_produces_tables_and_figures(e2e):
         "attention_entropy",
         "next_token_entropy",
     }
-    assert list(table.columns) == ["model", "step", "metric", "layer", "value", "n_tokens", "corpus", "duplicate_of"]
+    assert list(table.columns) == [
+        "model",
+        "step",
+        "variant",
+        "metric",
+        "layer",
+        "value",
+        "n_tokens",
+        "corpus",
+        "duplicate_of",
+    ]
     assert table.duplicate_of.isna().all()
     whole = table[table.layer.isna() & (table.metric == "knowledge_entropy")]
     per_layer = table[table.layer.notna() & (table.metric == "knowledge_entropy")].groupby("step").value.sum()
     assert (whole.set_index("step").value - per_layer).abs().max() < 1e-9
     for f in ("figure3.png", "figure8.png"):
-        assert (e2e / "results/figures" / f).stat().st_size > 10_000
-    assert (e2e / "logs/measure_entropy/tiny/step30.log").read_text().count("knowledge entropy") == 1
+        assert (e2e / "results/e2e/figures" / f).stat().st_size > 10_000
+    assert (e2e / "logs/e2e/measure_entropy/tiny/step30/original.log").read_text().count("knowledge entropy") == 1
 
 
 def test_default_dag_produces_continual_tables_and_figures(e2e):
-    continual = pd.read_parquet(e2e / "results/tables/continual.parquet")
+    continual = pd.read_parquet(e2e / "results/e2e/tables/continual.parquet")
     continual = continual[continual.variant == "original"]
     assert set(continual.run) == {"baseline", "general"} and set(continual.step) == {10, 20, 30}
     assert set(continual.score.dropna()) == {"per_token", "released"}
@@ -39,44 +49,44 @@ def test_default_dag_produces_continual_tables_and_figures(e2e):
     assert len(totals) == 6 * 2 and totals.value.notna().all()  # both probe-score definitions
     forgetting = continual[continual.metric == "forgetting"]
     assert len(forgetting) == 6 and ((forgetting.before > 0) & (forgetting.before <= 100)).all()  # percent
-    corr = pd.read_parquet(e2e / "results/tables/correlations.parquet")
+    corr = pd.read_parquet(e2e / "results/e2e/tables/correlations.parquet")
     assert list(corr.columns) == ["model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n"]
     assert set(corr.n) == {3} and set(corr.method) == {"pearson", "spearman"}
-    table2 = (e2e / "results/tables/table2.md").read_text()
+    table2 = (e2e / "results/e2e/tables/table2.md").read_text()
     assert "| tiny | baseline | acquisition (%) |" in table2 and table2.startswith(
         "| model | run | quantity | 10 | 20 | 30 |"
     )
     assert "[" not in table2  # the test config compares with no paper numbers
-    retention = pd.read_parquet(e2e / "results/continual/tiny/step30/original/baseline/retention.parquet")
+    retention = pd.read_parquet(e2e / "results/e2e/continual/tiny/step30/original/baseline/retention.parquet")
     # Injection k is in step 2k; scored just before each after the first, and at the end.
     assert sorted(set(retention.step)) == [3, 5, 7, 9, 10] and set(retention.score) == {"per_token", "released"}
     for f in ("figure4.png", "figure11.png", "figure12.png", "retention.png"):
-        assert (e2e / "results/figures" / f).stat().st_size > 10_000
-    manifest = pd.read_parquet(e2e / "results/streams/tiny/baseline/manifest.parquet")
+        assert (e2e / "results/e2e/figures" / f).stat().st_size > 10_000
+    manifest = pd.read_parquet(e2e / "results/e2e/streams/tiny/baseline/manifest.parquet")
     assert sorted(set(manifest.step)) == [2, 4, 6, 8, 10] and len(manifest) == 5 * (2 + 2)
-    loss = pd.read_parquet(e2e / "results/continual/tiny/step30/original/general/loss.parquet")
+    loss = pd.read_parquet(e2e / "results/e2e/continual/tiny/step30/original/general/loss.parquet")
     assert list(loss.step) == list(range(1, 11))
-    assert not (e2e / "results/continual/tiny/step30/original/general/work").exists()
-    assert "final loss" in (e2e / "logs/continual_train/tiny/step30/original/general.log").read_text()
+    assert not (e2e / "results/e2e/continual/tiny/step30/original/general/work").exists()
+    assert "final loss" in (e2e / "logs/e2e/continual_train/tiny/step30/original/general.log").read_text()
 
 
 def test_default_dag_resuscitates_and_trains_the_variants(e2e):
-    table = pd.read_parquet(e2e / "results/tables/resuscitation.parquet")
+    table = pd.read_parquet(e2e / "results/e2e/tables/resuscitation.parquet")
     assert set(table.variant) == {"original", "resus-p50-q1", "resus-p50-q2"} and set(table.step) == {30}
     assert set(table.run) == {"baseline"} and table[["knowledge_entropy", "A", "F"]].notna().all().all()
     ke = table.set_index("variant").knowledge_entropy
     assert ke["resus-p50-q1"] > ke["original"]  # amplifying the least-used memory vectors spreads the use
-    record = json.loads((e2e / "resources/checkpoints/tiny/step30-resus-p50-q2/resuscitation.json").read_text())
+    record = json.loads((e2e / "resources/e2e/resuscitated/tiny/step30/resus-p50-q2/resuscitation.json").read_text())
     assert record["p"] == 0.5 and record["q"] == 2.0 and len(record["selected_per_layer"]) == 2
-    assert "resus-p50-q2" in (e2e / "results/tables/resuscitation.md").read_text()
+    assert "resus-p50-q2" in (e2e / "results/e2e/tables/resuscitation.md").read_text()
     for n in (5, 13, 14, 15):
-        assert (e2e / f"results/figures/figure{n}.png").stat().st_size > 10_000
+        assert (e2e / f"results/e2e/figures/figure{n}.png").stat().st_size > 10_000
 
 
 def test_figure3_reruns_alone(e2e):
-    proc = snakemake(e2e, "--configfile", str(ROOT / "tests/config/e2e.yaml"), "--force", "figure3")
+    proc = snakemake(e2e, "--configfile", str(ROOT / "tests/config/e2e.yaml"), "figure3", "--forcerun", "figure")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert job_counts(proc.stderr) == {"figure3": 1}
+    assert job_counts(proc.stderr) == {"figure": 1, "figure3": 1}
 
 
 @pytest.mark.parametrize("config, steps, resuscitated", [("olmo-1b.yaml", 10, 4), ("olmo-7b.yaml", 8, 3)])
@@ -85,7 +95,7 @@ def test_paper_configs_plan_offline(tmp_path, config, steps, resuscitated):
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["fetch_checkpoint"] == steps
-    assert counts["figure3"] == 1 and "pretrain_tiny" not in counts
+    assert counts["figure"] == 10 and "pretrain_tiny" not in counts
     # The paper's grid: six runs from every checkpoint; probes and benchmarks before and after each.
     assert counts["train_stream"] == 6 and counts["continual_corpus"] == 2
     # Resuscitation: 8 variants (p = 50% x 4 q, q = 1 x 4 more p) of each resuscitated checkpoint, each
@@ -100,14 +110,8 @@ def test_paper_configs_plan_offline(tmp_path, config, steps, resuscitated):
             "continual_table",
             "correlations",
             "table2",
-            "figure4",
-            "figure11",
-            "figure12",
+            "retention_table",
             "resuscitation_table",
-            "figure5",
-            "figure13",
-            "figure14",
-            "figure15",
         )
     )
     assert counts.get("paper_comparison", 0) == (config == "olmo-1b.yaml")
@@ -150,7 +154,7 @@ def test_identical_fetched_checkpoints_warn_at_dag_build(tmp_path):
 
 
 def test_paper_training_jobs_ask_for_gpus_and_launch_one_process_each(tmp_path):
-    target = "results/continual/olmo-7b/step5000/original/bs2048/model"
+    target = "results/olmo-7b/continual/olmo-7b/step5000/original/bs2048/model"
     proc = snakemake(tmp_path, target, "-n", "-p", "--configfile", str(ROOT / "config/olmo-7b.yaml"), offline=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
@@ -193,7 +197,7 @@ def test_bad_config_fails_with_one_line(tmp_path, old, new, message):
 
 
 def test_report_embeds_every_figure_and_table(e2e):
-    report = e2e / "results" / "report.html"
+    report = e2e / "results" / "e2e" / "report.html"
     proc = snakemake(e2e, "--configfile", str(ROOT / "tests/config/e2e.yaml"), "--report", str(report))
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = report.read_text()
@@ -281,9 +285,11 @@ def test_a_runs_learning_rate_reruns_exactly_that_run(e2e, tmp_path):
     proc = snakemake(e2e, "-n", "--configfile", _variant_config(tmp_path, lr), offline=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
-    # Its training from each of the 3 checkpoints, their probes and benchmarks, and the tables/figures above.
+    # Its training from each of the 3 checkpoints, their probes and benchmarks, and the tables/figures above;
+    # its stream and packed corpus again, being temporary (the same bytes: the stream does not depend on lr).
     assert counts["continual_train"] == 3 and counts["probe"] == counts["downstream"] == 3
-    assert "train_stream" not in counts and "measure_entropy" not in counts and "resuscitate" not in counts
+    assert counts["train_stream"] == counts["continual_corpus"] == 1
+    assert "measure_entropy" not in counts and "resuscitate" not in counts and "pretrain_tiny" not in counts
 
 
 def test_a_moved_project_reruns_nothing_and_rebuilds_from_its_new_place(e2e, tmp_path):
@@ -302,8 +308,43 @@ def test_a_moved_project_reruns_nothing_and_rebuilds_from_its_new_place(e2e, tmp
     config = str(ROOT / "tests/config/e2e.yaml")
     proc = snakemake(moved, "-n", "--configfile", config, offline=True)
     assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
-    target = moved / "results/evaluation/tiny/step30/original/general/downstream.parquet"
+    target = moved / "results/e2e/evaluation/tiny/step30/original/general/downstream.parquet"
     target.unlink()
     proc = snakemake(moved, str(target.relative_to(moved)), "--configfile", config, offline=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert target.is_file() and job_counts(proc.stdout + proc.stderr).get("downstream") == 1
+
+
+def test_tables_record_the_library_that_made_them(e2e):
+    import pyarrow.parquet as pq
+
+    for table in ("entropy", "continual", "correlations", "retention", "resuscitation"):
+        meta = pq.read_schema(e2e / f"results/e2e/tables/{table}.parquet").metadata
+        assert meta[b"kentropy_version"] and len(meta[b"kentropy_code"]) == 16, table
+
+
+def test_a_local_checkpoint_changed_in_place_reruns_its_jobs(e2e, tmp_path):
+    """``source: local`` folders are not outputs, so Snakemake cannot see a file replaced inside them; the
+    fingerprint param (sizes and sha256 of the weight files) can."""
+    import shutil
+
+    import yaml
+
+    shutil.copytree(e2e / "resources/e2e/checkpoints/tiny/step30", tmp_path / "mine/step30")
+    cfg = yaml.safe_load((ROOT / "tests/config/e2e.yaml").read_text())
+    cfg.pop("resuscitation")
+    cfg["experiment"] = "local"
+    cfg["models"] = {"mine": {"source": "local", "path": str(tmp_path / "mine/step{step}"), "steps": [30]}}
+    config = tmp_path / "local.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    work = tmp_path / "work"
+    proc = snakemake(work, "entropy", "--configfile", str(config), offline=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = snakemake(work, "entropy", "-n", "--configfile", str(config), offline=True)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    weights = tmp_path / "mine/step30/model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # one bit of one weight, same size
+    weights.write_bytes(bytes(data))
+    proc = snakemake(work, "entropy", "-n", "--configfile", str(config), offline=True)
+    assert job_counts(proc.stdout + proc.stderr).get("measure_entropy") == 1, (proc.stdout + proc.stderr)[-3000:]

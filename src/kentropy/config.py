@@ -9,6 +9,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from .errors import KentropyError
+from .layout import Run
 
 
 class ConfigError(KentropyError, ValueError):
@@ -78,17 +79,17 @@ def _check_continual(config: dict) -> None:
         key = f"config: continual.runs.{name}"
         if run["corpus"] not in cont["corpora"]:
             raise ConfigError(f"{key}.corpus: {run['corpus']!r} is not a key of continual.corpora")
-        micro = run.get("micro_batch_size", cont["micro_batch_size"])
+        typed = Run.from_config(config, name)
         for gpus in sorted(train_gpus):
-            if run["batch_size"] % (micro * gpus):
+            if typed.batch_size % (typed.micro_batch_size * gpus):
                 raise ConfigError(
-                    f"{key}.batch_size: {run['batch_size']} is not a multiple of micro_batch_size {micro} x {gpus} GPUs"
+                    f"{key}.batch_size: {typed.batch_size} is not a multiple of micro_batch_size "
+                    f"{typed.micro_batch_size} x {gpus} GPUs"
                 )
-        interval = inject_interval(run, cont["n_injections"])
-        if interval < 1 or cont["n_injections"] * interval > run["epochs"] * run["steps_per_epoch"]:
+        if typed.inject_interval < 1 or typed.n_injections * typed.inject_interval > typed.total_steps:
             raise ConfigError(
-                f"{key}.inject_interval: {cont['n_injections']} injections every {interval} steps "
-                f"do not fit in {run['epochs'] * run['steps_per_epoch']} steps"
+                f"{key}.inject_interval: {typed.n_injections} injections every {typed.inject_interval} steps "
+                f"do not fit in {typed.total_steps} steps"
             )
 
 
@@ -106,17 +107,6 @@ def canonical(value, drop: frozenset = frozenset()):
     if isinstance(value, (list, tuple)):
         return [canonical(v) for v in value]
     return value
-
-
-def inject_interval(run: dict, n_injections: int) -> int:
-    """Steps between injections: the run's own, else the first epoch split into ``n_injections`` parts."""
-    return run.get("inject_interval", run["steps_per_epoch"] // n_injections)
-
-
-def injection_steps(inject_interval: int, total_steps: int) -> list[int]:
-    """Training steps (from 1) that carry an injection: every ``inject_interval``-th, to the run's end
-    (kentropy.streams)."""
-    return list(range(inject_interval, total_steps + 1, inject_interval))
 
 
 def _check_resuscitation(config: dict) -> None:

@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .hub import WEIGHT_SUFFIXES
-from .io import atomic_dir, atomic_file, sha256
+from .io import atomic_dir, atomic_file, sha256, write_table
 from .probes import ReleasedEvaluator
 from .schedule import adamw, warmup_cosine
 
@@ -291,11 +291,9 @@ def train(
                 engine.module.save_pretrained(tmp, state_dict=state)
                 tokenizer.save_pretrained(tmp)
                 (tmp / "continual.json").write_text(json.dumps({"run": asdict(run), "world_size": world}, indent=1))
-            with atomic_file(loss_path) as tmp:
-                table.to_parquet(tmp, index=False)
+            write_table(table, loss_path)
             if retention is not None:
-                with atomic_file(retention.path) as tmp:
-                    pd.DataFrame(logs["retention"], columns=RETENTION_COLUMNS).to_parquet(tmp, index=False)
+                write_table(pd.DataFrame(logs["retention"], columns=RETENTION_COLUMNS), retention.path)
     dist.barrier()
     if rank == 0:
         shutil.rmtree(work_dir, ignore_errors=True)

@@ -160,12 +160,18 @@ def padded_batches(
 
 
 def pack_blocks(
-    texts: Iterable[str], tokenizer, seq_len: int, n_blocks: int | None = None, chunk: int = 1000
+    texts: Iterable[str],
+    tokenizer,
+    seq_len: int,
+    n_blocks: int | None = None,
+    chunk: int = 1000,
+    key: str = "corpus",
 ) -> np.ndarray:
     """Concatenate documents (each followed by EOS) and cut the stream into ``seq_len`` blocks.
 
     Documents are tokenised ``chunk`` at a time and consumption stops once ``n_blocks`` blocks are full,
-    so a streamed corpus is read only as far as the run needs. The last partial block is dropped.
+    so a streamed corpus is read only as far as the run needs. The last partial block is dropped. Too
+    few blocks raise CorpusError naming ``key`` (the config key of the corpus).
     """
     texts = iter(texts)
     pieces, n_tokens = [], 0
@@ -180,7 +186,7 @@ def pack_blocks(
     have = len(stream) // seq_len
     if have == 0 or (n_blocks is not None and have < n_blocks):
         raise CorpusError(
-            f"corpus has {len(stream)} tokens: {have} blocks of {seq_len}, "
+            f"{key}: the corpus has {len(stream)} tokens: {have} blocks of {seq_len}, "
             f"{n_blocks or 1} needed; use a larger corpus or fewer steps"
         )
     n = have if n_blocks is None else n_blocks

@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import AutoTokenizer
 
     from .architectures import load_causal_lm
-    from .io import atomic_file
+    from .io import write_table
 
     tasks = {t: PAPER_METRICS.get(t, "acc") for t in args.tasks.split(",") if t}
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -268,8 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     table = evaluate(
         model, tokenizer, tasks, args.batch_size, source=args.source, num_fewshot=args.num_fewshot, limit=args.limit
     )
-    with atomic_file(args.out) as tmp:
-        table.to_parquet(tmp, index=False)
+    write_table(table, args.out)
     print(table.to_string(index=False), file=sys.stderr)
 
 

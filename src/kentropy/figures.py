@@ -1,4 +1,4 @@
-"""The paper's entropy figures from the long entropy table (seaborn)."""
+"""The figures, each drawn from one aggregated table (seaborn); ``kentropy.figure_registry`` lists them."""
 
 from __future__ import annotations
 
@@ -126,27 +126,10 @@ def figure12(continual: pd.DataFrame, runs: dict[str, dict], baseline: str) -> p
     return fig
 
 
-def resuscitation_table(entropy: pd.DataFrame, continual: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
-    """Per model, step, variant and run of ``runs``: p, q, knowledge entropy of the starting checkpoint, A, F.
-
-    ``entropy`` is the long entropy table with a ``variant`` column; only the (model, step) pairs that
-    have resuscitated variants are kept, with their originals as the reference.
-    """
-    from .resuscitation import parse_variant
-
-    ke = entropy[entropy.layer.isna() & (entropy.metric == "knowledge_entropy")]
-    ke = ke[["model", "step", "variant", "value"]].rename(columns={"value": "knowledge_entropy"})
-    wide = tables.totals(continual[continual.run.isin(runs)])[["model", "step", "variant", "run", "A", "F"]]
-    table = ke.merge(wide, on=["model", "step", "variant"], how="inner")
-    pq = [parse_variant(v) if v != "original" else (float("nan"), float("nan")) for v in table.variant]
-    table.insert(3, "p", [p for p, _ in pq])
-    table.insert(4, "q", [q for _, q in pq])
-    return table.sort_values(["model", "run", "step", "p", "q"], na_position="first").reset_index(drop=True)
-
-
-def resuscitation_grid(table: pd.DataFrame, axis: str, fixed: float) -> plt.Figure:
-    """A and F against q (at p = fixed) or p (at q = fixed), a line per checkpoint step; dashed lines
-    are the original checkpoints trained the same way."""
+def resuscitation_grid(table: pd.DataFrame, axis: str, fixed: float, steps: list[int]) -> plt.Figure:
+    """A and F against q (at p = fixed) or p (at q = fixed), a line per checkpoint step of ``steps``; dashed
+    lines are the original checkpoints trained the same way."""
+    table = table[table.step.isin(steps)]
     other = "p" if axis == "q" else "q"
     grid = table[table[other] == fixed]
     originals = table[table.variant == "original"]
@@ -180,7 +163,7 @@ def retention(table: pd.DataFrame) -> plt.Figure:
     """Probe score P (all probe kinds) during continual training, a line per starting checkpoint, a panel
     per split: paraphrased knowledge climbs with each injection, once-seen knowledge fades (Chang et al.)."""
     rows = table[(table.kind == "all") & table.split.isin(["paraphrase", "once"])].rename(
-        columns={"step": "training step", "checkpoint": "checkpoint step"}
+        columns={"train_step": "training step", "step": "checkpoint step"}
     )
     order = [str(s) for s in sorted(rows["checkpoint step"].unique())]  # one legend entry per checkpoint
     rows = rows.assign(**{"checkpoint step": rows["checkpoint step"].astype(str)})

@@ -45,3 +45,17 @@ def sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 24), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def write_table(table, path: str | Path) -> None:
+    """Write a DataFrame to Parquet atomically, recording the library version and code digest in the file's
+    metadata (``pyarrow.parquet.read_schema(path).metadata``: ``kentropy_version``, ``kentropy_code``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .provenance import table_metadata
+
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), **table_metadata()})
+    with atomic_file(path) as tmp:
+        pq.write_table(arrow, tmp)

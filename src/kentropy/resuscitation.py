@@ -10,7 +10,6 @@ it was.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -18,21 +17,6 @@ import numpy as np
 from .io import atomic_dir
 
 # torch and transformers are imported where used: the workflow imports this module at DAG build.
-
-VARIANT_PATTERN = r"resus-p(\d+)-q(\d+(?:\.\d+)?)"
-
-
-def variant_name(p_percent: int, q: float) -> str:
-    """``resus-p{p}-q{q}`` with p in percent and q written without a trailing ``.0``."""
-    return f"resus-p{int(p_percent)}-q{float(q):g}"
-
-
-def parse_variant(name: str) -> tuple[int, float]:
-    """(p in percent, q) of a variant name made by ``variant_name``."""
-    match = re.fullmatch(VARIANT_PATTERN, name)
-    if match is None:
-        raise ValueError(f"{name!r} is not a resuscitation variant ({VARIANT_PATTERN})")
-    return int(match[1]), float(match[2])
 
 
 def resuscitation_factors(coef: np.ndarray, p: float, q: float) -> np.ndarray:

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .config import injection_steps
 from .errors import KentropyError
+from .layout import injection_steps
 from .pretrain import batch_indices
 
 MANIFEST_COLUMNS = ["step", "row", "split", "paragraph", "paraphrase", "n_tokens"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .layout import Variant
+
 #: Table 2's quantities: the paper's A/F block and its K/P block (probe score and downstream mean after training).
 TABLE2_QUANTITIES = {
     "A": "acquisition (%)",
@@ -54,3 +56,19 @@ def table2_markdown(table: pd.DataFrame, paper: pd.DataFrame | None = None) -> s
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     note = "\n\n[x]: the paper's value (Kim et al., 2025), where it reports the cell.\n" if lookup else "\n"
     return "\n".join(lines) + note
+
+
+def resuscitation_table(entropy: pd.DataFrame, continual: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
+    """Per model, step, variant and run of ``runs``: p, q, knowledge entropy of the starting checkpoint, A, F.
+
+    ``entropy`` is the long entropy table with a ``variant`` column; only the (model, step) pairs that
+    have resuscitated variants are kept, with their originals as the reference.
+    """
+    ke = entropy[entropy.layer.isna() & (entropy.metric == "knowledge_entropy")]
+    ke = ke[["model", "step", "variant", "value"]].rename(columns={"value": "knowledge_entropy"})
+    wide = totals(continual[continual.run.isin(runs)])[["model", "step", "variant", "run", "A", "F"]]
+    table = ke.merge(wide, on=["model", "step", "variant"], how="inner")
+    variants = [Variant.parse(v) for v in table.variant]  # the original has no p, q: NaN
+    table.insert(3, "p", [float("nan") if v.p is None else v.p for v in variants])
+    table.insert(4, "q", [float("nan") if v.q is None else v.q for v in variants])
+    return table.sort_values(["model", "run", "step", "p", "q"], na_position="first").reset_index(drop=True)

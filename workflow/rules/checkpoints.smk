@@ -1,20 +1,21 @@
-# Checkpoints in save_pretrained format under resources/checkpoints/{model}/step{step}/, whatever the source.
+# Checkpoints in save_pretrained format, whatever the source (kentropy.layout: Layout.checkpoint).
 
 
 rule train_tokenizer:
     input:
-        "resources/world/pretrain.parquet",
+        L.world("pretrain.parquet"),
     output:
-        directory("resources/tokenizers/{model}"),
+        directory(L.tokenizer("{model}")),
     log:
-        "logs/train_tokenizer/{model}.log",
+        L.log("train_tokenizer", "{model}"),
     benchmark:
-        "benchmarks/train_tokenizer/{model}.tsv"
+        L.benchmark("train_tokenizer", "{model}")
     wildcard_constraints:
         model=models_with_source("pretrain"),
     conda:
         ENV
     params:
+        code=code("train_tokenizer.py"),
         vocab_size=config.get("pretrain", {}).get("tokenizer_vocab_size"),
     script:
         "../scripts/train_tokenizer.py"
@@ -25,18 +26,19 @@ rule pretrain_tiny:
     input:
         unpack(previous_checkpoint),
     output:
-        checkpoint=directory("resources/checkpoints/{model}/step{step}"),
-        loss="results/pretrain/{model}/step{step}.loss.parquet",
+        checkpoint=directory(L.pretrained_checkpoint("{model}", "{step}")),
+        loss=L.pretrain_loss("{model}", "{step}"),
     log:
-        "logs/pretrain_tiny/{model}/step{step}.log",
+        L.log("pretrain_tiny", "{model}", "step{step}"),
     benchmark:
-        "benchmarks/pretrain_tiny/{model}/step{step}.tsv"
+        L.benchmark("pretrain_tiny", "{model}", "step{step}")
     wildcard_constraints:
         model=models_with_source("pretrain"),
     conda:
         ENV
     threads: 2
     params:
+        code=code("pretrain_tiny.py"),
         pretrain=canonical(config.get("pretrain")),
         seed=config["seed"],
     script:
@@ -49,8 +51,9 @@ localrules:
 
 
 rule fetch_checkpoint:
+    # Shared by every experiment, and protected: a fetched checkpoint is never rewritten by a rerun.
     output:
-        directory("resources/checkpoints/{model}/step{step}"),
+        protected(directory(L.hub_checkpoint("{model}", "{step}"))),
     log:
         "logs/fetch_checkpoint/{model}/step{step}.log",
     benchmark:
@@ -60,6 +63,7 @@ rule fetch_checkpoint:
     conda:
         ENV
     params:
+        code=code("fetch_checkpoint.py"),
         spec=model_spec,
     script:
         "../scripts/fetch_checkpoint.py"

@@ -1,23 +1,15 @@
-# Config validation, wildcard constraints and input functions shared by the rules.
+# Config validation, the experiment's layout and runs (kentropy.layout), and the input functions of the rules.
 import json
 import math
 import re
-from argparse import Namespace
-from pathlib import Path
 
 from snakemake.logging import logger
 
-from kentropy.config import (
-    SPEED_KEYS,
-    ConfigError,
-    canonical,
-    figure14_variant,
-    inject_interval,
-    injection_steps,
-    validate_config,
-)
+from kentropy.config import SPEED_KEYS, ConfigError, canonical, figure14_variant, validate_config
+from kentropy.figure_registry import FIGURES, GROUPS, drawn
+from kentropy.layout import VARIANT_REGEX, Layout, Run, Variant
 from kentropy.manifests import ManifestError, check_model, duplicate_steps
-from kentropy.resuscitation import variant_name
+from kentropy.provenance import code_digest, local_checkpoint_fingerprint
 
 try:
     validate_config(config, workflow.source_path("../../config/schema.yaml"))
@@ -26,8 +18,16 @@ try:
 except (ConfigError, ManifestError) as err:
     raise WorkflowError(str(err)) from None
 
+L = Layout(config["experiment"])
 MODELS = config["models"]
 ENV = "../../envs/kentropy.yaml"  # the software environment of every rule that runs code (--sdm conda)
+FORMATS = config["figures"]["formats"]
+
+
+def code(script):
+    """Digest of the library code ``script`` runs (kentropy.provenance): a param of its rule, so a change to
+    that code reruns the jobs it affects, and nothing else."""
+    return code_digest(workflow.source_path(f"../scripts/{script}"))
 
 
 def models_with_source(source):
@@ -42,36 +42,42 @@ def model_steps():
 
 
 def checkpoint_dir(wildcards):
-    """The save_pretrained folder of a checkpoint; local models point at the user's own folders."""
+    return L.checkpoint(wildcards.model, MODELS[wildcards.model], wildcards.step)
+
+
+def local_fingerprint(wildcards):
+    """For a ``source: local`` starting checkpoint, sizes and sha256 of its weight files (hashed once per
+    change, cached in .snakemake/): a param of the jobs that read it, so a checkpoint changed in place
+    reruns them. Empty for every other source (their folders are outputs Snakemake tracks)."""
     spec = MODELS[wildcards.model]
-    if spec["source"] == "local":
-        return spec["path"].format(step=wildcards.step)
-    return f"resources/checkpoints/{wildcards.model}/step{wildcards.step}"
+    starts = (
+        getattr(wildcards, "variant", "original") == "original" and getattr(wildcards, "state", "before") == "before"
+    )
+    if spec["source"] != "local" or not starts:
+        return {}
+    cache = ".snakemake/kentropy/local_checkpoint_hashes.json"
+    return local_checkpoint_fingerprint(checkpoint_dir(wildcards), cache)
 
 
 def previous_checkpoint(wildcards):
     """Input of a pretraining segment: the checkpoint of the previous configured step (none for the first)."""
     steps = sorted(MODELS[wildcards.model]["steps"])
     earlier = [s for s in steps if s < int(wildcards.step)]
-    inputs = {"corpus": "resources/world/pretrain.parquet", "tokenizer": f"resources/tokenizers/{wildcards.model}"}
+    inputs = {"corpus": L.world("pretrain.parquet"), "tokenizer": L.tokenizer(wildcards.model)}
     if earlier:
-        inputs["start"] = f"resources/checkpoints/{wildcards.model}/step{earlier[-1]}"
+        inputs["start"] = L.pretrained_checkpoint(wildcards.model, earlier[-1])
     return inputs
 
 
-def entropy_corpus_file():
-    return f"resources/corpora/{config['entropy']['corpus']['name']}.parquet"
-
-
 def entropy_tables():
-    return [f"results/entropy/{m}/step{s}.parquet" for m, s in model_steps()]
+    return [L.entropy(m, s, "original") for m, s in model_steps()]
 
 
 def hub_sources():
     """{model: {step: source.json path}} of the Hub checkpoints (written by fetch_checkpoint)."""
     return canonical(
         {
-            m: {s: f"resources/checkpoints/{m}/step{s}/source.json" for s in sorted(spec["steps"])}
+            m: {s: f"{L.hub_checkpoint(m, s)}/source.json" for s in sorted(spec["steps"])}
             for m, spec in MODELS.items()
             if spec["source"] == "hf"
         }
@@ -134,17 +140,10 @@ def job_runtime(rule):
 def train_runtime(wildcards):
     """Minutes for a training job: the base plus 1.5 x the run's tokens at the model's measured
     ``train_tokens_per_s_per_gpu`` (when given) on its GPUs."""
-    run, spec = RUNS[wildcards.run], MODELS[wildcards.model]
-    base = CLUSTER["runtime"]["continual_train"]
-    speed = spec.get("train_tokens_per_s_per_gpu")
+    base, speed = CLUSTER["runtime"]["continual_train"], MODELS[wildcards.model].get("train_tokens_per_s_per_gpu")
     if not speed:
         return base
-    tokens = run["epochs"] * run["steps_per_epoch"] * run["batch_size"] * CONTINUAL["seq_len"]
-    return base + math.ceil(1.5 * tokens / (speed * max(1, train_gpus(wildcards))) / 60)
-
-
-wildcard_constraints:
-    step=r"\d+",
+    return base + math.ceil(1.5 * RUNS[wildcards.run].tokens / (speed * max(1, train_gpus(wildcards))) / 60)
 
 
 def model_spec(wildcards):
@@ -155,17 +154,14 @@ def model_spec(wildcards):
 CONTINUAL = config["continual"]
 PROBE_SCORE = config["probe"].get("score", "per_token")  # the definition tables and figures report
 RELEASED_EVALUATOR = canonical({"batch_size": 16, "world_size": 4, **config["probe"].get("released", {})})
-RUNS = CONTINUAL["runs"]
+RUNS = {name: Run.from_config(config, name) for name in CONTINUAL["runs"]}
 STATES = ["before", *RUNS]  # a model state: the checkpoint itself, or after one run
-
-
 RESUSCITATION = config.get("resuscitation")
-VARIANT_REGEX = r"original|resus-p\d+-q\d+(?:\.\d+)?"
 
 
 wildcard_constraints:
+    step=r"\d+",
     variant=VARIANT_REGEX,
-    checkpoint=r"step\d+(?:-resus-p\d+-q\d+(?:\.\d+)?)?",
     run="|".join(re.escape(r) for r in RUNS),
     state="|".join(re.escape(s) for s in STATES),
 
@@ -174,18 +170,18 @@ def tokenizer_dir(wildcards):
     """A model's tokenizer: the pipeline's own for the tiny trajectory, else the first checkpoint's."""
     spec = MODELS[wildcards.model]
     if spec["source"] == "pretrain":
-        return f"resources/tokenizers/{wildcards.model}"
-    return checkpoint_dir(Namespace(model=wildcards.model, step=min(spec["steps"])))
+        return L.tokenizer(wildcards.model)
+    return L.checkpoint(wildcards.model, spec, min(spec["steps"]))
 
 
 def corpus_blocks(wildcards):
     """Blocks a continual corpus must supply: the most any run on it reads in one epoch."""
-    return max(r["batch_size"] * r["steps_per_epoch"] for r in RUNS.values() if r["corpus"] == wildcards.corpus)
+    return max(r.blocks for r in RUNS.values() if r.corpus == wildcards.corpus)
 
 
 def generated_corpus(wildcards):
     spec = CONTINUAL["corpora"][wildcards.corpus]
-    return f"resources/world/{spec['file']}.parquet" if spec["source"] == "generated" else []
+    return L.world(f"{spec['file']}.parquet") if spec["source"] == "generated" else []
 
 
 def corpus_spec(wildcards):
@@ -194,73 +190,44 @@ def corpus_spec(wildcards):
 
 def stream_spec(wildcards):
     """What a run's training stream depends on (not its optimizer settings)."""
-    run = RUNS[wildcards.run]
-    return canonical(
-        {k: run[k] for k in ("corpus", "batch_size", "epochs", "steps_per_epoch", "inject_interval") if k in run}
-    )
+    return canonical(RUNS[wildcards.run].stream())
 
 
 def run_blocks(wildcards):
-    return f"resources/continual/{wildcards.model}/{RUNS[wildcards.run]['corpus']}.npy"
+    return L.packed_corpus(wildcards.model, RUNS[wildcards.run].corpus)
 
 
 def run_config(wildcards):
     """The RunConfig (kentropy.continual) of a run, as JSON for the training command line."""
-    run = RUNS[wildcards.run]
-    return json.dumps(
-        sort_keys=True,
-        obj={
-            "batch_size": run["batch_size"],
-            "micro_batch_size": run.get("micro_batch_size", CONTINUAL["micro_batch_size"]),
-            "lr": run["lr"],
-            "total_steps": run["epochs"] * run["steps_per_epoch"],
-            **{
-                k: CONTINUAL[k]
-                for k in ("warmup_fraction", "alpha_f", "weight_decay", "grad_clip", "zero_stage", "save_interval")
-            },
-            "seed": config["seed"],
-        },
-    )
+    return json.dumps(RUNS[wildcards.run].trainer(), sort_keys=True)
 
 
 def retention_steps(wildcards):
-    """Steps after which the probes are scored during training: just before each injection after the
-    first (injection k is in step k x interval), then at the end (comma-separated for the command line)."""
-    run = RUNS[wildcards.run]
-    total, interval = run["epochs"] * run["steps_per_epoch"], inject_interval(run, CONTINUAL["n_injections"])
-    steps = {s - 1 for s in injection_steps(interval, total)[1:]} | {total}
-    return ",".join(map(str, sorted(steps)))
+    """Steps after which the probes are scored during training (comma-separated for the command line)."""
+    return ",".join(map(str, RUNS[wildcards.run].retention_steps))
 
 
 def variant_checkpoint(wildcards):
     """The starting checkpoint of a variant: the pretraining checkpoint itself, or its resuscitated copy."""
     if wildcards.variant == "original":
         return checkpoint_dir(wildcards)
-    return f"resources/checkpoints/{wildcards.model}/step{wildcards.step}-{wildcards.variant}"
-
-
-def entropy_checkpoint(wildcards):
-    """The folder whose entropy ``results/entropy/{model}/{checkpoint}`` measures."""
-    step, _, variant = wildcards.checkpoint.removeprefix("step").partition("-")
-    return variant_checkpoint(Namespace(model=wildcards.model, step=step, variant=variant or "original"))
+    return L.resuscitated_checkpoint(wildcards.model, wildcards.step, wildcards.variant)
 
 
 def state_model(wildcards):
     """The model folder of a state: the checkpoint (``before``) or the model a run trained from it."""
     if wildcards.state == "before":
         return variant_checkpoint(wildcards)
-    return f"results/continual/{wildcards.model}/step{wildcards.step}/{wildcards.variant}/{wildcards.state}/model"
+    return L.training(wildcards.model, wildcards.step, wildcards.variant, wildcards.state, "model")
 
 
 def evaluation_files(kind):
     """Probe or downstream tables of every model state: each checkpoint before and after every run, and
     each resuscitated copy before and after the resuscitation runs."""
-    files = [
-        f"results/evaluation/{m}/step{s}/original/{state}/{kind}.parquet" for m, s in model_steps() for state in STATES
-    ]
+    files = [L.evaluation(m, s, "original", state, kind) for m, s in model_steps() for state in STATES]
     for m, s in resuscitated_checkpoints():
         files += [
-            f"results/evaluation/{m}/step{s}/{v}/{state}/{kind}.parquet"
+            L.evaluation(m, s, v, state, kind)
             for v in resuscitation_variants()
             for state in ["before", *RESUSCITATION["runs"]]
         ]
@@ -268,10 +235,8 @@ def evaluation_files(kind):
 
 
 def retention_files():
-    """Retention curves of the baseline run from every original checkpoint, and their (model, step)."""
-    pairs = model_steps()
-    files = [f"results/continual/{m}/step{s}/original/{CONTINUAL['baseline']}/retention.parquet" for m, s in pairs]
-    return files, [list(p) for p in pairs]
+    """Retention curves of the baseline run from every original checkpoint."""
+    return [L.training(m, s, "original", CONTINUAL["baseline"], "retention.parquet") for m, s in model_steps()]
 
 
 # --- resuscitation (Algorithm 1) ---
@@ -281,7 +246,7 @@ def resuscitation_variants():
         return []
     grid = {(RESUSCITATION["p_fixed"], q) for q in RESUSCITATION["q_values"]}
     grid |= {(p, RESUSCITATION["q_fixed"]) for p in RESUSCITATION["p_values"]}
-    return [variant_name(p, q) for p, q in sorted(grid)]
+    return [Variant.resuscitated(p, q).name for p, q in sorted(grid)]
 
 
 def resuscitated_checkpoints():
@@ -293,8 +258,14 @@ def resuscitated_checkpoints():
 
 def resuscitation_entropy_tables():
     """Entropy tables of the resuscitated checkpoints and of the originals they came from."""
-    return [
-        f"results/entropy/{m}/step{s}{suffix}.parquet"
-        for m, s in resuscitated_checkpoints()
-        for suffix in ["", *(f"-{v}" for v in resuscitation_variants())]
-    ]
+    return [L.entropy(m, s, v) for m, s in resuscitated_checkpoints() for v in ["original", *resuscitation_variants()]]
+
+
+# --- figures (kentropy.figure_registry) ---
+def figure_files(*names):
+    return [L.figure(name, fmt) for name in names for fmt in FORMATS]
+
+
+def group_figures(group):
+    """The figures of a target group that this config draws."""
+    return figure_files(*(name for name in GROUPS[group] if name in drawn(config)))

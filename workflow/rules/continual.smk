@@ -1,6 +1,4 @@
 # Continual knowledge learning: fictional knowledge, corpora, the injection stream, DeepSpeed training.
-
-
 # Downloads run on the submitting host (compute nodes are often offline).
 localrules:
     fictional_knowledge,
@@ -9,16 +7,17 @@ localrules:
 
 rule fictional_knowledge:
     input:
-        generated=branch(CONTINUAL["knowledge"]["source"] == "generated", then="resources/world/fictional_{split}.json"),
+        generated=branch(CONTINUAL["knowledge"]["source"] == "generated", then=L.world("fictional_{split}.json")),
     output:
-        "resources/knowledge/fictional_{split}.json",
+        L.knowledge("{split}"),
     log:
-        "logs/fictional_knowledge/{split}.log",
+        L.log("fictional_knowledge", "{split}"),
     wildcard_constraints:
         split="paraphrase|once",
     conda:
         ENV
     params:
+        code=code("fictional_knowledge.py"),
         spec=canonical(CONTINUAL["knowledge"]),
     script:
         "../scripts/fictional_knowledge.py"
@@ -26,18 +25,20 @@ rule fictional_knowledge:
 
 rule continual_corpus:
     # Packed with the model's tokenizer, reading (or streaming) only as many documents as the runs need.
+    # Temporary: only the streams read it.
     input:
         tokenizer=tokenizer_dir,
         generated=generated_corpus,
     output:
-        "resources/continual/{model}/{corpus}.npy",
+        temp(L.packed_corpus("{model}", "{corpus}")),
     log:
-        "logs/continual_corpus/{model}/{corpus}.log",
+        L.log("continual_corpus", "{model}", "{corpus}"),
     benchmark:
-        "benchmarks/continual_corpus/{model}/{corpus}.tsv"
+        L.benchmark("continual_corpus", "{model}", "{corpus}")
     conda:
         ENV
     params:
+        code=code("continual_corpus.py"),
         spec=corpus_spec,
         n_blocks=corpus_blocks,
         seq_len=CONTINUAL["seq_len"],
@@ -46,43 +47,44 @@ rule continual_corpus:
 
 
 rule train_stream:
+    # The tokens are temporary (deleted once every training job on them is done); the manifest stays.
     input:
         blocks=run_blocks,
         tokenizer=tokenizer_dir,
-        paraphrase="resources/knowledge/fictional_paraphrase.json",
-        once="resources/knowledge/fictional_once.json",
+        paraphrase=L.knowledge("paraphrase"),
+        once=L.knowledge("once"),
     output:
-        tokens="results/streams/{model}/{run}/tokens.npy",
-        manifest="results/streams/{model}/{run}/manifest.parquet",
+        tokens=temp(L.stream("{model}", "{run}", "tokens.npy")),
+        manifest=L.stream("{model}", "{run}", "manifest.parquet"),
     log:
-        "logs/train_stream/{model}/{run}.log",
+        L.log("train_stream", "{model}", "{run}"),
     benchmark:
-        "benchmarks/train_stream/{model}/{run}.tsv"
+        L.benchmark("train_stream", "{model}", "{run}")
     conda:
         ENV
     params:
+        code=code("train_stream.py"),
         run=stream_spec,
-        n_injections=CONTINUAL["n_injections"],
-        seed=config["seed"],
     script:
         "../scripts/train_stream.py"
 
 
 rule continual_train:
-    # A killed job resumes from its latest DeepSpeed checkpoint in work/ (not an output, so it survives).
+    # A killed job resumes from its latest DeepSpeed checkpoint in work/ (not an output, so it survives;
+    # removed when the job succeeds), but only into the same run (kentropy.continual: run_fingerprint).
     input:
         checkpoint=variant_checkpoint,
-        stream="results/streams/{model}/{run}/tokens.npy",
-        paraphrase="resources/knowledge/fictional_paraphrase.json",
-        once="resources/knowledge/fictional_once.json",
+        stream=L.stream("{model}", "{run}", "tokens.npy"),
+        paraphrase=L.knowledge("paraphrase"),
+        once=L.knowledge("once"),
     output:
-        model=directory("results/continual/{model}/step{step}/{variant}/{run}/model"),
-        loss="results/continual/{model}/step{step}/{variant}/{run}/loss.parquet",
-        retention="results/continual/{model}/step{step}/{variant}/{run}/retention.parquet",
+        model=directory(L.training("{model}", "{step}", "{variant}", "{run}", "model")),
+        loss=L.training("{model}", "{step}", "{variant}", "{run}", "loss.parquet"),
+        retention=L.training("{model}", "{step}", "{variant}", "{run}", "retention.parquet"),
     log:
-        "logs/continual_train/{model}/step{step}/{variant}/{run}.log",
+        L.log("continual_train", "{model}", "step{step}", "{variant}", "{run}"),
     benchmark:
-        "benchmarks/continual_train/{model}/step{step}/{variant}/{run}.tsv"
+        L.benchmark("continual_train", "{model}", "step{step}", "{variant}", "{run}")
     conda:
         ENV
     threads: 2
@@ -92,10 +94,12 @@ rule continual_train:
         mem_mb=job_memory(train_gpus),
         runtime=train_runtime,
     params:
+        code=code("continual_train.py"),
+        local_checkpoint=local_fingerprint,
         run=run_config,
         probe_steps=retention_steps,
         probe_max_length=config["probe"]["max_length"],
         released=json.dumps(RELEASED_EVALUATOR),
-        work="results/continual/{model}/step{step}/{variant}/{run}/work",
+        work=L.training("{model}", "{step}", "{variant}", "{run}", "work"),
     script:
         "../scripts/continual_train.py"

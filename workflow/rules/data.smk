@@ -3,17 +3,18 @@
 
 rule generate_world:
     output:
-        pretrain="resources/world/pretrain.parquet",
-        entropy="resources/world/entropy.parquet",
-        new_domain="resources/world/new_domain.parquet",
-        paraphrase="resources/world/fictional_paraphrase.json",
-        once="resources/world/fictional_once.json",
-        questions="resources/world/questions.jsonl",
+        pretrain=L.world("pretrain.parquet"),
+        entropy=L.world("entropy.parquet"),
+        new_domain=L.world("new_domain.parquet"),
+        paraphrase=L.world("fictional_paraphrase.json"),
+        once=L.world("fictional_once.json"),
+        questions=L.world("questions.jsonl"),
     log:
-        "logs/generate_world/generate_world.log",
+        L.log("generate_world"),
     conda:
         ENV
     params:
+        code=code("generate_world.py"),
         world=canonical(config.get("world")),
     script:
         "../scripts/generate_world.py"
@@ -26,14 +27,15 @@ localrules:
 
 rule entropy_corpus:
     input:
-        generated=branch(config["entropy"]["corpus"]["source"] == "generated", then="resources/world/entropy.parquet"),
+        generated=branch(config["entropy"]["corpus"]["source"] == "generated", then=L.world("entropy.parquet")),
     output:
-        "resources/corpora/{corpus}.parquet",
+        L.entropy_corpus("{corpus}"),
     log:
-        "logs/entropy_corpus/{corpus}.log",
+        L.log("entropy_corpus", "{corpus}"),
     conda:
         ENV
     params:
+        code=code("entropy_corpus.py"),
         spec=canonical(config["entropy"]["corpus"]),
     script:
         "../scripts/entropy_corpus.py"

@@ -1,18 +1,17 @@
-# Knowledge, attention and next-token entropy per checkpoint, and the aggregated table.
+# Knowledge, attention and next-token entropy per starting checkpoint (original or resuscitated), and the table.
 
 
 rule measure_entropy:
-    # {checkpoint} is step{step} or step{step}-{variant}: originals and resuscitated copies alike.
     input:
-        checkpoint=entropy_checkpoint,
-        corpus=entropy_corpus_file(),
+        checkpoint=variant_checkpoint,
+        corpus=L.entropy_corpus(config["entropy"]["corpus"]["name"]),
     output:
-        table="results/entropy/{model}/{checkpoint}.parquet",
-        coef="results/entropy/{model}/{checkpoint}.coef.npy",
+        table=L.entropy("{model}", "{step}", "{variant}"),
+        coef=L.entropy("{model}", "{step}", "{variant}", ".coef.npy"),
     log:
-        "logs/measure_entropy/{model}/{checkpoint}.log",
+        L.log("measure_entropy", "{model}", "step{step}", "{variant}"),
     benchmark:
-        "benchmarks/measure_entropy/{model}/{checkpoint}.tsv"
+        L.benchmark("measure_entropy", "{model}", "step{step}", "{variant}")
     conda:
         ENV
     threads: 2
@@ -22,6 +21,8 @@ rule measure_entropy:
         mem_mb=job_memory(model_gpus),
         runtime=job_runtime("measure_entropy"),
     params:
+        code=code("measure_entropy.py"),
+        local_checkpoint=local_fingerprint,
         entropy=canonical(config["entropy"], drop=SPEED_KEYS),
     script:
         "../scripts/measure_entropy.py"
@@ -29,19 +30,20 @@ rule measure_entropy:
 
 rule entropy:
     input:
-        "results/tables/entropy.parquet",
+        L.table("entropy.parquet"),
 
 
 rule entropy_table:
     input:
         entropy_tables(),
     output:
-        report("results/tables/entropy.parquet", caption="../report/entropy_table.rst", category="Tables"),
+        report(L.table("entropy.parquet"), caption="../report/entropy_table.rst", category="Tables"),
     log:
-        "logs/entropy_table/entropy_table.log",
+        L.log("entropy_table"),
     conda:
         ENV
     params:
+        code=code("entropy_table.py"),
         sources=hub_sources(),
     script:
         "../scripts/entropy_table.py"

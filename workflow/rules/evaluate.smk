@@ -1,6 +1,4 @@
 # Probes of the injected knowledge and downstream benchmarks, for every model state (before, after each run).
-
-
 localrules:
     fetch_benchmarks,
 
@@ -9,14 +7,15 @@ rule fetch_benchmarks:
     # Writes the local task YAMLs (generated) or downloads the benchmarks into the HF cache (lm_eval),
     # so evaluation jobs on offline compute nodes find everything.
     input:
-        questions=branch(config["downstream"]["source"] == "generated", then="resources/world/questions.jsonl"),
+        questions=branch(config["downstream"]["source"] == "generated", then=L.world("questions.jsonl")),
     output:
-        directory("resources/benchmarks"),
+        directory(L.benchmarks()),
     log:
-        "logs/fetch_benchmarks/fetch_benchmarks.log",
+        L.log("fetch_benchmarks"),
     conda:
         ENV
     params:
+        code=code("fetch_benchmarks.py"),
         downstream=canonical(config["downstream"], drop=SPEED_KEYS),
     script:
         "../scripts/fetch_benchmarks.py"
@@ -25,14 +24,14 @@ rule fetch_benchmarks:
 rule probe:
     input:
         model=state_model,
-        paraphrase="resources/knowledge/fictional_paraphrase.json",
-        once="resources/knowledge/fictional_once.json",
+        paraphrase=L.knowledge("paraphrase"),
+        once=L.knowledge("once"),
     output:
-        "results/evaluation/{model}/step{step}/{variant}/{state}/probes.parquet",
+        L.evaluation("{model}", "{step}", "{variant}", "{state}", "probes"),
     log:
-        "logs/probe/{model}/step{step}/{variant}/{state}.log",
+        L.log("probe", "{model}", "step{step}", "{variant}", "{state}"),
     benchmark:
-        "benchmarks/probe/{model}/step{step}/{variant}/{state}.tsv"
+        L.benchmark("probe", "{model}", "step{step}", "{variant}", "{state}")
     conda:
         ENV
     threads: 2
@@ -42,6 +41,8 @@ rule probe:
         mem_mb=job_memory(model_gpus),
         runtime=job_runtime("probe"),
     params:
+        code=code("probe.py"),
+        local_checkpoint=local_fingerprint,
         probe=canonical(config["probe"], drop=SPEED_KEYS | {"score"}),
         released=RELEASED_EVALUATOR,
     script:
@@ -51,13 +52,13 @@ rule probe:
 rule downstream:
     input:
         model=state_model,
-        benchmarks="resources/benchmarks",
+        benchmarks=L.benchmarks(),
     output:
-        "results/evaluation/{model}/step{step}/{variant}/{state}/downstream.parquet",
+        L.evaluation("{model}", "{step}", "{variant}", "{state}", "downstream"),
     log:
-        "logs/downstream/{model}/step{step}/{variant}/{state}.log",
+        L.log("downstream", "{model}", "step{step}", "{variant}", "{state}"),
     benchmark:
-        "benchmarks/downstream/{model}/step{step}/{variant}/{state}.tsv"
+        L.benchmark("downstream", "{model}", "step{step}", "{variant}", "{state}")
     conda:
         ENV
     threads: 2
@@ -67,6 +68,8 @@ rule downstream:
         mem_mb=job_memory(model_gpus),
         runtime=job_runtime("downstream"),
     params:
+        code=code("downstream.py"),
+        local_checkpoint=local_fingerprint,
         downstream=canonical(config["downstream"], drop=SPEED_KEYS),
     script:
         "../scripts/downstream.py"
@@ -77,26 +80,45 @@ rule continual_table:
         probes=evaluation_files("probes"),
         downstream=evaluation_files("downstream"),
     output:
-        report("results/tables/continual.parquet", caption="../report/continual_table.rst", category="Tables"),
+        report(L.table("continual.parquet"), caption="../report/continual_table.rst", category="Tables"),
     log:
-        "logs/continual_table/continual_table.log",
+        L.log("continual_table"),
     conda:
         ENV
+    params:
+        code=code("continual_table.py"),
     script:
         "../scripts/continual_table.py"
 
 
-rule correlations:
+rule retention_table:
     input:
-        entropy="results/tables/entropy.parquet",
-        continual="results/tables/continual.parquet",
+        retention_files(),
     output:
-        report("results/tables/correlations.parquet", caption="../report/correlations.rst", category="Tables"),
+        L.table("retention.parquet"),
     log:
-        "logs/correlations/correlations.log",
+        L.log("retention_table"),
     conda:
         ENV
     params:
+        code=code("retention_table.py"),
+        states=[{"model": m, "step": s, "variant": "original", "run": CONTINUAL["baseline"]} for m, s in model_steps()],
+    script:
+        "../scripts/retention_table.py"
+
+
+rule correlations:
+    input:
+        entropy=L.table("entropy.parquet"),
+        continual=L.table("continual.parquet"),
+    output:
+        report(L.table("correlations.parquet"), caption="../report/correlations.rst", category="Tables"),
+    log:
+        L.log("correlations"),
+    conda:
+        ENV
+    params:
+        code=code("correlations.py"),
         seed=config["seed"],
         score=PROBE_SCORE,
     script:
@@ -105,5 +127,5 @@ rule correlations:
 
 rule continual:
     input:
-        "results/tables/continual.parquet",
-        "results/tables/correlations.parquet",
+        L.table("continual.parquet"),
+        L.table("correlations.parquet"),

@@ -5,21 +5,23 @@
 rule resuscitate:
     input:
         checkpoint=checkpoint_dir,
-        coef="results/entropy/{model}/step{step}.coef.npy",
+        coef=L.entropy("{model}", "{step}", "original", ".coef.npy"),
     output:
-        directory("resources/checkpoints/{model}/step{step}-resus-p{p}-q{q}"),
+        directory(L.resuscitated_checkpoint("{model}", "{step}", "{variant}")),
     log:
-        "logs/resuscitate/{model}/step{step}-resus-p{p}-q{q}.log",
+        L.log("resuscitate", "{model}", "step{step}", "{variant}"),
     benchmark:
-        "benchmarks/resuscitate/{model}/step{step}-resus-p{p}-q{q}.tsv"
+        L.benchmark("resuscitate", "{model}", "step{step}", "{variant}")
     wildcard_constraints:
-        p=r"\d+",
-        q=r"\d+(?:\.\d+)?",
+        variant="|".join(resuscitation_variants()) or "(?!)",
     conda:
         ENV
     resources:
         mem_mb=job_memory(model_gpus),  # the whole model in host memory: as much as its GPU jobs get
         runtime=job_runtime("resuscitate"),
+    params:
+        code=code("resuscitate.py"),
+        local_checkpoint=local_fingerprint,
     script:
         "../scripts/resuscitate.py"
 
@@ -27,109 +29,23 @@ rule resuscitate:
 rule resuscitation_table:
     input:
         entropy=resuscitation_entropy_tables(),
-        continual="results/tables/continual.parquet",
+        continual=L.table("continual.parquet"),
     output:
-        parquet="results/tables/resuscitation.parquet",
-        markdown=report(
-            "results/tables/resuscitation.md", caption="../report/resuscitation.rst", category="Resuscitation"
-        ),
+        parquet=L.table("resuscitation.parquet"),
+        markdown=report(L.table("resuscitation.md"), caption="../report/resuscitation.rst", category="Resuscitation"),
     log:
-        "logs/figures/resuscitation_table.log",
+        L.log("resuscitation_table"),
     conda:
         ENV
     params:
+        code=code("resuscitation_table.py"),
         runs=RESUSCITATION["runs"] if RESUSCITATION else [],
         score=PROBE_SCORE,
     script:
         "../scripts/resuscitation_table.py"
 
 
-rule figure5:
-    input:
-        "results/tables/resuscitation.parquet",
-    output:
-        report(
-            expand("results/figures/figure5.{fmt}", fmt=FORMATS),
-            caption="../report/figure5.rst",
-            category="Resuscitation",
-        ),
-    log:
-        "logs/figures/figure5.log",
-    conda:
-        ENV
-    params:
-        axis="q",
-        fixed=RESUSCITATION["p_fixed"] if RESUSCITATION else None,
-        steps=RESUSCITATION["steps"] if RESUSCITATION else [],
-    script:
-        "../scripts/resuscitation_grid.py"
-
-
-rule figure13:
-    input:
-        "results/tables/resuscitation.parquet",
-    output:
-        report(
-            expand("results/figures/figure13.{fmt}", fmt=FORMATS),
-            caption="../report/figure13.rst",
-            category="Resuscitation",
-        ),
-    log:
-        "logs/figures/figure13.log",
-    conda:
-        ENV
-    params:
-        axis="p",
-        fixed=RESUSCITATION["q_fixed"] if RESUSCITATION else None,
-        steps=RESUSCITATION["steps"] if RESUSCITATION else [],
-    script:
-        "../scripts/resuscitation_grid.py"
-
-
-rule figure14:
-    input:
-        "results/tables/resuscitation.parquet",
-    output:
-        report(
-            expand("results/figures/figure14.{fmt}", fmt=FORMATS),
-            caption="../report/figure14.rst",
-            category="Resuscitation",
-        ),
-    log:
-        "logs/figures/figure14.log",
-    conda:
-        ENV
-    params:
-        variant=variant_name(*figure14_variant(RESUSCITATION)) if RESUSCITATION else None,
-    script:
-        "../scripts/resuscitation_steps.py"
-
-
-rule figure15:
-    input:
-        "results/tables/resuscitation.parquet",
-    output:
-        report(
-            expand("results/figures/figure15.{fmt}", fmt=FORMATS),
-            caption="../report/figure15.rst",
-            category="Resuscitation",
-        ),
-    log:
-        "logs/figures/figure15.log",
-    conda:
-        ENV
-    params:
-        axis="q",
-        fixed=RESUSCITATION["p_fixed"] if RESUSCITATION else None,
-        steps=RESUSCITATION.get("figure15_steps", RESUSCITATION["steps"]) if RESUSCITATION else [],
-    script:
-        "../scripts/resuscitation_grid.py"
-
-
 rule resuscitation:
     input:
         rules.resuscitation_table.output,
-        rules.figure5.output,
-        rules.figure13.output,
-        rules.figure14.output,
-        rules.figure15.output,
+        group_figures("resuscitation_figures"),

@@ -15,7 +15,13 @@ with log_to(snakemake.log[0]) as log:
         texts = pd.read_parquet(snakemake.input.generated)["text"]
     else:
         texts = stream_hf_texts(spec["dataset"], spec["split"], spec["text_field"], spec.get("config"))
-    blocks = pack_blocks(texts, tokenizer, snakemake.params.seq_len, n_blocks=snakemake.params.n_blocks)
+    blocks = pack_blocks(
+        texts,
+        tokenizer,
+        snakemake.params.seq_len,
+        n_blocks=snakemake.params.n_blocks,  # the most blocks one epoch of a run on this corpus reads
+        key=f"continual.corpora.{snakemake.wildcards.corpus}",
+    )
     with atomic_file(snakemake.output[0]) as tmp:
         np.save(tmp, blocks.astype(np.int32))
     log.info("%d blocks of %d tokens from %s", *blocks.shape, snakemake.wildcards.corpus)

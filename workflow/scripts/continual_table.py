@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from kentropy.io import atomic_file
+from kentropy.io import write_table
 from kentropy.logs import log_to
 from kentropy.metrics import CONTINUAL_COLUMNS, continual_rows
 
@@ -22,7 +22,6 @@ with log_to(snakemake.log[0]) as log:
                 tasks[tasks.state == run],
             )
     table = pd.DataFrame(rows, columns=CONTINUAL_COLUMNS)
-    with atomic_file(snakemake.output[0]) as tmp:
-        table.to_parquet(tmp, index=False)
+    write_table(table, snakemake.output[0])
     summary = table[(table.metric == "forgetting") | (table.split == "all") & (table.kind == "all")]
     log.info("\n%s", summary.pivot_table(index=["model", "run", "step"], columns="metric", values="value").to_string())

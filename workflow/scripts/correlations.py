@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from kentropy.io import atomic_file
+from kentropy.io import write_table
 from kentropy.logs import log_to
 from kentropy.metrics import correlations, reported
 
@@ -13,6 +13,5 @@ with log_to(snakemake.log[0]) as log:
         x_metrics=("knowledge_entropy", "knowledge_entropy_relu"),
         seed=snakemake.params.seed,
     )
-    with atomic_file(snakemake.output[0]) as tmp:
-        table.to_parquet(tmp, index=False)
+    write_table(table, snakemake.output[0])
     log.info("\n%s", table.to_string())

@@ -13,7 +13,8 @@ from transformers import AutoTokenizer  # noqa: E402
 
 from kentropy.architectures import load_causal_lm  # noqa: E402
 from kentropy.downstream import evaluate  # noqa: E402
-from kentropy.io import atomic_file  # noqa: E402
+from kentropy.io import write_table  # noqa: E402
+from kentropy.layout import with_keys  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
 
 wc = snakemake.wildcards
@@ -35,10 +36,6 @@ with log_to(snakemake.log[0]) as log:
         num_fewshot=cfg.get("num_fewshot", 0),
         limit=cfg.get("limit"),
     )
-    for i, (key, value) in enumerate(
-        (("model", wc.model), ("step", int(wc.step)), ("variant", wc.variant), ("state", wc.state))
-    ):
-        table.insert(i, key, value)
-    with atomic_file(snakemake.output[0]) as tmp:
-        table.to_parquet(tmp, index=False)
+    table = with_keys(table, model=wc.model, step=wc.step, variant=wc.variant, state=wc.state)
+    write_table(table, snakemake.output[0])
     log.info("mean %s over %d tasks: %.2f%%", "/".join(sorted(set(table.metric))), len(table), table.value.mean())

@@ -3,7 +3,7 @@ weights are byte-identical to an earlier step's is marked (``duplicate_of``: tha
 
 import pandas as pd
 
-from kentropy.io import atomic_file
+from kentropy.io import write_table
 from kentropy.logs import log_to
 from kentropy.manifests import duplicate_steps
 
@@ -15,5 +15,4 @@ with log_to(snakemake.log[0]) as log:
             duplicates[(model, step)] = same
             log.warning("%s: step %d has the same weights as step %d", model, step, same)
     table["duplicate_of"] = pd.array([duplicates.get((m, s)) for m, s in zip(table.model, table.step)], dtype="Int64")
-    with atomic_file(snakemake.output[0]) as tmp:
-        table.to_parquet(tmp, index=False)
+    write_table(table, snakemake.output[0])

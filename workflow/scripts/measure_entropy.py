@@ -6,8 +6,6 @@ from kentropy.offline import hf_env
 
 os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
 
-import re  # noqa: E402
-
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
@@ -16,7 +14,8 @@ from transformers import AutoTokenizer  # noqa: E402
 from kentropy.architectures import load_causal_lm  # noqa: E402
 from kentropy.corpora import padded_batches, token_sequences  # noqa: E402
 from kentropy.entropy import measure  # noqa: E402
-from kentropy.io import atomic_file  # noqa: E402
+from kentropy.io import atomic_file, write_table  # noqa: E402
+from kentropy.layout import with_keys  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
 
 cfg = snakemake.params.entropy
@@ -32,12 +31,10 @@ with log_to(snakemake.log[0]) as log:
     meter = measure(
         model, padded_batches(sequences, batch_size, pad_id), total=n_batches, average=cfg.get("average", "instance")
     )
-    table = meter.table()
-    table.insert(0, "model", snakemake.wildcards.model)
-    table.insert(1, "step", int(re.match(r"step(\d+)", snakemake.wildcards.checkpoint)[1]))
+    wc = snakemake.wildcards
+    table = with_keys(meter.table(), model=wc.model, step=wc.step, variant=wc.variant)
     table["corpus"] = cfg["corpus"]["name"]
-    with atomic_file(snakemake.output.table) as tmp:
-        table.to_parquet(tmp, index=False)
+    write_table(table, snakemake.output.table)
     with atomic_file(snakemake.output.coef) as tmp:
         np.save(tmp, meter.mean_abs_coefficients())
     log.info(

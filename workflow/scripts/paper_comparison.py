@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from kentropy.io import atomic_file
+from kentropy.io import atomic_file, write_table
 from kentropy.logs import log_to
 from kentropy.metrics import reported
 from kentropy.paper import comparison
@@ -13,8 +13,7 @@ with log_to(snakemake.log[0]) as log:
         pd.read_parquet(snakemake.input.correlations),
         snakemake.params.paper,
     )
-    with atomic_file(snakemake.output.parquet) as tmp:
-        table.to_parquet(tmp, index=False)
+    write_table(table, snakemake.output.parquet)
     with atomic_file(snakemake.output.markdown) as tmp:
         tmp.write_text(table.to_markdown(index=False, floatfmt=".4g") + "\n")
     log.info("%d published numbers, %d computed here", len(table), table.ours.notna().sum())

@@ -8,7 +8,7 @@ os.environ.update(hf_env())  # before any HF import: compute nodes read the pref
 
 import torch  # noqa: E402
 
-from kentropy.io import atomic_file  # noqa: E402
+from kentropy.io import write_table  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
 from kentropy.pretrain import TinyModelConfig, train_segment  # noqa: E402
 
@@ -29,7 +29,6 @@ with log_to(snakemake.log[0]) as log:
         int(snakemake.wildcards.step),
         snakemake.output.checkpoint,
     )
-    with atomic_file(snakemake.output.loss) as tmp:
-        losses.to_parquet(tmp, index=False)
+    write_table(losses, snakemake.output.loss)
     if len(losses):
         log.info("steps %d-%d, final loss %.4f", start_step + 1, losses.step.iloc[-1], losses.loss.iloc[-1])

@@ -11,8 +11,9 @@ import torch  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
 from kentropy.architectures import load_causal_lm  # noqa: E402
-from kentropy.io import atomic_file  # noqa: E402
+from kentropy.io import write_table  # noqa: E402
 from kentropy.knowledge import load_records, probe_table  # noqa: E402
+from kentropy.layout import with_keys  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
 from kentropy.probes import ReleasedEvaluator, score_probes  # noqa: E402
 
@@ -34,12 +35,8 @@ with log_to(snakemake.log[0]) as log:
         ReleasedEvaluator(**snakemake.params.released),
     )
     table = pd.concat([probes.drop(columns=["input", "target"]), scores], axis=1)
-    for i, (key, value) in enumerate(
-        (("model", wc.model), ("step", int(wc.step)), ("variant", wc.variant), ("state", wc.state))
-    ):
-        table.insert(i, key, value)
-    with atomic_file(snakemake.output[0]) as tmp:
-        table.to_parquet(tmp, index=False)
+    table = with_keys(table, model=wc.model, step=wc.step, variant=wc.variant, state=wc.state)
+    write_table(table, snakemake.output[0])
     log.info(
         "%d probes, mean score: per_token %.4f, released %.4f",
         len(table),

@@ -6,18 +6,18 @@ from kentropy.offline import hf_env
 
 os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
 
+from kentropy.layout import Variant  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
 from kentropy.resuscitation import resuscitate_checkpoint  # noqa: E402
 
-wc = snakemake.wildcards
+variant = Variant.parse(snakemake.wildcards.variant)
 with log_to(snakemake.log[0]) as log:
     record = resuscitate_checkpoint(
-        snakemake.input.checkpoint, snakemake.input.coef, int(wc.p), float(wc.q), snakemake.output[0]
+        snakemake.input.checkpoint, snakemake.input.coef, variant.p, variant.q, snakemake.output[0]
     )
     log.info(
-        "p=%s q=%s: %s neurons amplified per layer, mean factor %s",
-        wc.p,
-        wc.q,
+        "%s: %s neurons amplified per layer, mean factor %s",
+        variant.name,
         record["selected_per_layer"],
         [round(f, 3) for f in record["mean_factor_of_selected"]],
     )

@@ -9,35 +9,29 @@ os.environ.update(hf_env())  # before any HF import: compute nodes read the pref
 import numpy as np  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
-from kentropy.config import inject_interval  # noqa: E402
-from kentropy.io import atomic_file  # noqa: E402
+from kentropy.io import atomic_file, write_table  # noqa: E402
 from kentropy.knowledge import load_records  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
 from kentropy.streams import injection_schedule, write_stream  # noqa: E402
 
-run = snakemake.params.run
-n_injections = snakemake.params.n_injections
+run = snakemake.params.run  # kentropy.layout.Run.stream()
 with log_to(snakemake.log[0]) as log:
     tokenizer = AutoTokenizer.from_pretrained(snakemake.input.tokenizer)
-    blocks = np.load(snakemake.input.blocks)[: run["batch_size"] * run["steps_per_epoch"]]
-    total_steps = run["epochs"] * run["steps_per_epoch"]
+    blocks = np.load(snakemake.input.blocks)[: run["blocks"]]
     injections = injection_schedule(
-        load_records(snakemake.input.paraphrase, n_paraphrases=n_injections - 1),
+        load_records(snakemake.input.paraphrase, n_paraphrases=run["n_injections"] - 1),
         load_records(snakemake.input.once),
-        inject_interval(run, n_injections),
-        n_injections,
+        run["inject_interval"],
+        run["n_injections"],
         run["batch_size"],
-        total_steps,
+        run["total_steps"],
     )
     with atomic_file(snakemake.output.tokens) as tmp:
-        manifest = write_stream(
-            blocks, injections, tokenizer, run["batch_size"], total_steps, snakemake.params.seed, tmp
-        )
-    with atomic_file(snakemake.output.manifest) as tmp:
-        manifest.to_parquet(tmp, index=False)
+        manifest = write_stream(blocks, injections, tokenizer, run["batch_size"], run["total_steps"], run["seed"], tmp)
+    write_table(manifest, snakemake.output.manifest)
     log.info(
         "%d steps x %d rows; %d injected paragraphs, %.0f%% of them cut to seq_len",
-        total_steps,
+        run["total_steps"],
         run["batch_size"],
         len(manifest),
         100 * (manifest.n_tokens >= blocks.shape[1]).mean(),

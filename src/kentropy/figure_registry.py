@@ -1,0 +1,84 @@
+"""Every figure the workflow draws: which aggregated table it reads, how it is drawn, where the report files
+it. One rule (``figure``, wildcard ``{name}``) and one script draw them all; each name is also a target.
+
+Adding a figure: a drawing function in ``kentropy.figures`` taking the table and the options, one entry
+here, and its caption block in ``workflow/report/figure.rst``. Light on purpose: the workflow imports it at
+DAG build, and matplotlib is only imported by the job that draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .config import canonical, figure14_variant
+from .layout import Variant
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: ``kentropy.figures.<draw>(table, **options(config))``."""
+
+    draw: str  #: name of the drawing function in kentropy.figures
+    table: str  #: the aggregated table it reads (``Layout.table``): entropy, continual, retention, resuscitation
+    category: str  #: report category
+    options: Callable[[dict], dict] = field(default=lambda config: {})  #: keyword arguments from the config
+    needs: str | None = None  #: config section without which the figure is not drawn
+
+    @property
+    def scored(self) -> bool:
+        """Whether the table holds both probe-score definitions (the config's ``probe.score`` picks one)."""
+        return self.table in SCORED_TABLES
+
+
+SCORED_TABLES = frozenset({"continual.parquet", "retention.parquet"})
+
+
+def _baseline(config):
+    return {"baseline": config["continual"]["baseline"]}
+
+
+def _grid(axis: str, fixed_key: str, steps_key: str = "steps"):
+    def options(config):
+        resus = config["resuscitation"]
+        return {"axis": axis, "fixed": resus[fixed_key], "steps": resus.get(steps_key, resus["steps"])}
+
+    return options
+
+
+def _figure14(config):
+    return {"variant": Variant.resuscitated(*figure14_variant(config["resuscitation"])).name}
+
+
+RESUS = "resuscitation.parquet"
+FIGURES: dict[str, FigureSpec] = {
+    "figure3": FigureSpec("figure3", "entropy.parquet", "Entropy"),
+    "figure8": FigureSpec("figure8", "entropy.parquet", "Entropy"),
+    "figure4": FigureSpec("figure4", "continual.parquet", "Continual learning", _baseline),
+    "figure11": FigureSpec("figure11", "continual.parquet", "Continual learning", _baseline),
+    "figure12": FigureSpec(
+        "figure12",
+        "continual.parquet",
+        "Continual learning",
+        lambda config: {"runs": canonical(config["continual"]["runs"]), **_baseline(config)},
+    ),
+    "retention": FigureSpec("retention", "retention.parquet", "Continual learning"),
+    "figure5": FigureSpec("resuscitation_grid", RESUS, "Resuscitation", _grid("q", "p_fixed"), "resuscitation"),
+    "figure13": FigureSpec("resuscitation_grid", RESUS, "Resuscitation", _grid("p", "q_fixed"), "resuscitation"),
+    "figure14": FigureSpec("resuscitation_across_steps", RESUS, "Resuscitation", _figure14, "resuscitation"),
+    "figure15": FigureSpec(
+        "resuscitation_grid", RESUS, "Resuscitation", _grid("q", "p_fixed", "figure15_steps"), "resuscitation"
+    ),
+}
+
+#: The figures of each target group (``snakemake figures`` etc.).
+GROUPS = {
+    "figures": ["figure3", "figure8"],
+    "continual_figures": ["figure4", "figure11", "figure12", "retention"],
+    "resuscitation_figures": ["figure5", "figure13", "figure14", "figure15"],
+}
+
+
+def drawn(config: dict) -> list[str]:
+    """The figures this config draws (those whose ``needs`` section it has)."""
+    return [name for name, spec in FIGURES.items() if spec.needs is None or config.get(spec.needs)]
