@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # A one-node Slurm cluster on this (Debian, root, no systemd, no cgroups) machine, for CI.
 #   bash .ci/slurm.sh start   install slurm-wlm + munge if missing, configure, start the daemons, smoke-test
-#   bash .ci/slurm.sh stop    stop exactly the daemons this script started (by their PID files)
+#   bash .ci/slurm.sh stop    stop exactly the daemons this script started (by their PID files), and remove
+#                             the packages and slurm.conf it installed, so the machine is left as found
+# Why remove them: with Slurm's clients installed but no controller, every `snakemake` start (each local job
+# too) waits 9 s in the Slurm executor plugin, which probes `scontrol show config` at import.
 # No slurmdbd: `sacct` fails on this cluster, so the Snakemake profile must use `squeue` for job status
 # (tests/test_slurm.py passes that as a test-only override).
 set -euo pipefail
@@ -23,6 +26,13 @@ stop() {
     fi
     rm -f "$file"
   done
+  if [ -e "$STATE/installed" ]; then
+    rm -f /etc/slurm/slurm.conf
+    DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq --autoremove slurm-wlm slurm-client slurmctld slurmd \
+      slurm-wlm-basic-plugins munge >/dev/null
+    rm -f "$STATE/installed"
+    echo "removed slurm-wlm and munge (installed by this script)"
+  fi
 }
 
 start() {
@@ -30,6 +40,7 @@ start() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+    mkdir -p "$STATE" && touch "$STATE/installed"  # stop removes what start installed
   fi
   mkdir -p "$PIDS" "$STATE/ctld" "$STATE/d" "$STATE/log" /run/munge /var/lib/munge /var/log/munge /etc/slurm
 

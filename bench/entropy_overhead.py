@@ -1,7 +1,10 @@
 """Cost of the entropy pass against a plain forward, and its memory against materialising coefficients.
 
-Same randomly initialised OLMo-architecture model, same batches, one run:
-  time:   plain eager forward (no hooks) vs kentropy.entropy.measure (all four metrics); median of repeats.
+Same randomly initialised OLMo-architecture model, same batches, one run, per dtype:
+  time:   plain forward with the fastest attention available (SDPA: flash/efficient on GPU, the CPU flash
+          kernel on CPU; no hooks) vs kentropy.entropy.measure (all four metrics) with fused attention
+          entropy (kentropy.attention), vs the same pass with eager attention (the weights materialised,
+          as before kentropy.attention); median of interleaved repeats.
   memory: peak RSS of a fresh process running (a) our streaming pass, (b) the released code's approach
           (keep every layer's coefficients for every token, then average) on growing corpora.
 
@@ -36,8 +39,10 @@ def build(args):
         bos_token_id=None,
         eos_token_id=1,
     )
+    from kentropy.attention import ENTROPY_ATTENTION
+
     model = OlmoForCausalLM(cfg).to(args.device).eval()
-    model.config._attn_implementation = "eager"
+    model.set_attn_implementation(ENTROPY_ATTENTION)
     return model
 
 
@@ -77,25 +82,34 @@ def materialising_pass(model, data, device):
     return [torch.cat([c.flatten(0, 1) for c in layer]).mean(0) for layer in kept]
 
 
-def time_ratio(args) -> dict:
+def timed(fn, device) -> float:
+    sync(device)
+    t = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t
+
+
+def time_ratio(args, dtype: torch.dtype) -> dict:
+    """Median seconds of the plain SDPA forward, the fused entropy pass and the eager entropy pass."""
+    from kentropy.attention import ENTROPY_ATTENTION
     from kentropy.entropy import measure
 
-    model = build(args)
+    model = build(args).to(dtype)
     data = list(batches(args, args.time_sequences))
-    plain_pass(model, data[:1], args.device)  # warm-up
-    plain, ours = [], []
-    for _ in range(args.repeats):  # interleaved, so drift hits both alike
-        sync(args.device)
-        t = time.perf_counter()
-        plain_pass(model, data, args.device)
-        sync(args.device)
-        plain.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        measure(model, data, progress=False)
-        sync(args.device)
-        ours.append(time.perf_counter() - t)
-    p, o = statistics.median(plain), statistics.median(ours)
-    return {"plain_s": p, "entropy_s": o, "ratio": o / p, "tokens": args.time_sequences * args.seq}
+    passes = {
+        "plain": ("sdpa", lambda: plain_pass(model, data, args.device)),
+        "fused": (ENTROPY_ATTENTION, lambda: measure(model, data, progress=False)),
+        "eager": ("eager", lambda: measure(model, data, progress=False)),
+    }
+    times = {name: [] for name in passes}
+    for repeat in range(args.repeats + 1):  # interleaved, so drift hits all alike; the first is a warm-up
+        for name, (attention, run) in passes.items():
+            model.set_attn_implementation(attention)
+            seconds = timed(run, args.device)
+            if repeat:
+                times[name].append(seconds)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def _status_kib(field: str) -> int:
@@ -152,22 +166,27 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--time-sequences", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--dtypes", nargs="+", default=None, help="default: float32 on CPU; bfloat16 float32 on GPU")
     ap.add_argument("--memory-sequences", type=int, nargs="+", default=[32, 128, 384])
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args, _ = ap.parse_known_args()
     if args.child:
         peak_memory_child(args, args.child[0], int(args.child[1]))
         return
-    torch.set_num_threads(torch.get_num_threads())
-    t = time_ratio(args)
     print(
         f"model: hidden {args.hidden}, d_ff {args.ffn}, {args.layers} layers, vocab {args.vocab}; "
-        f"{args.time_sequences} x {args.seq} tokens, batch {args.batch}, device {args.device}"
+        f"{args.time_sequences} x {args.seq} tokens, batch {args.batch}, device {args.device}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
-    print(
-        f"time: plain forward {t['plain_s']:.3f} s, entropy pass {t['entropy_s']:.3f} s, "
-        f"ratio {t['ratio']:.3f}x (median of {args.repeats})"
-    )
+    dtypes = args.dtypes or (["float32"] if args.device == "cpu" else ["bfloat16", "float32"])
+    for name in dtypes:
+        t = time_ratio(args, getattr(torch, name))
+        print(
+            f"time ({name}, median of {args.repeats}): plain SDPA forward {t['plain']:.3f} s | entropy pass, fused "
+            f"{t['fused']:.3f} s ({t['fused'] / t['plain']:.3f}x the plain forward) | entropy pass, eager "
+            f"{t['eager']:.3f} s ({t['eager'] / t['plain']:.3f}x); fused is {t['eager'] / t['fused']:.2f}x faster "
+            "than eager"
+        )
     print("memory: peak above the loaded model, MiB (streaming | materialising)")
     for n in args.memory_sequences:
         s, m = peak_memory(args, "streaming", n), peak_memory(args, "materialising", n)

@@ -28,6 +28,7 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from kentropy.architectures import load_causal_lm
+    from kentropy.attention import ENTROPY_ATTENTION
     from kentropy.corpora import padded_batches, token_sequences
     from kentropy.entropy import measure
 
@@ -36,7 +37,7 @@ def main() -> None:
     sequences = token_sequences(pd.read_parquet(args.corpus).head(args.count), tokenizer, args.max_length)
     values = {}
     for dtype in (torch.float32, torch.bfloat16):
-        model = load_causal_lm(args.checkpoint, dtype=dtype).to(args.device)
+        model = load_causal_lm(args.checkpoint, dtype, ENTROPY_ATTENTION).to(args.device)
         table = measure(model, padded_batches(sequences, args.batch_size, pad), progress=False).table()
         values[str(dtype).split(".")[-1]] = table[table.layer.isna()].set_index("metric").value
     out = pd.DataFrame(values)

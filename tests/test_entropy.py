@@ -172,3 +172,31 @@ def test_instance_and_token_averages_differ_on_ragged_corpora():
     assert abs(a - b) / b > 0.01
     with pytest.raises(ValueError, match="entropy.average: 'mean' is not one of instance, token"):
         run(model, ragged, average="mean")
+
+
+@pytest.mark.parametrize("average", ["instance", "token"])
+def test_fused_attention_entropy_matches_brute_force(arch, average):
+    """kentropy.attention (fused SDPA with log-sum-exp, no weights) against the eager float64 reference, on
+    ragged right-padded batches; the forward itself is unchanged."""
+    from kentropy.attention import ENTROPY_ATTENTION
+
+    model = tiny_model(arch)
+    sequences = random_sequences(9, seed=1)
+    ref = reference(model, sequences, average)
+    model.set_attn_implementation(ENTROPY_ATTENTION)
+    table = run(model, sequences, batch_size=4, average=average).table()
+    for metric in ("knowledge_entropy", "attention_entropy"):
+        for layer, expected in enumerate(ref[metric]):
+            assert value(table, metric, layer) == pytest.approx(expected, rel=REL), (metric, layer)
+    assert value(table, "next_token_entropy") == pytest.approx(ref["next_token_entropy"], rel=REL)
+
+
+def test_fused_attention_entropy_agrees_with_eager_in_float32(arch):
+    from kentropy.attention import ENTROPY_ATTENTION
+
+    model = tiny_model(arch, dtype=torch.float32)
+    sequences = random_sequences(16, seed=4, max_len=40)
+    eager = run(model, sequences, batch_size=5).table()
+    model.set_attn_implementation(ENTROPY_ATTENTION)
+    fused = run(model, sequences, batch_size=5).table()
+    np.testing.assert_allclose(fused.value, eager.value, rtol=1e-5, atol=0)

@@ -84,7 +84,7 @@ def test_default_dag_resuscitates_and_trains_the_variants(e2e):
 
 
 def test_figure3_reruns_alone(e2e):
-    proc = snakemake(e2e, "--configfile", str(ROOT / "tests/config/e2e.yaml"), "figure3", "--forcerun", "figure")
+    proc = snakemake(e2e, "figure3", "--forcerun", "figure", "--configfile", str(ROOT / "tests/config/e2e.yaml"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert job_counts(proc.stderr) == {"figure": 1, "figure3": 1}
 

@@ -46,8 +46,9 @@ def decoder_layers(model: nn.Module) -> list[LayerModules]:
     )
 
 
-def load_causal_lm(path: str, dtype: torch.dtype = torch.float32, attention: str = "eager") -> nn.Module:
-    """Load a ``save_pretrained`` checkpoint in eval mode. Eager attention is what exposes the weights."""
+def load_causal_lm(path: str, dtype: torch.dtype = torch.float32, attention: str = "sdpa") -> nn.Module:
+    """Load a ``save_pretrained`` checkpoint in eval mode. The entropy pass needs ``eager`` (the weights) or
+    ``kentropy.attention.ENTROPY_ATTENTION`` (fused, per-query entropies); probes and benchmarks SDPA."""
     from transformers import AutoModelForCausalLM
 
     try:

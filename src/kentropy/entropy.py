@@ -27,6 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .architectures import decoder_layers
+from .attention import ENTROPY_ATTENTION
 
 METRICS = ("knowledge_entropy", "knowledge_entropy_relu", "attention_entropy", "next_token_entropy")
 AVERAGES = ("instance", "token")
@@ -71,6 +72,8 @@ class EntropyMeter:
         self.model = model
         self.average = average
         self.layers = decoder_layers(model)
+        # Under kentropy.attention the attention modules return per-query entropies, not weights.
+        self.fused = getattr(model.config, "_attn_implementation", None) == ENTROPY_ATTENTION
         n_layers, d_ff = len(self.layers), self.layers[0].down.in_features
         first = next(model.parameters())
         device = self._device = first.device
@@ -102,9 +105,13 @@ class EntropyMeter:
             weights = output[1]
             if weights is None:
                 raise RuntimeError(
-                    "attention weights are not returned; load the model with attn_implementation='eager'"
+                    "attention weights are not returned; load the model with attn_implementation='eager' or "
+                    f"{ENTROPY_ATTENTION!r} (kentropy.attention)"
                 )
-            per_query = torch.special.entr(weights.float()).sum(-1).mean(1)  # (batch, seq): mean over heads
+            if self.fused:  # (batch, heads, seq) entropies
+                per_query = weights.to(self._sum_dtype).mean(1)
+            else:  # (batch, heads, seq, seq) weights
+                per_query = torch.special.entr(weights.float()).sum(-1).mean(1)  # (batch, seq): mean over heads
             self.attention_sum[layer] += (per_query.reshape(-1).to(self._weights.dtype) @ self._weights).double()
 
         return hook

@@ -32,8 +32,13 @@ def library_version() -> str:
 
 def _imported_modules(path: Path, package: Path) -> set[str]:
     """Names of the kentropy modules a file imports or runs (``-m kentropy.<module>`` in a string)."""
+    return set(_imported_names(path.read_text())) & {p.stem for p in package.glob("*.py")}
+
+
+@cache
+def _imported_names(source: str) -> frozenset[str]:
     names = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom):
             inside = node.level > 0 or (node.module or "").split(".")[0] == "kentropy"
             if not inside:
@@ -44,12 +49,17 @@ def _imported_modules(path: Path, package: Path) -> set[str]:
             names |= {a.name.split(".")[1] for a in node.names if a.name.startswith("kentropy.")}
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             names |= set(_MODULE_STRING.findall(node.value))
-    return {n for n in names if (package / f"{n}.py").is_file()}
+    return frozenset(names)
 
 
 def _normalised(path: Path) -> str:
     """The module's syntax tree without docstrings: what changes behaviour."""
-    tree = ast.parse(path.read_text())
+    return _normalised_source(path.read_text())
+
+
+@cache
+def _normalised_source(source: str) -> str:  # cached by content: a DAG build digests ~20 scripts
+    tree = ast.parse(source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr):

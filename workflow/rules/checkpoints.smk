@@ -36,7 +36,7 @@ rule pretrain_tiny:
         model=models_with_source("pretrain"),
     conda:
         ENV
-    threads: 2
+    threads: JOB_THREADS
     params:
         code=code("pretrain_tiny.py"),
         pretrain=canonical(config.get("pretrain")),

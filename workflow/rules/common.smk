@@ -22,6 +22,7 @@ L = Layout(config["experiment"])
 MODELS = config["models"]
 ENV = "../../envs/kentropy.yaml"  # the software environment of every rule that runs code (--sdm conda)
 FORMATS = config["figures"]["formats"]
+JOB_THREADS = config.get("threads", 2)  # CPU threads of a compute job: speed only, never a param
 
 
 def code(script):

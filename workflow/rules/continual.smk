@@ -87,7 +87,7 @@ rule continual_train:
         L.benchmark("continual_train", "{model}", "step{step}", "{variant}", "{run}")
     conda:
         ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         gpu=train_gpus,
         cpus_per_gpu=CLUSTER["cpus_per_gpu"],

@@ -14,7 +14,7 @@ rule measure_entropy:
         L.benchmark("measure_entropy", "{model}", "step{step}", "{variant}")
     conda:
         ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         gpu=model_gpus,
         cpus_per_gpu=CLUSTER["cpus_per_gpu"],

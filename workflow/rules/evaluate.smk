@@ -34,7 +34,7 @@ rule probe:
         L.benchmark("probe", "{model}", "step{step}", "{variant}", "{state}")
     conda:
         ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         gpu=model_gpus,
         cpus_per_gpu=CLUSTER["cpus_per_gpu"],
@@ -61,7 +61,7 @@ rule downstream:
         L.benchmark("downstream", "{model}", "step{step}", "{variant}", "{state}")
     conda:
         ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         gpu=model_gpus,
         cpus_per_gpu=CLUSTER["cpus_per_gpu"],

@@ -12,6 +12,7 @@ import torch  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
 from kentropy.architectures import load_causal_lm  # noqa: E402
+from kentropy.attention import ENTROPY_ATTENTION  # noqa: E402
 from kentropy.corpora import padded_batches, token_sequences  # noqa: E402
 from kentropy.entropy import measure  # noqa: E402
 from kentropy.io import atomic_file, write_table  # noqa: E402
@@ -22,7 +23,8 @@ cfg = snakemake.params.entropy
 with log_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = load_causal_lm(snakemake.input.checkpoint, dtype=getattr(torch, cfg["dtype"])).to(device)
+    attention = ENTROPY_ATTENTION if cfg.get("attention", "fused") == "fused" else "eager"
+    model = load_causal_lm(snakemake.input.checkpoint, getattr(torch, cfg["dtype"]), attention).to(device)
     tokenizer = AutoTokenizer.from_pretrained(snakemake.input.checkpoint)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     sequences = token_sequences(pd.read_parquet(snakemake.input.corpus), tokenizer, cfg["max_length"])
