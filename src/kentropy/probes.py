@@ -96,9 +96,11 @@ def target_logprob_sums(model, sequences: list[tuple[list[int], int]], batch_siz
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
         logprobs = torch.log_softmax(logits, dim=-1).gather(-1, ids[rows, positions + 1, None])[:, 0].double()
         counts = torch.tensor([n for _, n in sequences[start : start + batch_size]], device=device)
-        sums += torch.zeros(len(counts), dtype=torch.float64, device=device).index_add_(
-            0, torch.repeat_interleave(torch.arange(len(counts), device=device), counts), logprobs
-        ).tolist()
+        sums += (
+            torch.zeros(len(counts), dtype=torch.float64, device=device)
+            .index_add_(0, torch.repeat_interleave(torch.arange(len(counts), device=device), counts), logprobs)
+            .tolist()
+        )
     return np.asarray(sums, dtype=np.float64)
 
 
