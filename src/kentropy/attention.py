@@ -56,7 +56,9 @@ def entropy_attention(module, query, key, value, attention_mask, scaling=None, d
         mask = attention_mask[:, :, :, : k.shape[-2]]
         if mask.dtype == torch.bool:
             mask = torch.zeros(mask.shape, dtype=work, device=q.device).masked_fill(~mask, float("-inf"))
-        mask = mask.to(work).expand(q.shape[0], q.shape[1], -1, -1).contiguous()
+        # A broadcast view over heads: copying it per head would allocate (batch, heads, T, T), the size of
+        # the weights this module exists not to materialise.
+        mask = mask.to(work).expand(q.shape[0], q.shape[1], -1, -1)
     out, lse = attention_with_lse(q, k, v, mask, scale)
     expected_key, _ = attention_with_lse(q, k, k, mask, scale)
     entropy = lse - scale * (q * expected_key).sum(-1)
