@@ -102,7 +102,9 @@ rule retention_table:
         ENV
     params:
         code=code("retention_table.py"),
-        states=[{"model": m, "step": s, "variant": "original", "run": CONTINUAL["baseline"]} for m, s in model_steps()],
+        table_keys=[
+            {"model": m, "step": s, "variant": "original", "run": CONTINUAL["baseline"]} for m, s in model_steps()
+        ],
     script:
         "../scripts/retention_table.py"
 

@@ -11,7 +11,7 @@ with log_to(snakemake.log[0]):
     table = pd.concat(
         [
             with_keys(pd.read_parquet(path).rename(columns={"step": "train_step"}), **keys)
-            for path, keys in zip(snakemake.input, snakemake.params.states)
+            for path, keys in zip(snakemake.input, snakemake.params.table_keys)
         ],
         ignore_index=True,
     )
