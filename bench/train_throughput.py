@@ -1,14 +1,16 @@
 """Tokens/s of the DeepSpeed continual-training path against a plain PyTorch loop, in one run.
 
 Same randomly initialised OLMo-architecture model, same batches, same AdamW, schedule and clipping:
-  plain:     model in fp32, torch.autocast(bfloat16) on GPU, optimizer.step() after each batch;
-  deepspeed: kentropy.continual.make_engine + train_step (bf16 + ZeRO on GPU, fp32 on CPU), exactly
-             what the continual_train rule runs.
-Prints one JSON line: tokens/s of each, the slowdown ratio (plain / deepspeed), and on a GPU the model
-FLOPs utilisation (6 N + 12 L d T FLOPs per token, against --peak-tflops).
+  plain:     model in fp32, torch.autocast(bfloat16) on GPU, gradient accumulation by hand;
+  deepspeed: kentropy.continual.make_engine + train_step (fp32 master weights + bf16 autocast + ZeRO on
+             GPU, fp32 on CPU), exactly what the continual_train rule runs.
+``--compile`` compiles the model in both (the ``continual.compile`` setting); on a GPU both use the fused
+AdamW kernel, as the training path does. Prints one JSON line: tokens/s of each, the slowdown ratio
+(plain / deepspeed), and on a GPU the model FLOPs utilisation (6 N + 12 L d T FLOPs per token, against
+--peak-tflops) and each path's peak memory.
 
-    python bench/train_throughput.py                           # CPU, a ~20M-parameter model
-    python bench/train_throughput.py --device cuda --size 1b   # OLMo-1B shape, bf16, MFU
+    python bench/train_throughput.py                                      # CPU, a small model
+    python bench/train_throughput.py --device cuda --size 1b --compile    # OLMo-1B shape, bf16, MFU
 """
 
 from __future__ import annotations
@@ -76,7 +78,9 @@ def plain(args, run, tokens) -> float:
     from kentropy.schedule import adamw, warmup_cosine
 
     model = build(args).train()
-    optimizer = adamw(model, run.lr, run.weight_decay)
+    if args.compile:
+        model.compile()
+    optimizer = adamw(model, run.lr, run.weight_decay, fused=args.device == "cuda")
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: warmup_cosine(s + 1, run.total_steps, run.warmup_fraction, run.alpha_f)
     )
@@ -103,10 +107,28 @@ def deepspeed_path(args, run, tokens) -> tuple[float, float]:
 
     _init_distributed("nccl" if args.device == "cuda" else "gloo")
     model = build(args)
-    engine = make_engine(model, run, 1, bf16=args.device == "cuda")
+    engine = make_engine(model, run, 1, bf16=args.device == "cuda", compile=args.compile)
     engine.train()
-    tps = timed(lambda i: train_step(engine, tokens, i, run, 0, 1, torch.device(args.device)), args)
+    step = lambda i: train_step(engine, tokens, i, run, 0, 1, torch.device(args.device))  # noqa: E731
+    tps = timed(step, args)
+    if args.profile:
+        profile(step, args)
     return tps, flops_per_token(model, args.seq)
+
+
+def profile(step_fn, args) -> None:
+    """Kernel-time table of two more DeepSpeed steps (torch.profiler), written to ``args.profile``."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device == "cuda" else [])
+    with torch_profile(activities=activities) as prof:
+        for i in range(2):
+            step_fn(args.warmup + args.steps + i)
+        sync(args.device)
+    key = "cuda_time_total" if args.device == "cuda" else "cpu_time_total"
+    with open(args.profile, "w") as f:
+        f.write(prof.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=90))
 
 
 def main() -> None:
@@ -122,6 +144,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (both paths)")
+    parser.add_argument("--profile", help="write a kernel-time table of the DeepSpeed path to this file")
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100/H200 SXM: 989)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -129,7 +153,7 @@ def main() -> None:
         batch_size=args.batch,
         micro_batch_size=args.micro,
         lr=4e-4,
-        total_steps=args.warmup + args.steps,
+        total_steps=args.warmup + args.steps + 2,
         warmup_fraction=0.05,
         alpha_f=0.1,
         weight_decay=0.1,
@@ -141,8 +165,11 @@ def main() -> None:
     vocab = SIZES[args.size][4]
     tokens = np.random.default_rng(0).integers(2, vocab, size=(run.total_steps * args.batch, args.seq), dtype=np.int32)
     plain_tps = plain(args, run, tokens)
+    peaks = {}
     if args.device == "cuda":
+        peaks["plain_peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 1)
         torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     ds_tps, fpt = deepspeed_path(args, run, tokens)
     out = {
         "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
@@ -151,6 +178,7 @@ def main() -> None:
         "batch": args.batch,
         "micro": args.micro,
         "zero_stage": args.zero_stage,
+        "compile": args.compile,
         "plain_tokens_per_s": round(plain_tps, 1),
         "deepspeed_tokens_per_s": round(ds_tps, 1),
         "slowdown": round(plain_tps / ds_tps, 3),
@@ -158,7 +186,7 @@ def main() -> None:
     if args.device == "cuda":
         out["deepspeed_mfu"] = round(ds_tps * fpt / (args.peak_tflops * 1e12), 4)
         out["plain_mfu"] = round(plain_tps * fpt / (args.peak_tflops * 1e12), 4)
-        out["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 1)
+        out.update(peaks, deepspeed_peak_memory_gib=round(torch.cuda.max_memory_allocated() / 2**30, 1))
     print(json.dumps(out))
 
 

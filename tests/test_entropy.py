@@ -200,3 +200,17 @@ def test_fused_attention_entropy_agrees_with_eager_in_float32(arch):
     model.set_attn_implementation(ENTROPY_ATTENTION)
     fused = run(model, sequences, batch_size=5).table()
     np.testing.assert_allclose(fused.value, eager.value, rtol=1e-5, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (runs on the device machine)")
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_fused_attention_entropy_on_cuda_agrees_with_eager_on_cpu(arch, padding_side):
+    """The CUDA branch (the efficient kernel, its padded bias rows) against the eager float32 CPU pass."""
+    from kentropy.attention import ENTROPY_ATTENTION
+
+    model = tiny_model(arch, dtype=torch.float32)
+    sequences = random_sequences(16, seed=4, max_len=40)
+    eager = run(model, sequences, batch_size=5, padding_side=padding_side).table()
+    model.cuda().set_attn_implementation(ENTROPY_ATTENTION)
+    fused = run(model, sequences, batch_size=5, padding_side=padding_side).table()
+    np.testing.assert_allclose(fused.value, eager.value, rtol=1e-5, atol=0)

@@ -91,9 +91,11 @@ def _init_distributed(backend: str) -> None:
     deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False)
 
 
-def make_engine(model, run: RunConfig, world_size: int, bf16: bool):
+def make_engine(model, run: RunConfig, world_size: int, bf16: bool, compile: bool = False):
     """``deepspeed.initialize`` with our AdamW and the warmup-cosine schedule (one definition, shared with
-    pretraining, instead of DeepSpeed's WarmupCosineLR whose warmup shape differs)."""
+    pretraining, instead of DeepSpeed's WarmupCosineLR whose warmup shape differs). On a GPU the AdamW update
+    is torch's fused kernel; ``compile`` compiles the model's forward and backward (``engine.compile``:
+    inductor fuses the norms, rotary embeddings and the loss's softmax). Both change rounding only."""
     import deepspeed
 
     def schedule(opt):  # built on DeepSpeed's wrapped optimizer, whose param groups ZeRO may regroup
@@ -103,10 +105,12 @@ def make_engine(model, run: RunConfig, world_size: int, bf16: bool):
 
     engine, _, _, _ = deepspeed.initialize(
         model=model,
-        optimizer=adamw(model, run.lr, run.weight_decay),
+        optimizer=adamw(model, run.lr, run.weight_decay, fused=torch.cuda.is_available()),
         lr_scheduler=schedule,
         config=deepspeed_config(run, world_size, bf16),
     )
+    if compile:
+        engine.compile()
     return engine
 
 
@@ -210,11 +214,13 @@ def train(
     loss_path: str,
     work_dir: str,
     retention: Retention | None = None,
+    compile: bool = False,
 ) -> pd.DataFrame:
     """Train the checkpoint in ``model_dir`` on the stream; write the HF model and the loss log (and the
     retention curve when ``retention`` is given).
 
-    ``work_dir`` holds the DeepSpeed checkpoints; it is removed after a successful run.
+    ``work_dir`` holds the DeepSpeed checkpoints; it is removed after a successful run. ``compile``: see
+    ``make_engine`` (speed only, so not part of the run's fingerprint).
     """
     import deepspeed
     import torch.distributed as dist
@@ -237,7 +243,7 @@ def train(
     saved_dtype = next(model.parameters()).dtype
     model = model.float()
     model.config.use_cache = False
-    engine = make_engine(model, run, world, bf16=bf16)
+    engine = make_engine(model, run, world, bf16=bf16, compile=compile)
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     fingerprint = run_fingerprint(model_dir, stream_path, run, retention)
@@ -335,6 +341,7 @@ def main(argv: list[str] | None = None) -> None:
         help="JSON of ReleasedEvaluator (batch_size, world_size) for the released probe score",
     )
     parser.add_argument("--retention", help="Parquet output of the retention curve (needs --knowledge)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (speed only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.threads:
@@ -354,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
             ReleasedEvaluator(**json.loads(args.released_evaluator)),
             args.retention,
         )
-    table = train(args.model, args.stream, run, args.out, args.loss, args.work_dir, retention)
+    table = train(args.model, args.stream, run, args.out, args.loss, args.work_dir, retention, args.compile)
     log.info("%d steps, final loss %.4f", len(table), table.loss.iloc[-1])
 
 

@@ -40,12 +40,13 @@ def warmup_cosine(
     return alpha_f + (1 - alpha_f) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+def adamw(model: torch.nn.Module, lr: float, weight_decay: float, fused: bool = False) -> torch.optim.AdamW:
     """AdamW(0.9, 0.95, eps 1e-5) as OLMo builds it: weight decay on the weight matrices of linear layers
-    only, none on embeddings (tied output embeddings included), norms or biases."""
+    only, none on embeddings (tied output embeddings included), norms or biases. ``fused``: torch's
+    single-kernel update (GPU; the same update up to rounding)."""
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
     params = list(dict.fromkeys(model.parameters()))  # tied weights once
     decay = [p for p in params if p.ndim >= 2 and id(p) not in embeddings]
     rest = [p for p in params if p.ndim < 2 or id(p) in embeddings]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=ADAMW_EPS)
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=ADAMW_EPS, fused=fused or None)

@@ -1,6 +1,7 @@
 """Train one checkpoint on one run's stream with DeepSpeed: ``python -m kentropy.continual``, one process per
-GPU of the job (kentropy.launch). The interpreter, GPU count, threads and probe batch size are not params:
-they change speed, not the result, so changing them reruns nothing."""
+GPU of the job (kentropy.launch). The interpreter, GPU count, threads, probe batch size and
+``continual.compile`` are not params: they change speed (and rounding), not the result, so changing them
+reruns nothing."""
 
 import os
 import shlex
@@ -26,6 +27,7 @@ argv = [
     "--probe-max-length", str(snakemake.params.probe_max_length),
     "--released-evaluator", snakemake.params.released,
     "--retention", out.retention,
+    *(["--compile"] if snakemake.config["continual"].get("compile") else []),
 ]  # fmt: skip
 with open(snakemake.log[0], "w") as log:
     log.write(shlex.join(argv) + "\n")
