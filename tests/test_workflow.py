@@ -102,7 +102,7 @@ def test_paper_configs_plan_offline(tmp_path, config, steps, resuscitated):
     # trained with the baseline.
     assert counts["resuscitate"] == 8 * resuscitated and counts["measure_entropy"] == steps + 8 * resuscitated
     assert counts["continual_train"] == 6 * steps + 8 * resuscitated
-    assert counts["probe"] == counts["downstream"] == 7 * steps + 8 * resuscitated * 2
+    assert counts["evaluate"] == 7 * steps + 8 * resuscitated * 2
     assert all(
         counts[r] == 1
         for r in (
@@ -239,7 +239,7 @@ def test_slurm_plan_of_the_paper_asks_for_gpus_exactly_on_gpu_rules(tmp_path):
     out = proc.stdout + proc.stderr
     jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, re.MULTILINE)
     assert len(jobs) == sum(job_counts(out).values())  # every planned job, with its resources
-    gpu_rules = {"measure_entropy", "probe", "downstream", "continual_train"}
+    gpu_rules = {"measure_entropy", "evaluate", "continual_train"}
     for rule, resources in jobs:
         gpus = int(re.search(r"\bgpu=(\d+)", resources)[1]) if "gpu=" in resources else 0
         assert (gpus > 0) == (rule in gpu_rules), (rule, resources)
@@ -287,7 +287,7 @@ def test_a_runs_learning_rate_reruns_exactly_that_run(e2e, tmp_path):
     counts = job_counts(proc.stdout + proc.stderr)
     # Its training from each of the 3 checkpoints, their probes and benchmarks, and the tables/figures above;
     # its stream and packed corpus again, being temporary (the same bytes: the stream does not depend on lr).
-    assert counts["continual_train"] == 3 and counts["probe"] == counts["downstream"] == 3
+    assert counts["continual_train"] == 3 and counts["evaluate"] == 3
     assert counts["train_stream"] == counts["continual_corpus"] == 1
     assert "measure_entropy" not in counts and "resuscitate" not in counts and "pretrain_tiny" not in counts
 
@@ -312,7 +312,7 @@ def test_a_moved_project_reruns_nothing_and_rebuilds_from_its_new_place(e2e, tmp
     target.unlink()
     proc = snakemake(moved, str(target.relative_to(moved)), "--configfile", config, offline=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert target.is_file() and job_counts(proc.stdout + proc.stderr).get("downstream") == 1
+    assert target.is_file() and job_counts(proc.stdout + proc.stderr).get("evaluate") == 1
 
 
 def test_tables_record_the_library_that_made_them(e2e):

@@ -21,17 +21,22 @@ rule fetch_benchmarks:
         "../scripts/fetch_benchmarks.py"
 
 
-rule probe:
+rule evaluate:
+    # Probes and downstream benchmarks of one model state in one job: the model is loaded once, and the
+    # process start-up (torch and transformers imports), most of a tiny model's evaluation time, is paid
+    # once. A change to either section's settings reruns both halves of the job.
     input:
         model=state_model,
         paraphrase=L.knowledge("paraphrase"),
         once=L.knowledge("once"),
+        benchmarks=L.benchmarks(),
     output:
-        L.evaluation("{model}", "{step}", "{variant}", "{state}", "probes"),
+        probes=L.evaluation("{model}", "{step}", "{variant}", "{state}", "probes"),
+        downstream=L.evaluation("{model}", "{step}", "{variant}", "{state}", "downstream"),
     log:
-        L.log("probe", "{model}", "step{step}", "{variant}", "{state}"),
+        L.log("evaluate", "{model}", "step{step}", "{variant}", "{state}"),
     benchmark:
-        L.benchmark("probe", "{model}", "step{step}", "{variant}", "{state}")
+        L.benchmark("evaluate", "{model}", "step{step}", "{variant}", "{state}")
     conda:
         ENV
     threads: JOB_THREADS
@@ -39,40 +44,15 @@ rule probe:
         gpu=model_gpus,
         cpus_per_gpu=CLUSTER["cpus_per_gpu"],
         mem_mb=job_memory(model_gpus),
-        runtime=job_runtime("probe"),
+        runtime=lambda wildcards: CLUSTER["runtime"]["probe"] + CLUSTER["runtime"]["downstream"],
     params:
-        code=code("probe.py"),
+        code=code("evaluate.py"),
         local_checkpoint=local_fingerprint,
         probe=canonical(config["probe"], drop=SPEED_KEYS | {"score"}),
         released=RELEASED_EVALUATOR,
-    script:
-        "../scripts/probe.py"
-
-
-rule downstream:
-    input:
-        model=state_model,
-        benchmarks=L.benchmarks(),
-    output:
-        L.evaluation("{model}", "{step}", "{variant}", "{state}", "downstream"),
-    log:
-        L.log("downstream", "{model}", "step{step}", "{variant}", "{state}"),
-    benchmark:
-        L.benchmark("downstream", "{model}", "step{step}", "{variant}", "{state}")
-    conda:
-        ENV
-    threads: JOB_THREADS
-    resources:
-        gpu=model_gpus,
-        cpus_per_gpu=CLUSTER["cpus_per_gpu"],
-        mem_mb=job_memory(model_gpus),
-        runtime=job_runtime("downstream"),
-    params:
-        code=code("downstream.py"),
-        local_checkpoint=local_fingerprint,
         downstream=canonical(config["downstream"], drop=SPEED_KEYS),
     script:
-        "../scripts/downstream.py"
+        "../scripts/evaluate.py"
 
 
 rule continual_table:
