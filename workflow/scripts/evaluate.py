@@ -42,9 +42,8 @@ with log_to(snakemake.log[0]) as log:
     )
     table = with_keys(pd.concat([probes.drop(columns=["input", "target"]), scores], axis=1), **keys)
     write_table(table, snakemake.output.probes)
-    log.info(
-        "%d probes, mean score: per_token %.4f, released %.4f", len(table), table.per_token.mean(), table.released.mean()
-    )
+    means = table.per_token.mean(), table.released.mean()
+    log.info("%d probes, mean score: per_token %.4f, released %.4f", len(table), *means)
 
     cfg = snakemake.params.downstream
     benchmarks = json.loads((Path(snakemake.input.benchmarks) / "tasks.json").read_text())
