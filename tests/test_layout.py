@@ -53,7 +53,7 @@ def test_with_keys_puts_the_key_columns_first_in_one_order():
     assert list(table.columns) == ["model", "step", "state", "value"]
     assert table.step.dtype.kind == "i" and table.state.item() == "before"
     with pytest.raises(LayoutError, match="not key columns"):
-        with_keys(table, seed=0)
+        with_keys(table, epoch=0)
 
 
 def test_experiments_write_under_their_own_names():

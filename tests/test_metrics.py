@@ -98,7 +98,7 @@ def test_correlations_join_entropy_and_continual_by_step():
     )
     rows = []
     for step, a, f in zip(steps, [30.0, 20.0, 22.0, 5.0], [1.0, 2.0, 3.0, 4.0]):
-        key = {"model": "m", "step": step, "variant": "original", "run": "base"}
+        key = {"model": "m", "step": step, "variant": "original", "run": "base", "seed": 0}
         rows.append({**key, "metric": "acquisition", "split": "all", "kind": "all", "value": a})
         rows.append({**key, "metric": "acquisition", "split": "once", "kind": "all", "value": -99.0})  # ignored
         rows.append({**key, "metric": "forgetting", "split": None, "kind": None, "value": f})

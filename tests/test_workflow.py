@@ -50,10 +50,13 @@ def test_default_dag_produces_continual_tables_and_figures(e2e):
     forgetting = continual[continual.metric == "forgetting"]
     assert len(forgetting) == 6 and ((forgetting.before > 0) & (forgetting.before <= 100)).all()  # percent
     corr = pd.read_parquet(e2e / "results/e2e/tables/correlations.parquet")
-    assert list(corr.columns) == ["model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n"]
-    assert set(corr.n) == {3} and set(corr.method) == {"pearson", "spearman"}
+    assert list(corr.columns) == [
+        "model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n", "seeds", "ci_method"
+    ]  # fmt: skip
+    assert set(corr.n) == {3} and set(corr.seeds) == {1} and set(corr.method) == {"pearson", "spearman"}
+    assert set(continual.seed) == {0}  # the test config's global seed
     table2 = (e2e / "results/e2e/tables/table2.md").read_text()
-    assert "| tiny | baseline | acquisition (%) |" in table2 and table2.startswith(
+    assert "| tiny | baseline | acquisition (%), 1 seed |" in table2 and table2.startswith(
         "| model | run | quantity | 10 | 20 | 30 |"
     )
     assert "[" not in table2  # the test config compares with no paper numbers
@@ -115,6 +118,28 @@ def test_paper_configs_plan_offline(tmp_path, config, steps, resuscitated):
         )
     )
     assert counts.get("paper_comparison", 0) == (config == "olmo-1b.yaml")
+
+
+def test_seeds_repeat_every_training_run(tmp_path):
+    """continual.seeds, a run's own seeds and resuscitation.seeds each add training runs with their own
+    streams, evaluations and retention curves, named <run>-seed<seed> unless the seed is the global one."""
+
+    def seeds(cfg):
+        cfg["continual"]["seeds"] = [0, 4]
+        cfg["continual"]["runs"]["baseline"]["seeds"] = [0, 1, 2]
+        cfg["resuscitation"]["seeds"] = [0, 5]
+
+    proc = snakemake(tmp_path, "-n", "--configfile", _variant_config(tmp_path, seeds), offline=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = job_counts(proc.stdout + proc.stderr)
+    # 3 checkpoints x (3 baseline + 2 general seeds) + 2 resuscitated variants x 2 seeds of the baseline.
+    assert counts["continual_train"] == 3 * 5 + 2 * 2
+    assert counts["train_stream"] == 3 + 2 + 1  # baseline-seed5 trains only the resuscitated copies
+    assert counts["evaluate"] == 3 * (1 + 5) + 2 * (1 + 2)
+    out = proc.stdout + proc.stderr
+    assert "results/e2e/continual/tiny/step30/original/baseline-seed2/retention.parquet" in out
+    assert "results/e2e/continual/tiny/step30/resus-p50-q2/baseline-seed5/model" in out
+    assert "results/e2e/continual/tiny/step30/original/baseline-seed5" not in out
 
 
 @pytest.mark.parametrize("config, steps", [("olmo2-1b.yaml", 8), ("pythia-1.4b.yaml", 8)])

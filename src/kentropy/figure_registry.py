@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import canonical, figure14_variant
-from .layout import Variant
+from .layout import Run, Variant, run_name
+from .manifests import tokens_seen
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,24 @@ SCORED_TABLES = frozenset({"continual.parquet", "retention.parquet"})
 
 
 def _baseline(config):
-    return {"baseline": config["continual"]["baseline"]}
+    return {"baseline": config["continual"]["baseline"], **_axis(config)}
+
+
+def _axis(config):
+    """The x-axis of a step-axis figure (``figures.x_axis``): tokens seen per model and step, or None for steps."""
+    if config["figures"].get("x_axis", "step") != "tokens":
+        return {"tokens": None}
+    return {"tokens": {model: tokens_seen(config, model) for model in config["models"]}}
+
+
+def _retention(config):
+    """The axis of the retention figure: with tokens, also the baseline's tokens per training step."""
+    axis = _axis(config)
+    if axis["tokens"] is not None:
+        baseline = config["continual"]["baseline"]
+        run = Run.from_config(config, run_name(baseline, config["seed"], config["seed"]))
+        axis["train_tokens_per_step"] = run.batch_size * run.seq_len
+    return axis
 
 
 def _grid(axis: str, fixed_key: str, steps_key: str = "steps"):
@@ -47,13 +65,13 @@ def _grid(axis: str, fixed_key: str, steps_key: str = "steps"):
 
 
 def _figure14(config):
-    return {"variant": Variant.resuscitated(*figure14_variant(config["resuscitation"])).name}
+    return {"variant": Variant.resuscitated(*figure14_variant(config["resuscitation"])).name, **_axis(config)}
 
 
 RESUS = "resuscitation.parquet"
 FIGURES: dict[str, FigureSpec] = {
-    "figure3": FigureSpec("figure3", "entropy.parquet", "Entropy"),
-    "figure8": FigureSpec("figure8", "entropy.parquet", "Entropy"),
+    "figure3": FigureSpec("figure3", "entropy.parquet", "Entropy", _axis),
+    "figure8": FigureSpec("figure8", "entropy.parquet", "Entropy", _axis),
     "figure4": FigureSpec("figure4", "continual.parquet", "Continual learning", _baseline),
     "figure11": FigureSpec("figure11", "continual.parquet", "Continual learning", _baseline),
     "figure12": FigureSpec(
@@ -62,7 +80,7 @@ FIGURES: dict[str, FigureSpec] = {
         "Continual learning",
         lambda config: {"runs": canonical(config["continual"]["runs"]), **_baseline(config)},
     ),
-    "retention": FigureSpec("retention", "retention.parquet", "Continual learning"),
+    "retention": FigureSpec("retention", "retention.parquet", "Continual learning", _retention),
     "figure5": FigureSpec("resuscitation_grid", RESUS, "Resuscitation", _grid("q", "p_fixed"), "resuscitation"),
     "figure13": FigureSpec("resuscitation_grid", RESUS, "Resuscitation", _grid("p", "q_fixed"), "resuscitation"),
     "figure14": FigureSpec("resuscitation_across_steps", RESUS, "Resuscitation", _figure14, "resuscitation"),

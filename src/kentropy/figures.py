@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from . import tables  # noqa: E402
+from .metrics import mean_interval  # noqa: E402
 
 _TITLES = {
     "knowledge_entropy": "Knowledge entropy",
@@ -20,24 +21,40 @@ _TITLES = {
 }
 
 
-def figure3(entropy: pd.DataFrame) -> plt.Figure:
-    """Knowledge, attention and next-token entropy (whole model) vs pretraining step, a line per model."""
-    whole = entropy[entropy.layer.isna() & entropy.metric.isin(list(_TITLES))]
+def checkpoint_x(table: pd.DataFrame, tokens: dict | None) -> tuple[pd.DataFrame, str]:
+    """``table`` with an ``x`` column, and its label: the checkpoint's pretraining step, or (``tokens``:
+    model -> step -> tokens, ``kentropy.manifests.tokens_seen``) the tokens it had seen."""
+    if tokens is None:
+        return table.assign(x=table.step), "pretraining step of the checkpoint"
+    seen = [tokens[model][step] for model, step in zip(table.model, table.step)]
+    return table.assign(x=seen), "tokens seen in pretraining"
+
+
+def seed_interval(values) -> tuple[float, float]:
+    """Seaborn's error band for lines over seeds: the 95% Student-t interval of the mean, as the tables
+    report it (none for one seed)."""
+    return mean_interval(values)[1:]
+
+
+def figure3(entropy: pd.DataFrame, tokens: dict | None = None) -> plt.Figure:
+    """Knowledge, attention and next-token entropy (whole model) vs pretraining step (or tokens), a line per
+    model."""
+    whole, xlabel = checkpoint_x(entropy[entropy.layer.isna() & entropy.metric.isin(list(_TITLES))], tokens)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, (metric, title) in zip(axes, _TITLES.items()):
-        sns.lineplot(data=whole[whole.metric == metric], x="step", y="value", hue="model", marker="o", ax=ax)
-        ax.set(title=title, xlabel="pretraining step", ylabel="entropy (nats)")
+        sns.lineplot(data=whole[whole.metric == metric], x="x", y="value", hue="model", marker="o", ax=ax)
+        ax.set(title=title, xlabel=xlabel, ylabel="entropy (nats)")
     fig.tight_layout()
     return fig
 
 
-def figure8(entropy: pd.DataFrame) -> plt.Figure:
-    """Knowledge entropy of each layer vs pretraining step, a panel per model."""
-    per_layer = entropy[(entropy.metric == "knowledge_entropy") & entropy.layer.notna()].copy()
+def figure8(entropy: pd.DataFrame, tokens: dict | None = None) -> plt.Figure:
+    """Knowledge entropy of each layer vs pretraining step (or tokens), a panel per model."""
+    per_layer, xlabel = checkpoint_x(entropy[(entropy.metric == "knowledge_entropy") & entropy.layer.notna()], tokens)
     per_layer["layer"] = per_layer.layer.astype(int)
     grid = sns.relplot(
         data=per_layer,
-        x="step",
+        x="x",
         y="value",
         hue="layer",
         col="model",
@@ -48,7 +65,7 @@ def figure8(entropy: pd.DataFrame) -> plt.Figure:
         aspect=1.3,
         facet_kws={"sharey": False},
     )
-    grid.set_axis_labels("pretraining step", "knowledge entropy (nats)")
+    grid.set_axis_labels(xlabel, "knowledge entropy (nats)")
     return grid.figure
 
 
@@ -59,36 +76,38 @@ def save(fig: plt.Figure, paths: list[str]) -> None:
     plt.close(fig)
 
 
-def figure4(continual: pd.DataFrame, baseline: str) -> plt.Figure:
-    """Baseline run per checkpoint step: probe score P and downstream D before/after, then A and F."""
+def figure4(continual: pd.DataFrame, baseline: str, tokens: dict | None = None) -> plt.Figure:
+    """Baseline run per checkpoint step (or tokens): probe score P and downstream D before/after, then A and F."""
     wide = tables.totals(continual[(continual.run == baseline) & (continual.variant == "original")])
+    wide, xlabel = checkpoint_x(wide, tokens)
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     for ax, (name, label) in zip(axes[:2], (("P", "probe log-probability P"), ("D", "downstream accuracy D"))):
         long = wide.melt(
-            id_vars=["model", "step"], value_vars=[f"{name}_before", f"{name}_after"], var_name="state", value_name=name
+            id_vars=["model", "x"], value_vars=[f"{name}_before", f"{name}_after"], var_name="state", value_name=name
         )
         long["state"] = long.state.str.split("_").str[1]
-        sns.lineplot(data=long, x="step", y=name, hue="model", style="state", marker="o", ax=ax)
-        ax.set(title=label, xlabel="pretraining step of the checkpoint", ylabel=name)
+        sns.lineplot(data=long, x="x", y=name, hue="model", style="state", marker="o", errorbar=seed_interval, ax=ax)
+        ax.set(title=label, xlabel=xlabel, ylabel=name)
     for ax, (name, label) in zip(axes[2:], (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):
-        sns.lineplot(data=wide, x="step", y=name, hue="model", marker="o", ax=ax)
-        ax.set(title=label, xlabel="pretraining step of the checkpoint", ylabel=name)
-    fig.suptitle(f"Continual knowledge learning, run '{baseline}'")
+        sns.lineplot(data=wide, x="x", y=name, hue="model", marker="o", errorbar=seed_interval, ax=ax)
+        ax.set(title=label, xlabel=xlabel, ylabel=name)
+    fig.suptitle(f"Continual knowledge learning, run '{baseline}' ({_seeds(wide)}; bands: 95% interval)")
     fig.tight_layout()
     return fig
 
 
-def figure11(continual: pd.DataFrame, baseline: str) -> plt.Figure:
-    """Acquisition of the once vs the paraphrase split, per probe kind, across checkpoint steps."""
+def figure11(continual: pd.DataFrame, baseline: str, tokens: dict | None = None) -> plt.Figure:
+    """Acquisition of the once vs the paraphrase split, per probe kind, across checkpoint steps (or tokens)."""
     acq = continual[
         (continual.metric == "acquisition")
         & (continual.run == baseline)
         & (continual.variant == "original")
         & continual.split.isin(["paraphrase", "once"])
     ]
+    acq, xlabel = checkpoint_x(acq, tokens)
     grid = sns.relplot(
         data=acq,
-        x="step",
+        x="x",
         y="value",
         hue="split",
         style="model",
@@ -96,34 +115,51 @@ def figure11(continual: pd.DataFrame, baseline: str) -> plt.Figure:
         kind="line",
         marker="o",
         col_order=["memorization", "semantic", "composition", "all"],
+        errorbar=seed_interval,
         height=3.4,
         aspect=1.1,
         facet_kws={"sharey": False},
     )
-    grid.set_axis_labels("pretraining step of the checkpoint", "acquisition A (%)")
-    grid.figure.suptitle(f"Once vs paraphrase injection, run '{baseline}'", y=1.03)
+    grid.set_axis_labels(xlabel, "acquisition A (%)")
+    grid.figure.suptitle(f"Once vs paraphrase injection, run '{baseline}' ({_seeds(acq)})", y=1.03)
     return grid.figure
 
 
 def corpus_runs(runs: dict[str, dict], baseline: str) -> dict[str, str]:
-    """{run: corpus} for the baseline and the runs that differ from it only in their corpus."""
-    ref = {k: v for k, v in runs[baseline].items() if k != "corpus"}
-    return {
-        name: spec["corpus"] for name, spec in runs.items() if {k: v for k, v in spec.items() if k != "corpus"} == ref
-    }
+    """{run: corpus} for the baseline and the runs that differ from it only in their corpus (and seeds)."""
+
+    def setting(spec):
+        return {k: v for k, v in spec.items() if k not in ("corpus", "seeds")}
+
+    return {name: spec["corpus"] for name, spec in runs.items() if setting(spec) == setting(runs[baseline])}
 
 
-def figure12(continual: pd.DataFrame, runs: dict[str, dict], baseline: str) -> plt.Figure:
-    """Acquisition and forgetting across checkpoint steps, one line per continual-training corpus."""
+def figure12(continual: pd.DataFrame, runs: dict[str, dict], baseline: str, tokens: dict | None = None) -> plt.Figure:
+    """Acquisition and forgetting across checkpoint steps (or tokens), one line per continual-training corpus."""
     corpora = corpus_runs(runs, baseline)
     wide = tables.totals(continual[continual.run.isin(list(corpora)) & (continual.variant == "original")])
+    wide, xlabel = checkpoint_x(wide, tokens)
     wide["corpus"] = wide.run.map(corpora)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, (name, label) in zip(axes, (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):
-        sns.lineplot(data=wide, x="step", y=name, hue="corpus", style="model", marker="o", ax=ax)
-        ax.set(title=label, xlabel="pretraining step of the checkpoint", ylabel=name)
+        sns.lineplot(data=wide, x="x", y=name, hue="corpus", style="model", marker="o", errorbar=seed_interval, ax=ax)
+        ax.set(title=label, xlabel=xlabel, ylabel=name)
     fig.tight_layout()
     return fig
+
+
+def _seeds(table: pd.DataFrame) -> str:
+    """'n seeds' (or 'n-m seeds') of the rows a figure draws."""
+    counts = table.groupby(["model", "run", "step"]).seed.nunique()
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low if low == high else f'{low}-{high}'} seed{'' if high == 1 else 's'}"
+
+
+def _bands(ax, table: pd.DataFrame, x: str, y: str, hue: str, palette: dict) -> None:
+    """The 95% interval over seeds (``{y}_ci_low``/``{y}_ci_high`` of the resuscitation table) as a band
+    under each line (none where a line has one seed)."""
+    for (key, _), line in table.sort_values(x).groupby([hue, "run"], sort=False):
+        ax.fill_between(line[x], line[f"{y}_ci_low"], line[f"{y}_ci_high"], color=palette[key], alpha=0.2, lw=0)
 
 
 def resuscitation_grid(table: pd.DataFrame, axis: str, fixed: float, steps: list[int]) -> plt.Figure:
@@ -138,6 +174,7 @@ def resuscitation_grid(table: pd.DataFrame, axis: str, fixed: float, steps: list
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, (name, label) in zip(axes, (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):
         sns.lineplot(data=grid, x=axis, y=name, hue="step", style="run", palette=palette, marker="o", ax=ax)
+        _bands(ax, grid, axis, name, "step", palette)
         for row in originals.itertuples():
             ax.axhline(getattr(row, name), color=palette[row.step], linestyle="--", linewidth=1)
         unit = "p (% of memory vectors)" if axis == "p" else "amplifying factor q"
@@ -146,25 +183,31 @@ def resuscitation_grid(table: pd.DataFrame, axis: str, fixed: float, steps: list
     return fig
 
 
-def resuscitation_across_steps(table: pd.DataFrame, variant: str) -> plt.Figure:
-    """A and F against the checkpoint step: the originals and one resuscitated variant, per run."""
-    rows = table[table.variant.isin(["original", variant])]
+def resuscitation_across_steps(table: pd.DataFrame, variant: str, tokens: dict | None = None) -> plt.Figure:
+    """A and F against the checkpoint step (or tokens): the originals and one resuscitated variant, per run."""
+    rows, xlabel = checkpoint_x(table[table.variant.isin(["original", variant])], tokens)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, (name, label) in zip(axes, (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):
         sns.lineplot(
-            data=rows, x="step", y=name, hue="variant", hue_order=["original", variant], style="run", marker="o", ax=ax
+            data=rows, x="x", y=name, hue="variant", hue_order=["original", variant], style="run", marker="o", ax=ax
         )
-        ax.set(title=label, xlabel="pretraining step of the checkpoint", ylabel=name)
+        palette = dict(zip(["original", variant], sns.color_palette(n_colors=2)))
+        _bands(ax, rows, "x", name, "variant", palette)
+        ax.set(title=label, xlabel=xlabel, ylabel=name)
     fig.tight_layout()
     return fig
 
 
-def retention(table: pd.DataFrame) -> plt.Figure:
+def retention(table: pd.DataFrame, tokens: dict | None = None, train_tokens_per_step: int | None = None) -> plt.Figure:
     """Probe score P (all probe kinds) during continual training, a line per starting checkpoint, a panel
-    per split: paraphrased knowledge climbs with each injection, once-seen knowledge fades (Chang et al.)."""
-    rows = table[(table.kind == "all") & table.split.isin(["paraphrase", "once"])].rename(
-        columns={"train_step": "training step", "step": "checkpoint step"}
-    )
+    per split: paraphrased knowledge climbs with each injection, once-seen knowledge fades (Chang et al.).
+    With ``tokens``, the x-axis counts continual-training tokens and the legend the checkpoints' tokens."""
+    rows = table[(table.kind == "all") & table.split.isin(["paraphrase", "once"])]
+    xlabel = "continual-training step"
+    if tokens is not None:
+        rows = rows.assign(train_step=rows.train_step * train_tokens_per_step, step=checkpoint_x(rows, tokens)[0].x)
+        xlabel = "continual-training tokens"
+    rows = rows.rename(columns={"train_step": "training step", "step": "checkpoint step"})
     order = [str(s) for s in sorted(rows["checkpoint step"].unique())]  # one legend entry per checkpoint
     rows = rows.assign(**{"checkpoint step": rows["checkpoint step"].astype(str)})
     grid = sns.relplot(
@@ -178,8 +221,9 @@ def retention(table: pd.DataFrame) -> plt.Figure:
         kind="line",
         marker="o",
         palette="viridis",
+        errorbar=seed_interval,
         height=3.4,
         aspect=1.3,
     )
-    grid.set_axis_labels("continual-training step", "probe log-probability P")
+    grid.set_axis_labels(xlabel, "probe log-probability P")
     return grid.figure

@@ -62,12 +62,47 @@ class Variant:
         raise LayoutError(f"{name!r} is not a variant name ({VARIANT_REGEX})")
 
 
+#: A run trained with a seed other than the global one is named ``<run>-seed<seed>``.
+_SEEDED = re.compile(r"(?P<run>.+)-seed(?P<seed>\d+)")
+
+
+def run_name(run: str, seed: int, global_seed: int) -> str:
+    """The name of ``run`` trained with ``seed``: the run's own name for the global seed (so a single-seed
+    config names its runs as before), else ``<run>-seed<seed>``."""
+    return run if seed == global_seed else f"{run}-seed{seed}"
+
+
+def parse_run_name(name: str, global_seed: int) -> tuple[str, int]:
+    """(run, seed) of a name made by ``run_name``."""
+    match = _SEEDED.fullmatch(name)
+    return (match["run"], int(match["seed"])) if match else (name, global_seed)
+
+
+def run_seeds(config: dict, run: str) -> list[int]:
+    """Seeds ``run`` is trained with: ``continual.runs.<run>.seeds``, else ``continual.seeds``, else the
+    global seed alone."""
+    spec = config["continual"]["runs"][run]
+    return list(spec.get("seeds", config["continual"].get("seeds", [config["seed"]])))
+
+
+def run_names(config: dict, runs=None, seeds=None) -> list[str]:
+    """Every trained run's name: each of ``runs`` (default: all of ``continual.runs``) with each of its
+    seeds (``seeds``, else ``run_seeds``)."""
+    runs = config["continual"]["runs"] if runs is None else runs
+    return [
+        run_name(run, seed, config["seed"])
+        for run in runs
+        for seed in (run_seeds(config, run) if seeds is None else seeds)
+    ]
+
+
 @dataclass(frozen=True)
 class Run:
-    """One continual-training run with every default filled from the ``continual`` section
-    (schema: config/schema.yaml, ``continual.runs``); its derived numbers are properties."""
+    """One continual-training run, trained with one seed, with every default filled from the ``continual``
+    section (schema: config/schema.yaml, ``continual.runs``); its derived numbers are properties."""
 
-    name: str  #: the key in ``continual.runs``
+    name: str  #: ``run_name(run, seed)``: the ``{run}`` wildcard and the state it trains
+    run: str  #: the key in ``continual.runs``
     corpus: str  #: the key in ``continual.corpora`` it trains on
     batch_size: int  #: global batch in rows
     micro_batch_size: int  #: rows per forward pass per process
@@ -83,14 +118,17 @@ class Run:
     grad_clip: float
     zero_stage: int
     save_interval: int
-    seed: int  #: the global seed: data order, injection rows and the trainer's torch seed
+    seed: int  #: data order, injection rows and the trainer's torch seed
 
     @classmethod
     def from_config(cls, config: dict, name: str) -> Run:
-        cont, spec = config["continual"], config["continual"]["runs"][name]
+        """The run named ``name`` (``run_name``)."""
+        run, seed = parse_run_name(name, config["seed"])
+        cont, spec = config["continual"], config["continual"]["runs"][run]
         shared = ("warmup_fraction", "alpha_f", "weight_decay", "grad_clip", "zero_stage", "save_interval")
         return cls(
             name=name,
+            run=run,
             corpus=spec["corpus"],
             batch_size=spec["batch_size"],
             micro_batch_size=spec.get("micro_batch_size", cont["micro_batch_size"]),
@@ -101,7 +139,7 @@ class Run:
             n_injections=cont["n_injections"],
             seq_len=cont["seq_len"],
             **{k: cont[k] for k in shared},
-            seed=config["seed"],
+            seed=seed,
         )
 
     @property
@@ -150,17 +188,18 @@ def injection_steps(inject_interval: int, total_steps: int) -> list[int]:
 
 
 #: Key columns of every table, in the order ``with_keys`` writes them.
-KEY_COLUMNS = ("model", "step", "variant", "run", "state")
+KEY_COLUMNS = ("model", "step", "variant", "run", "seed", "state")
 
 
 def with_keys(table, **keys):
-    """``table`` with the given key columns (names from ``KEY_COLUMNS``) first, in that order; ``step`` as int."""
+    """``table`` with the given key columns (names from ``KEY_COLUMNS``) first, in that order; ``step`` and
+    ``seed`` as int."""
     unknown = set(keys) - set(KEY_COLUMNS)
     if unknown:
         raise LayoutError(f"not key columns: {sorted(unknown)} (keys are {KEY_COLUMNS})")
     table = table.drop(columns=[k for k in keys if k in table.columns])
     for i, key in enumerate(k for k in KEY_COLUMNS if k in keys):
-        table.insert(i, key, int(keys[key]) if key == "step" else keys[key])
+        table.insert(i, key, int(keys[key]) if key in ("step", "seed") else keys[key])
     return table
 
 

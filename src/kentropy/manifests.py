@@ -42,6 +42,27 @@ def published(name: str) -> dict[int, int]:
         return {int(row["step"]): int(row["tokens"]) for row in csv.DictReader(f)}
 
 
+def tokens_seen(config: dict, model: str) -> dict[int, int]:
+    """Tokens each configured checkpoint of ``model`` had seen in pretraining: step x
+    ``models.<model>.tokens_per_step`` when given, else the published manifest's counts (hf), else step x
+    pretrain.batch_size x pretrain.seq_len (pretrain). ManifestError names the key when none applies."""
+    spec = config["models"][model]
+    if "tokens_per_step" in spec:
+        return {s: s * spec["tokens_per_step"] for s in spec["steps"]}
+    if spec["source"] == "pretrain":
+        pre = config["pretrain"]
+        return {s: s * pre["batch_size"] * pre["seq_len"] for s in spec["steps"]}
+    manifest = spec.get("manifest") or (manifest_of(spec["repo_id"]) if spec["source"] == "hf" else None)
+    counts = published(manifest) if manifest else {}
+    missing = [s for s in spec["steps"] if s not in counts]
+    if missing:
+        raise ManifestError(
+            f"config: models.{model}.tokens_per_step: needed for figures.x_axis tokens (no published token "
+            f"count for step {missing[0]})"
+        )
+    return {s: counts[s] for s in spec["steps"]}
+
+
 def nearest(steps: list[int], step: int, k: int = 2) -> list[int]:
     """The published steps on either side of ``step`` (up to ``k`` each)."""
     i = bisect.bisect_left(steps, step)

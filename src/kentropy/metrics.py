@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-CONTINUAL_COLUMNS = ["model", "step", "variant", "run", "metric", "score", "split", "kind", "before", "after", "value"]
-CORRELATION_COLUMNS = ["model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n"]
+CONTINUAL_COLUMNS = [
+    "model", "step", "variant", "run", "seed", "metric", "score", "split", "kind", "before", "after", "value"
+]  # fmt: skip
+CORRELATION_COLUMNS = [
+    "model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n", "seeds", "ci_method"
+]  # fmt: skip
 ALL = "all"
 #: The probe-score definitions (kentropy.probes), a column each in probes.parquet.
 SCORES = ("per_token", "released")
+
+
+def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and the two-sided Student-t interval of the mean at ``level`` (across seeds): NaN bounds for
+    a single value, where no spread can be estimated."""
+    x = np.asarray(values, dtype=np.float64)
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, np.nan, np.nan
+    half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    return mean, float(mean - half), float(mean + half)
 
 
 def acquisition(before: float, after: float) -> float:
@@ -112,42 +125,60 @@ def continual_rows(
     return rows
 
 
-def _bootstrap_ci(x: np.ndarray, y: np.ndarray, method: str, seed: int, n_resamples: int) -> tuple[float, float]:
-    """Percentile 95% CI over paired resamples of the steps; resamples with a constant side (no
-    correlation defined) are left out rather than turning the interval into NaN."""
+#: How ``correlate`` draws its interval (written beside every interval in the correlations table).
+CI_METHOD = "percentile bootstrap, 95%: steps resampled, then seeds within each drawn step"
 
-    def statistic(a, b):
-        if np.ptp(a) == 0 or np.ptp(b) == 0:
-            return np.nan
-        return stats.pearsonr(a, b).statistic if method == "pearson" else stats.spearmanr(a, b).statistic
 
-    with warnings.catch_warnings():  # scipy warns when the resampled r is constant (e.g. a perfect rank order)
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        result = stats.bootstrap(
-            (x, y),
-            statistic,
-            paired=True,
-            vectorized=False,
-            n_resamples=n_resamples,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-    low, high = np.nanpercentile(result.bootstrap_distribution, [2.5, 97.5])
+def _rows_r(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
+    """Pearson (or Spearman: Pearson on ranks) r of each row pair of two (resamples, steps) arrays; NaN
+    where a row is constant."""
+    if method == "spearman":
+        x, y = stats.rankdata(x, axis=1), stats.rankdata(y, axis=1)
+    dx, dy = x - x.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
+    denominator = np.sqrt((dx * dx).sum(1) * (dy * dy).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (dx * dy).sum(1) / denominator
+    constant = (np.ptp(x, axis=1) == 0) | (np.ptp(y, axis=1) == 0)
+    return np.where(constant, np.nan, r)
+
+
+def _bootstrap_ci(x: np.ndarray, ys: list[np.ndarray], method: str, seed: int, n_resamples: int) -> tuple[float, float]:
+    """Two-stage percentile bootstrap of r(x, mean y): draw the steps with replacement, then within each
+    drawn step its seeds with replacement, and correlate x with the resampled seed means. With one seed per
+    step it is the paired bootstrap over steps. Resamples with a constant side (no r) are left out.
+    (scipy.stats.bootstrap resamples one level only, hence this.)"""
+    rng = np.random.default_rng(seed)
+    counts = np.array([len(y) for y in ys])
+    values = np.zeros((len(ys), counts.max()))
+    for i, y in enumerate(ys):
+        values[i, : len(y)] = y
+    steps = rng.integers(0, len(x), (n_resamples, len(x)))
+    n = counts[steps][..., None]  # seeds of each drawn step
+    draws = np.floor(rng.random((n_resamples, len(x), counts.max())) * n).astype(int)  # seed indices < n
+    used = np.arange(counts.max()) < n  # the first n draws of a step with n seeds
+    means = (values[steps[..., None], draws] * used).sum(-1) / n[..., 0]
+    low, high = np.nanpercentile(_rows_r(x[steps], means, method), [2.5, 97.5])
     return float(low), float(high)
 
 
-def correlate(x: np.ndarray, y: np.ndarray, seed: int = 0, n_resamples: int = 2000) -> list[dict]:
-    """Pearson and Spearman r with p-values and percentile-bootstrap 95% CIs (NaN below 3 points)."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+def correlate(x, ys, seed: int = 0, n_resamples: int = 2000) -> list[dict]:
+    """Pearson and Spearman r between ``x`` (one value per step) and the mean over seeds of ``ys`` (per
+    step, an array of one value per seed, or a plain value), with p-values over the steps and 95%
+    intervals from ``_bootstrap_ci`` (NaN below 3 steps)."""
+    x = np.asarray(x, dtype=np.float64)
+    ys = [np.atleast_1d(np.asarray(y, dtype=np.float64)) for y in ys]
+    means = np.array([y.mean() for y in ys])
     out = []
     for method, fn in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr)):
-        if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        if len(x) < 3 or np.ptp(x) == 0 or np.ptp(means) == 0:
             r = p = low = high = np.nan
         else:
-            res = fn(x, y)
+            res = fn(x, means)
             r, p = float(res.statistic), float(res.pvalue)
-            low, high = _bootstrap_ci(x, y, method, seed, n_resamples)
-        out.append({"method": method, "r": r, "p_value": p, "ci_low": low, "ci_high": high, "n": len(x)})
+            low, high = _bootstrap_ci(x, ys, method, seed, n_resamples)
+        seeds = min(len(y) for y in ys) if ys else 0
+        out.append({"method": method, "r": r, "p_value": p, "ci_low": low, "ci_high": high, "n": len(x),
+                    "seeds": seeds, "ci_method": CI_METHOD})  # fmt: skip
     return out
 
 
@@ -158,7 +189,8 @@ def correlations(
     variant: str = "original",
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Across steps, per (model, run): each whole-model entropy metric vs acquisition and forgetting.
+    """Across steps, per (model, run): each whole-model entropy metric vs acquisition and forgetting, the
+    latter averaged over seeds (``correlate``: the interval accounts for both the steps and the seeds).
 
     Acquisition is the total over splits and probe kinds (split and kind ``all``).
     """
@@ -167,12 +199,14 @@ def correlations(
         (continual.variant == variant)
         & ((continual.metric == "forgetting") | ((continual.split == ALL) & (continual.kind == ALL)))
     ]
-    ys = rows.pivot_table(index=["model", "run", "step"], columns="metric", values="value").reset_index()
+    ys = rows.pivot_table(index=["model", "run", "step", "seed"], columns="metric", values="value").reset_index()
     out = []
     for (model, run), group in ys.groupby(["model", "run"], sort=True):
-        group = group.join(whole, on=["model", "step"]).sort_values("step")
+        steps = sorted(group.step.unique())
         for x in x_metrics:
+            xs = whole[x].reindex([(model, s) for s in steps]).to_numpy()
             for y in ("acquisition", "forgetting"):
-                for res in correlate(group[x].to_numpy(), group[y].to_numpy(), seed=seed):
+                per_step = [group[group.step == s][y].to_numpy() for s in steps]
+                for res in correlate(xs, per_step, seed=seed):
                     out.append({"model": model, "run": run, "x": x, "y": y, **res})
     return pd.DataFrame(out, columns=CORRELATION_COLUMNS)

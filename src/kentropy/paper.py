@@ -47,7 +47,8 @@ def comparison(continual: pd.DataFrame, correlations: pd.DataFrame, mapping: dic
     minus A at the first step). A cell we did not compute has ``ours`` NaN.
     """
     data = published()
-    wide = totals(continual[continual.variant == "original"]).set_index(["model", "run", "step"])
+    quantities = ["A", "F", "P_after", "D_after"]  # ours: the mean over seeds
+    wide = totals(continual[continual.variant == "original"]).groupby(["model", "run", "step"])[quantities].mean()
     rows = []
     for r in paper_table2(mapping).itertuples():
         ours = wide[r.quantity].get((r.model, r.run, r.step), float("nan"))

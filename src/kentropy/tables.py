@@ -1,10 +1,12 @@
-"""Tables built from the continual table: per-run totals and Table 2 (with the paper's values beside ours)."""
+"""Tables built from the continual table: per-run totals, their means over seeds with 95% intervals, and
+Table 2 (with the paper's values beside ours)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from .layout import Variant
+from .metrics import mean_interval
 
 #: Table 2's quantities: the paper's A/F block and its K/P block (probe score and downstream mean after training).
 TABLE2_QUANTITIES = {
@@ -22,51 +24,88 @@ def totals(continual: pd.DataFrame) -> pd.DataFrame:
     """
     acq = continual[(continual.metric == "acquisition") & (continual.split == "all") & (continual.kind == "all")]
     fgt = continual[continual.metric == "forgetting"]
-    key = ["model", "step", "variant", "run"]
+    key = ["model", "step", "variant", "run", "seed"]
     a = acq[key + ["before", "after", "value"]].rename(columns={"before": "P_before", "after": "P_after", "value": "A"})
     f = fgt[key + ["before", "after", "value"]].rename(columns={"before": "D_before", "after": "D_after", "value": "F"})
     return a.merge(f, on=key)
 
 
+#: Columns of a quantity summarised over seeds (``over_seeds``).
+INTERVAL_COLUMNS = ["mean", "ci_low", "ci_high", "seeds"]
+
+
+def over_seeds(table: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
+    """Each of ``values`` summarised over the seeds of each ``keys`` group: long, one row per group and
+    quantity, with the mean and the 95% Student-t interval of the mean (NaN bounds for one seed)."""
+    rows = []
+    for group, sub in table.groupby(keys, sort=True, dropna=False):
+        for quantity in values:
+            mean, low, high = mean_interval(sub[quantity].dropna())
+            rows.append({**dict(zip(keys, group)), "quantity": quantity, "mean": mean, "ci_low": low, "ci_high": high,
+                         "seeds": int(sub.seed.nunique())})  # fmt: skip
+    return pd.DataFrame(rows, columns=[*keys, "quantity", *INTERVAL_COLUMNS])
+
+
 def table2(continual: pd.DataFrame, variant: str = "original") -> pd.DataFrame:
-    """Rows: model, run, quantity (A, F, final P, final D); columns: checkpoint steps."""
+    """Long: model, run, quantity (A, F, final P, final D), step, and the mean over seeds with its 95%
+    interval (``INTERVAL_COLUMNS``)."""
     wide = totals(continual[continual.variant == variant])
-    long = wide.melt(id_vars=["model", "run", "step"], value_vars=list(TABLE2_QUANTITIES), var_name="quantity")
-    long["quantity"] = pd.Categorical(long.quantity.map(TABLE2_QUANTITIES), list(TABLE2_QUANTITIES.values()))
-    return long.pivot_table(index=["model", "run", "quantity"], columns="step", values="value", observed=True)
+    table = over_seeds(wide, ["model", "run", "step"], list(TABLE2_QUANTITIES))
+    table["quantity"] = pd.Categorical(table.quantity.map(TABLE2_QUANTITIES), list(TABLE2_QUANTITIES.values()))
+    return table.sort_values(["model", "run", "quantity", "step"]).reset_index(drop=True)
+
+
+def interval_cell(mean: float, low: float, high: float) -> str:
+    """``mean ± half-width`` of a symmetric interval, or the mean alone without one."""
+    if pd.isna(mean):
+        return ""
+    return f"{mean:.3f}" if pd.isna(low) else f"{mean:.3f} ± {(high - low) / 2:.3f}"
 
 
 def table2_markdown(table: pd.DataFrame, paper: pd.DataFrame | None = None) -> str:
-    """Table 2 as Markdown; where ``paper`` (model, run, quantity, step, value in our names) has the cell,
-    the paper's value follows ours in brackets."""
+    """Table 2 (``table2``) as Markdown, runs x steps, each cell the mean over seeds ± the half-width of its
+    95% interval; where ``paper`` (model, run, quantity, step, value in our names) has the cell, the
+    paper's value follows ours in brackets."""
     lookup = {}
     if paper is not None:
         lookup = {(r.model, r.run, TABLE2_QUANTITIES[r.quantity], r.step): r.value for r in paper.itertuples()}
+    steps = sorted(table.step.unique())
     rows = []
-    for (model, run, quantity), values in table.iterrows():
-        cells = []
-        for step, value in values.items():
-            cell = "" if pd.isna(value) else f"{value:.3f}"
-            if (model, run, quantity, step) in lookup:
-                cell += f" [{lookup[(model, run, quantity, step)]:g}]"
-            cells.append(cell)
-        rows.append([model, run, quantity, *cells])
-    header = ["model", "run", "quantity", *map(str, table.columns)]
+    for (model, run, quantity), group in table.groupby(["model", "run", "quantity"], sort=True, observed=True):
+        cells = dict.fromkeys(steps, "")
+        for r in group.itertuples():
+            cells[r.step] = interval_cell(r.mean, r.ci_low, r.ci_high)
+            if (model, run, quantity, r.step) in lookup:
+                cells[r.step] += f" [{lookup[(model, run, quantity, r.step)]:g}]"
+        seeds = int(group.seeds.max())
+        rows.append([model, run, f"{quantity}, {seeds} seed{'' if seeds == 1 else 's'}", *cells.values()])
+    header = ["model", "run", "quantity", *map(str, steps)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    note = "\n\n[x]: the paper's value (Kim et al., 2025), where it reports the cell.\n" if lookup else "\n"
-    return "\n".join(lines) + note
+    notes = ["± half-width of the 95% Student-t interval of the mean over seeds (none for one seed)."]
+    if lookup:
+        notes.append("[x]: the paper's value (Kim et al., 2025), where it reports the cell.")
+    return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
 def resuscitation_table(entropy: pd.DataFrame, continual: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
-    """Per model, step, variant and run of ``runs``: p, q, knowledge entropy of the starting checkpoint, A, F.
+    """Per model, step, variant and run of ``runs``: p, q, knowledge entropy of the starting checkpoint,
+    and A and F over seeds (``A``, ``F``: means; ``*_ci_low``, ``*_ci_high``: 95% interval; ``seeds``).
 
     ``entropy`` is the long entropy table with a ``variant`` column; only the (model, step) pairs that
     have resuscitated variants are kept, with their originals as the reference.
     """
     ke = entropy[entropy.layer.isna() & (entropy.metric == "knowledge_entropy")]
     ke = ke[["model", "step", "variant", "value"]].rename(columns={"value": "knowledge_entropy"})
-    wide = totals(continual[continual.run.isin(runs)])[["model", "step", "variant", "run", "A", "F"]]
+    key = ["model", "step", "variant", "run"]
+    long = over_seeds(totals(continual[continual.run.isin(runs)]), key, ["A", "F"])
+    a, f = (
+        long[long.quantity == q]
+        .drop(columns="quantity")
+        .rename(columns={"mean": q, "ci_low": f"{q}_ci_low", "ci_high": f"{q}_ci_high"})
+        for q in ("A", "F")
+    )
+    wide = a.merge(f, on=[*key, "seeds"])
     table = ke.merge(wide, on=["model", "step", "variant"], how="inner")
     variants = [Variant.parse(v) for v in table.variant]  # the original has no p, q: NaN
     table.insert(3, "p", [float("nan") if v.p is None else v.p for v in variants])

@@ -7,14 +7,16 @@ from snakemake.logging import logger
 
 from kentropy.config import SPEED_KEYS, ConfigError, canonical, figure14_variant, validate_config
 from kentropy.figure_registry import FIGURES, GROUPS, drawn
-from kentropy.layout import VARIANT_REGEX, Layout, Run, Variant
-from kentropy.manifests import ManifestError, check_model, duplicate_steps
+from kentropy.layout import VARIANT_REGEX, Layout, Run, Variant, run_names
+from kentropy.manifests import ManifestError, check_model, duplicate_steps, tokens_seen
 from kentropy.provenance import code_digest, local_checkpoint_fingerprint
 
 try:
     validate_config(config, workflow.source_path("../../config/schema.yaml"))
     for name, spec in config["models"].items():
         check_model(name, spec)  # published steps only (kentropy/data/checkpoints), offline
+        if config["figures"].get("x_axis") == "tokens":
+            tokens_seen(config, name)
 except (ConfigError, ManifestError) as err:
     raise WorkflowError(str(err)) from None
 
@@ -155,9 +157,15 @@ def model_spec(wildcards):
 CONTINUAL = config["continual"]
 PROBE_SCORE = config["probe"].get("score", "per_token")  # the definition tables and figures report
 RELEASED_EVALUATOR = canonical({"batch_size": 16, "world_size": 4, **config["probe"].get("released", {})})
-RUNS = {name: Run.from_config(config, name) for name in CONTINUAL["runs"]}
-STATES = ["before", *RUNS]  # a model state: the checkpoint itself, or after one run
 RESUSCITATION = config.get("resuscitation")
+# The trained runs, one per run and seed (kentropy.layout.run_names), from the original checkpoints and from
+# the resuscitated copies.
+TRAINED = run_names(config)
+RESUSCITATION_TRAINED = (
+    run_names(config, RESUSCITATION["runs"], RESUSCITATION.get("seeds", [config["seed"]])) if RESUSCITATION else []
+)
+RUNS = {name: Run.from_config(config, name) for name in dict.fromkeys(TRAINED + RESUSCITATION_TRAINED)}
+STATES = ["before", *RUNS]  # a model state: the checkpoint itself, or after one trained run
 
 
 wildcard_constraints:
@@ -225,19 +233,32 @@ def state_model(wildcards):
 def evaluation_files(kind):
     """Probe or downstream tables of every model state: each checkpoint before and after every run, and
     each resuscitated copy before and after the resuscitation runs."""
-    files = [L.evaluation(m, s, "original", state, kind) for m, s in model_steps() for state in STATES]
+    files = [L.evaluation(m, s, "original", state, kind) for m, s in model_steps() for state in ["before", *TRAINED]]
     for m, s in resuscitated_checkpoints():
         files += [
             L.evaluation(m, s, v, state, kind)
             for v in resuscitation_variants()
-            for state in ["before", *RESUSCITATION["runs"]]
+            for state in ["before", *RESUSCITATION_TRAINED]
         ]
     return files
 
 
-def retention_files():
-    """Retention curves of the baseline run from every original checkpoint."""
-    return [L.training(m, s, "original", CONTINUAL["baseline"], "retention.parquet") for m, s in model_steps()]
+def retention_curves():
+    """(file, key columns) of the baseline run's retention curves, every seed, from every original checkpoint."""
+    baseline = [RUNS[name] for name in run_names(config, [CONTINUAL["baseline"]])]
+    return [
+        (
+            L.training(m, s, "original", r.name, "retention.parquet"),
+            {"model": m, "step": s, "variant": "original", "run": r.run, "seed": r.seed},
+        )
+        for m, s in model_steps()
+        for r in baseline
+    ]
+
+
+def run_keys():
+    """Run and seed of every trained run's name, for tables (``kentropy.layout.parse_run_name``)."""
+    return {name: {"run": r.run, "seed": r.seed} for name, r in RUNS.items()}
 
 
 # --- resuscitation (Algorithm 1) ---

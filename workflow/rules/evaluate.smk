@@ -67,13 +67,14 @@ rule continual_table:
         ENV
     params:
         code=code("continual_table.py"),
+        runs=run_keys(),
     script:
         "../scripts/continual_table.py"
 
 
 rule retention_table:
     input:
-        retention_files(),
+        [path for path, _ in retention_curves()],
     output:
         L.table("retention.parquet"),
     log:
@@ -82,9 +83,7 @@ rule retention_table:
         ENV
     params:
         code=code("retention_table.py"),
-        table_keys=[
-            {"model": m, "step": s, "variant": "original", "run": CONTINUAL["baseline"]} for m, s in model_steps()
-        ],
+        table_keys=[keys for _, keys in retention_curves()],
     script:
         "../scripts/retention_table.py"
 

@@ -13,15 +13,18 @@ with log_to(snakemake.log[0]) as log:
     rows = []
     for (model, step, variant), group in probes.groupby(KEY, sort=True):
         tasks = downstream[(downstream.model == model) & (downstream.step == step) & (downstream.variant == variant)]
-        for run in sorted(set(group.state) - {"before"}):
+        for state in sorted(set(group.state) - {"before"}):
             rows += continual_rows(
-                {"model": model, "step": step, "variant": variant, "run": run},
+                {"model": model, "step": step, "variant": variant, **snakemake.params.runs[state]},
                 group[group.state == "before"],
-                group[group.state == run],
+                group[group.state == state],
                 tasks[tasks.state == "before"],
-                tasks[tasks.state == run],
+                tasks[tasks.state == state],
             )
     table = pd.DataFrame(rows, columns=CONTINUAL_COLUMNS)
     write_table(table, snakemake.output[0])
     summary = table[(table.metric == "forgetting") | (table.split == "all") & (table.kind == "all")]
-    log.info("\n%s", summary.pivot_table(index=["model", "run", "step"], columns="metric", values="value").to_string())
+    log.info(
+        "\n%s",
+        summary.pivot_table(index=["model", "run", "seed", "step"], columns="metric", values="value").to_string(),
+    )

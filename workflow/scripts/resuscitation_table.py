@@ -5,7 +5,7 @@ import pandas as pd
 from kentropy.io import atomic_file, write_table
 from kentropy.logs import log_to
 from kentropy.metrics import reported
-from kentropy.tables import resuscitation_table
+from kentropy.tables import interval_cell, resuscitation_table
 
 with log_to(snakemake.log[0]):
     table = resuscitation_table(
@@ -14,8 +14,13 @@ with log_to(snakemake.log[0]):
         snakemake.params.runs,
     )
     write_table(table, snakemake.output.parquet)
-    wide = table.melt(
+    cells = table.assign(
+        knowledge_entropy=table.knowledge_entropy.map("{:.3f}".format),
+        **{q: [interval_cell(*r) for r in table[[q, f"{q}_ci_low", f"{q}_ci_high"]].to_numpy()] for q in ("A", "F")},
+    )
+    wide = cells.melt(
         id_vars=["model", "run", "variant", "step"], value_vars=["knowledge_entropy", "A", "F"], var_name="quantity"
-    ).pivot_table(index=["model", "run", "variant", "quantity"], columns="step", values="value", sort=False)
+    ).pivot(index=["model", "run", "variant", "quantity"], columns="step", values="value")
+    note = "A and F: mean over seeds ± the half-width of its 95% Student-t interval (none for one seed).\n"
     with atomic_file(snakemake.output.markdown) as tmp:
-        tmp.write_text(wide.reset_index().to_markdown(index=False, floatfmt=".3f") + "\n")
+        tmp.write_text(wide.reset_index().to_markdown(index=False) + "\n\n" + note)

@@ -13,6 +13,6 @@ with log_to(snakemake.log[0]):
     table = table2(reported(pd.read_parquet(snakemake.input[0]), snakemake.params.score))
     paper = paper_table2(snakemake.params.paper) if snakemake.params.paper else None
     with atomic_file(snakemake.output.csv) as tmp:
-        table.to_csv(tmp)
+        table.to_csv(tmp, index=False)
     with atomic_file(snakemake.output.markdown) as tmp:
         tmp.write_text(table2_markdown(table, paper))
