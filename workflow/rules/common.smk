@@ -251,14 +251,14 @@ def retention_curves():
             L.training(m, s, "original", r.name, "retention.parquet"),
             {"model": m, "step": s, "variant": "original", "run": r.run, "seed": r.seed},
         )
-        for m, s in model_steps()
+        for m, s in sorted(model_steps())  # sorted: the param must not depend on the config's key order
         for r in baseline
     ]
 
 
 def run_keys():
     """Run and seed of every trained run's name, for tables (``kentropy.layout.parse_run_name``)."""
-    return {name: {"run": r.run, "seed": r.seed} for name, r in RUNS.items()}
+    return canonical({name: {"run": r.run, "seed": r.seed} for name, r in RUNS.items()})
 
 
 # --- resuscitation (Algorithm 1) ---

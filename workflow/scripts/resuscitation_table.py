@@ -17,6 +17,7 @@ with log_to(snakemake.log[0]):
     cells = table.assign(
         knowledge_entropy=table.knowledge_entropy.map("{:.3f}".format),
         **{q: [interval_cell(*r) for r in table[[q, f"{q}_ci_low", f"{q}_ci_high"]].to_numpy()] for q in ("A", "F")},
+        variant=[f"{v} ({n} seed{'' if n == 1 else 's'})" for v, n in zip(table.variant, table.seeds)],
     )
     wide = cells.melt(
         id_vars=["model", "run", "variant", "step"], value_vars=["knowledge_entropy", "A", "F"], var_name="quantity"
