@@ -9,7 +9,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from .errors import KentropyError
-from .layout import Run, parse_run_name, run_name
+from .layout import Run, parse_run_name
 
 
 class ConfigError(KentropyError, ValueError):
@@ -81,7 +81,7 @@ def _check_continual(config: dict) -> None:
             raise ConfigError(f"{key}: a run name must not end in -seed<digits> (the names of its seeds do)")
         if run["corpus"] not in cont["corpora"]:
             raise ConfigError(f"{key}.corpus: {run['corpus']!r} is not a key of continual.corpora")
-        typed = Run.from_config(config, run_name(name, config["seed"], config["seed"]))
+        typed = Run.from_config(config, name)  # the run with the global seed
         for gpus in sorted(train_gpus):
             if typed.batch_size % (typed.micro_batch_size * gpus):
                 raise ConfigError(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import canonical, figure14_variant
-from .layout import Run, Variant, run_name
+from .layout import Run, Variant
 from .manifests import tokens_seen
 
 
@@ -50,8 +50,7 @@ def _retention(config):
     """The axis of the retention figure: with tokens, also the baseline's tokens per training step."""
     axis = _axis(config)
     if axis["tokens"] is not None:
-        baseline = config["continual"]["baseline"]
-        run = Run.from_config(config, run_name(baseline, config["seed"], config["seed"]))
+        run = Run.from_config(config, config["continual"]["baseline"])
         axis["train_tokens_per_step"] = run.batch_size * run.seq_len
     return axis
 

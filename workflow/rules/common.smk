@@ -131,11 +131,11 @@ def job_memory(gpus):
     return mem_mb
 
 
-def job_runtime(rule):
-    """Minutes for a job of ``rule`` (``cluster.runtime``)."""
+def job_runtime(*parts):
+    """Minutes for a job that does the work of ``parts`` (keys of ``cluster.runtime``), summed."""
 
     def runtime(wildcards):
-        return CLUSTER["runtime"][rule]
+        return sum(CLUSTER["runtime"][part] for part in parts)
 
     return runtime
 

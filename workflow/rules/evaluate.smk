@@ -44,7 +44,7 @@ rule evaluate:
         gpu=model_gpus,
         cpus_per_gpu=CLUSTER["cpus_per_gpu"],
         mem_mb=job_memory(model_gpus),
-        runtime=lambda wildcards: CLUSTER["runtime"]["probe"] + CLUSTER["runtime"]["downstream"],
+        runtime=job_runtime("probe", "downstream"),
     params:
         code=code("evaluate.py"),
         local_checkpoint=local_fingerprint,
