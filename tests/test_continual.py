@@ -15,6 +15,8 @@ import torch
 
 from kentropy.continual import RunConfig, deepspeed_config
 from kentropy.corpora import pack_blocks
+from kentropy.forgetting import PROBE_COLUMNS
+from kentropy.knowledge import probe_table
 from kentropy.launch import launch_command
 from kentropy.streams import injection_schedule, write_stream
 from kentropy.world import fictional_record, new_domain_corpus
@@ -137,9 +139,9 @@ def test_killed_run_resumes_to_the_same_result(start):
     assert "resumed from" in resumed.stderr
 
     retention = pd.read_parquet(start / "killed" / "retention.parquet")
-    assert (
-        sorted(set(retention.step)) == [6, 12, 60] and len(retention) == 3 * 3 * 4 * 2
-    )  # steps x splits x kinds x scores
+    knowledge = {split: json.loads((start / f"{split}.json").read_text()) for split in ("paraphrase", "once")}
+    assert list(retention.columns) == PROBE_COLUMNS and sorted(set(retention.step)) == [6, 12, 60]
+    assert len(retention) == 3 * len(probe_table(knowledge))  # every probe at every scoring step
     pd.testing.assert_frame_equal(retention, pd.read_parquet(start / "whole" / "retention.parquet"), rtol=1e-5)
     whole = pd.read_parquet(start / "whole" / "loss.parquet")
     killed = pd.read_parquet(start / "killed" / "loss.parquet")

@@ -61,9 +61,18 @@ def test_default_dag_produces_continual_tables_and_figures(e2e):
     )
     assert "[" not in table2  # the test config compares with no paper numbers
     retention = pd.read_parquet(e2e / "results/e2e/continual/tiny/step30/original/baseline/retention.parquet")
-    # Injection k is in step 2k; scored just before each after the first, and at the end.
-    assert sorted(set(retention.step)) == [3, 5, 7, 9, 10] and set(retention.score) == {"per_token", "released"}
-    for f in ("figure4.png", "figure11.png", "figure12.png", "retention.png"):
+    # Injection k is in step 2k; every probe scored just before each injection after the first, and at the end.
+    assert sorted(set(retention.step)) == [3, 5, 7, 9, 10] and {"per_token", "released"} <= set(retention.columns)
+    curves = pd.read_parquet(e2e / "results/e2e/tables/retention.parquet")
+    assert sorted(set(curves.train_step)) == [3, 5, 7, 9, 10] and set(curves.score) == {"per_token", "released"}
+    fits = pd.read_parquet(e2e / "results/e2e/tables/forgetting.parquet")
+    overall = fits[(fits.split == "all") & (fits.kind == "all")]
+    # The once groups injected in steps 2..8 are scored 1..8 steps later; the paraphrase split, last injected
+    # in the final step, has no forgetting curve.
+    assert set(overall.step) == {10, 20, 30} and overall.exponent.notna().all() and set(fits.split) == {"once", "all"}
+    assert "decay exponent a (forgetting curve), 1 seed" in table2
+    assert "decay_exponent" in set(corr.y)
+    for f in ("figure4.png", "figure11.png", "figure12.png", "retention.png", "forgetting.png"):
         assert (e2e / "results/e2e/figures" / f).stat().st_size > 10_000
     manifest = pd.read_parquet(e2e / "results/e2e/streams/tiny/baseline/manifest.parquet")
     assert sorted(set(manifest.step)) == [2, 4, 6, 8, 10] and len(manifest) == 5 * (2 + 2)
@@ -98,7 +107,7 @@ def test_paper_configs_plan_offline(tmp_path, config, steps, resuscitated):
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["fetch_checkpoint"] == steps
-    assert counts["figure"] == 10 and "pretrain_tiny" not in counts
+    assert counts["figure"] == 11 and "pretrain_tiny" not in counts
     # The paper's grid: six runs from every checkpoint; probes and benchmarks before and after each.
     assert counts["train_stream"] == 6 and counts["continual_corpus"] == 2
     # Resuscitation: 8 variants (p = 50% x 4 q, q = 1 x 4 more p) of each resuscitated checkpoint, each

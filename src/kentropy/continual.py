@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .forgetting import PROBE_COLUMNS
 from .hub import WEIGHT_SUFFIXES
 from .io import atomic_dir, atomic_file, sha256, write_table
 from .probes import ReleasedEvaluator
@@ -132,9 +133,6 @@ def train_step(
     return total
 
 
-RETENTION_COLUMNS = ["step", "split", "kind", "score", "P"]
-
-
 @dataclass(frozen=True)
 class Retention:
     """Probes scored during training, for retention curves (Chang et al. 2024)."""
@@ -144,13 +142,12 @@ class Retention:
     batch_size: int  #: probes per forward pass
     max_length: int | None  #: longer probes lose tokens from the left of the input
     released: ReleasedEvaluator  #: batching of the released evaluator (the ``released`` score)
-    path: str  #: Parquet output: RETENTION_COLUMNS
+    path: str  #: Parquet output: kentropy.forgetting.PROBE_COLUMNS
 
 
 def _score_retention(engine, tokenizer, retention: Retention, step: int) -> list[dict]:
-    """P per split, kind and score definition after ``step``. Every rank scores (ZeRO-3 forwards are
-    collective)."""
-    from .metrics import probe_scores
+    """Both scores of every probe after ``step`` (kentropy.forgetting aggregates them into retention and
+    forgetting curves). Every rank scores (ZeRO-3 forwards are collective)."""
     from .probes import score_probes
 
     engine.module.eval()
@@ -158,8 +155,8 @@ def _score_retention(engine, tokenizer, retention: Retention, step: int) -> list
         engine.module, tokenizer, retention.probes, retention.batch_size, retention.max_length, retention.released
     )
     engine.module.train()
-    scored = pd.concat([retention.probes, scores], axis=1)
-    return [{"step": step, **row} for row in probe_scores(scored).to_dict("records")]
+    scored = pd.concat([retention.probes.assign(step=step), scores], axis=1)
+    return scored[PROBE_COLUMNS].to_dict("records")
 
 
 def run_fingerprint(model_dir: str, stream_path: str, run: RunConfig, retention: Retention | None) -> dict:
@@ -299,7 +296,7 @@ def train(
                 (tmp / "continual.json").write_text(json.dumps({"run": asdict(run), "world_size": world}, indent=1))
             write_table(table, loss_path)
             if retention is not None:
-                write_table(pd.DataFrame(logs["retention"], columns=RETENTION_COLUMNS), retention.path)
+                write_table(pd.DataFrame(logs["retention"], columns=PROBE_COLUMNS), retention.path)
     dist.barrier()
     if rank == 0:
         shutil.rmtree(work_dir, ignore_errors=True)

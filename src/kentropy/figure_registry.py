@@ -18,21 +18,26 @@ from .manifests import tokens_seen
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """One figure: ``kentropy.figures.<draw>(table, **options(config))``."""
+    """One figure: ``kentropy.figures.<draw>(*tables, **options(config))``."""
 
     draw: str  #: name of the drawing function in kentropy.figures
-    table: str  #: the aggregated table it reads (``Layout.table``): entropy, continual, retention, resuscitation
+    table: str | tuple[str, ...]  #: the aggregated table(s) it reads (``Layout.table``), in the function's order
     category: str  #: report category
     options: Callable[[dict], dict] = field(default=lambda config: {})  #: keyword arguments from the config
     needs: str | None = None  #: config section without which the figure is not drawn
 
     @property
+    def tables(self) -> tuple[str, ...]:
+        return (self.table,) if isinstance(self.table, str) else self.table
+
+    @property
     def scored(self) -> bool:
-        """Whether the table holds both probe-score definitions (the config's ``probe.score`` picks one)."""
-        return self.table in SCORED_TABLES
+        """Whether a table holds both probe-score definitions (the config's ``probe.score`` picks one)."""
+        return any(t in SCORED_TABLES for t in self.tables)
 
 
-SCORED_TABLES = frozenset({"continual.parquet", "retention.parquet"})
+#: Tables with a ``score`` column: one row per probe-score definition.
+SCORED_TABLES = frozenset({"continual.parquet", "retention.parquet", "forgetting_curves.parquet", "forgetting.parquet"})
 
 
 def _baseline(config):
@@ -80,6 +85,9 @@ FIGURES: dict[str, FigureSpec] = {
         lambda config: {"runs": canonical(config["continual"]["runs"]), **_baseline(config)},
     ),
     "retention": FigureSpec("retention", "retention.parquet", "Continual learning", _retention),
+    "forgetting": FigureSpec(
+        "forgetting_curves", ("forgetting_curves.parquet", "forgetting.parquet"), "Continual learning"
+    ),
     "figure5": FigureSpec("resuscitation_grid", RESUS, "Resuscitation", _grid("q", "p_fixed"), "resuscitation"),
     "figure13": FigureSpec("resuscitation_grid", RESUS, "Resuscitation", _grid("p", "q_fixed"), "resuscitation"),
     "figure14": FigureSpec("resuscitation_across_steps", RESUS, "Resuscitation", _figure14, "resuscitation"),
@@ -91,7 +99,7 @@ FIGURES: dict[str, FigureSpec] = {
 #: The figures of each target group (``snakemake figures`` etc.).
 GROUPS = {
     "figures": ["figure3", "figure8"],
-    "continual_figures": ["figure4", "figure11", "figure12", "retention"],
+    "continual_figures": ["figure4", "figure11", "figure12", "retention", "forgetting"],
     "resuscitation_figures": ["figure5", "figure13", "figure14", "figure15"],
 }
 

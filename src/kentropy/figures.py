@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -227,3 +228,39 @@ def retention(table: pd.DataFrame, tokens: dict | None = None, train_tokens_per_
     )
     grid.set_axis_labels(xlabel, "probe log-probability P")
     return grid.figure
+
+
+def forgetting_curves(curves: pd.DataFrame, fits: pd.DataFrame) -> plt.Figure:
+    """Forgetting curves (kentropy.forgetting): P of the injected items against the steps since their last
+    injection (log scale), a colour per starting checkpoint, a panel per probe kind (all splits together);
+    dots: the mean over items and seeds with the seeds' 95% interval; dotted: the fitted power law
+    ``intercept - a ln t`` (means over seeds), the legend giving a per checkpoint."""
+    points = curves[curves.split == "all"]
+    lines = fits[(fits.split == "all") & fits.exponent.notna()]
+    kinds = [k for k in ("memorization", "semantic", "composition", "all") if k in set(points.kind)]
+    models = sorted(points.model.unique())
+    steps = sorted(points.step.unique())
+    colours = dict(zip(steps, sns.color_palette("viridis", len(steps))))
+    fig, axes = plt.subplots(len(models), len(kinds), figsize=(3.6 * len(kinds), 3.2 * len(models)), squeeze=False)
+    for row, model in enumerate(models):
+        for ax, kind in zip(axes[row], kinds):
+            for step in steps:
+                at = points[(points.model == model) & (points.kind == kind) & (points.step == step)]
+                if at.empty:
+                    continue
+                summary = [(t, *mean_interval(g.P)) for t, g in at.groupby("t", sort=True)]
+                t, mean, low, high = (pd.Series(v, dtype=float) for v in zip(*summary))
+                label = str(step)
+                fit = lines[(lines.model == model) & (lines.kind == kind) & (lines.step == step)]
+                if len(fit):
+                    a, c = fit.exponent.mean(), fit.intercept.mean()
+                    grid = pd.Series([fit.t_min.min(), fit.t_max.max()])
+                    ax.plot(grid, c - a * np.log(grid), linestyle=":", color=colours[step])
+                    label = f"{step}: a = {a:.3f}"
+                ax.errorbar(t, mean, yerr=[mean - low.fillna(mean), high.fillna(mean) - mean], fmt="o", ms=4,
+                            color=colours[step], label=label)  # fmt: skip
+            ax.set_xscale("log")
+            ax.set(title=f"{model}: {kind}", xlabel="steps since the last injection", ylabel="probe log-probability P")
+            ax.legend(title="checkpoint step", fontsize=7, title_fontsize=7)
+    fig.tight_layout()
+    return fig

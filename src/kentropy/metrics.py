@@ -188,25 +188,32 @@ def correlations(
     x_metrics=("knowledge_entropy",),
     variant: str = "original",
     seed: int = 0,
+    fits: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Across steps, per (model, run): each whole-model entropy metric vs acquisition and forgetting, the
-    latter averaged over seeds (``correlate``: the interval accounts for both the steps and the seeds).
+    """Across steps, per (model, run): each whole-model entropy metric vs acquisition, forgetting and (for
+    the runs in ``fits``) the forgetting-curve decay exponent, the latter averaged over seeds (``correlate``:
+    the interval accounts for both the steps and the seeds).
 
-    Acquisition is the total over splits and probe kinds (split and kind ``all``).
+    Acquisition is the total over splits and probe kinds, the exponent the fit over all items (split and
+    kind ``all``).
     """
     whole = entropy[entropy.layer.isna()].pivot_table(index=["model", "step"], columns="metric", values="value")
     rows = continual[
         (continual.variant == variant)
         & ((continual.metric == "forgetting") | ((continual.split == ALL) & (continual.kind == ALL)))
     ]
+    if fits is not None:
+        fitted = fits[(fits.variant == variant) & (fits.split == ALL) & (fits.kind == ALL)]
+        rows = pd.concat([rows, fitted.assign(metric="decay_exponent", value=fitted.exponent)], ignore_index=True)
     ys = rows.pivot_table(index=["model", "run", "step", "seed"], columns="metric", values="value").reset_index()
     out = []
     for (model, run), group in ys.groupby(["model", "run"], sort=True):
         steps = sorted(group.step.unique())
+        outcomes = [y for y in ("acquisition", "forgetting", "decay_exponent") if y in group and group[y].notna().any()]
         for x in x_metrics:
             xs = whole[x].reindex([(model, s) for s in steps]).to_numpy()
-            for y in ("acquisition", "forgetting"):
-                per_step = [group[group.step == s][y].to_numpy() for s in steps]
+            for y in outcomes:
+                per_step = [group[group.step == s][y].dropna().to_numpy() for s in steps]
                 for res in correlate(xs, per_step, seed=seed):
                     out.append({"model": model, "run": run, "x": x, "y": y, **res})
     return pd.DataFrame(out, columns=CORRELATION_COLUMNS)

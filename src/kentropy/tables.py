@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .layout import Variant
-from .metrics import mean_interval
+from .metrics import ALL, mean_interval
 
 #: Table 2's quantities: the paper's A/F block and its K/P block (probe score and downstream mean after training).
 TABLE2_QUANTITIES = {
@@ -14,6 +14,7 @@ TABLE2_QUANTITIES = {
     "F": "forgetting (%)",
     "P_after": "final probe score",
     "D_after": "final downstream mean (%)",
+    "a": "decay exponent a (forgetting curve)",
 }
 
 
@@ -22,7 +23,7 @@ def totals(continual: pd.DataFrame) -> pd.DataFrame:
 
     ``continual`` holds one probe-score definition (``kentropy.metrics.reported``).
     """
-    acq = continual[(continual.metric == "acquisition") & (continual.split == "all") & (continual.kind == "all")]
+    acq = continual[(continual.metric == "acquisition") & (continual.split == ALL) & (continual.kind == ALL)]
     fgt = continual[continual.metric == "forgetting"]
     key = ["model", "step", "variant", "run", "seed"]
     a = acq[key + ["before", "after", "value"]].rename(columns={"before": "P_before", "after": "P_after", "value": "A"})
@@ -36,20 +37,29 @@ INTERVAL_COLUMNS = ["mean", "ci_low", "ci_high", "seeds"]
 
 def over_seeds(table: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
     """Each of ``values`` summarised over the seeds of each ``keys`` group: long, one row per group and
-    quantity, with the mean and the 95% Student-t interval of the mean (NaN bounds for one seed)."""
+    quantity that has a value, with the mean and the 95% Student-t interval of the mean (NaN bounds for one
+    seed) and the number of seeds with a value."""
     rows = []
     for group, sub in table.groupby(keys, sort=True, dropna=False):
         for quantity in values:
-            mean, low, high = mean_interval(sub[quantity].dropna())
+            present = sub[sub[quantity].notna()]
+            if present.empty:
+                continue
+            mean, low, high = mean_interval(present[quantity])
             rows.append({**dict(zip(keys, group)), "quantity": quantity, "mean": mean, "ci_low": low, "ci_high": high,
-                         "seeds": int(sub.seed.nunique())})  # fmt: skip
+                         "seeds": int(present.seed.nunique())})  # fmt: skip
     return pd.DataFrame(rows, columns=[*keys, "quantity", *INTERVAL_COLUMNS])
 
 
-def table2(continual: pd.DataFrame, variant: str = "original") -> pd.DataFrame:
-    """Long: model, run, quantity (A, F, final P, final D), step, and the mean over seeds with its 95%
-    interval (``INTERVAL_COLUMNS``)."""
-    wide = totals(continual[continual.variant == variant])
+def table2(continual: pd.DataFrame, fits: pd.DataFrame | None = None, variant: str = "original") -> pd.DataFrame:
+    """Long: model, run, quantity (A, F, final P, final D and, for the runs in ``fits``, the decay exponent a
+    of all items, kentropy.forgetting), step, and the mean over seeds with its 95% interval
+    (``INTERVAL_COLUMNS``)."""
+    wide = totals(continual[continual.variant == variant]).assign(a=float("nan"))
+    if fits is not None:
+        key = ["model", "step", "variant", "run", "seed"]
+        a = fits[(fits.variant == variant) & (fits.split == ALL) & (fits.kind == ALL)][[*key, "exponent"]]
+        wide = wide.drop(columns="a").merge(a.rename(columns={"exponent": "a"}), on=key, how="left")
     table = over_seeds(wide, ["model", "run", "step"], list(TABLE2_QUANTITIES))
     table["quantity"] = pd.Categorical(table.quantity.map(TABLE2_QUANTITIES), list(TABLE2_QUANTITIES.values()))
     return table.sort_values(["model", "run", "quantity", "step"]).reset_index(drop=True)

@@ -244,11 +244,13 @@ def evaluation_files(kind):
 
 
 def retention_curves():
-    """(file, key columns) of the baseline run's retention curves, every seed, from every original checkpoint."""
+    """(probe scores, stream manifest, key columns) of the baseline run's retention curves, every seed, from
+    every original checkpoint."""
     baseline = [RUNS[name] for name in run_names(config, [CONTINUAL["baseline"]])]
     return [
         (
             L.training(m, s, "original", r.name, "retention.parquet"),
+            L.stream(m, r.name, "manifest.parquet"),
             {"model": m, "step": s, "variant": "original", "run": r.run, "seed": r.seed},
         )
         for m, s in sorted(model_steps())  # sorted: the param must not depend on the config's key order

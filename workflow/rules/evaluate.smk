@@ -73,17 +73,22 @@ rule continual_table:
 
 
 rule retention_table:
+    # Retention curves, forgetting curves and their decay-exponent fits (kentropy.forgetting) in one job:
+    # all three read the same per-probe scores.
     input:
-        [path for path, _ in retention_curves()],
+        scores=[path for path, _, _ in retention_curves()],
+        manifests=[manifest for _, manifest, _ in retention_curves()],
     output:
-        L.table("retention.parquet"),
+        retention=L.table("retention.parquet"),
+        curves=L.table("forgetting_curves.parquet"),
+        fits=L.table("forgetting.parquet"),
     log:
         L.log("retention_table"),
     conda:
         ENV
     params:
         code=code("retention_table.py"),
-        table_keys=[keys for _, keys in retention_curves()],
+        table_keys=[keys for _, _, keys in retention_curves()],
     script:
         "../scripts/retention_table.py"
 
@@ -92,6 +97,7 @@ rule correlations:
     input:
         entropy=L.table("entropy.parquet"),
         continual=L.table("continual.parquet"),
+        fits=L.table("forgetting.parquet"),
     output:
         report(L.table("correlations.parquet"), caption="../report/correlations.rst", category="Tables"),
     log:

@@ -4,7 +4,7 @@
 
 rule figure:
     input:
-        lambda wildcards: L.table(FIGURES[wildcards.name].table),
+        lambda wildcards: [L.table(t) for t in FIGURES[wildcards.name].tables],
     output:
         report(
             expand(L.figure("{{name}}", "{fmt}"), fmt=FORMATS),
@@ -41,7 +41,8 @@ rule figures:
 
 rule table2:
     input:
-        L.table("continual.parquet"),
+        continual=L.table("continual.parquet"),
+        fits=L.table("forgetting.parquet"),
     output:
         markdown=report(L.table("table2.md"), caption="../report/table2.rst", category="Continual learning"),
         csv=L.table("table2.csv"),

@@ -1,4 +1,5 @@
-"""Knowledge entropy vs acquisition and forgetting across steps -> results/tables/correlations.parquet."""
+"""Knowledge entropy vs acquisition, forgetting and the forgetting-curve exponent across steps ->
+results/tables/correlations.parquet."""
 
 import pandas as pd
 
@@ -12,6 +13,7 @@ with log_to(snakemake.log[0]) as log:
         reported(pd.read_parquet(snakemake.input.continual), snakemake.params.score),
         x_metrics=("knowledge_entropy", "knowledge_entropy_relu"),
         seed=snakemake.params.seed,
+        fits=reported(pd.read_parquet(snakemake.input.fits), snakemake.params.score),
     )
     write_table(table, snakemake.output[0])
     log.info("\n%s", table.to_string())

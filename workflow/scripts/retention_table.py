@@ -1,18 +1,24 @@
-"""Retention curves of the baseline run from every checkpoint, with their key columns, in one table
-(``train_step``: the continual-training step at which the probes were scored)."""
+"""The baseline run's retention curves from every checkpoint (``train_step``: the continual-training step
+at which the probes were scored), its forgetting curves after each item's last injection, and their
+decay-exponent fits (kentropy.forgetting), each with its key columns, in three tables."""
 
 import pandas as pd
 
+from kentropy.forgetting import curve_points, fit, item_curves, retention_scores
 from kentropy.io import write_table
 from kentropy.layout import with_keys
 from kentropy.logs import log_to
 
-with log_to(snakemake.log[0]):
-    table = pd.concat(
-        [
-            with_keys(pd.read_parquet(path).rename(columns={"step": "train_step"}), **keys)
-            for path, keys in zip(snakemake.input, snakemake.params.table_keys)
-        ],
-        ignore_index=True,
-    )
-    write_table(table, snakemake.output[0])
+with log_to(snakemake.log[0]) as log:
+    tables = {"retention": [], "curves": [], "fits": []}
+    for path, manifest, keys in zip(snakemake.input.scores, snakemake.input.manifests, snakemake.params.table_keys):
+        probes = pd.read_parquet(path)
+        curves = item_curves(probes, pd.read_parquet(manifest))
+        tables["retention"].append(with_keys(retention_scores(probes).rename(columns={"step": "train_step"}), **keys))
+        tables["curves"].append(with_keys(curve_points(curves), **keys))
+        tables["fits"].append(with_keys(fit(curves), **keys))
+    write_table(pd.concat(tables["retention"], ignore_index=True), snakemake.output.retention)
+    write_table(pd.concat(tables["curves"], ignore_index=True), snakemake.output.curves)
+    fits = pd.concat(tables["fits"], ignore_index=True)
+    write_table(fits, snakemake.output.fits)
+    log.info("\n%s", fits[(fits.split == "all") & (fits.kind == "all")].to_string())

@@ -1,5 +1,6 @@
-"""Table 2 (runs x checkpoint steps) as Markdown and CSV, with the paper's values in brackets when the
-config reproduces a paper experiment (kentropy.tables)."""
+"""Table 2 (runs x checkpoint steps) as Markdown and CSV, with the baseline's forgetting-curve exponent
+beside A and F, and the paper's values in brackets when the config reproduces a paper experiment
+(kentropy.tables)."""
 
 import pandas as pd
 
@@ -10,7 +11,9 @@ from kentropy.paper import paper_table2
 from kentropy.tables import table2, table2_markdown
 
 with log_to(snakemake.log[0]):
-    table = table2(reported(pd.read_parquet(snakemake.input[0]), snakemake.params.score))
+    score = snakemake.params.score
+    table = table2(reported(pd.read_parquet(snakemake.input.continual), score),
+                   reported(pd.read_parquet(snakemake.input.fits), score))  # fmt: skip
     paper = paper_table2(snakemake.params.paper) if snakemake.params.paper else None
     with atomic_file(snakemake.output.csv) as tmp:
         table.to_csv(tmp, index=False)
