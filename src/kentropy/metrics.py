@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 CONTINUAL_COLUMNS = [
     "model", "step", "variant", "run", "seed", "metric", "score", "split", "kind", "before", "after", "value"
@@ -20,6 +19,8 @@ SCORES = ("per_token", "released")
 def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     """Mean and the two-sided Student-t interval of the mean at ``level`` (across seeds): NaN bounds for
     a single value, where no spread can be estimated."""
+    from scipy import stats  # here, not at the top: the training and evaluation jobs import this module
+
     x = np.asarray(values, dtype=np.float64)
     mean = float(x.mean())
     if len(x) < 2:
@@ -133,6 +134,8 @@ def _rows_r(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
     """Pearson (or Spearman: Pearson on ranks) r of each row pair of two (resamples, steps) arrays; NaN
     where a row is constant."""
     if method == "spearman":
+        from scipy import stats
+
         x, y = stats.rankdata(x, axis=1), stats.rankdata(y, axis=1)
     dx, dy = x - x.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
     denominator = np.sqrt((dx * dx).sum(1) * (dy * dy).sum(1))
@@ -165,6 +168,8 @@ def correlate(x, ys, seed: int = 0, n_resamples: int = 2000) -> list[dict]:
     """Pearson and Spearman r between ``x`` (one value per step) and the mean over seeds of ``ys`` (per
     step, an array of one value per seed, or a plain value), with p-values over the steps and 95%
     intervals from ``_bootstrap_ci`` (NaN below 3 steps)."""
+    from scipy import stats
+
     x = np.asarray(x, dtype=np.float64)
     ys = [np.atleast_1d(np.asarray(y, dtype=np.float64)) for y in ys]
     means = np.array([y.mean() for y in ys])
