@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -241,7 +242,7 @@ def forgetting_curves(curves: pd.DataFrame, fits: pd.DataFrame) -> plt.Figure:
     models = sorted(points.model.unique())
     steps = sorted(points.step.unique())
     colours = dict(zip(steps, sns.color_palette("viridis", len(steps))))
-    fig, axes = plt.subplots(len(models), len(kinds), figsize=(3.6 * len(kinds), 3.2 * len(models)), squeeze=False)
+    fig, axes = plt.subplots(len(models), len(kinds), figsize=(3.8 * len(kinds), 4.4 * len(models)), squeeze=False)
     for row, model in enumerate(models):
         for ax, kind in zip(axes[row], kinds):
             for step in steps:
@@ -260,7 +261,11 @@ def forgetting_curves(curves: pd.DataFrame, fits: pd.DataFrame) -> plt.Figure:
                 ax.errorbar(t, mean, yerr=[mean - low.fillna(mean), high.fillna(mean) - mean], fmt="o", ms=4,
                             color=colours[step], label=label)  # fmt: skip
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(ticker.ScalarFormatter())
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
             ax.set(title=f"{model}: {kind}", xlabel="steps since the last injection", ylabel="probe log-probability P")
-            ax.legend(title="checkpoint step", fontsize=7, title_fontsize=7)
+            ax.legend(title="checkpoint step", fontsize=7, title_fontsize=7, ncol=2, loc="upper center",
+                      bbox_to_anchor=(0.5, -0.22))  # fmt: skip
     fig.tight_layout()
     return fig
