@@ -19,9 +19,27 @@ def default():
     return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "olmo-1b.yaml", "olmo-7b.yaml", "olmo2-1b.yaml", "pythia-1.4b.yaml"])
+@pytest.mark.parametrize(
+    "name", ["config.yaml", "miniature.yaml", "olmo-1b.yaml", "olmo-7b.yaml", "olmo2-1b.yaml", "pythia-1.4b.yaml"]
+)
 def test_shipped_configs_are_valid(name):
     validate_config(yaml.safe_load((ROOT / "config" / name).read_text()), SCHEMA)
+
+
+def test_the_miniature_spans_20_to_400_tokens_per_parameter():
+    import torch
+    from transformers import OlmoConfig, OlmoForCausalLM
+
+    cfg = yaml.safe_load((ROOT / "config" / "miniature.yaml").read_text())
+    pre = cfg["pretrain"]
+    shape = OlmoConfig(vocab_size=pre["tokenizer_vocab_size"], hidden_size=pre["hidden_size"],
+                       intermediate_size=pre["intermediate_size"], num_hidden_layers=pre["num_layers"],
+                       num_attention_heads=pre["num_heads"], tie_word_embeddings=False)  # fmt: skip
+    with torch.device("meta"):
+        n_params = sum(p.numel() for p in OlmoForCausalLM(shape).parameters())
+    per_step = pre["batch_size"] * pre["seq_len"]
+    ratios = [step * per_step / n_params for step in cfg["models"]["tiny"]["steps"]]
+    assert ratios == pytest.approx([20, 40, 80, 120, 200, 300, 400])
 
 
 def _set(cfg, dotted, value):
