@@ -96,15 +96,6 @@ def job_counts(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
 
 
-def pytest_collection_modifyitems(items):
-    """Worker groups for pytest-xdist (``--dist=loadgroup``): every test of the end-to-end DAG on one worker,
-    so the session fixture runs once, and each other module's tests together, so its module fixtures are
-    built once."""
-    for item in items:
-        group = "e2e" if "e2e" in item.fixturenames else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def e2e(tmp_path_factory) -> Path:
     """The whole DAG of tests/config/e2e.yaml, run locally once per session."""
