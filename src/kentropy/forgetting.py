@@ -55,13 +55,14 @@ def decay_fit(t, P, item) -> dict:
            "points": len(frame), "t_min": np.nan, "t_max": np.nan}  # fmt: skip
     if frame.empty:
         return out
-    means = frame.groupby("item")[["x", "y"]].transform("mean")
+    by_item = frame.groupby("item")[["x", "y"]]
+    means, item_means = by_item.transform("mean"), by_item.mean()
     dx, dy = frame.x - means.x, frame.y - means.y
     slope = float((dx * dy).sum() / (dx * dx).sum())
     residual = dy - slope * dx
     dof = len(frame) - out["items"] - 1
     ssr, sst = float((residual**2).sum()), float((dy**2).sum())
-    intercepts = frame.groupby("item").y.mean() - slope * frame.groupby("item").x.mean()
+    intercepts = item_means.y - slope * item_means.x
     out.update(
         exponent=-slope,
         se=float(np.sqrt(ssr / dof / (dx * dx).sum())) if dof > 0 else np.nan,

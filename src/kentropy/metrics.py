@@ -126,6 +126,13 @@ def continual_rows(
     return rows
 
 
+def decay_exponents(fits: pd.DataFrame, variant: str = "original") -> pd.DataFrame:
+    """The reported forgetting-curve exponent of each trained run (kentropy.forgetting): the fit over all
+    items (split and kind ``all``); key columns and ``a``."""
+    overall = fits[(fits.variant == variant) & (fits.split == ALL) & (fits.kind == ALL)]
+    return overall[["model", "step", "variant", "run", "seed", "exponent"]].rename(columns={"exponent": "a"})
+
+
 #: How ``correlate`` draws its interval (written beside every interval in the correlations table).
 CI_METHOD = "percentile bootstrap, 95%: steps resampled, then seeds within each drawn step"
 
@@ -208,8 +215,8 @@ def correlations(
         & ((continual.metric == "forgetting") | ((continual.split == ALL) & (continual.kind == ALL)))
     ]
     if fits is not None:
-        fitted = fits[(fits.variant == variant) & (fits.split == ALL) & (fits.kind == ALL)]
-        rows = pd.concat([rows, fitted.assign(metric="decay_exponent", value=fitted.exponent)], ignore_index=True)
+        exponents = decay_exponents(fits, variant).rename(columns={"a": "value"}).assign(metric="decay_exponent")
+        rows = pd.concat([rows, exponents], ignore_index=True)
     ys = rows.pivot_table(index=["model", "run", "step", "seed"], columns="metric", values="value").reset_index()
     out = []
     for (model, run), group in ys.groupby(["model", "run"], sort=True):

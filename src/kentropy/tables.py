@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .layout import Variant
-from .metrics import ALL, mean_interval
+from .metrics import ALL, decay_exponents, mean_interval
 
 #: Table 2's quantities: the paper's A/F block and its K/P block (probe score and downstream mean after training).
 TABLE2_QUANTITIES = {
@@ -55,11 +55,11 @@ def table2(continual: pd.DataFrame, fits: pd.DataFrame | None = None, variant: s
     """Long: model, run, quantity (A, F, final P, final D and, for the runs in ``fits``, the decay exponent a
     of all items, kentropy.forgetting), step, and the mean over seeds with its 95% interval
     (``INTERVAL_COLUMNS``)."""
-    wide = totals(continual[continual.variant == variant]).assign(a=float("nan"))
-    if fits is not None:
-        key = ["model", "step", "variant", "run", "seed"]
-        a = fits[(fits.variant == variant) & (fits.split == ALL) & (fits.kind == ALL)][[*key, "exponent"]]
-        wide = wide.drop(columns="a").merge(a.rename(columns={"exponent": "a"}), on=key, how="left")
+    wide = totals(continual[continual.variant == variant])
+    if fits is None:
+        wide["a"] = float("nan")
+    else:
+        wide = wide.merge(decay_exponents(fits, variant), on=["model", "step", "variant", "run", "seed"], how="left")
     table = over_seeds(wide, ["model", "run", "step"], list(TABLE2_QUANTITIES))
     table["quantity"] = pd.Categorical(table.quantity.map(TABLE2_QUANTITIES), list(TABLE2_QUANTITIES.values()))
     return table.sort_values(["model", "run", "quantity", "step"]).reset_index(drop=True)
