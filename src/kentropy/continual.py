@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from .forgetting import PROBE_COLUMNS
 from .hub import WEIGHT_SUFFIXES
 from .io import atomic_dir, atomic_file, sha256, write_table
-from .probes import ReleasedEvaluator
+from .probes import EncodedProbes, ReleasedEvaluator, encode_probes, score_encoded
 from .schedule import adamw, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -145,15 +145,11 @@ class Retention:
     path: str  #: Parquet output: kentropy.forgetting.PROBE_COLUMNS
 
 
-def _score_retention(engine, tokenizer, retention: Retention, step: int) -> list[dict]:
+def _score_retention(engine, encoded: EncodedProbes, retention: Retention, step: int) -> list[dict]:
     """Both scores of every probe after ``step`` (kentropy.forgetting aggregates them into retention and
     forgetting curves). Every rank scores (ZeRO-3 forwards are collective)."""
-    from .probes import score_probes
-
     engine.module.eval()
-    scores = score_probes(
-        engine.module, tokenizer, retention.probes, retention.batch_size, retention.max_length, retention.released
-    )
+    scores = score_encoded(engine.module, encoded, retention.batch_size, retention.released)
     engine.module.train()
     scored = pd.concat([retention.probes.assign(step=step), scores], axis=1)
     return scored[PROBE_COLUMNS].to_dict("records")
@@ -243,6 +239,8 @@ def train(
     engine = make_engine(model, run, world, bf16=bf16, compile=compile)
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    # Tokenised once: the same probes are scored after every one of retention.steps.
+    encoded = encode_probes(tokenizer, retention.probes, retention.max_length) if retention is not None else None
     fingerprint = run_fingerprint(model_dir, stream_path, run, retention)
     stale = _stale_reason(work_dir, fingerprint)
     if rank == 0:
@@ -276,7 +274,7 @@ def train(
         losses.append({"step": step + 1, "loss": total.item() / (run.accumulation(world) * world), "lr": lr})
         bar.set_postfix(loss=f"{losses[-1]['loss']:.3f}", refresh=False)
         if retention is not None and step + 1 in retention.steps:
-            logs["retention"] += _score_retention(engine, tokenizer, retention, step + 1)
+            logs["retention"] += _score_retention(engine, encoded, retention, step + 1)
         if (step + 1) % run.save_interval == 0 and step + 1 < run.total_steps:
             _save_resumable(engine, work_dir, step + 1, logs, rank)
     table = pd.DataFrame(losses, columns=["step", "loss", "lr"])

@@ -104,20 +104,20 @@ def target_logprob_sums(model, sequences: list[tuple[list[int], int]], batch_siz
     return np.asarray(sums, dtype=np.float64)
 
 
-def score_probes(
-    model,
-    tokenizer,
-    probes: pd.DataFrame,
-    batch_size: int,
-    max_length: int | None = None,
-    released: ReleasedEvaluator = ReleasedEvaluator(),
-) -> pd.DataFrame:
-    """Both scores of every probe row (columns ``split``, ``kind``, ``input``, ``target``, in file order).
+@dataclass(frozen=True)
+class EncodedProbes:
+    """A probe table tokenised for both scores: what scoring the same probes again (retention curves score
+    them after many steps) does not repeat."""
 
-    Returns a frame with columns ``SCORES``, aligned with ``probes``. ``batch_size`` only sets how many
-    sequences share a forward pass. Sequences longer than ``max_length`` lose tokens from the left of the
-    input (in both encodings).
-    """
+    probes: pd.DataFrame  #: the probe rows (``split``, ``kind``, ``input``, ``target``), in file order
+    per_token: list[tuple[list[int], int]]  #: ``encode_probe`` of each row
+    released: list[tuple[list[int], int]]  #: ``encode_probe_released`` of each row
+    pad_id: int  #: the tokenizer's padding id (its EOS when it has none)
+
+
+def encode_probes(tokenizer, probes: pd.DataFrame, max_length: int | None = None) -> EncodedProbes:
+    """Both encodings of every probe row. Sequences longer than ``max_length`` lose tokens from the left of
+    the input (in both encodings)."""
     encodings = {
         "per_token": [encode_probe(tokenizer, t, g) for t, g in zip(probes["input"], probes["target"])],
         "released": [encode_probe_released(tokenizer, t, g) for t, g in zip(probes["input"], probes["target"])],
@@ -126,16 +126,40 @@ def score_probes(
         encodings = {
             name: [(ids[-max_length:], min(n, max_length - 1)) for ids, n in enc] for name, enc in encodings.items()
         }
-    unique = list(dict.fromkeys((tuple(ids), n) for enc in encodings.values() for ids, n in enc))  # usually one pass
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    sums = dict(zip(unique, target_logprob_sums(model, [(list(ids), n) for ids, n in unique], batch_size, pad_id)))
+    return EncodedProbes(probes, encodings["per_token"], encodings["released"], pad_id)
+
+
+def score_encoded(
+    model, encoded: EncodedProbes, batch_size: int, released: ReleasedEvaluator = ReleasedEvaluator()
+) -> pd.DataFrame:
+    """Both scores of every encoded probe: a frame with columns ``SCORES``, aligned with ``encoded.probes``.
+    ``batch_size`` only sets how many sequences share a forward pass."""
+    # The two encodings usually coincide: each distinct sequence goes through the model once.
+    unique = list(dict.fromkeys((tuple(ids), n) for ids, n in encoded.per_token + encoded.released))
+    logprobs = target_logprob_sums(model, [(list(ids), n) for ids, n in unique], batch_size, encoded.pad_id)
+    sums = dict(zip(unique, logprobs))
+    probes = encoded.probes
     out = pd.DataFrame(index=probes.index, columns=list(SCORES), dtype=np.float64)
-    out["per_token"] = [sums[(tuple(ids), n)] / n for ids, n in encodings["per_token"]]
-    released_sums = np.array([sums[(tuple(ids), n)] for ids, n in encodings["released"]])
-    lengths = np.array([len(ids) for ids, _ in encodings["released"]])
+    out["per_token"] = [sums[(tuple(ids), n)] / n for ids, n in encoded.per_token]
+    released_sums = np.array([sums[(tuple(ids), n)] for ids, n in encoded.released])
+    lengths = np.array([len(ids) for ids, _ in encoded.released])
     for rows in probes.reset_index(drop=True).groupby(["split", "kind"], sort=False).groups.values():
         rows = np.asarray(rows)  # positions of one evaluator's probes, in file order
         out.iloc[rows, out.columns.get_loc("released")] = released_sums[rows] / released_divisors(
             list(lengths[rows]), released
         )
     return out
+
+
+def score_probes(
+    model,
+    tokenizer,
+    probes: pd.DataFrame,
+    batch_size: int,
+    max_length: int | None = None,
+    released: ReleasedEvaluator = ReleasedEvaluator(),
+) -> pd.DataFrame:
+    """Both scores of every probe row (columns ``split``, ``kind``, ``input``, ``target``, in file order):
+    ``encode_probes`` then ``score_encoded``."""
+    return score_encoded(model, encode_probes(tokenizer, probes, max_length), batch_size, released)

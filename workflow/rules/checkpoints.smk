@@ -23,6 +23,8 @@ rule train_tokenizer:
 
 rule pretrain_tiny:
     # One job per checkpoint: it resumes from the previous configured step, so the chain is resumable.
+    # The chain is the DAG's critical path (each checkpoint's work waits for its segment), so it is
+    # scheduled before any other ready job; the other cores take the earlier checkpoints' work meanwhile.
     input:
         unpack(previous_checkpoint),
     output:
@@ -34,6 +36,7 @@ rule pretrain_tiny:
         L.benchmark("pretrain_tiny", "{model}", "step{step}")
     wildcard_constraints:
         model=models_with_source("pretrain"),
+    priority: 10
     conda:
         ENV
     threads: JOB_THREADS

@@ -72,6 +72,8 @@ rule train_stream:
 rule continual_train:
     # A killed job resumes from its latest DeepSpeed checkpoint in work/ (not an output, so it survives;
     # removed when the job succeeds), but only into the same run (kentropy.continual: run_fingerprint).
+    # The longest jobs after pretraining: scheduled before shorter ready ones, so none is left to run alone
+    # at the end.
     input:
         checkpoint=variant_checkpoint,
         stream=L.stream("{model}", "{run}", "tokens.npy"),
@@ -85,6 +87,7 @@ rule continual_train:
         L.log("continual_train", "{model}", "step{step}", "{variant}", "{run}"),
     benchmark:
         L.benchmark("continual_train", "{model}", "step{step}", "{variant}", "{run}")
+    priority: 5
     conda:
         ENV
     threads: JOB_THREADS
