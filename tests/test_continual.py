@@ -15,11 +15,13 @@ import torch
 
 from kentropy.continual import RunConfig, deepspeed_config
 from kentropy.corpora import pack_blocks
+from kentropy.downstream import write_local_tasks
+from kentropy.evaluation import Evaluation, evaluate_state
 from kentropy.forgetting import PROBE_COLUMNS
 from kentropy.knowledge import probe_table
 from kentropy.launch import launch_command
 from kentropy.streams import injection_schedule, write_stream
-from kentropy.world import fictional_record, new_domain_corpus
+from kentropy.world import fictional_record, multiple_choice_questions, new_domain_corpus
 
 from .conftest import tiny_model, tiny_olmo
 
@@ -81,7 +83,29 @@ def start(tmp_path_factory):
     (root / "once.json").write_text(json.dumps(records[2:]))
     schedule = injection_schedule(records[:2], records[2:], 6, 2, RUN.batch_size, RUN.total_steps)
     write_stream(blocks, schedule, tokenizer, RUN.batch_size, RUN.total_steps, 0, root / "stream.npy")
+    (root / "questions.jsonl").write_text(
+        "".join(json.dumps(q) + "\n" for q in multiple_choice_questions(world, 12, 1))
+    )
+    tasks = write_local_tasks(root / "questions.jsonl", root / "benchmarks")
+    (root / "benchmarks" / "tasks.json").write_text(json.dumps({"tasks": tasks, "source": "generated"}))
     return root
+
+
+def evaluation(root, name) -> Evaluation:
+    """What the workflow asks a training job to evaluate (Evaluation.from_job), for the run ``name``."""
+    return Evaluation(
+        paraphrase=str(root / "paraphrase.json"),
+        once=str(root / "once.json"),
+        benchmarks=str(root / "benchmarks"),
+        probe_max_length=32,
+        released={"batch_size": 16, "world_size": 4},
+        downstream={"source": "generated", "num_fewshot": 0},
+        probe_batch_size=4,
+        downstream_batch_size=8,
+        keys={"model": "tiny", "step": "10", "variant": "original", "state": name},
+        probes_out=str(root / name / "probes.parquet"),
+        downstream_out=str(root / name / "downstream.parquet"),
+    )
 
 
 def train_command(root, name):
@@ -239,12 +263,14 @@ def test_zero3_trains_and_saves_the_same_model_as_zero1(start):
 
 
 def test_two_processes_launched_like_a_two_gpu_job_train_the_same_model(start):
-    """The multi-GPU launch command, on CPU (gloo): two ranks, half the rows each, same result."""
+    """The multi-GPU launch command, on CPU (gloo): two ranks, half the rows each, same result; rank 0 then
+    evaluates the saved model exactly as the evaluate rule's code does."""
     import shlex
 
     from safetensors.torch import load_file
 
-    cmd = [*shlex.split(launch_command(2)), *train_command(start, "ranks2")[3:]]
+    done = evaluation(start, "ranks2")
+    cmd = [*shlex.split(launch_command(2)), *train_command(start, "ranks2")[3:], "--evaluation", done.to_json()]
     assert cmd[:6] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     cpu = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # two ranks need two GPUs; the CPU path needs none
     subprocess.run(cmd, check=True, capture_output=True, env=cpu)
@@ -258,6 +284,12 @@ def test_two_processes_launched_like_a_two_gpu_job_train_the_same_model(start):
     )
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6)
+    again = evaluation(start, "again")
+    evaluate_state(str(start / "ranks2" / "model"), again, threads=1)
+    for got, want in ((done.probes_out, again.probes_out), (done.downstream_out, again.downstream_out)):
+        got, want = pd.read_parquet(got), pd.read_parquet(want)
+        assert set(got.state) == {"ranks2"} and len(got) > 0
+        pd.testing.assert_frame_equal(got.drop(columns="state"), want.drop(columns="state"))
 
 
 def test_a_changed_run_never_resumes_stale_state(start):

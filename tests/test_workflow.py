@@ -108,13 +108,14 @@ def test_paper_configs_plan_offline(tmp_path, config, steps, resuscitated):
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["fetch_checkpoint"] == steps
     assert counts["figure"] == 11 and "pretrain_tiny" not in counts
-    # The paper's grid: six runs from every checkpoint; probes and benchmarks before and after each.
+    # The paper's grid: six runs from every checkpoint; probes and benchmarks before (evaluate) and after
+    # each (by the training job).
     assert counts["train_stream"] == 6 and counts["continual_corpus"] == 2
     # Resuscitation: 8 variants (p = 50% x 4 q, q = 1 x 4 more p) of each resuscitated checkpoint, each
     # trained with the baseline.
     assert counts["resuscitate"] == 8 * resuscitated and counts["measure_entropy"] == steps + 8 * resuscitated
     assert counts["continual_train"] == 6 * steps + 8 * resuscitated
-    assert counts["evaluate"] == 7 * steps + 8 * resuscitated * 2
+    assert counts["evaluate"] == steps + 8 * resuscitated
     assert all(
         counts[r] == 1
         for r in (
@@ -144,7 +145,7 @@ def test_seeds_repeat_every_training_run(tmp_path):
     # 3 checkpoints x (3 baseline + 2 general seeds) + 2 resuscitated variants x 2 seeds of the baseline.
     assert counts["continual_train"] == 3 * 5 + 2 * 2
     assert counts["train_stream"] == 3 + 2 + 1  # baseline-seed5 trains only the resuscitated copies
-    assert counts["evaluate"] == 3 * (1 + 5) + 2 * (1 + 2)
+    assert counts["evaluate"] == 3 + 2  # before training; each training job evaluates its own model
     out = proc.stdout + proc.stderr
     assert "results/e2e/continual/tiny/step30/original/baseline-seed2/retention.parquet" in out
     assert "results/e2e/continual/tiny/step30/resus-p50-q2/baseline-seed5/model" in out
@@ -277,10 +278,11 @@ def test_slurm_plan_of_the_paper_asks_for_gpus_exactly_on_gpu_rules(tmp_path):
     for rule, resources in jobs:
         gpus = int(re.search(r"\bgpu=(\d+)", resources)[1]) if "gpu=" in resources else 0
         assert (gpus > 0) == (rule in gpu_rules), (rule, resources)
-    # Training time scales with the run: 1 epoch of the baseline vs 3 epochs, at the measured throughput.
+    # Training time scales with the run: 1 epoch of the baseline vs 3 epochs, at the measured throughput,
+    # plus the evaluation of the trained model (probe 30 + downstream 120 minutes).
     train = [r for rule, r in jobs if rule == "continual_train"]
     # 5 one-epoch runs from 10 checkpoints and the baseline from 8 variants of 4 resuscitated checkpoints.
-    assert sum("runtime=135," in r for r in train) == 5 * 10 + 32 and sum("runtime=345," in r for r in train) == 10
+    assert sum("runtime=285," in r for r in train) == 5 * 10 + 32 and sum("runtime=495," in r for r in train) == 10
 
 
 def _variant_config(tmp_path, change) -> str:

@@ -337,6 +337,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--retention", help="Parquet output of the retention curve (needs --knowledge)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (speed only)")
+    parser.add_argument(
+        "--evaluation", help="JSON of kentropy.evaluation.Evaluation: evaluate the trained model (rank 0) when done"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.threads:
@@ -358,6 +361,15 @@ def main(argv: list[str] | None = None) -> None:
         )
     table = train(args.model, args.stream, run, args.out, args.loss, args.work_dir, retention, args.compile)
     log.info("%d steps, final loss %.4f", len(table), table.loss.iloc[-1])
+    if args.evaluation:
+        import torch.distributed as dist
+
+        from .evaluation import Evaluation, evaluate_state
+
+        # The saved model, loaded back as the evaluate rule loads a checkpoint; the training engine is gone.
+        # One process scores it, as the evaluate rule's single-GPU job would; the other ranks are done.
+        if dist.get_rank() == 0:
+            evaluate_state(args.out, Evaluation.from_json(args.evaluation))
 
 
 if __name__ == "__main__":

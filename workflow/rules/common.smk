@@ -141,9 +141,10 @@ def job_runtime(*parts):
 
 
 def train_runtime(wildcards):
-    """Minutes for a training job: the base plus 1.5 x the run's tokens at the model's measured
-    ``train_tokens_per_s_per_gpu`` (when given) on its GPUs."""
-    base, speed = CLUSTER["runtime"]["continual_train"], MODELS[wildcards.model].get("train_tokens_per_s_per_gpu")
+    """Minutes for a training job: the base, the evaluation of the trained model (probe + downstream), plus
+    1.5 x the run's tokens at the model's measured ``train_tokens_per_s_per_gpu`` (when given) on its GPUs."""
+    base = sum(CLUSTER["runtime"][part] for part in ("continual_train", "probe", "downstream"))
+    speed = MODELS[wildcards.model].get("train_tokens_per_s_per_gpu")
     if not speed:
         return base
     return base + math.ceil(1.5 * RUNS[wildcards.run].tokens / (speed * max(1, train_gpus(wildcards))) / 60)
@@ -157,6 +158,13 @@ def model_spec(wildcards):
 CONTINUAL = config["continual"]
 PROBE_SCORE = config["probe"].get("score", "per_token")  # the definition tables and figures report
 RELEASED_EVALUATOR = canonical({"batch_size": 16, "world_size": 4, **config["probe"].get("released", {})})
+# What a model state's evaluation depends on (kentropy.evaluation.Evaluation.from_job): the param of the evaluate
+# rule and of the training job, which evaluates the model it trained.
+EVALUATION = {
+    "probe": canonical(config["probe"], drop=SPEED_KEYS | {"score"}),
+    "released": RELEASED_EVALUATOR,
+    "downstream": canonical(config["downstream"], drop=SPEED_KEYS),
+}
 RESUSCITATION = config.get("resuscitation")
 # The trained runs, one per run and seed (kentropy.layout.run_names), from the original checkpoints and from
 # the resuscitated copies.
@@ -165,14 +173,12 @@ RESUSCITATION_TRAINED = (
     run_names(config, RESUSCITATION["runs"], RESUSCITATION.get("seeds", [config["seed"]])) if RESUSCITATION else []
 )
 RUNS = {name: Run.from_config(config, name) for name in dict.fromkeys(TRAINED + RESUSCITATION_TRAINED)}
-STATES = ["before", *RUNS]  # a model state: the checkpoint itself, or after one trained run
 
 
 wildcard_constraints:
     step=r"\d+",
     variant=VARIANT_REGEX,
     run="|".join(re.escape(r) for r in RUNS),
-    state="|".join(re.escape(s) for s in STATES),
 
 
 def tokenizer_dir(wildcards):
@@ -221,13 +227,6 @@ def variant_checkpoint(wildcards):
     if wildcards.variant == "original":
         return checkpoint_dir(wildcards)
     return L.resuscitated_checkpoint(wildcards.model, wildcards.step, wildcards.variant)
-
-
-def state_model(wildcards):
-    """The model folder of a state: the checkpoint (``before``) or the model a run trained from it."""
-    if wildcards.state == "before":
-        return variant_checkpoint(wildcards)
-    return L.training(wildcards.model, wildcards.step, wildcards.variant, wildcards.state, "model")
 
 
 def evaluation_files(kind):

@@ -72,17 +72,23 @@ rule train_stream:
 rule continual_train:
     # A killed job resumes from its latest DeepSpeed checkpoint in work/ (not an output, so it survives;
     # removed when the job succeeds), but only into the same run (kentropy.continual: run_fingerprint).
-    # The longest jobs after pretraining: scheduled before shorter ready ones, so none is left to run alone
-    # at the end.
+    # The job then evaluates the model it trained (probes and benchmarks, kentropy.evaluation: the evaluate
+    # rule's code, on the saved model): a separate job would pay the interpreter and library start-up again,
+    # most of a small model's evaluation. The price: a change to the probe or downstream settings reruns
+    # the training too. The longest jobs after pretraining: scheduled before shorter ready ones, so none is
+    # left to run alone at the end.
     input:
         checkpoint=variant_checkpoint,
         stream=L.stream("{model}", "{run}", "tokens.npy"),
         paraphrase=L.knowledge("paraphrase"),
         once=L.knowledge("once"),
+        benchmarks=L.benchmarks(),
     output:
         model=directory(L.training("{model}", "{step}", "{variant}", "{run}", "model")),
         loss=L.training("{model}", "{step}", "{variant}", "{run}", "loss.parquet"),
         retention=L.training("{model}", "{step}", "{variant}", "{run}", "retention.parquet"),
+        probes=L.evaluation("{model}", "{step}", "{variant}", "{run}", "probes"),
+        downstream=L.evaluation("{model}", "{step}", "{variant}", "{run}", "downstream"),
     log:
         L.log("continual_train", "{model}", "step{step}", "{variant}", "{run}"),
     benchmark:
@@ -101,8 +107,7 @@ rule continual_train:
         local_checkpoint=local_fingerprint,
         run=run_config,
         probe_steps=retention_steps,
-        probe_max_length=config["probe"]["max_length"],
-        released=json.dumps(RELEASED_EVALUATOR),
+        evaluation=EVALUATION,
         work=L.training("{model}", "{step}", "{variant}", "{run}", "work"),
     script:
         "../scripts/continual_train.py"

@@ -22,21 +22,22 @@ rule fetch_benchmarks:
 
 
 rule evaluate:
-    # Probes and downstream benchmarks of one model state in one job: the model is loaded once, and the
-    # process start-up (torch and transformers imports), most of a tiny model's evaluation time, is paid
-    # once. A change to either section's settings reruns both halves of the job.
+    # Probes and downstream benchmarks of one checkpoint before training, in one job: the model is loaded
+    # once, and the process start-up (torch and transformers imports), most of a tiny model's evaluation
+    # time, is paid once. A change to either section's settings reruns both halves of the job. The model
+    # a run trained is evaluated by its training job, with the same code (kentropy.evaluation).
     input:
-        model=state_model,
+        model=variant_checkpoint,
         paraphrase=L.knowledge("paraphrase"),
         once=L.knowledge("once"),
         benchmarks=L.benchmarks(),
     output:
-        probes=L.evaluation("{model}", "{step}", "{variant}", "{state}", "probes"),
-        downstream=L.evaluation("{model}", "{step}", "{variant}", "{state}", "downstream"),
+        probes=L.evaluation("{model}", "{step}", "{variant}", "before", "probes"),
+        downstream=L.evaluation("{model}", "{step}", "{variant}", "before", "downstream"),
     log:
-        L.log("evaluate", "{model}", "step{step}", "{variant}", "{state}"),
+        L.log("evaluate", "{model}", "step{step}", "{variant}", "before"),
     benchmark:
-        L.benchmark("evaluate", "{model}", "step{step}", "{variant}", "{state}")
+        L.benchmark("evaluate", "{model}", "step{step}", "{variant}", "before")
     conda:
         ENV
     threads: JOB_THREADS
@@ -48,9 +49,7 @@ rule evaluate:
     params:
         code=code("evaluate.py"),
         local_checkpoint=local_fingerprint,
-        probe=canonical(config["probe"], drop=SPEED_KEYS | {"score"}),
-        released=RELEASED_EVALUATOR,
-        downstream=canonical(config["downstream"], drop=SPEED_KEYS),
+        evaluation=EVALUATION,
     script:
         "../scripts/evaluate.py"
 

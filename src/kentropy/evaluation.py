@@ -1,0 +1,112 @@
+"""Evaluate one model state: the probes of the injected knowledge (kentropy.probes) and the downstream
+benchmarks (kentropy.downstream), with the model loaded once.
+
+Two callers, one code: the ``evaluate`` rule (each checkpoint before training) and the training job,
+which evaluates the model it has just saved (``kentropy.continual``), loaded back from disk exactly as the
+``evaluate`` rule would load it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything evaluating a model state needs besides the model (schema: ``probe``, ``downstream``).
+    Plain data, so a training job's launcher passes it on the command line without importing torch."""
+
+    paraphrase: str  #: fictional-knowledge file of the paraphrase split
+    once: str  #: fictional-knowledge file of the once split
+    benchmarks: str  #: folder written by the fetch_benchmarks rule (``tasks.json``, local task data)
+    probe_max_length: int | None  #: longer probes lose tokens from the left of the input
+    released: dict  #: fields of kentropy.probes.ReleasedEvaluator (the ``released`` score's batching)
+    downstream: dict  #: the ``downstream`` config section (source, num_fewshot, limit)
+    probe_batch_size: int  #: probes per forward pass (speed only)
+    downstream_batch_size: int  #: lm-eval batch size (speed only)
+    keys: dict  #: key columns of both tables: model, step, variant, state
+    probes_out: str  #: Parquet output: one row per probe with both scores
+    downstream_out: str  #: Parquet output: kentropy.downstream.RESULT_COLUMNS
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Evaluation:
+        return cls(**json.loads(text))
+
+    @classmethod
+    def from_job(cls, job, state: str) -> Evaluation:
+        """The evaluation of model state ``state`` by a Snakemake job (its ``snakemake`` object): inputs
+        ``paraphrase``, ``once``, ``benchmarks``; param ``evaluation`` (the workflow's ``EVALUATION``);
+        outputs ``probes``, ``downstream``. Batch sizes come from the config: speed only, not params."""
+        settings, wc = job.params.evaluation, job.wildcards
+        return cls(
+            paraphrase=job.input.paraphrase,
+            once=job.input.once,
+            benchmarks=job.input.benchmarks,
+            probe_max_length=settings["probe"]["max_length"],
+            released=dict(settings["released"]),
+            downstream=settings["downstream"],
+            probe_batch_size=job.config["probe"]["batch_size"],
+            downstream_batch_size=job.config["downstream"]["batch_size"],
+            keys={"model": wc.model, "step": wc.step, "variant": wc.variant, "state": state},
+            probes_out=job.output.probes,
+            downstream_out=job.output.downstream,
+        )
+
+
+def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None = None) -> None:
+    """Load the ``save_pretrained`` model in ``model_dir`` (fp32, on the GPU when there is one), score the
+    probes and the benchmarks, and write both tables."""
+    import pandas as pd
+    import torch
+    from transformers import AutoTokenizer
+
+    from .architectures import load_causal_lm
+    from .downstream import evaluate
+    from .io import write_table
+    from .knowledge import load_records, probe_table
+    from .layout import with_keys
+    from .probes import ReleasedEvaluator, score_probes
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_causal_lm(model_dir, dtype=torch.float32).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+
+    probes = probe_table({"paraphrase": load_records(evaluation.paraphrase), "once": load_records(evaluation.once)})
+    scores = score_probes(
+        model,
+        tokenizer,
+        probes,
+        evaluation.probe_batch_size,
+        evaluation.probe_max_length,
+        ReleasedEvaluator(**evaluation.released),
+    )
+    table = with_keys(pd.concat([probes.drop(columns=["input", "target"]), scores], axis=1), **evaluation.keys)
+    write_table(table, evaluation.probes_out)
+    means = table.per_token.mean(), table.released.mean()
+    log.info("%d probes, mean score: per_token %.4f, released %.4f", len(table), *means)
+
+    cfg = evaluation.downstream
+    benchmarks = json.loads((Path(evaluation.benchmarks) / "tasks.json").read_text())
+    table = evaluate(
+        model,
+        tokenizer,
+        benchmarks["tasks"],
+        evaluation.downstream_batch_size,
+        source=cfg["source"],
+        data_dir=evaluation.benchmarks,
+        num_fewshot=cfg.get("num_fewshot", 0),
+        limit=cfg.get("limit"),
+    )
+    table = with_keys(table, **evaluation.keys)
+    write_table(table, evaluation.downstream_out)
+    log.info("mean %s over %d tasks: %.2f%%", "/".join(sorted(set(table.metric))), len(table), table.value.mean())
