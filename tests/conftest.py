@@ -77,17 +77,16 @@ def tiny_olmo(root: Path, n_fictional: int, noise: float = 0.0):
     return world, tokenizer, model
 
 
+def _snakemake_call(workdir: Path, args: tuple[str, ...], offline: bool) -> tuple[list[str], dict | None]:
+    """The command line and environment that run the workflow in ``workdir``."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"} if offline else None
+    return [*SNAKEMAKE, "--directory", str(workdir), *args], env
+
+
 def snakemake(workdir: Path, *args: str, offline: bool = False, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run the workflow in ``workdir`` (``offline``: with the HF libraries' offline switches set)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"} if offline else None
-    return subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
+    command, env = _snakemake_call(workdir, args, offline)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -96,10 +95,31 @@ def job_counts(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
 
 
-@pytest.fixture(scope="session")
-def e2e(tmp_path_factory) -> Path:
-    """The whole DAG of tests/config/e2e.yaml, run locally once per session."""
+@pytest.fixture(scope="session", autouse=True)
+def _e2e_started(request, tmp_path_factory):
+    """The whole DAG of tests/config/e2e.yaml, started in the background with the session's first test when
+    any collected test reads it: it runs beside the unit tests, whose one busy core fills the cores its
+    own chain of jobs leaves idle, instead of before the first test that needs it."""
+    if not any("e2e" in item.fixturenames for item in request.session.items):
+        yield None
+        return
     work = tmp_path_factory.mktemp("e2e")
-    proc = snakemake(work, "--configfile", str(ROOT / "tests/config/e2e.yaml"), offline=True)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    command, env = _snakemake_call(work, ("--configfile", str(ROOT / "tests/config/e2e.yaml")), offline=True)
+    with open(work.with_name(work.name + ".log"), "w+") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
+        try:
+            yield work, proc, log
+        finally:
+            if proc.poll() is None:  # the session ended before the DAG did
+                proc.terminate()
+                proc.wait()
+
+
+@pytest.fixture(scope="session")
+def e2e(_e2e_started) -> Path:
+    """The finished test DAG (its working directory), run locally once per session."""
+    work, proc, log = _e2e_started
+    returncode = proc.wait(timeout=900)
+    log.seek(0)
+    assert returncode == 0, log.read()[-4000:]
     return work
