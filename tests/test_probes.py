@@ -68,14 +68,17 @@ def reference_released(
                     seq, n = items[i]
                     ids[row, : len(seq)] = torch.tensor(seq)
                     labels[row, len(seq) - n : len(seq)] = torch.tensor(seq[len(seq) - n :])
-                logits = model(input_ids=ids).logits.to(torch.float64)
-                loss = torch.nn.functional.cross_entropy(
-                    logits[:, :-1].reshape(-1, logits.shape[-1]),
-                    labels[:, 1:].reshape(-1),
-                    reduction="none",
-                    ignore_index=-100,
+                # The evaluator's per-position loss: cross-entropy where a label is set, 0 where it is
+                # ignored; the output layer runs on the labelled positions only (50k-token float64 logits
+                # at every padded position would be most of this test's time, to add zeros).
+                hidden = model.base_model(input_ids=ids).last_hidden_state[:, :-1]
+                target = labels[:, 1:]
+                scored = target != -100
+                loss = torch.zeros(target.shape, dtype=torch.float64)
+                loss[scored] = torch.nn.functional.cross_entropy(
+                    model.lm_head(hidden[scored]).to(torch.float64), target[scored], reduction="none"
                 )
-                per_probe = loss.view(len(batch), -1).mean(dim=-1)
+                per_probe = loss.mean(dim=-1)
                 for row, i in enumerate(batch):
                     out.setdefault(group.index[i], -per_probe[row].item())  # the first slot is the probe's own
     return [out[i] for i in probes.index]
