@@ -361,15 +361,16 @@ def main(argv: list[str] | None = None) -> None:
         )
     table = train(args.model, args.stream, run, args.out, args.loss, args.work_dir, retention, args.compile)
     log.info("%d steps, final loss %.4f", len(table), table.loss.iloc[-1])
-    if args.evaluation:
-        import torch.distributed as dist
+    import torch.distributed as dist
 
+    rank = dist.get_rank()
+    dist.destroy_process_group()  # training is over: what follows is one process's work
+    if args.evaluation and rank == 0:
         from .evaluation import Evaluation, evaluate_state
 
-        # The saved model, loaded back as the evaluate rule loads a checkpoint; the training engine is gone.
-        # One process scores it, as the evaluate rule's single-GPU job would; the other ranks are done.
-        if dist.get_rank() == 0:
-            evaluate_state(args.out, Evaluation.from_json(args.evaluation))
+        # The saved model, loaded back as the evaluate rule loads a checkpoint (the training engine is gone),
+        # scored by one process as the evaluate rule's single-GPU job would; the other ranks are done.
+        evaluate_state(args.out, Evaluation.from_json(args.evaluation))
 
 
 if __name__ == "__main__":
