@@ -95,6 +95,12 @@ def job_counts(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
 
 
+def pytest_collection_modifyitems(items):
+    """The tests that read the end-to-end DAG run last (otherwise in collection order), so every other test
+    runs while the DAG is being built in the background (``_e2e_started``)."""
+    items.sort(key=lambda item: "e2e" in getattr(item, "fixturenames", ()))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _e2e_started(request, tmp_path_factory):
     """The whole DAG of tests/config/e2e.yaml, started in the background with the session's first test when
