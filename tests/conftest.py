@@ -95,10 +95,15 @@ def job_counts(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
 
 
+def _reads_e2e(item) -> bool:
+    """Whether a collected test reads the end-to-end DAG (the ``e2e`` fixture)."""
+    return "e2e" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(items):
     """The tests that read the end-to-end DAG run last (otherwise in collection order), so every other test
     runs while the DAG is being built in the background (``_e2e_started``)."""
-    items.sort(key=lambda item: "e2e" in getattr(item, "fixturenames", ()))
+    items.sort(key=_reads_e2e)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -106,13 +111,13 @@ def _e2e_started(request, tmp_path_factory):
     """The whole DAG of tests/config/e2e.yaml, started in the background with the session's first test when
     any collected test reads it: it runs beside the unit tests, whose one busy core fills the cores its
     own chain of jobs leaves idle, instead of before the first test that needs it."""
-    if not any("e2e" in item.fixturenames for item in request.session.items):
+    if not any(map(_reads_e2e, request.session.items)):
         yield None
         return
     work = tmp_path_factory.mktemp("e2e")
     command, env = _snakemake_call(work, ("--configfile", str(ROOT / "tests/config/e2e.yaml")), offline=True)
     with open(work.with_name(work.name + ".log"), "w+") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             yield work, proc, log
         finally:
