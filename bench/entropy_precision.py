@@ -4,8 +4,8 @@ One run, the same checkpoint and documents: ``kentropy.entropy.measure`` with th
 (the released code's precision and the paper configs' default) and in bfloat16; prints each whole-model
 metric in both and the relative difference.
 
-    python bench/entropy_precision.py --checkpoint resources/checkpoints/tiny/step1200 \
-        --corpus resources/corpora/generated.parquet
+    python bench/entropy_precision.py --checkpoint resources/tiny/checkpoints/tiny/step1200 \
+        --corpus resources/tiny/corpora/generated.parquet
 """
 
 from __future__ import annotations
