@@ -151,8 +151,8 @@ class EntropyMeter:
             attention_mask=attention_mask,
             position_ids=position_ids_from_mask(attention_mask),
         ).logits
-        entropies = next_token_entropy(logits.reshape(-1, logits.shape[-1]), self._weights.dtype)
-        self.next_token_sum += entropies.double() @ self._weights.double()
+        entropies = next_token_entropy(logits.reshape(-1, logits.shape[-1]), self._sum_dtype)
+        self.next_token_sum += entropies.double() @ weights.reshape(-1)
         self.n_tokens += int(attention_mask.sum())
         self._weights = None
 
