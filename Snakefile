@@ -3,12 +3,19 @@
 # of kentropy.figure_registry by name (figure3, figure4, ..., retention). See README.md.
 from snakemake.utils import min_version
 
+from kentropy.config import ConfigError, load_config_file
+
 min_version("9.0")
 
 
 # A --configfile on the command line is the whole config (the paper configs stand alone); otherwise the
 # embedded default. Snakemake would otherwise deep-merge the two, mixing the tiny model into every run.
+# Malformed YAML in it stops with the file, line and column (Snakemake's own parser names neither).
 if not workflow.overwrite_configfiles:
+    try:
+        load_config_file(f"{workflow.basedir}/config/config.yaml")
+    except ConfigError as err:
+        raise WorkflowError(str(err)) from None
 
     configfile: f"{workflow.basedir}/config/config.yaml"  # found from any --directory
 

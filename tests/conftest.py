@@ -106,18 +106,42 @@ def pytest_collection_modifyitems(items):
     items.sort(key=_reads_e2e)
 
 
+def copy_checkout(dest: Path) -> Path:
+    """The checkout's files (tracked, and untracked ones git does not ignore) copied to ``dest``, with this
+    interpreter's virtual environment linked in as ``dest/.venv``: a checkout somewhere else, as a user has it."""
+    import shutil
+
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    (dest / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+    return dest
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _e2e_started(request, tmp_path_factory):
     """The whole DAG of tests/config/e2e.yaml, started in the background with the session's first test when
     any collected test reads it: it runs beside the unit tests, whose one busy core fills the cores its
-    own chain of jobs leaves idle, instead of before the first test that needs it."""
+    own chain of jobs leaves idle, instead of before the first test that needs it.
+
+    It runs as a user would run it from a checkout whose path holds a space and a non-ASCII letter: that
+    checkout's Snakefile and library, its folder as the working directory. The interpreter is this one (a
+    virtual environment at a path with a space cannot JIT-build DeepSpeed's CPU ops, docs/design.md;
+    ``test_script_rules_run_with_an_interpreter_path_holding_a_space`` runs one from there)."""
     if not any(map(_reads_e2e, request.session.items)):
         yield None
         return
-    work = tmp_path_factory.mktemp("e2e")
-    command, env = _snakemake_call(work, ("--configfile", str(ROOT / "tests/config/e2e.yaml")), offline=True)
-    with open(work.with_name(work.name + ".log"), "w+") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    work = copy_checkout(tmp_path_factory.mktemp("e2e") / "my checkout ü")
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(work / "Snakefile"), "--cores", "2"]
+    command += ["--configfile", str(work / "tests/config/e2e.yaml")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": str(work / "src")}
+    with open(work.with_name("e2e.log"), "w+") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
         try:
             yield work, proc, log
         finally:

@@ -61,13 +61,14 @@ def test_deepspeed_config_accumulates_to_the_global_batch():
 
 
 def test_launch_command_runs_one_process_per_gpu():
-    assert launch_command(0, python="py") == "py -m kentropy.continual"
-    assert launch_command(1, python="py") == "py -m kentropy.continual"
+    python = "/home/me/my project/.venv/bin/python"  # a space: one argument, never split
+    assert launch_command(0, python=python) == [python, "-m", "kentropy.continual"]
+    assert launch_command(1, python=python) == [python, "-m", "kentropy.continual"]
     for n in (4, 8):
-        assert (
-            launch_command(n, python="py")
-            == f"py -m torch.distributed.run --standalone --nproc_per_node {n} -m kentropy.continual"
-        )
+        assert launch_command(n, python=python) == [
+            *(python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n)),
+            *("-m", "kentropy.continual"),
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -265,12 +266,10 @@ def test_zero3_trains_and_saves_the_same_model_as_zero1(start):
 def test_two_processes_launched_like_a_two_gpu_job_train_the_same_model(start):
     """The multi-GPU launch command, on CPU (gloo): two ranks, half the rows each, same result; rank 0 then
     evaluates the saved model exactly as the evaluate rule's code does."""
-    import shlex
-
     from safetensors.torch import load_file
 
     done = evaluation(start, "ranks2")
-    cmd = [*shlex.split(launch_command(2)), *train_command(start, "ranks2")[3:], "--evaluation", done.to_json()]
+    cmd = [*launch_command(2), *train_command(start, "ranks2")[3:], "--evaluation", done.to_json()]
     assert cmd[:6] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     cpu = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # two ranks need two GPUs; the CPU path needs none
     subprocess.run(cmd, check=True, capture_output=True, env=cpu)

@@ -96,8 +96,8 @@ def test_fetch_converts_hf_olmo_layout(tmp_path):
 
 def test_identical_weights_under_two_steps_are_recorded_and_flagged(tmp_path):
     """Two branches serving byte-identical weights (as reported for OLMo-2-1124-7B and some Pythia sizes):
-    the fetch job records each weight file's sha256 (the LFS blob name, not re-read), and the check names
-    the later step as a duplicate of the earlier one."""
+    the fetch job records each weight file's sha256 (hashed from its bytes and checked against the cache's
+    LFS blob name), and the check names the later step as a duplicate of the earlier one."""
     import hashlib
 
     from kentropy.manifests import identical_weights
@@ -123,6 +123,60 @@ def test_identical_weights_under_two_steps_are_recorded_and_flagged(tmp_path):
     want = hashlib.sha256(files["model.safetensors"]).hexdigest()
     assert sources[1000]["weights_sha256"] == {"model.safetensors": want}
     assert identical_weights(sources) == {2000: 1000}
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_corrupted_cached_blob_is_refused_and_nothing_is_linked(tmp_path, damage):
+    """One byte of a cached weight blob flipped (or the blob cut short, as an interrupted download leaves it):
+    the fetch stops with one line naming the file and both hashes, and writes nothing into resources/."""
+    import hashlib
+
+    cache, model_dir = tmp_path / "cache", tmp_path / "m"
+    tiny_model("olmo", seed=3).float().save_pretrained(model_dir)
+    add_revision(cache, REPO, "step117850-tokens494B", folder_files(model_dir))
+    good = hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()
+    blob = next((cache / f"models--{REPO.replace('/', '--')}" / "blobs").glob(good))
+    data = bytearray(blob.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0x01
+    else:
+        del data[len(data) // 2 :]
+    blob.write_bytes(bytes(data))
+    out = tmp_path / "resources" / "step117850"
+    proc = offline(
+        "from kentropy.hub import fetch_checkpoint; "
+        f"fetch_checkpoint({REPO!r}, 117850, {str(out)!r}, cache_dir={str(cache)!r})"
+    )
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    bad = hashlib.sha256(bytes(data)).hexdigest()
+    assert f"model.safetensors: sha256 of the downloaded bytes {bad} differs from {good}" in last, last
+    assert "the HF cache's record" in last
+    assert not out.parent.exists() or not any(out.parent.iterdir())  # not even a temporary folder
+
+
+def test_a_fetched_checkpoint_changed_later_is_refused_by_its_reader(hub_cache, tmp_path):
+    """The fetch records every file's sha256 beside the checkpoint (kentropy.integrity); a reader checks them."""
+    from kentropy.architectures import load_causal_lm
+    from kentropy.integrity import CHECKSUMS, CheckpointError
+
+    out = tmp_path / "step738020"
+    proc = offline(
+        "from kentropy.hub import fetch_checkpoint; "
+        f"fetch_checkpoint({REPO!r}, 738020, {str(out)!r}, cache_dir={str(hub_cache)!r})"
+    )
+    assert proc.returncode == 0, proc.stderr
+    recorded = json.loads((out / CHECKSUMS).read_text())
+    assert (
+        recorded["model.safetensors"]
+        == json.loads((out / "source.json").read_text())["weights_sha256"]["model.safetensors"]
+    )
+    load_causal_lm(str(out))
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").unlink()  # a hard link into the cache: replace it, do not write through it
+    (out / "config.json").write_text(json.dumps({**config, "rms_norm_eps": 0.5}))
+    with pytest.raises(CheckpointError, match=r"config.json: sha256 \w+ differs from \w+ recorded"):
+        load_causal_lm(str(out))
 
 
 def test_a_manifest_refreshes_from_the_branch_list(hub_cache, tmp_path):

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -219,6 +223,8 @@ def test_paper_training_jobs_ask_for_gpus_and_launch_one_process_each(tmp_path):
             "config: continual.runs.baseline.batch_size: 6 is not a multiple of micro_batch_size 4 x 1 GPUs",
         ),
         ("n_injections: 5", "n_injections: 11", "config: continual.n_injections: 11 is greater than the maximum of 10"),
+        ("    general: {corpus: general,", "    ..: {corpus: general,", "config: continual.runs: '..' is not a name: "),
+        ("experiment: e2e", "experiment: .", "config: experiment: '.' is not a name: "),
     ],
 )
 def test_bad_config_fails_with_one_line(tmp_path, old, new, message):
@@ -228,7 +234,10 @@ def test_bad_config_fails_with_one_line(tmp_path, old, new, message):
     bad.write_text(text.replace(old, new, 1))
     proc = snakemake(tmp_path, "-n", "--configfile", str(bad))
     assert proc.returncode != 0
-    assert message + "\n" in proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert (
+        (message + "\n" in out) if not message.endswith(": ") else re.search(rf"^{re.escape(message)}.*\)$", out, re.M)
+    )
 
 
 def test_report_embeds_every_figure_and_table(e2e):
@@ -384,3 +393,101 @@ def test_a_local_checkpoint_changed_in_place_reruns_its_jobs(e2e, tmp_path):
     weights.write_bytes(bytes(data))
     proc = snakemake(work, "entropy", "-n", "--configfile", str(config), offline=True)
     assert job_counts(proc.stdout + proc.stderr).get("measure_entropy") == 1, (proc.stdout + proc.stderr)[-3000:]
+
+
+def _copy_of(e2e, tmp_path) -> Path:
+    import shutil
+
+    work = tmp_path / "copy"
+    shutil.copytree(e2e, work, symlinks=True)
+    return work
+
+
+def test_a_checkpoint_changed_in_place_is_refused_by_the_job_that_reads_it(e2e, tmp_path):
+    """A NaN written into a finished checkpoint's weights (same size, mtime kept): Snakemake cannot see it,
+    and the job that reads the checkpoint refuses it with one line naming the file."""
+    from tests.test_integrity import _nan_in_place
+
+    work = _copy_of(e2e, tmp_path)
+    weights = "resources/e2e/checkpoints/tiny/step10/model.safetensors"
+    _nan_in_place(work / weights)
+    config = str(ROOT / "tests/config/e2e.yaml")
+    proc = snakemake(work, "-n", "--configfile", config, offline=True)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    target = "results/e2e/entropy/tiny/step10/original.parquet"
+    proc = snakemake(work, target, "--forcerun", "measure_entropy", "--configfile", config, offline=True)
+    assert proc.returncode != 0
+    assert re.search(
+        rf"error: CheckpointError: {re.escape(weights)}: sha256 \w+ differs from \w+ recorded", proc.stderr
+    )
+
+
+def test_a_truncated_table_names_the_rule_that_writes_it(e2e, tmp_path):
+    work = _copy_of(e2e, tmp_path)
+    table = work / "results/e2e/entropy/tiny/step10/original.parquet"
+    stat = table.stat()
+    table.write_bytes(table.read_bytes()[:100])  # cut short by something outside the pipeline
+    os.utime(table, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    config = str(ROOT / "tests/config/e2e.yaml")
+    proc = snakemake(work, "results/e2e/tables/entropy.parquet", "--forcerun", "entropy_table", "--configfile", config)
+    assert proc.returncode != 0
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("error: InputError: "))
+    assert "results/e2e/entropy/tiny/step10/original.parquet: cannot read it (" in line
+    assert line.endswith(
+        "it is written by rule measure_entropy: redo it with `snakemake --forcerun measure_entropy` "
+        "(or `snakemake --force results/e2e/entropy/tiny/step10/original.parquet`)"
+    )
+
+
+def test_malformed_default_config_names_the_file_line_and_column(tmp_path):
+    """The embedded default config, edited into invalid YAML: the DAG build names file, line and column. (A
+    ``--configfile`` is parsed by Snakemake before the workflow runs; ``python -m kentropy.config`` names them.)"""
+    from tests.conftest import copy_checkout
+
+    checkout = copy_checkout(tmp_path / "checkout")
+    default = checkout / "config/config.yaml"
+    default.write_text(default.read_text().replace("700, 1200]", "700, 1200", 1))  # a bracket left open
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(checkout / "Snakefile"), "-n", "-d", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert re.search(rf"{re.escape(str(default))}:\d+:\d+: not valid YAML: ", proc.stdout + proc.stderr)
+    check = subprocess.run([sys.executable, "-m", "kentropy.config", str(default)], capture_output=True, text=True)
+    assert check.returncode == 1 and re.match(rf"{re.escape(str(default))}:\d+:\d+: not valid YAML", check.stderr)
+
+
+def test_a_text_corpus_with_too_few_or_too_long_lines_warns_at_dag_build(tmp_path):
+    import yaml
+
+    text = tmp_path / "corpus.txt"
+    text.write_text("word " * 4000 + "\n")  # one 20 kB line where 24 documents were asked for
+    cfg = yaml.safe_load((ROOT / "tests/config/e2e.yaml").read_text())
+    cfg["entropy"]["corpus"] = {"name": "mine", "source": "text", "path": str(text), "count": 24}
+    config = tmp_path / "text.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    proc = snakemake(tmp_path, "-n", "--configfile", str(config), offline=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    assert f"entropy.corpus.path: {text} has 1 non-empty line(s) (documents), fewer than count 24" in out
+    assert "far past entropy.max_length 32" in out
+
+
+def test_script_rules_run_with_an_interpreter_path_holding_a_space(e2e, tmp_path):
+    """Snakemake puts the interpreter into a script rule's command unquoted (snakemake/snakemake#2645); the
+    workflow quotes it (workflow/rules/common.smk), so a checkout with its own .venv under a path with a
+    space runs its script rules."""
+    import shutil
+
+    work = tmp_path / "another checkout ü"
+    shutil.copytree(e2e, work, symlinks=True)  # the checkout with its .venv, and the finished DAG
+    python = work / ".venv" / "bin" / "python"
+    target = "results/e2e/tables/entropy.parquet"
+    proc = subprocess.run(
+        [str(python), "-m", "snakemake", "--snakefile", str(work / "Snakefile"), "--cores", "1", target,
+         "--forcerun", "entropy_table", "--configfile", str(work / "tests/config/e2e.yaml")],
+        cwd=work, capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, "PYTHONPATH": str(work / "src"), "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "entropy_table" in job_counts(proc.stdout + proc.stderr)

@@ -12,11 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import KentropyError
-
-
-class CheckpointError(KentropyError, OSError):
-    """A checkpoint folder cannot be loaded; the message names the folder and the cause."""
+from .integrity import CheckpointError, verify
 
 
 @dataclass(frozen=True)
@@ -47,10 +43,12 @@ def decoder_layers(model: nn.Module) -> list[LayerModules]:
 
 
 def load_causal_lm(path: str, dtype: torch.dtype = torch.float32, attention: str = "sdpa") -> nn.Module:
-    """Load a ``save_pretrained`` checkpoint in eval mode. The entropy pass needs ``eager`` (the weights) or
+    """Load a ``save_pretrained`` checkpoint in eval mode, after checking its files' hashes
+    (kentropy.integrity). The entropy pass needs ``eager`` (the weights) or
     ``kentropy.attention.ENTROPY_ATTENTION`` (fused, per-query entropies); probes and benchmarks SDPA."""
     from transformers import AutoModelForCausalLM
 
+    verify(path)  # the bytes its producer wrote (kentropy.integrity), before a model is built from them
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=attention)
     except Exception as err:  # safetensors, json, OSError: all say only what failed, not where

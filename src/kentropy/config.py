@@ -9,7 +9,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from .errors import KentropyError
-from .layout import Run, parse_run_name
+from .layout import NAME_PATTERN, Run, parse_run_name
 
 
 class ConfigError(KentropyError, ValueError):
@@ -20,12 +20,38 @@ def _key(path) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "<root>"
 
 
+def load_config_file(path: str | Path) -> dict:
+    """A YAML config file as a dict; malformed YAML raises ConfigError naming the file, line and column."""
+    try:
+        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        raise ConfigError(f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {err.problem}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read the config ({err})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: a config is a mapping of keys, not a {type(config).__name__}")
+    return config
+
+
+def _message(error) -> str:
+    """The schema's message, in words for a name that could not be a path component."""
+    if error.validator == "pattern" and error.validator_value == f"^{NAME_PATTERN}$":
+        return (
+            f"{error.instance!r} is not a name: it becomes a folder, so it starts with a letter or digit, "
+            "followed by letters, digits, '_', '.' or '-' (never '.', '..' or a path)"
+        )
+    if error.validator == "not" and error.validator_value == {"const": "before"}:
+        return "'before' is not a run name: it names the state before training"
+    return error.message
+
+
 def validate_config(config: dict, schema_path: str | Path) -> None:
     """Raise ConfigError for the most relevant schema violation, then for cross-key constraints."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     error = best_match(Draft202012Validator(schema).iter_errors(config))
     if error is not None:
-        raise ConfigError(f"config: {_key(error.absolute_path)}: {error.message}")
+        raise ConfigError(f"config: {_key(error.absolute_path)}: {_message(error)}")
     for name, model in config["models"].items():
         if model["source"] == "local":
             for step in sorted(model["steps"]):
@@ -137,3 +163,28 @@ def figure14_variant(resus: dict) -> tuple[int, float]:
     """(p, q) of the variant Figure 14 follows across steps: ``figure14_variant``, else p_fixed and the largest q."""
     chosen = resus.get("figure14_variant")
     return (chosen["p"], chosen["q"]) if chosen else (resus["p_fixed"], max(resus["q_values"]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m kentropy.config FILE…``: check config files as the DAG build does (YAML with file, line and
+    column; then the schema), without Snakemake, whose own ``--configfile`` parser names neither."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--schema", type=Path, default=Path(__file__).resolve().parents[2] / "config/schema.yaml")
+    args = parser.parse_args(argv)
+    failed = False
+    for path in args.files:
+        try:
+            validate_config(load_config_file(path), args.schema)
+            print(f"{path}: valid")
+        except ConfigError as err:
+            print(err if str(err).startswith(str(path)) else f"{path}: {err}", file=sys.stderr)
+            failed = True
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from .forgetting import PROBE_COLUMNS
 from .hub import WEIGHT_SUFFIXES
+from .integrity import recorded, verify, write_checksums
 from .io import atomic_dir, atomic_file, sha256, write_table
 from .probes import EncodedProbes, ReleasedEvaluator, encode_probes, score_encoded
 from .schedule import adamw, warmup_cosine
@@ -157,12 +158,10 @@ def _score_retention(engine, encoded: EncodedProbes, retention: Retention, step:
 
 def run_fingerprint(model_dir: str, stream_path: str, run: RunConfig, retention: Retention | None) -> dict:
     """Everything a training job's result depends on: the run's settings, the stream's bytes, the starting
-    checkpoint (its recorded weight hashes, else each weight file's size and modification time, and its
-    config), and what the retention curve scores. A resumable state is only resumed under the same one."""
+    checkpoint (its recorded hashes, kentropy.integrity, else each weight file's size and modification time,
+    and its config), and what the retention curve scores. A resumable state is only resumed under the same one."""
     folder = Path(model_dir)
-    source = folder / "source.json"
-    recorded = json.loads(source.read_text()).get("weights_sha256") if source.is_file() else None
-    weights = recorded or {
+    weights = recorded(folder) or {
         f.name: [f.stat().st_size, f.stat().st_mtime_ns]
         for f in sorted(folder.iterdir())
         if f.name.endswith(WEIGHT_SUFFIXES)
@@ -232,6 +231,7 @@ def train(
     bf16 = cuda and torch.cuda.is_bf16_supported()
     # fp32 weights from the checkpoint's own values (the optimizer's master weights); the trained model is
     # saved back in the checkpoint's dtype, so "before" and "after" are scored in the same precision.
+    verify(model_dir)  # the starting checkpoint's bytes, as its producer wrote them
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto")
     saved_dtype = next(model.parameters()).dtype
     model = model.float()
@@ -272,6 +272,8 @@ def train(
         total = train_step(engine, tokens, step, run, rank, world, device)
         dist.all_reduce(total)
         losses.append({"step": step + 1, "loss": total.item() / (run.accumulation(world) * world), "lr": lr})
+        if not np.isfinite(losses[-1]["loss"]):  # every rank sees the reduced loss, so every rank stops
+            raise FloatingPointError(f"continual training: the loss is {losses[-1]['loss']} at step {step + 1}; stop")
         bar.set_postfix(loss=f"{losses[-1]['loss']:.3f}", refresh=False)
         if retention is not None and step + 1 in retention.steps:
             logs["retention"] += _score_retention(engine, encoded, retention, step + 1)
@@ -292,6 +294,7 @@ def train(
                 engine.module.save_pretrained(tmp, state_dict=state)
                 tokenizer.save_pretrained(tmp)
                 (tmp / "continual.json").write_text(json.dumps({"run": asdict(run), "world_size": world}, indent=1))
+                write_checksums(tmp)
             write_table(table, loss_path)
             if retention is not None:
                 write_table(pd.DataFrame(logs["retention"], columns=PROBE_COLUMNS), retention.path)

@@ -8,15 +8,21 @@ Hugging Face dataset, streamed) and ``dolma`` (the first batch of OLMo's publish
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .errors import KentropyError
+
+log = logging.getLogger(__name__)
+#: Bytes per token assumed when a text file's lines are judged before tokenising (at DAG build).
+BYTES_PER_TOKEN = 4
+#: A document "runs far past" max_length when it holds more than this many times its tokens.
+FAR_PAST = 4
 
 DOLMA_FALLBACK = (
     "use a fallback corpus instead, e.g. `entropy: {corpus: {name: c4, source: hf, dataset: allenai/c4, config: en, "
@@ -40,6 +46,30 @@ def text_file_corpus(path: str | Path, count: int | None = None) -> pd.DataFrame
     if not docs:
         raise CorpusError(f"entropy corpus file has no non-empty line: {path}")
     return pd.DataFrame({"text": docs[:count]})
+
+
+def text_file_warnings(path: str | Path, count: int | None, max_length: int) -> list[str]:
+    """What is wrong with a local text corpus before it is read (at DAG build): fewer non-empty lines than
+    ``count``, or lines so long that the measurement sees a small part of them. Reads at most ``count`` lines."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    lines, longest = 0, 0
+    with path.open("rb") as f:
+        for line in f:
+            if line.strip():
+                lines, longest = lines + 1, max(longest, len(line.strip()))
+                if count is not None and lines >= count:
+                    break
+    out = []
+    if count is not None and lines < count:
+        out.append(f"entropy.corpus.path: {path} has {lines} non-empty line(s) (documents), fewer than count {count}")
+    if longest > FAR_PAST * BYTES_PER_TOKEN * max_length:
+        out.append(
+            f"entropy.corpus.path: {path} has a line of {longest:,} bytes (about {longest // BYTES_PER_TOKEN:,} "
+            f"tokens), far past entropy.max_length {max_length}: only a document's first {max_length} tokens count"
+        )
+    return out
 
 
 def stream_hf_texts(name: str, split: str, text_field: str, config: str | None = None) -> Iterator[str]:
@@ -112,7 +142,18 @@ def dolma_first_batch(
 
 
 def build_corpus(spec: dict, generated_path: str | None = None) -> pd.DataFrame:
-    """The corpus a config's ``entropy.corpus`` block describes (schema: config/schema.yaml)."""
+    """The corpus a config's ``entropy.corpus`` block describes (schema: config/schema.yaml); warns when it
+    holds fewer documents than ``count``."""
+    corpus = _corpus(spec, generated_path)
+    if spec.get("count") and len(corpus) < spec["count"]:
+        log.warning(
+            "entropy.corpus: the %s source gave %d document(s), fewer than count %d; measuring %d",
+            spec["source"], len(corpus), spec["count"], len(corpus),
+        )  # fmt: skip
+    return corpus
+
+
+def _corpus(spec: dict, generated_path: str | None) -> pd.DataFrame:
     source = spec["source"]
     if source == "generated":
         return pd.read_parquet(generated_path).head(spec.get("count"))
@@ -128,9 +169,10 @@ def build_corpus(spec: dict, generated_path: str | None = None) -> pd.DataFrame:
 
 
 def token_sequences(corpus: pd.DataFrame, tokenizer, max_length: int) -> list[list[int]]:
-    """Token ids per document, truncated to ``max_length``; empty documents are dropped."""
+    """Token ids per document, truncated to ``max_length``; empty documents are dropped. Warns, with the
+    numbers, when documents run far past ``max_length`` (most of their tokens are never measured)."""
     if "input_ids" in corpus:
-        seqs = [list(map(int, ids))[:max_length] for ids in corpus["input_ids"]]
+        seqs = [list(map(int, ids)) for ids in corpus["input_ids"]]
         vocab = len(tokenizer)
         too_big = max((max(s) for s in seqs if s), default=-1)
         if too_big >= vocab:
@@ -138,8 +180,25 @@ def token_sequences(corpus: pd.DataFrame, tokenizer, max_length: int) -> list[li
                 f"corpus token id {too_big} is outside the model's vocabulary ({vocab}); "
                 "pre-tokenised corpora must use the model's tokenizer"
             )
+        lengths = [len(s) for s in seqs]
+        seqs = [s[:max_length] for s in seqs]
     else:
-        seqs = tokenizer(list(corpus["text"]), truncation=True, max_length=max_length)["input_ids"]
+        texts = list(corpus["text"])
+        seqs = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+        # Only a document that filled max_length can be longer: its full length is counted for the warning.
+        cut = [i for i, s in enumerate(seqs) if len(s) >= max_length]
+        full = tokenizer([texts[i] for i in cut], verbose=False)["input_ids"] if cut else []
+        lengths = [len(s) for s in seqs]
+        for i, ids in zip(cut, full):
+            lengths[i] = len(ids)
+    long = [n for n in lengths if n > FAR_PAST * max_length]
+    if long:
+        kept = sum(min(n, max_length) for n in lengths)
+        log.warning(
+            "entropy corpus: %d of %d document(s) run far past entropy.max_length %d (the longest: %d tokens); "
+            "%d of %d tokens (%.1f%%) are measured",
+            len(long), len(lengths), max_length, max(long), kept, sum(lengths), 100 * kept / max(1, sum(lengths)),
+        )  # fmt: skip
     return [s for s in seqs if s]
 
 
@@ -147,6 +206,8 @@ def padded_batches(
     sequences: list[list[int]], batch_size: int, pad_id: int, padding_side: str = "right"
 ) -> Iterator[dict]:
     """Batches of ``input_ids``/``attention_mask`` tensors, padded to the longest sequence of the batch."""
+    import torch  # here: the DAG build reads text_file_warnings from this module
+
     for start in range(0, len(sequences), batch_size):
         chunk = sequences[start : start + batch_size]
         width = max(len(s) for s in chunk)

@@ -183,6 +183,10 @@ def prefetch(tasks: list[str], source: str = "generated", data_dir: str | Path |
         }
 
 
+#: NaN by definition: a metric lm-eval gives no standard error for (it reports N/A).
+DOWNSTREAM_MISSING = ("stderr",)
+
+
 def evaluate(
     model,
     tokenizer,
@@ -268,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     table = evaluate(
         model, tokenizer, tasks, args.batch_size, source=args.source, num_fewshot=args.num_fewshot, limit=args.limit
     )
-    write_table(table, args.out)
+    write_table(table, args.out, missing=DOWNSTREAM_MISSING)
     print(table.to_string(index=False), file=sys.stderr)
 
 

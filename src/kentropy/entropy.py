@@ -13,6 +13,11 @@ total divides by the sum of the weights.
 
 Only float64 running sums are kept (layers x d_ff for coefficients, one value per layer for attention),
 so memory does not grow with the corpus. Padding never enters a sum or a count.
+
+Every sum over tokens is taken in an order fixed by the batch's shape alone (``fixed_order_sum``, and
+column sums, which torch splits across threads by column), never by a BLAS dot product or a full
+reduction, whose order follows the number of threads: the same checkpoint and corpus give the same bits
+with 1, 2 or 4 threads (tests/test_entropy.py; docs/design.md says which thread counts and why).
 """
 
 from __future__ import annotations
@@ -36,6 +41,19 @@ AVERAGES = ("instance", "token")
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     """Positions that count only real tokens, so left and right padding give the same positions."""
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+#: Elements summed together at each level of ``fixed_order_sum``.
+_SUM_BLOCK = 256
+
+
+def fixed_order_sum(values: torch.Tensor) -> torch.Tensor:
+    """Sum of a 1-D tensor in an order that depends on its length only: blocks of ``_SUM_BLOCK`` summed row by
+    row (one thread per row, whatever the thread count), level after level, down to one short vector. A
+    plain ``sum()`` or dot product splits a long vector across threads, so its rounding follows their count."""
+    while values.numel() > _SUM_BLOCK:
+        values = torch.nn.functional.pad(values, (0, -values.numel() % _SUM_BLOCK)).view(-1, _SUM_BLOCK).sum(1)
+    return values.sum()
 
 
 def shannon_entropy(weights: np.ndarray) -> float:
@@ -98,10 +116,12 @@ class EntropyMeter:
     def _coefficient_hook(self, layer: int):
         def hook(module, args):
             coef = args[0].reshape(-1, args[0].shape[-1]).to(self._weights.dtype)  # (tokens, d_ff)
-            # Mask-weighted sums as matrix-vector products (no masked copy); relu(x) = (x + |x|) / 2, so
-            # the signed sum gives the ReLU variant without a second elementwise pass.
-            abs_sum = (self._weights @ coef.abs()).double()
-            signed_sum = (self._weights @ coef).double()
+            # Weighted column sums (a column is reduced by one thread, in a fixed order; a matrix-vector
+            # product's order follows the BLAS threads). relu(x) = (x + |x|) / 2, so the signed sum gives
+            # the ReLU variant without a clamped copy.
+            weights = self._weights[:, None]
+            abs_sum = coef.abs().mul_(weights).sum(0).double()
+            signed_sum = coef.mul(weights).sum(0).double()
             self.abs_coef_sum[layer] += abs_sum
             self.relu_coef_sum[layer] += (abs_sum + signed_sum) / 2
 
@@ -119,7 +139,8 @@ class EntropyMeter:
                 per_query = weights.to(self._sum_dtype).mean(1)
             else:  # (batch, heads, seq, seq) weights
                 per_query = torch.special.entr(weights.float()).sum(-1).mean(1)  # (batch, seq): mean over heads
-            self.attention_sum[layer] += (per_query.reshape(-1).to(self._weights.dtype) @ self._weights).double()
+            weighted = per_query.reshape(-1).to(self._weights.dtype) * self._weights
+            self.attention_sum[layer] += fixed_order_sum(weighted).double()
 
         return hook
 
@@ -144,7 +165,7 @@ class EntropyMeter:
         weights = attention_mask.to(torch.float64)
         if self.average == "instance":
             weights = weights / weights.sum(1, keepdim=True).clamp(min=1)
-        self.weight_total += weights.sum()
+        self.weight_total += fixed_order_sum(weights.reshape(-1))
         self._weights = weights.reshape(-1).to(self._sum_dtype)
         logits = self.model(
             input_ids=input_ids,
@@ -152,7 +173,7 @@ class EntropyMeter:
             position_ids=position_ids_from_mask(attention_mask),
         ).logits
         entropies = next_token_entropy(logits.reshape(-1, logits.shape[-1]), self._sum_dtype)
-        self.next_token_sum += entropies.double() @ weights.reshape(-1)
+        self.next_token_sum += fixed_order_sum(entropies.double() * weights.reshape(-1))
         self.n_tokens += int(attention_mask.sum())
         self._weights = None
 

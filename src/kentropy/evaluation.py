@@ -69,7 +69,7 @@ def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None =
     from transformers import AutoTokenizer
 
     from .architectures import load_causal_lm
-    from .downstream import evaluate
+    from .downstream import DOWNSTREAM_MISSING, evaluate
     from .io import write_table
     from .knowledge import load_records, probe_table
     from .layout import with_keys
@@ -108,5 +108,5 @@ def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None =
         limit=cfg.get("limit"),
     )
     table = with_keys(table, **evaluation.keys)
-    write_table(table, evaluation.downstream_out)
+    write_table(table, evaluation.downstream_out, missing=DOWNSTREAM_MISSING)
     log.info("mean %s over %d tasks: %.2f%%", "/".join(sorted(set(table.metric))), len(table), table.value.mean())

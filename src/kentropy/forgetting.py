@@ -21,6 +21,9 @@ from .metrics import ALL, SCORES, probe_scores
 PROBE_COLUMNS = ["step", "split", "paragraph", "kind", "probe", *SCORES]
 #: Columns of ``fit`` results, after the key columns.
 FIT_COLUMNS = ["split", "kind", "score", "exponent", "se", "intercept", "r2", "items", "points", "t_min", "t_max"]
+#: Fit columns that are NaN by definition (``decay_fit``): no item scored at two t, no residual degree of
+#: freedom, or no variance to explain.
+FIT_MISSING = ("exponent", "se", "intercept", "r2", "t_min", "t_max")
 #: Columns of ``curve_points``, after the key columns.
 CURVE_COLUMNS = ["split", "kind", "score", "t", "P", "items"]
 

@@ -18,14 +18,14 @@ import huggingface_hub
 from huggingface_hub import HfApi, scan_cache_dir, snapshot_download
 
 from .errors import KentropyError
-from .io import atomic_dir, sha256
+from .integrity import CheckpointError, file_hashes, write_checksums
+from .io import atomic_dir
 
 log = logging.getLogger(__name__)
 DEFAULT_REVISION_REGEX = r"^step(\d+)(-tokens\d+[KMBT])?$"
 # Weights, config and tokenizer; optimizer shards and other artifacts on some branches are skipped.
 CHECKPOINT_FILES = ["*.json", "*.safetensors", "*.bin", "*.model", "*.txt", "*.py"]
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class RevisionNotFound(KentropyError, LookupError):
@@ -84,16 +84,47 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file in the HF cache: the name of its blob when the Hub stored it with LFS (the blob is
-    named by the LFS sha256, so nothing is read twice), else hashed here."""
-    blob = Path(path).resolve()
-    return blob.name if _SHA256.match(blob.name) else sha256(blob)
+def hub_hashes(repo_id: str, commit: str, names: list[str]) -> dict[str, str]:
+    """{file name: the Hub's hash} of files at ``commit``: the LFS sha256, or the git blob sha1 of a file not
+    stored with LFS (the repository's file metadata). Offline, or when the Hub cannot be asked, the HF cache
+    records the same hashes as its blob names (``blobs/<etag>``); ``cached_hashes`` reads them there."""
+    infos = HfApi().get_paths_info(repo_id, names, revision=commit)
+    return {i.path: (i.lfs.sha256 if i.lfs else i.blob_id) for i in infos}
 
 
-def weight_hashes(snapshot: Path) -> dict[str, str]:
-    """{file name: sha256} of the weight files of a downloaded snapshot."""
-    return {f.name: file_sha256(f) for f in sorted(snapshot.iterdir()) if f.name.endswith(WEIGHT_SUFFIXES)}
+def cached_hashes(snapshot: Path, names: list[str]) -> dict[str, str]:
+    """{file name: the hash the HF cache names its blob by} (the LFS sha256, or a non-LFS file's git blob sha1)."""
+    return {name: (snapshot / name).resolve().name for name in names}
+
+
+def verified_weights(repo_id: str, snapshot: Path) -> dict[str, str]:
+    """{file name: sha256} of the weight files of a downloaded snapshot, each hashed from its bytes and
+    compared with the hash the Hub publishes for it (offline: the one the cache recorded when it was
+    downloaded). A mismatch (a corrupted or truncated download, a blob changed in place) raises
+    CheckpointError naming the file and both hashes."""
+    names = sorted(f.name for f in snapshot.iterdir() if f.name.endswith(WEIGHT_SUFFIXES))
+    where = "the HF cache's record"
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        expected = cached_hashes(snapshot, names)
+    else:
+        try:
+            expected, where = hub_hashes(repo_id, snapshot.name, names), "the Hub's file metadata"
+        except Exception as err:  # no network, auth: the cache holds the hashes the download was named by
+            log.warning("could not read the file hashes of %s from the Hub (%s); using the cache's", repo_id, err)
+            expected = cached_hashes(snapshot, names)
+    hashes = {}
+    for name in names:
+        want = expected.get(name, "")
+        sha, blob = file_hashes(snapshot / name, git_blob=len(want) == 40)  # 40 hex digits: not an LFS file
+        if want not in (sha, blob):
+            kind, got = ("git blob sha1", blob) if blob else ("sha256", sha)
+            raise CheckpointError(
+                f"{repo_id}@{snapshot.name}: {name}: {kind} of the downloaded bytes {got} differs from "
+                f"{want or 'none'} ({where}); the download is corrupt or truncated: delete its blob "
+                f"({(snapshot / name).resolve()}) and fetch again"
+            )
+        hashes[name] = sha
+    return hashes
 
 
 def fetch_checkpoint(
@@ -111,15 +142,18 @@ def fetch_checkpoint(
     """
     revision = resolve_revision(repo_id, step, cache_dir, pattern)
     snapshot = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=CHECKPOINT_FILES))
+    weights = verified_weights(repo_id, snapshot)  # before anything is linked into resources/
     with atomic_dir(out_dir) as tmp:
         if layout == "hf":
             for f in snapshot.iterdir():
                 if f.is_file():
                     _link_or_copy(f, tmp / f.name)
+            write_checksums(tmp, known=weights)  # the weights are the verified bytes: not read again
         elif layout == "hf_olmo":
             from .olmo_layout import convert_hf_olmo_checkpoint
 
             convert_hf_olmo_checkpoint(snapshot, tmp)
+            write_checksums(tmp)
         else:
             raise ValueError(f"models.*.layout: unknown layout {layout!r} (expected hf or hf_olmo)")
         (tmp / "source.json").write_text(
@@ -130,7 +164,7 @@ def fetch_checkpoint(
                     "revision": revision,
                     "commit": snapshot.name,
                     "layout": layout,
-                    "weights_sha256": weight_hashes(snapshot),
+                    "weights_sha256": weights,
                 }
             )
         )

@@ -8,11 +8,13 @@ from __future__ import annotations
 import sys
 
 
-def launch_command(n_gpus: int, python: str = sys.executable) -> str:
-    """The command prefix that runs ``kentropy.continual`` with one process per GPU (one process on CPU).
+def launch_command(n_gpus: int, python: str = sys.executable) -> list[str]:
+    """The argument list that starts ``kentropy.continual`` with one process per GPU (one process on CPU).
 
-    The interpreter is the one running Snakemake, so an unactivated virtual environment still works.
+    The interpreter is the one running Snakemake, so an unactivated virtual environment still works; a list,
+    never a string to split, so a checkout path with spaces or quotes stays one argument.
     """
     if n_gpus <= 1:
-        return f"{python} -m kentropy.continual"
-    return f"{python} -m torch.distributed.run --standalone --nproc_per_node {n_gpus} -m kentropy.continual"
+        return [python, "-m", "kentropy.continual"]
+    ranks = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n_gpus)]
+    return [python, *ranks, "-m", "kentropy.continual"]

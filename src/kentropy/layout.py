@@ -17,6 +17,10 @@ from .errors import KentropyError
 
 ORIGINAL = "original"
 
+#: Every name that becomes a path component (experiment, model, corpus, run): the schema's ``$defs/name``.
+#: A letter or digit first, so never ``.``, ``..``, a hidden file or something that reads as an option.
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+
 #: Variant kinds other than the original checkpoint: kind -> (name format, name regex with the same fields).
 #: A new kind is one entry here and one branch in ``Variant.name``'s format (and the rule that makes it).
 _KINDS = {
@@ -203,6 +207,16 @@ def with_keys(table, **keys):
     return table
 
 
+def contained(top: str, folder, *parts) -> str:
+    """``top/folder/parts…`` joined, refusing a path that could leave ``top/folder``: a component that is
+    empty, ``.`` or ``..`` (names are checked at DAG build, NAME_PATTERN; this guards everything else)."""
+    path = "/".join([top, *map(str, (folder, *parts))])
+    named = re.fullmatch(NAME_PATTERN, str(folder)) or str(folder).startswith("{")  # a name, or a wildcard
+    if not named or any(c in ("", ".", "..") for c in path.split("/")):
+        raise LayoutError(f"{path}: not a path inside {top}/{folder}/ (a component is empty, '.' or '..')")
+    return path
+
+
 @dataclass(frozen=True)
 class Layout:
     """Every path of one experiment. Arguments are values or wildcard patterns (``"{model}"``)."""
@@ -210,7 +224,7 @@ class Layout:
     experiment: str
 
     def _under(self, top: str, *parts) -> str:
-        return "/".join([top, self.experiment, *map(str, parts)])
+        return contained(top, self.experiment, *parts)
 
     def resource(self, *parts) -> str:
         return self._under("resources", *parts)
@@ -228,7 +242,7 @@ class Layout:
     @staticmethod
     def hub_checkpoint(model, step) -> str:
         """A fetched Hub checkpoint: shared by every experiment (its name pins the repository)."""
-        return f"resources/checkpoints/{model}/step{step}"
+        return contained("resources", "checkpoints", model, f"step{step}")
 
     def checkpoint(self, model, spec: dict, step) -> str:
         """The save_pretrained folder of a configured checkpoint (``spec``: ``models.<model>``): fetched

@@ -11,6 +11,9 @@ CONTINUAL_COLUMNS = [
 CORRELATION_COLUMNS = [
     "model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n", "seeds", "ci_method"
 ]  # fmt: skip
+#: Correlation columns that are NaN by definition below 3 steps or when either side is constant
+#: (kentropy.io.write_table refuses NaN anywhere else).
+CORRELATION_MISSING = ("r", "p_value", "ci_low", "ci_high")
 ALL = "all"
 #: The probe-score definitions (kentropy.probes), a column each in probes.parquet.
 SCORES = ("per_token", "released")

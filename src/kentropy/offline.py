@@ -10,6 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+#: Thread counts held to the job's own (set before torch is imported): with dynamic adjustment, MKL's
+#: default, a BLAS call may run on fewer threads than asked when the machine is loaded, and a reduction's
+#: rounding follows its thread count. Set by the entropy job, whose tables must be bit-identical.
+FIXED_THREADS = {"MKL_DYNAMIC": "FALSE", "OMP_DYNAMIC": "FALSE"}
 
 
 def hf_env(hf_cache: str | None = None, offline: bool = True) -> dict[str, str]:

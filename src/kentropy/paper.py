@@ -14,6 +14,8 @@ import yaml
 from .tables import totals
 
 COMPARISON_COLUMNS = ["item", "model", "run", "quantity", "step", "ours", "paper", "difference"]
+#: NaN by definition: a published cell this config did not compute (``ours``, and so ``difference``).
+COMPARISON_MISSING = ("ours", "difference")
 
 
 def published() -> dict:

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .corpora import pack_blocks
+from .integrity import verify, write_checksums
 from .io import atomic_dir
 from .schedule import adamw, warmup_cosine
 
@@ -119,6 +120,7 @@ def train_segment(
             raise ValueError("a fresh model starts at step 0")
         model = init_model(cfg, tokenizer)
     else:
+        verify(start_dir)  # the previous segment's bytes, as it wrote them
         model = OlmoForCausalLM.from_pretrained(start_dir, dtype=torch.float32)
     optimizer = adamw(model, cfg.lr, cfg.weight_decay)
     if start_dir is not None:
@@ -134,6 +136,8 @@ def train_segment(
             group["lr"] = cfg.lr * scale
         batch = blocks[batch_indices(step, cfg.batch_size, len(blocks), cfg.seed)]
         loss = model(input_ids=batch, labels=batch).loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"pretraining: the loss is {loss.item()} at step {step + 1}; stopping")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -145,4 +149,5 @@ def train_segment(
         tokenizer.save_pretrained(tmp)
         torch.save({"step": end_step, "optimizer": optimizer.state_dict()}, tmp / TRAINER_STATE)
         (tmp / "pretrain.json").write_text(json.dumps({"step": end_step, "blocks": len(blocks)}))
+        write_checksums(tmp)
     return pd.DataFrame(log_rows, columns=["step", "loss", "lr"])

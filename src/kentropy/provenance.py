@@ -20,7 +20,8 @@ from pathlib import Path
 from .io import sha256
 
 PACKAGE = Path(__file__).resolve().parent
-_MODULE_STRING = re.compile(r"-m kentropy\.(\w+)")  # a module run as a program (kentropy.launch)
+# A module run as a program: the argument after ``-m`` (kentropy.launch), or a whole ``-m kentropy.<module>``.
+_MODULE_STRING = re.compile(r"(?:-m )?kentropy\.(\w+)")
 
 
 def library_version() -> str:
@@ -48,7 +49,7 @@ def _imported_names(source: str) -> frozenset[str]:
         elif isinstance(node, ast.Import):
             names |= {a.name.split(".")[1] for a in node.names if a.name.startswith("kentropy.")}
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            names |= set(_MODULE_STRING.findall(node.value))
+            names |= set(match.groups()) if (match := _MODULE_STRING.fullmatch(node.value)) else set()
     return frozenset(names)
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_dir
+from .integrity import write_checksums
+from .io import atomic_dir, reading
 
 # torch and transformers are imported where used: the workflow imports this module at DAG build.
 
@@ -69,7 +70,9 @@ def resuscitate_checkpoint(checkpoint: str, coef_path: str, p_percent: int, q: f
     from .architectures import load_causal_lm
 
     model = load_causal_lm(checkpoint, dtype="auto", attention="sdpa")
-    factors = resuscitation_factors(np.load(coef_path), p_percent / 100, q)
+    with reading(coef_path):
+        coefficients = np.load(coef_path)
+    factors = resuscitation_factors(coefficients, p_percent / 100, q)
     apply_factors(model, factors)
     record = {
         "source": str(checkpoint),
@@ -83,4 +86,5 @@ def resuscitate_checkpoint(checkpoint: str, coef_path: str, p_percent: int, q: f
         model.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(checkpoint).save_pretrained(tmp)
         (Path(tmp) / "resuscitation.json").write_text(json.dumps(record, indent=1))
+        write_checksums(tmp)
     return record

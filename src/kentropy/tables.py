@@ -98,6 +98,11 @@ def table2_markdown(table: pd.DataFrame, paper: pd.DataFrame | None = None) -> s
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
+#: Resuscitation-table columns that are NaN by definition: p and q of the original checkpoint, and the
+#: interval of a cell trained with one seed.
+RESUSCITATION_MISSING = ("p", "q", "A_ci_low", "A_ci_high", "F_ci_low", "F_ci_high")
+
+
 def resuscitation_table(entropy: pd.DataFrame, continual: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
     """Per model, step, variant and run of ``runs``: p, q, knowledge entropy of the starting checkpoint,
     and A and F over seeds (``A``, ``F``: means; ``*_ci_low``, ``*_ci_high``: 95% interval; ``seeds``).

@@ -16,6 +16,7 @@ rule train_tokenizer:
         ENV
     params:
         code=code("train_tokenizer.py"),
+        producers=producers,
         vocab_size=config.get("pretrain", {}).get("tokenizer_vocab_size"),
     script:
         "../scripts/train_tokenizer.py"
@@ -42,6 +43,7 @@ rule pretrain_tiny:
     threads: JOB_THREADS
     params:
         code=code("pretrain_tiny.py"),
+        producers=producers,
         pretrain=canonical(config.get("pretrain")),
         seed=config["seed"],
     script:

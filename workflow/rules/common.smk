@@ -1,15 +1,30 @@
 # Config validation, the experiment's layout and runs (kentropy.layout), and the input functions of the rules.
+import functools
 import json
 import math
 import re
 
 from snakemake.logging import logger
+from snakemake.script import PythonScript
 
 from kentropy.config import SPEED_KEYS, ConfigError, canonical, figure14_variant, validate_config
 from kentropy.figure_registry import FIGURES, GROUPS, drawn
 from kentropy.layout import VARIANT_REGEX, Layout, Run, Variant, run_names
 from kentropy.manifests import ManifestError, check_model, duplicate_steps, tokens_seen
 from kentropy.provenance import code_digest, local_checkpoint_fingerprint
+
+_run_script = PythonScript._execute_cmd
+
+
+def _quoted_interpreter(self, cmd, **kwargs):
+    """Snakemake starts a Python script with the command ``{py_exec} {fname:q}``, the interpreter unquoted, so an
+    interpreter path with a space (a checkout at ``~/my project/.venv``) breaks every script job
+    (snakemake/snakemake#2645, open). Quote it; once Snakemake quotes it itself, the command differs and
+    this passes it through."""
+    return _run_script(self, "{py_exec:q} {fname:q}" if cmd == "{py_exec} {fname:q}" else cmd, **kwargs)
+
+
+PythonScript._execute_cmd = _quoted_interpreter
 
 try:
     validate_config(config, workflow.source_path("../../config/schema.yaml"))
@@ -31,6 +46,18 @@ def code(script):
     """Digest of the library code ``script`` runs (kentropy.provenance): a param of its rule, so a change to
     that code reruns the jobs it affects, and nothing else."""
     return code_digest(workflow.source_path(f"../scripts/{script}"))
+
+
+@functools.cache
+def producer(path):
+    """The rule that writes ``path`` (None for a file the workflow does not make)."""
+    return next((rule.name for rule in workflow.rules if rule.is_producer(path)), None)
+
+
+def producers(wildcards, input):
+    """{input file: the name of the rule writing it}, so that a job that cannot read an input says which
+    rule redoes it (kentropy.io.reading)."""
+    return {str(f): producer(str(f)) for f in sorted(map(str, input)) if producer(str(f))}
 
 
 def models_with_source(source):
@@ -98,6 +125,19 @@ def warn_identical_checkpoints():
 
 
 warn_identical_checkpoints()
+
+
+def warn_text_corpus():
+    """At DAG build: a local text corpus with fewer lines than ``count``, or lines far past ``max_length``."""
+    spec = config["entropy"]["corpus"]
+    if spec["source"] == "text":
+        from kentropy.corpora import text_file_warnings
+
+        for warning in text_file_warnings(spec["path"], spec.get("count"), config["entropy"]["max_length"]):
+            logger.warning(warning)
+
+
+warn_text_corpus()
 
 
 # --- cluster resources (read by the Slurm executor; harmless locally) ---

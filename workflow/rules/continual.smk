@@ -39,6 +39,7 @@ rule continual_corpus:
         ENV
     params:
         code=code("continual_corpus.py"),
+        producers=producers,
         spec=corpus_spec,
         n_blocks=corpus_blocks,
         seq_len=CONTINUAL["seq_len"],
@@ -64,6 +65,7 @@ rule train_stream:
         ENV
     params:
         code=code("train_stream.py"),
+        producers=producers,
         run=stream_spec,
     script:
         "../scripts/train_stream.py"
@@ -104,6 +106,7 @@ rule continual_train:
         runtime=train_runtime,
     params:
         code=code("continual_train.py"),
+        producers=producers,
         local_checkpoint=local_fingerprint,
         run=run_config,
         probe_steps=retention_steps,

@@ -36,6 +36,7 @@ rule entropy_corpus:
         ENV
     params:
         code=code("entropy_corpus.py"),
+        producers=producers,
         spec=canonical(config["entropy"]["corpus"]),
     script:
         "../scripts/entropy_corpus.py"

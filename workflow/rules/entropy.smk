@@ -22,6 +22,7 @@ rule measure_entropy:
         runtime=job_runtime("measure_entropy"),
     params:
         code=code("measure_entropy.py"),
+        producers=producers,
         local_checkpoint=local_fingerprint,
         entropy=canonical(config["entropy"], drop=SPEED_KEYS),
     script:
@@ -44,6 +45,7 @@ rule entropy_table:
         ENV
     params:
         code=code("entropy_table.py"),
+        producers=producers,
         sources=hub_sources(),
     script:
         "../scripts/entropy_table.py"

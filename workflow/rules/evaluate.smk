@@ -48,6 +48,7 @@ rule evaluate:
         runtime=job_runtime("probe", "downstream"),
     params:
         code=code("evaluate.py"),
+        producers=producers,
         local_checkpoint=local_fingerprint,
         evaluation=EVALUATION,
     script:
@@ -66,6 +67,7 @@ rule continual_table:
         ENV
     params:
         code=code("continual_table.py"),
+        producers=producers,
         runs=run_keys(),
     script:
         "../scripts/continual_table.py"
@@ -87,6 +89,7 @@ rule retention_table:
         ENV
     params:
         code=code("retention_table.py"),
+        producers=producers,
         table_keys=[keys for _, _, keys in retention_curves()],
     script:
         "../scripts/retention_table.py"
@@ -105,6 +108,7 @@ rule correlations:
         ENV
     params:
         code=code("correlations.py"),
+        producers=producers,
         seed=config["seed"],
         score=PROBE_SCORE,
     script:

@@ -19,6 +19,7 @@ rule figure:
         ENV
     params:
         code=code("figure.py"),
+        producers=producers,
         options=lambda wildcards: canonical(FIGURES[wildcards.name].options(config)),
         score=lambda wildcards: PROBE_SCORE if FIGURES[wildcards.name].scored else None,
     script:
@@ -52,6 +53,7 @@ rule table2:
         ENV
     params:
         code=code("table2.py"),
+        producers=producers,
         score=PROBE_SCORE,
         paper=canonical(config.get("paper_comparison")),
     script:
@@ -71,6 +73,7 @@ rule paper_comparison:
         ENV
     params:
         code=code("paper_comparison.py"),
+        producers=producers,
         score=PROBE_SCORE,
         paper=canonical(config.get("paper_comparison")),
     script:

@@ -21,6 +21,7 @@ rule resuscitate:
         runtime=job_runtime("resuscitate"),
     params:
         code=code("resuscitate.py"),
+        producers=producers,
         local_checkpoint=local_fingerprint,
     script:
         "../scripts/resuscitate.py"
@@ -39,6 +40,7 @@ rule resuscitation_table:
         ENV
     params:
         code=code("resuscitation_table.py"),
+        producers=producers,
         runs=RESUSCITATION["runs"] if RESUSCITATION else [],
         score=PROBE_SCORE,
     script:

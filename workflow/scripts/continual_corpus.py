@@ -1,18 +1,19 @@
 """Pack a continual-training corpus into seq_len blocks with the model's tokenizer (as many as the runs need)."""
 
 import numpy as np
-import pandas as pd
 from transformers import AutoTokenizer
 
 from kentropy.corpora import pack_blocks, stream_hf_texts
-from kentropy.io import atomic_file
+from kentropy.io import atomic_file, table_reader
 from kentropy.logs import log_to
+
+read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 
 spec = snakemake.params.spec
 with log_to(snakemake.log[0]) as log:
     tokenizer = AutoTokenizer.from_pretrained(snakemake.input.tokenizer)
     if spec["source"] == "generated":
-        texts = pd.read_parquet(snakemake.input.generated)["text"]
+        texts = read_input(snakemake.input.generated)["text"]
     else:
         texts = stream_hf_texts(spec["dataset"], spec["split"], spec["text_field"], spec.get("config"))
     blocks = pack_blocks(

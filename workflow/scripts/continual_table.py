@@ -2,14 +2,16 @@
 
 import pandas as pd
 
-from kentropy.io import write_table
+from kentropy.io import table_reader, write_table
 from kentropy.logs import log_to
 from kentropy.metrics import CONTINUAL_COLUMNS, continual_rows
 
+read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
+
 KEY = ["model", "step", "variant"]
 with log_to(snakemake.log[0]) as log:
-    probes = pd.concat(map(pd.read_parquet, snakemake.input.probes), ignore_index=True)
-    downstream = pd.concat(map(pd.read_parquet, snakemake.input.downstream), ignore_index=True)
+    probes = pd.concat(map(read_input, snakemake.input.probes), ignore_index=True)
+    downstream = pd.concat(map(read_input, snakemake.input.downstream), ignore_index=True)
     rows = []
     for (model, step, variant), group in probes.groupby(KEY, sort=True):
         tasks = downstream[(downstream.model == model) & (downstream.step == step) & (downstream.variant == variant)]

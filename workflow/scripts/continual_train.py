@@ -17,7 +17,7 @@ from kentropy.offline import hf_env
 out = snakemake.output
 evaluation = Evaluation.from_job(snakemake, snakemake.wildcards.run)
 argv = [
-    *shlex.split(launch_command(int(snakemake.resources.get("gpu", 0)), python=sys.executable)),
+    *launch_command(int(snakemake.resources.get("gpu", 0)), python=sys.executable),
     "--model", snakemake.input.checkpoint,
     "--stream", snakemake.input.stream,
     "--run-config", snakemake.params.run,

@@ -1,19 +1,19 @@
 """Knowledge entropy vs acquisition, forgetting and the forgetting-curve exponent across steps ->
 results/tables/correlations.parquet."""
 
-import pandas as pd
-
-from kentropy.io import write_table
+from kentropy.io import table_reader, write_table
 from kentropy.logs import log_to
-from kentropy.metrics import correlations, reported
+from kentropy.metrics import CORRELATION_MISSING, correlations, reported
+
+read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 
 with log_to(snakemake.log[0]) as log:
     table = correlations(
-        pd.read_parquet(snakemake.input.entropy),
-        reported(pd.read_parquet(snakemake.input.continual), snakemake.params.score),
+        read_input(snakemake.input.entropy),
+        reported(read_input(snakemake.input.continual), snakemake.params.score),
         x_metrics=("knowledge_entropy", "knowledge_entropy_relu"),
         seed=snakemake.params.seed,
-        fits=reported(pd.read_parquet(snakemake.input.fits), snakemake.params.score),
+        fits=reported(read_input(snakemake.input.fits), snakemake.params.score),
     )
-    write_table(table, snakemake.output[0])
+    write_table(table, snakemake.output[0], missing=CORRELATION_MISSING)
     log.info("\n%s", table.to_string())

@@ -3,12 +3,14 @@ weights are byte-identical to an earlier step's is marked (``duplicate_of``: tha
 
 import pandas as pd
 
-from kentropy.io import write_table
+from kentropy.io import table_reader, write_table
 from kentropy.logs import log_to
 from kentropy.manifests import duplicate_steps
 
+read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
+
 with log_to(snakemake.log[0]) as log:
-    table = pd.concat([pd.read_parquet(p) for p in snakemake.input], ignore_index=True)
+    table = pd.concat([read_input(p) for p in snakemake.input], ignore_index=True)
     duplicates = {}
     for model, files in snakemake.params.sources.items():
         for step, same in duplicate_steps(files).items():

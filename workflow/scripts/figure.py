@@ -1,16 +1,17 @@
 """Draw one figure of kentropy.figure_registry from its aggregated tables."""
 
-import pandas as pd
-
 from kentropy import figures
 from kentropy.figure_registry import FIGURES, SCORED_TABLES
+from kentropy.io import table_reader
 from kentropy.logs import log_to
 from kentropy.metrics import reported
+
+read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 
 spec = FIGURES[snakemake.wildcards.name]
 with log_to(snakemake.log[0]):
     tables = []
     for name, path in zip(spec.tables, snakemake.input):
-        table = pd.read_parquet(path)
+        table = read_input(path)
         tables.append(reported(table, snakemake.params.score) if name in SCORED_TABLES else table)
     figures.save(getattr(figures, spec.draw)(*tables, **snakemake.params.options), list(snakemake.output))

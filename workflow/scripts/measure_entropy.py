@@ -2,12 +2,13 @@
 
 import os
 
-from kentropy.offline import hf_env
+from kentropy.offline import FIXED_THREADS, hf_env
 
-os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
+# Before any HF or torch import: compute nodes read the prefetched cache only; no library picks its own
+# thread count.
+os.environ.update({**hf_env(), **FIXED_THREADS})
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
@@ -15,9 +16,11 @@ from kentropy.architectures import load_causal_lm  # noqa: E402
 from kentropy.attention import ENTROPY_ATTENTION  # noqa: E402
 from kentropy.corpora import padded_batches, token_sequences  # noqa: E402
 from kentropy.entropy import measure  # noqa: E402
-from kentropy.io import atomic_file, write_table  # noqa: E402
+from kentropy.io import atomic_file, table_reader, write_table  # noqa: E402
 from kentropy.layout import with_keys  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
+
+read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 
 cfg = snakemake.params.entropy
 with log_to(snakemake.log[0]) as log:
@@ -27,7 +30,7 @@ with log_to(snakemake.log[0]) as log:
     model = load_causal_lm(snakemake.input.checkpoint, getattr(torch, cfg["dtype"]), attention).to(device)
     tokenizer = AutoTokenizer.from_pretrained(snakemake.input.checkpoint)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    sequences = token_sequences(pd.read_parquet(snakemake.input.corpus), tokenizer, cfg["max_length"])
+    sequences = token_sequences(read_input(snakemake.input.corpus), tokenizer, cfg["max_length"])
     batch_size = snakemake.config["entropy"]["batch_size"]  # speed only: read here, not a param
     n_batches = -(-len(sequences) // batch_size)
     meter = measure(

@@ -2,18 +2,20 @@
 
 import pandas as pd
 
-from kentropy.io import atomic_file, write_table
+from kentropy.io import atomic_file, table_reader, write_table
 from kentropy.logs import log_to
 from kentropy.metrics import reported
-from kentropy.tables import interval_cell, resuscitation_table
+from kentropy.tables import RESUSCITATION_MISSING, interval_cell, resuscitation_table
+
+read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 
 with log_to(snakemake.log[0]):
     table = resuscitation_table(
-        pd.concat(map(pd.read_parquet, snakemake.input.entropy), ignore_index=True),
-        reported(pd.read_parquet(snakemake.input.continual), snakemake.params.score),
+        pd.concat(map(read_input, snakemake.input.entropy), ignore_index=True),
+        reported(read_input(snakemake.input.continual), snakemake.params.score),
         snakemake.params.runs,
     )
-    write_table(table, snakemake.output.parquet)
+    write_table(table, snakemake.output.parquet, missing=RESUSCITATION_MISSING)
     cells = table.assign(
         knowledge_entropy=table.knowledge_entropy.map("{:.3f}".format),
         **{q: [interval_cell(*r) for r in table[[q, f"{q}_ci_low", f"{q}_ci_high"]].to_numpy()] for q in ("A", "F")},

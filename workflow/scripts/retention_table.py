@@ -4,21 +4,23 @@ decay-exponent fits (kentropy.forgetting), each with its key columns, in three t
 
 import pandas as pd
 
-from kentropy.forgetting import curve_points, fit, item_curves, retention_scores
-from kentropy.io import write_table
+from kentropy.forgetting import FIT_MISSING, curve_points, fit, item_curves, retention_scores
+from kentropy.io import table_reader, write_table
 from kentropy.layout import with_keys
 from kentropy.logs import log_to
+
+read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 
 with log_to(snakemake.log[0]) as log:
     tables = {"retention": [], "curves": [], "fits": []}
     for path, manifest, keys in zip(snakemake.input.scores, snakemake.input.manifests, snakemake.params.table_keys):
-        probes = pd.read_parquet(path)
-        curves = item_curves(probes, pd.read_parquet(manifest))
+        probes = read_input(path)
+        curves = item_curves(probes, read_input(manifest))
         tables["retention"].append(with_keys(retention_scores(probes).rename(columns={"step": "train_step"}), **keys))
         tables["curves"].append(with_keys(curve_points(curves), **keys))
         tables["fits"].append(with_keys(fit(curves), **keys))
     write_table(pd.concat(tables["retention"], ignore_index=True), snakemake.output.retention)
     write_table(pd.concat(tables["curves"], ignore_index=True), snakemake.output.curves)
     fits = pd.concat(tables["fits"], ignore_index=True)
-    write_table(fits, snakemake.output.fits)
+    write_table(fits, snakemake.output.fits, missing=FIT_MISSING)
     log.info("\n%s", fits[(fits.split == "all") & (fits.kind == "all")].to_string())

@@ -2,18 +2,18 @@
 beside A and F, and the paper's values in brackets when the config reproduces a paper experiment
 (kentropy.tables)."""
 
-import pandas as pd
-
-from kentropy.io import atomic_file
+from kentropy.io import atomic_file, table_reader
 from kentropy.logs import log_to
 from kentropy.metrics import reported
 from kentropy.paper import paper_table2
 from kentropy.tables import table2, table2_markdown
 
+read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
+
 with log_to(snakemake.log[0]):
     score = snakemake.params.score
-    table = table2(reported(pd.read_parquet(snakemake.input.continual), score),
-                   reported(pd.read_parquet(snakemake.input.fits), score))  # fmt: skip
+    table = table2(reported(read_input(snakemake.input.continual), score),
+                   reported(read_input(snakemake.input.fits), score))  # fmt: skip
     paper = paper_table2(snakemake.params.paper) if snakemake.params.paper else None
     with atomic_file(snakemake.output.csv) as tmp:
         table.to_csv(tmp, index=False)

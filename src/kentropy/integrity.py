@@ -1,0 +1,101 @@
+"""Checkpoint integrity: every file of a checkpoint is hashed by the job that writes it and checked by every
+job that reads it, and a Hub download is checked against the Hub's own hashes before it is used.
+
+A checkpoint changed in place (a flipped byte, a NaN written into a weight, a truncated copy) keeps its
+size and can keep its mtime, so neither Snakemake nor a size check notices; only the bytes tell. The job
+that writes a checkpoint (fetch, pretraining, resuscitation, continual training) records the sha256 of each
+of its files in ``CHECKSUMS`` beside them; ``verify`` hashes them again before a model is built from the
+folder. A folder without ``CHECKSUMS`` is a user's own (``source: local``), whose bytes the DAG build
+fingerprints instead (kentropy.provenance.local_checkpoint_fingerprint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .errors import KentropyError
+
+log = logging.getLogger(__name__)
+
+#: The checksum file beside a checkpoint's files: {file name: sha256}.
+CHECKSUMS = "checksums.json"
+#: Files written beside a checkpoint that are not part of it (provenance, and the checksums themselves).
+NOT_HASHED = frozenset({CHECKSUMS, "source.json"})
+_CHUNK = 1 << 24
+
+
+class CheckpointError(KentropyError, OSError):
+    """A checkpoint folder cannot be used: it cannot be loaded, or a file's bytes differ from their recorded
+    hash. The message names the folder or file and the cause."""
+
+
+def file_hashes(path: str | Path, git_blob: bool = False) -> tuple[str, str | None]:
+    """(sha256, git blob sha1 or None) of a file, read once in chunks. The git blob id is what the Hub's
+    cache names a file that is not stored with LFS."""
+    path = Path(path)
+    sha = hashlib.sha256()
+    blob = hashlib.sha1(f"blob {path.stat().st_size}\0".encode()) if git_blob else None
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            sha.update(chunk)
+            if blob is not None:
+                blob.update(chunk)
+    return sha.hexdigest(), blob.hexdigest() if blob is not None else None
+
+
+def folder_files(folder: str | Path) -> list[Path]:
+    """The files that make up a checkpoint: weights, configs and tokenizer; not the records beside them, nor
+    hidden files (Snakemake marks a directory output with ``.snakemake_timestamp``)."""
+    files = sorted(Path(folder).iterdir())
+    return [f for f in files if f.is_file() and f.name not in NOT_HASHED and not f.name.startswith(".")]
+
+
+def hash_folder(folder: str | Path, known: dict[str, str] | None = None) -> dict[str, str]:
+    """{file name: sha256} of a checkpoint's files; files in ``known`` (already hashed) are not read again.
+    Files are hashed in parallel (hashlib releases the GIL), so a sharded checkpoint reads at disk speed."""
+    known = known or {}
+    files = [f for f in folder_files(folder) if f.name not in known]
+    with ThreadPoolExecutor(max_workers=max(1, min(4, len(files)))) as pool:
+        hashed = dict(zip((f.name for f in files), (h for h, _ in pool.map(file_hashes, files))))
+    return dict(sorted({**hashed, **{k: v for k, v in known.items() if (Path(folder) / k).is_file()}}.items()))
+
+
+def write_checksums(folder: str | Path, known: dict[str, str] | None = None) -> dict[str, str]:
+    """Record the sha256 of every file of the checkpoint in ``folder`` (before it is moved into place)."""
+    hashes = hash_folder(folder, known)
+    (Path(folder) / CHECKSUMS).write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
+    return hashes
+
+
+def recorded(folder: str | Path) -> dict[str, str] | None:
+    """The hashes recorded beside a checkpoint, or None for a folder the pipeline did not write."""
+    path = Path(folder) / CHECKSUMS
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def verify(folder: str | Path) -> dict[str, str] | None:
+    """Check every file of the checkpoint in ``folder`` against the hashes its producer recorded; raise
+    CheckpointError naming the first file that differs, is missing or was added. Returns the hashes (None,
+    with nothing checked, for a folder without ``CHECKSUMS``: a user's own checkpoint)."""
+    folder = Path(folder)
+    expected = recorded(folder)
+    if expected is None:
+        log.info("%s: no %s (not written by this pipeline); its bytes are not verified", folder, CHECKSUMS)
+        return None
+    present = {f.name for f in folder_files(folder)}
+    missing, added = sorted(set(expected) - present), sorted(present - set(expected))
+    if missing or added:
+        what = f"{missing[0]} is missing" if missing else f"{added[0]} was added"
+        raise CheckpointError(f"{folder}: {what} since its producer recorded {CHECKSUMS}; redo the checkpoint")
+    actual = hash_folder(folder)
+    for name, sha in expected.items():
+        if actual[name] != sha:
+            raise CheckpointError(
+                f"{folder / name}: sha256 {actual[name]} differs from {sha} recorded when it was written "
+                f"({CHECKSUMS}); the file changed since: redo the checkpoint (snakemake --force {folder})"
+            )
+    return expected
