@@ -35,6 +35,14 @@ def offline(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
 
 
+def fetch(step: int, out: Path, cache: Path, repo: str = REPO) -> subprocess.CompletedProcess:
+    """``fetch_checkpoint`` of ``step`` into ``out`` from ``cache``, offline, in a fresh interpreter."""
+    return offline(
+        f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint({repo!r}, {step}, {str(out)!r}, "
+        f"cache_dir={str(cache)!r})"
+    )
+
+
 def test_step_revisions_parses_real_branch_names():
     names = ["main", "step117850-tokens494B", "step143000", "step1000-tokens4B-extra", "stage1-step10"]
     assert step_revisions(names) == {117850: "step117850-tokens494B", 143000: "step143000"}
@@ -42,10 +50,7 @@ def test_step_revisions_parses_real_branch_names():
 
 def test_fetch_resolves_branch_and_writes_loadable_checkpoint(hub_cache, tmp_path):
     out = tmp_path / "step369000"
-    proc = offline(
-        "from kentropy.hub import fetch_checkpoint; "
-        f"fetch_checkpoint({REPO!r}, 369000, {str(out)!r}, cache_dir={str(hub_cache)!r})"
-    )
+    proc = fetch(369000, out, hub_cache)
     assert proc.returncode == 0, proc.stderr
     source = json.loads((out / "source.json").read_text())
     assert source["revision"] == "step369000-tokens1547B"
@@ -58,10 +63,7 @@ def test_fetch_resolves_branch_and_writes_loadable_checkpoint(hub_cache, tmp_pat
 
 
 def test_missing_step_lists_nearest_available(hub_cache, tmp_path):
-    proc = offline(
-        "from kentropy.hub import fetch_checkpoint; "
-        f"fetch_checkpoint({REPO!r}, 400000, {str(tmp_path / 'x')!r}, cache_dir={str(hub_cache)!r})"
-    )
+    proc = fetch(400000, tmp_path / "x", hub_cache)
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert "no checkpoint for step 400000" in last and "369000 (step369000-tokens1547B)" in last
@@ -143,10 +145,7 @@ def test_a_corrupted_cached_blob_is_refused_and_nothing_is_linked(tmp_path, dama
         del data[len(data) // 2 :]
     blob.write_bytes(bytes(data))
     out = tmp_path / "resources" / "step117850"
-    proc = offline(
-        "from kentropy.hub import fetch_checkpoint; "
-        f"fetch_checkpoint({REPO!r}, 117850, {str(out)!r}, cache_dir={str(cache)!r})"
-    )
+    proc = fetch(117850, out, cache)
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     bad = hashlib.sha256(bytes(data)).hexdigest()
@@ -161,10 +160,7 @@ def test_a_fetched_checkpoint_changed_later_is_refused_by_its_reader(hub_cache, 
     from kentropy.integrity import CHECKSUMS, CheckpointError
 
     out = tmp_path / "step738020"
-    proc = offline(
-        "from kentropy.hub import fetch_checkpoint; "
-        f"fetch_checkpoint({REPO!r}, 738020, {str(out)!r}, cache_dir={str(hub_cache)!r})"
-    )
+    proc = fetch(738020, out, hub_cache)
     assert proc.returncode == 0, proc.stderr
     recorded = json.loads((out / CHECKSUMS).read_text())
     assert (
