@@ -17,7 +17,7 @@ so memory does not grow with the corpus. Padding never enters a sum or a count.
 Every sum over tokens is taken in an order fixed by the batch's shape alone (``fixed_order_sum``, and
 column sums, which torch splits across threads by column), never by a BLAS dot product or a full
 reduction, whose order follows the number of threads: the same checkpoint and corpus give the same bits
-with 1, 2 or 4 threads (tests/test_entropy.py; docs/design.md says which thread counts and why).
+with 1, 2 or 4 threads (tests/test_integrity.py; docs/design.md, "Integrity", says which counts and why).
 """
 
 from __future__ import annotations
