@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import KentropyError
+from .io import digest_file, sha256
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 CHECKSUMS = "checksums.json"
 #: Files written beside a checkpoint that are not part of it (provenance, and the checksums themselves).
 NOT_HASHED = frozenset({CHECKSUMS, "source.json"})
-_CHUNK = 1 << 24
 
 
 class CheckpointError(KentropyError, OSError):
@@ -36,15 +36,13 @@ class CheckpointError(KentropyError, OSError):
 def file_hashes(path: str | Path, git_blob: bool = False) -> tuple[str, str | None]:
     """(sha256, git blob sha1 or None) of a file, read once in chunks. The git blob id is what the Hub's
     cache names a file that is not stored with LFS."""
-    path = Path(path)
     sha = hashlib.sha256()
-    blob = hashlib.sha1(f"blob {path.stat().st_size}\0".encode()) if git_blob else None
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            sha.update(chunk)
-            if blob is not None:
-                blob.update(chunk)
-    return sha.hexdigest(), blob.hexdigest() if blob is not None else None
+    if not git_blob:
+        digest_file(path, sha)
+        return sha.hexdigest(), None
+    blob = hashlib.sha1(f"blob {Path(path).stat().st_size}\0".encode())
+    digest_file(path, sha, blob)
+    return sha.hexdigest(), blob.hexdigest()
 
 
 def folder_files(folder: str | Path) -> list[Path]:
@@ -60,7 +58,7 @@ def hash_folder(folder: str | Path, known: dict[str, str] | None = None) -> dict
     known = known or {}
     files = [f for f in folder_files(folder) if f.name not in known]
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(files)))) as pool:
-        hashed = dict(zip((f.name for f in files), (h for h, _ in pool.map(file_hashes, files))))
+        hashed = dict(zip((f.name for f in files), pool.map(sha256, files)))
     return dict(sorted({**hashed, **{k: v for k, v in known.items() if (Path(folder) / k).is_file()}}.items()))
 
 

@@ -44,12 +44,18 @@ def atomic_file(final: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def digest_file(path: str | Path, *digests) -> None:
+    """Feed a file's bytes to each of ``digests`` (hashlib objects), read once in chunks."""
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            for digest in digests:
+                digest.update(chunk)
+
+
 def sha256(path: str | Path) -> str:
     """Hex sha256 of a file, read in chunks (fictional-knowledge pins, checkpoint and stream fingerprints)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            digest.update(chunk)
+    digest_file(path, digest)
     return digest.hexdigest()
 
 
@@ -59,7 +65,7 @@ def check_finite(table, name: str, missing: tuple[str, ...] = ()) -> None:
     meaning the caller documents), never infinity."""
     import numpy as np
 
-    floats = [c for c in table.columns if table[c].dtype.kind == "f" or str(table[c].dtype) == "Float64"]
+    floats = [c for c in table.columns if table[c].dtype.kind == "f"]  # numpy floats and pandas' Float64
     keys = [c for c in table.columns if c not in floats]
     for column in floats:
         values = table[column].to_numpy(dtype=np.float64, na_value=np.nan)

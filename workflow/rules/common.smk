@@ -57,7 +57,8 @@ def producer(path):
 def producers(wildcards, input):
     """{input file: the name of the rule writing it}, so that a job that cannot read an input says which
     rule redoes it (kentropy.io.reading)."""
-    return {str(f): producer(str(f)) for f in sorted(map(str, input)) if producer(str(f))}
+    found = {path: producer(path) for path in sorted(map(str, input))}
+    return {path: rule for path, rule in found.items() if rule}
 
 
 def models_with_source(source):
