@@ -1,15 +1,22 @@
-"""Config validation with one-line errors that name the offending key (schema: config/schema.yaml)."""
+"""Config validation with one-line errors that name the offending key (schema: config/schema.yaml).
+
+Validation also fills every ``default`` the schema states into the config, in place: the schema is the one
+place a default is written, and code reads every key as present (``config["threads"]``, never
+``config.get("threads", 2)``).
+"""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import best_match
 
 from .errors import KentropyError
-from .layout import NAME_PATTERN, Run, parse_run_name
+from .layout import NAME_PATTERN, parse_run_name
+from .plan import ResuscitationGrid, Run
 
 
 class ConfigError(KentropyError, ValueError):
@@ -46,10 +53,26 @@ def _message(error) -> str:
     return error.message
 
 
+def _fill_defaults(validator, properties, instance, schema):
+    """The ``properties`` keyword, which first sets each absent property that has a ``default`` (a copy, so
+    no two configs share a mutable default); the filled value is then validated like a written one."""
+    if isinstance(instance, dict):
+        for key, subschema in properties.items():
+            if "default" in subschema and key not in instance:
+                instance[key] = copy.deepcopy(subschema["default"])
+    yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
+
+
+#: Draft 2020-12 with defaults filled while validating (how jsonschema's FAQ extends a validator). Defaults
+#: inside an ``if``/``then`` branch are filled only where the branch applies (``layout`` of an hf model).
+FillingValidator = validators.extend(Draft202012Validator, {"properties": _fill_defaults})
+
+
 def validate_config(config: dict, schema_path: str | Path) -> None:
-    """Raise ConfigError for the most relevant schema violation, then for cross-key constraints."""
+    """Fill the schema's defaults into ``config`` (in place), then raise ConfigError for the most relevant
+    schema violation, then for cross-key constraints."""
     schema = yaml.safe_load(Path(schema_path).read_text())
-    error = best_match(Draft202012Validator(schema).iter_errors(config))
+    error = best_match(list(FillingValidator(schema).iter_errors(config)))  # list: every default is filled
     if error is not None:
         raise ConfigError(f"config: {_key(error.absolute_path)}: {_message(error)}")
     for name, model in config["models"].items():
@@ -100,7 +123,7 @@ def _check_continual(config: dict) -> None:
                     f"config: continual.runs.{name}.batch_size: {run['batch_size']} rows cannot hold the "
                     f"{rows} paragraphs of one injection (world.n_paraphrase + world.n_once / continual.n_injections)"
                 )
-    train_gpus = {max(1, m.get("train_gpus", m.get("gpus", 0))) for m in config["models"].values()}
+    train_gpus = {max(1, m.get("train_gpus", m["gpus"])) for m in config["models"].values()}
     for name, run in cont["runs"].items():
         key = f"config: continual.runs.{name}"
         if parse_run_name(name, config["seed"])[0] != name:
@@ -119,11 +142,6 @@ def _check_continual(config: dict) -> None:
                 f"{key}.inject_interval: {typed.n_injections} injections every {typed.inject_interval} steps "
                 f"do not fit in {typed.total_steps} steps"
             )
-
-
-#: Settings that change speed or memory but never a result: jobs read them from the config, and rules do
-#: not pass them as params, so changing them reruns nothing.
-SPEED_KEYS = frozenset({"batch_size", "threads"})
 
 
 def canonical(value, drop: frozenset = frozenset()):
@@ -148,21 +166,15 @@ def _check_resuscitation(config: dict) -> None:
     for run in resus["runs"]:
         if run not in config["continual"]["runs"]:
             raise ConfigError(f"config: resuscitation.runs: {run!r} is not a key of continual.runs")
-    p, q = figure14_variant(resus)
+    p, q = ResuscitationGrid.from_config(config).figure14
     if not ((p == resus["p_fixed"] and q in resus["q_values"]) or (q == resus["q_fixed"] and p in resus["p_values"])):
         raise ConfigError(
             f"config: resuscitation.figure14_variant: p = {p}, q = {q} is not in the grid (p_fixed with "
             "q_values, or q_fixed with p_values)"
         )
-    for step in resus.get("figure15_steps", []):
+    for step in resus.get("figure15_steps", []):  # optional: no default
         if step not in resus["steps"]:
             raise ConfigError(f"config: resuscitation.figure15_steps: {step} is not one of resuscitation.steps")
-
-
-def figure14_variant(resus: dict) -> tuple[int, float]:
-    """(p, q) of the variant Figure 14 follows across steps: ``figure14_variant``, else p_fixed and the largest q."""
-    chosen = resus.get("figure14_variant")
-    return (chosen["p"], chosen["q"]) if chosen else (resus["p_fixed"], max(resus["q_values"]))
 
 
 def main(argv: list[str] | None = None) -> None:

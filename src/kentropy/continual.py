@@ -18,7 +18,7 @@ import os
 import shutil
 import socket
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,40 +30,16 @@ from .forgetting import PROBE_COLUMNS
 from .hub import WEIGHT_SUFFIXES
 from .integrity import recorded, verify, write_checksums
 from .io import atomic_dir, atomic_file, sha256, write_table
-from .probes import EncodedProbes, ReleasedEvaluator, encode_probes, score_encoded
+from .evaluation import Evaluation
+from .plan import ReleasedEvaluator, Run
+from .probes import EncodedProbes, encode_probes, score_encoded
 from .schedule import adamw, warmup_cosine
 
 log = logging.getLogger(__name__)
 FINGERPRINT = "fingerprint.json"  # in the work dir: the run its resumable state belongs to
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """One continual-training run (schema: config/schema.yaml, ``continual.runs``)."""
-
-    batch_size: int  #: global batch: micro_batch_size x accumulation x world size
-    micro_batch_size: int  #: rows per forward pass per process
-    lr: float  #: peak learning rate
-    total_steps: int  #: optimizer steps (epochs x steps per epoch)
-    warmup_fraction: float  #: share of total_steps with linear warmup
-    alpha_f: float  #: final learning rate as a fraction of the peak (cosine)
-    weight_decay: float  #: AdamW weight decay on matrices
-    grad_clip: float  #: gradient-norm clip
-    zero_stage: int  #: DeepSpeed ZeRO stage (0-3; 3 also shards the weights)
-    save_interval: int  #: optimizer steps between DeepSpeed checkpoints
-    seed: int  #: torch seed (the data order is fixed by the stream)
-
-    def accumulation(self, world_size: int) -> int:
-        per_pass = self.micro_batch_size * world_size
-        if self.batch_size % per_pass:
-            raise ValueError(
-                f"batch_size {self.batch_size} is not a multiple of micro_batch_size "
-                f"{self.micro_batch_size} x {world_size} processes"
-            )
-        return self.batch_size // per_pass
-
-
-def deepspeed_config(run: RunConfig, world_size: int, bf16: bool) -> dict:
+def deepspeed_config(run: Run, world_size: int, bf16: bool) -> dict:
     """The DeepSpeed config for ``run``; the optimizer and scheduler are passed as objects. ``bf16`` turns
     on the bf16 autocast forward (GPU)."""
     return {
@@ -93,7 +69,7 @@ def _init_distributed(backend: str) -> None:
     deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False)
 
 
-def make_engine(model, run: RunConfig, world_size: int, bf16: bool, compile: bool = False):
+def make_engine(model, run: Run, world_size: int, bf16: bool, compile: bool = False):
     """``deepspeed.initialize`` with our AdamW and the warmup-cosine schedule (one definition, shared with
     pretraining, instead of DeepSpeed's WarmupCosineLR whose warmup shape differs). On a GPU the AdamW update
     is torch's fused kernel; ``compile`` compiles the model's forward and backward (``engine.compile``:
@@ -117,7 +93,7 @@ def make_engine(model, run: RunConfig, world_size: int, bf16: bool, compile: boo
 
 
 def train_step(
-    engine, tokens: np.ndarray, step: int, run: RunConfig, rank: int, world_size: int, device: torch.device
+    engine, tokens: np.ndarray, step: int, run: Run, rank: int, world_size: int, device: torch.device
 ) -> torch.Tensor:
     """One optimizer step on stream rows ``[step * batch_size, (step + 1) * batch_size)``: this rank's
     contiguous share in micro-batches. Returns the sum of this rank's micro-batch losses."""
@@ -139,11 +115,21 @@ class Retention:
     """Probes scored during training, for retention curves (Chang et al. 2024)."""
 
     probes: pd.DataFrame  #: one row per probe (kentropy.knowledge.probe_table)
-    steps: tuple[int, ...]  #: score after these optimizer steps
+    steps: tuple[int, ...]  #: score after these optimizer steps (kentropy.plan.Run.retention_steps)
     batch_size: int  #: probes per forward pass
     max_length: int | None  #: longer probes lose tokens from the left of the input
     released: ReleasedEvaluator  #: batching of the released evaluator (the ``released`` score)
     path: str  #: Parquet output: kentropy.forgetting.PROBE_COLUMNS
+
+    @classmethod
+    def from_evaluation(cls, evaluation: Evaluation, run: Run, path: str) -> Retention:
+        """The retention curve of ``run``, scored with the probes and settings of the job's evaluation
+        (kentropy.evaluation.Evaluation): the same files and settings score the trained model afterwards."""
+        from .knowledge import load_records, probe_table
+
+        probes = probe_table({"paraphrase": load_records(evaluation.paraphrase), "once": load_records(evaluation.once)})
+        spec = evaluation.spec
+        return cls(probes, run.retention_steps, evaluation.probe_batch_size, spec.probe_max_length, spec.released, path)
 
 
 def _score_retention(engine, encoded: EncodedProbes, retention: Retention, step: int) -> list[dict]:
@@ -156,7 +142,7 @@ def _score_retention(engine, encoded: EncodedProbes, retention: Retention, step:
     return scored[PROBE_COLUMNS].to_dict("records")
 
 
-def run_fingerprint(model_dir: str, stream_path: str, run: RunConfig, retention: Retention | None) -> dict:
+def run_fingerprint(model_dir: str, stream_path: str, run: Run, retention: Retention | None) -> dict:
     """Everything a training job's result depends on: the run's settings, the stream's bytes, the starting
     checkpoint (its recorded hashes, kentropy.integrity, else each weight file's size and modification time,
     and its config), and what the retention curve scores. A resumable state is only resumed under the same one."""
@@ -169,9 +155,9 @@ def run_fingerprint(model_dir: str, stream_path: str, run: RunConfig, retention:
     probes = None
     if retention is not None:
         probes = {"steps": list(retention.steps), "max_length": retention.max_length}
-        probes["released"] = asdict(retention.released)
+        probes["released"] = retention.released.to_dict()
     return {
-        "run": asdict(run),
+        "run": run.to_dict(),
         "stream": sha256(stream_path),
         "checkpoint": {"weights": weights, "config": sha256(folder / "config.json")},
         "retention": probes,
@@ -201,7 +187,7 @@ def _stale_reason(work_dir: str, fingerprint: dict) -> str | None:
 def train(
     model_dir: str,
     stream_path: str,
-    run: RunConfig,
+    run: Run,
     out_dir: str,
     loss_path: str,
     work_dir: str,
@@ -293,7 +279,7 @@ def train(
                 engine.module.config.dtype = saved_dtype
                 engine.module.save_pretrained(tmp, state_dict=state)
                 tokenizer.save_pretrained(tmp)
-                (tmp / "continual.json").write_text(json.dumps({"run": asdict(run), "world_size": world}, indent=1))
+                (tmp / "continual.json").write_text(json.dumps({"run": run.to_dict(), "world_size": world}, indent=1))
                 write_checksums(tmp)
             write_table(table, loss_path)
             if retention is not None:
@@ -319,61 +305,39 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", required=True, help="save_pretrained folder of the starting checkpoint")
     parser.add_argument("--stream", required=True, help="stream .npy written by train_stream")
     # Not "--run": torchrun would take it for an abbreviation of its own --run-path.
-    parser.add_argument("--run-config", required=True, help="RunConfig as JSON")
+    parser.add_argument("--run-config", required=True, help="the run: JSON of kentropy.plan.Run")
     parser.add_argument("--out", required=True, help="folder for the trained model (HF format)")
     parser.add_argument("--loss", required=True, help="Parquet loss/lr log")
     parser.add_argument("--work-dir", required=True, help="DeepSpeed checkpoints, for resuming after a kill")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument(
-        "--knowledge",
-        nargs=2,
-        metavar=("PARAPHRASE", "ONCE"),
-        help="fictional-knowledge files whose probes are scored during training",
+        "--evaluation",
+        help="JSON of kentropy.evaluation.Evaluation: its probes are scored during training (--retention), and "
+        "the trained model is evaluated (rank 0) when done",
     )
-    parser.add_argument("--probe-steps", default="", help="comma-separated steps after which to score them")
-    parser.add_argument("--probe-batch-size", type=int, default=32)
-    parser.add_argument("--probe-max-length", type=int, default=None)
-    parser.add_argument(
-        "--released-evaluator",
-        default="{}",
-        help="JSON of ReleasedEvaluator (batch_size, world_size) for the released probe score",
-    )
-    parser.add_argument("--retention", help="Parquet output of the retention curve (needs --knowledge)")
+    parser.add_argument("--retention", help="Parquet output of the retention curve (needs --evaluation)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (speed only)")
-    parser.add_argument(
-        "--evaluation", help="JSON of kentropy.evaluation.Evaluation: evaluate the trained model (rank 0) when done"
-    )
     args = parser.parse_args(argv)
+    if args.retention and not args.evaluation:
+        parser.error("--retention needs --evaluation (the probes and how to score them)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
-    run = RunConfig(**json.loads(args.run_config))
-    retention = None
-    if args.retention:
-        from .knowledge import load_records, probe_table
-
-        paraphrase, once = (load_records(path) for path in args.knowledge)
-        steps = tuple(int(s) for s in args.probe_steps.split(",") if s)
-        retention = Retention(
-            probe_table({"paraphrase": paraphrase, "once": once}),
-            steps,
-            args.probe_batch_size,
-            args.probe_max_length,
-            ReleasedEvaluator(**json.loads(args.released_evaluator)),
-            args.retention,
-        )
+    run = Run.from_json(args.run_config)
+    evaluation = Evaluation.from_json(args.evaluation) if args.evaluation else None
+    retention = Retention.from_evaluation(evaluation, run, args.retention) if args.retention else None
     table = train(args.model, args.stream, run, args.out, args.loss, args.work_dir, retention, args.compile)
     log.info("%d steps, final loss %.4f", len(table), table.loss.iloc[-1])
     import torch.distributed as dist
 
     rank = dist.get_rank()
     dist.destroy_process_group()  # training is over: what follows is one process's work
-    if args.evaluation and rank == 0:
-        from .evaluation import Evaluation, evaluate_state
+    if evaluation is not None and rank == 0:
+        from .evaluation import evaluate_state
 
         # The saved model, loaded back as the evaluate rule loads a checkpoint (the training engine is gone),
         # scored by one process as the evaluate rule's single-GPU job would; the other ranks are done.
-        evaluate_state(args.out, Evaluation.from_json(args.evaluation))
+        evaluate_state(args.out, evaluation)
 
 
 if __name__ == "__main__":

@@ -10,51 +10,43 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+
+from .plan import EvaluationSpec, Spec, Speed
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    """Everything evaluating a model state needs besides the model (schema: ``probe``, ``downstream``).
-    Plain data, so a training job's launcher passes it on the command line without importing torch."""
+class Evaluation(Spec):
+    """One evaluation job: the settings (kentropy.plan.EvaluationSpec), the batch sizes it runs with, its
+    files and key columns. Plain data, so a training job's launcher passes it on the command line without
+    importing torch; the training job also scores its retention probes with it."""
 
+    spec: EvaluationSpec
+    probe_batch_size: int  #: probes per forward pass (speed only)
+    downstream_batch_size: int  #: lm-eval batch size (speed only)
     paraphrase: str  #: fictional-knowledge file of the paraphrase split
     once: str  #: fictional-knowledge file of the once split
     benchmarks: str  #: folder written by the fetch_benchmarks rule (``tasks.json``, local task data)
-    probe_max_length: int | None  #: longer probes lose tokens from the left of the input
-    released: dict  #: fields of kentropy.probes.ReleasedEvaluator (the ``released`` score's batching)
-    downstream: dict  #: the ``downstream`` config section (source, num_fewshot, limit)
-    probe_batch_size: int  #: probes per forward pass (speed only)
-    downstream_batch_size: int  #: lm-eval batch size (speed only)
     keys: dict  #: key columns of both tables: model, step, variant, state
     probes_out: str  #: Parquet output: one row per probe with both scores
     downstream_out: str  #: Parquet output: kentropy.downstream.RESULT_COLUMNS
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> Evaluation:
-        return cls(**json.loads(text))
 
     @classmethod
     def from_job(cls, job, state: str) -> Evaluation:
         """The evaluation of model state ``state`` by a Snakemake job (its ``snakemake`` object): inputs
         ``paraphrase``, ``once``, ``benchmarks``; param ``evaluation`` (the workflow's ``EVALUATION``);
-        outputs ``probes``, ``downstream``. Batch sizes come from the config: speed only, not params."""
-        settings, wc = job.params.evaluation, job.wildcards
+        outputs ``probes``, ``downstream``. Batch sizes come from the config (``Speed``): not params."""
+        speed, wc = Speed.from_config(job.config), job.wildcards
         return cls(
+            spec=EvaluationSpec.from_dict(job.params.evaluation),
+            probe_batch_size=speed.probe_batch_size,
+            downstream_batch_size=speed.downstream_batch_size,
             paraphrase=job.input.paraphrase,
             once=job.input.once,
             benchmarks=job.input.benchmarks,
-            probe_max_length=settings["probe"]["max_length"],
-            released=dict(settings["released"]),
-            downstream=settings["downstream"],
-            probe_batch_size=job.config["probe"]["batch_size"],
-            downstream_batch_size=job.config["downstream"]["batch_size"],
             keys={"model": wc.model, "step": wc.step, "variant": wc.variant, "state": state},
             probes_out=job.output.probes,
             downstream_out=job.output.downstream,
@@ -73,7 +65,7 @@ def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None =
     from .io import write_table
     from .knowledge import load_records, probe_table
     from .layout import with_keys
-    from .probes import ReleasedEvaluator, score_probes
+    from .probes import score_probes
 
     if threads:
         torch.set_num_threads(threads)
@@ -87,25 +79,25 @@ def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None =
         tokenizer,
         probes,
         evaluation.probe_batch_size,
-        evaluation.probe_max_length,
-        ReleasedEvaluator(**evaluation.released),
+        evaluation.spec.probe_max_length,
+        evaluation.spec.released,
     )
     table = with_keys(pd.concat([probes.drop(columns=["input", "target"]), scores], axis=1), **evaluation.keys)
     write_table(table, evaluation.probes_out)
     means = table.per_token.mean(), table.released.mean()
     log.info("%d probes, mean score: per_token %.4f, released %.4f", len(table), *means)
 
-    cfg = evaluation.downstream
+    cfg = evaluation.spec.downstream
     benchmarks = json.loads((Path(evaluation.benchmarks) / "tasks.json").read_text())
     table = evaluate(
         model,
         tokenizer,
         benchmarks["tasks"],
         evaluation.downstream_batch_size,
-        source=cfg["source"],
+        source=cfg.source,
         data_dir=evaluation.benchmarks,
-        num_fewshot=cfg.get("num_fewshot", 0),
-        limit=cfg.get("limit"),
+        num_fewshot=cfg.num_fewshot,
+        limit=cfg.limit,
     )
     table = with_keys(table, **evaluation.keys)
     write_table(table, evaluation.downstream_out, missing=DOWNSTREAM_MISSING)

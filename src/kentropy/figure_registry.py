@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .config import canonical, figure14_variant
-from .layout import Run, Variant
+from .config import canonical
+from .layout import Variant
 from .manifests import tokens_seen
+from .plan import ResuscitationGrid, Run
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def _baseline(config):
 
 def _axis(config):
     """The x-axis of a step-axis figure (``figures.x_axis``): tokens seen per model and step, or None for steps."""
-    if config["figures"].get("x_axis", "step") != "tokens":
+    if config["figures"]["x_axis"] != "tokens":
         return {"tokens": None}
     return {"tokens": {model: tokens_seen(config, model) for model in config["models"]}}
 
@@ -60,16 +61,18 @@ def _retention(config):
     return axis
 
 
-def _grid(axis: str, fixed_key: str, steps_key: str = "steps"):
+def _grid(axis: str, fixed: str, steps: str = "steps"):
+    """Options of a grid figure: ``fixed`` and ``steps`` name fields of kentropy.plan.ResuscitationGrid."""
+
     def options(config):
-        resus = config["resuscitation"]
-        return {"axis": axis, "fixed": resus[fixed_key], "steps": resus.get(steps_key, resus["steps"])}
+        grid = ResuscitationGrid.from_config(config)
+        return {"axis": axis, "fixed": getattr(grid, fixed), "steps": list(getattr(grid, steps))}
 
     return options
 
 
 def _figure14(config):
-    return {"variant": Variant.resuscitated(*figure14_variant(config["resuscitation"])).name, **_axis(config)}
+    return {"variant": Variant.resuscitated(*ResuscitationGrid.from_config(config).figure14).name, **_axis(config)}
 
 
 RESUS = "resuscitation.parquet"

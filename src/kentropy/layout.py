@@ -1,5 +1,5 @@
-"""The pipeline's vocabulary, written and read here only: model-state variants, typed continual-training runs,
-and every path the workflow writes.
+"""The pipeline's vocabulary, written and read here only: model-state variants, run names, table names and
+every path the workflow writes (the typed settings of a run are kentropy.plan's).
 
 Rules build their input and output patterns with ``Layout`` (pass ``"{model}"`` etc. to keep a wildcard),
 scripts receive the keys of what they make as wildcards or params and never parse a path, and tables get
@@ -80,115 +80,6 @@ def parse_run_name(name: str, global_seed: int) -> tuple[str, int]:
     """(run, seed) of a name made by ``run_name``."""
     match = _SEEDED.fullmatch(name)
     return (match["run"], int(match["seed"])) if match else (name, global_seed)
-
-
-def run_seeds(config: dict, run: str) -> list[int]:
-    """Seeds ``run`` is trained with: ``continual.runs.<run>.seeds``, else ``continual.seeds``, else the
-    global seed alone."""
-    spec = config["continual"]["runs"][run]
-    return list(spec.get("seeds", config["continual"].get("seeds", [config["seed"]])))
-
-
-def run_names(config: dict, runs=None, seeds=None) -> list[str]:
-    """Every trained run's name: each of ``runs`` (default: all of ``continual.runs``) with each of its
-    seeds (``seeds``, else ``run_seeds``)."""
-    runs = config["continual"]["runs"] if runs is None else runs
-    return [
-        run_name(run, seed, config["seed"])
-        for run in runs
-        for seed in (run_seeds(config, run) if seeds is None else seeds)
-    ]
-
-
-@dataclass(frozen=True)
-class Run:
-    """One continual-training run, trained with one seed, with every default filled from the ``continual``
-    section (schema: config/schema.yaml, ``continual.runs``); its derived numbers are properties."""
-
-    name: str  #: ``run_name(run, seed)``: the ``{run}`` wildcard and the state it trains
-    run: str  #: the key in ``continual.runs``
-    corpus: str  #: the key in ``continual.corpora`` it trains on
-    batch_size: int  #: global batch in rows
-    micro_batch_size: int  #: rows per forward pass per process
-    lr: float  #: peak learning rate
-    epochs: int  #: passes over the run's corpus blocks
-    steps_per_epoch: int  #: optimizer steps per pass
-    inject_interval: int  #: steps between injections (default: the first epoch split into n_injections)
-    n_injections: int  #: injections of fictional knowledge per epoch's worth of the schedule
-    seq_len: int  #: tokens per row
-    warmup_fraction: float
-    alpha_f: float
-    weight_decay: float
-    grad_clip: float
-    zero_stage: int
-    save_interval: int
-    seed: int  #: data order, injection rows and the trainer's torch seed
-
-    @classmethod
-    def from_config(cls, config: dict, name: str) -> Run:
-        """The run named ``name`` (``run_name``)."""
-        run, seed = parse_run_name(name, config["seed"])
-        cont, spec = config["continual"], config["continual"]["runs"][run]
-        shared = ("warmup_fraction", "alpha_f", "weight_decay", "grad_clip", "zero_stage", "save_interval")
-        return cls(
-            name=name,
-            run=run,
-            corpus=spec["corpus"],
-            batch_size=spec["batch_size"],
-            micro_batch_size=spec.get("micro_batch_size", cont["micro_batch_size"]),
-            lr=spec["lr"],
-            epochs=spec["epochs"],
-            steps_per_epoch=spec["steps_per_epoch"],
-            inject_interval=spec.get("inject_interval", spec["steps_per_epoch"] // cont["n_injections"]),
-            n_injections=cont["n_injections"],
-            seq_len=cont["seq_len"],
-            **{k: cont[k] for k in shared},
-            seed=seed,
-        )
-
-    @property
-    def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
-
-    @property
-    def tokens(self) -> int:
-        """Tokens the run trains on."""
-        return self.total_steps * self.batch_size * self.seq_len
-
-    @property
-    def blocks(self) -> int:
-        """Corpus blocks (rows) one epoch reads."""
-        return self.batch_size * self.steps_per_epoch
-
-    @property
-    def injection_steps(self) -> list[int]:
-        """Training steps (from 1) that carry an injection: every ``inject_interval``-th, to the run's end."""
-        return injection_steps(self.inject_interval, self.total_steps)
-
-    @property
-    def retention_steps(self) -> list[int]:
-        """Steps after which the probes are scored during training: just before each injection after the
-        first, then at the end."""
-        return sorted({s - 1 for s in self.injection_steps[1:]} | {self.total_steps})
-
-    def stream(self) -> dict:
-        """What the run's training stream depends on (not its optimizer settings), with its derived sizes."""
-        keys = ("corpus", "batch_size", "inject_interval", "n_injections", "seed", "total_steps", "blocks")
-        return {k: getattr(self, k) for k in keys}
-
-    def trainer(self) -> dict:
-        """The keyword arguments of ``kentropy.continual.RunConfig``."""
-        keys = ("batch_size", "micro_batch_size", "lr", "warmup_fraction", "alpha_f", "weight_decay", "grad_clip")
-        return {
-            **{k: getattr(self, k) for k in keys},
-            "total_steps": self.total_steps,
-            **{k: getattr(self, k) for k in ("zero_stage", "save_interval", "seed")},
-        }
-
-
-def injection_steps(inject_interval: int, total_steps: int) -> list[int]:
-    """Training steps (from 1) that carry an injection: every ``inject_interval``-th, to the run's end."""
-    return list(range(inject_interval, total_steps + 1, inject_interval))
 
 
 #: Key columns of every table, in the order ``with_keys`` writes them.

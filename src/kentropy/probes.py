@@ -22,15 +22,7 @@ from tqdm.auto import tqdm
 
 from .corpora import padded_batches
 from .metrics import SCORES
-
-
-@dataclass(frozen=True)
-class ReleasedEvaluator:
-    """How the released runs batched the probes: ``device_eval_batch_size: 16`` in the released training
-    config, and 4 data-parallel ranks (the README's ``torchrun --nproc_per_node=4``)."""
-
-    batch_size: int = 16  #: probes per device batch
-    world_size: int = 4  #: data-parallel ranks the probes were dealt to
+from .plan import ReleasedEvaluator
 
 
 def encode_probe(tokenizer, text: str, target: str) -> tuple[list[int], int]:
@@ -131,7 +123,7 @@ def encode_probes(tokenizer, probes: pd.DataFrame, max_length: int | None = None
 
 
 def score_encoded(
-    model, encoded: EncodedProbes, batch_size: int, released: ReleasedEvaluator = ReleasedEvaluator()
+    model, encoded: EncodedProbes, batch_size: int, released: ReleasedEvaluator
 ) -> pd.DataFrame:
     """Both scores of every encoded probe: a frame with columns ``SCORES``, aligned with ``encoded.probes``.
     ``batch_size`` only sets how many sequences share a forward pass."""
@@ -157,8 +149,8 @@ def score_probes(
     tokenizer,
     probes: pd.DataFrame,
     batch_size: int,
-    max_length: int | None = None,
-    released: ReleasedEvaluator = ReleasedEvaluator(),
+    max_length: int | None,
+    released: ReleasedEvaluator,
 ) -> pd.DataFrame:
     """Both scores of every probe row (columns ``split``, ``kind``, ``input``, ``target``, in file order):
     ``encode_probes`` then ``score_encoded``."""

@@ -20,7 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .errors import KentropyError
-from .layout import injection_steps
+from .plan import injection_steps
 from .pretrain import batch_indices
 
 MANIFEST_COLUMNS = ["step", "row", "split", "paragraph", "paraphrase", "n_tokens"]

@@ -1,16 +1,17 @@
-# Config validation, the experiment's layout and runs (kentropy.layout), and the input functions of the rules.
+# Config validation (every default filled), the typed plan (kentropy.plan), the experiment's layout
+# (kentropy.layout), and the input functions of the rules.
 import functools
-import json
 import math
 import re
 
 from snakemake.logging import logger
 from snakemake.script import PythonScript
 
-from kentropy.config import SPEED_KEYS, ConfigError, canonical, figure14_variant, validate_config
+from kentropy.config import ConfigError, canonical, validate_config
 from kentropy.figure_registry import FIGURES, GROUPS, drawn
-from kentropy.layout import VARIANT_REGEX, Layout, Run, Variant, run_names
+from kentropy.layout import VARIANT_REGEX, Layout
 from kentropy.manifests import ManifestError, check_model, duplicate_steps, tokens_seen
+from kentropy.plan import Plan
 from kentropy.provenance import code_digest, local_checkpoint_fingerprint
 
 _run_script = PythonScript._execute_cmd
@@ -30,16 +31,17 @@ try:
     validate_config(config, workflow.source_path("../../config/schema.yaml"))
     for name, spec in config["models"].items():
         check_model(name, spec)  # published steps only (kentropy/data/checkpoints), offline
-        if config["figures"].get("x_axis") == "tokens":
+        if config["figures"]["x_axis"] == "tokens":
             tokens_seen(config, name)
 except (ConfigError, ManifestError) as err:
     raise WorkflowError(str(err)) from None
 
+PLAN = Plan.from_config(config)  # every setting a job needs, typed; rule params take its to_dict() forms
 L = Layout(config["experiment"])
 MODELS = config["models"]
 ENV = "../../envs/kentropy.yaml"  # the software environment of every rule that runs code (--sdm conda)
 FORMATS = config["figures"]["formats"]
-JOB_THREADS = config.get("threads", 2)  # CPU threads of a compute job: speed only, never a param
+JOB_THREADS = PLAN.speed.threads  # CPU threads of a compute job: speed only, never a param
 
 
 def code(script):
@@ -141,25 +143,19 @@ def warn_text_corpus():
 warn_text_corpus()
 
 
-# --- cluster resources (read by the Slurm executor; harmless locally) ---
-CLUSTER = {
-    "cpus_per_gpu": 8,
-    "mem_mb_per_gpu": 64000,
-    "mem_mb": 8000,
-    "runtime": {"measure_entropy": 60, "probe": 30, "downstream": 120, "resuscitate": 30, "continual_train": 30},
-    **config.get("cluster", {}),
-}
+# --- cluster resources (read by the Slurm executor; harmless locally; defaults: the schema's) ---
+CLUSTER = config["cluster"]
 
 
 def model_gpus(wildcards):
     """GPUs of an entropy/probe/lm-eval job on this model (0 = CPU): ``models.<name>.gpus``."""
-    return MODELS[wildcards.model].get("gpus", 0)
+    return MODELS[wildcards.model]["gpus"]
 
 
 def train_gpus(wildcards):
     """GPUs of a continual-training job: ``train_gpus``, else the model's ``gpus``."""
     spec = MODELS[wildcards.model]
-    return spec.get("train_gpus", spec.get("gpus", 0))
+    return spec.get("train_gpus", spec["gpus"])
 
 
 def job_memory(gpus):
@@ -197,23 +193,15 @@ def model_spec(wildcards):
 
 # --- continual knowledge learning ---
 CONTINUAL = config["continual"]
-PROBE_SCORE = config["probe"].get("score", "per_token")  # the definition tables and figures report
-RELEASED_EVALUATOR = canonical({"batch_size": 16, "world_size": 4, **config["probe"].get("released", {})})
-# What a model state's evaluation depends on (kentropy.evaluation.Evaluation.from_job): the param of the evaluate
-# rule and of the training job, which evaluates the model it trained.
-EVALUATION = {
-    "probe": canonical(config["probe"], drop=SPEED_KEYS | {"score"}),
-    "released": RELEASED_EVALUATOR,
-    "downstream": canonical(config["downstream"], drop=SPEED_KEYS),
-}
-RESUSCITATION = config.get("resuscitation")
-# The trained runs, one per run and seed (kentropy.layout.run_names), from the original checkpoints and from
-# the resuscitated copies.
-TRAINED = run_names(config)
-RESUSCITATION_TRAINED = (
-    run_names(config, RESUSCITATION["runs"], RESUSCITATION.get("seeds", [config["seed"]])) if RESUSCITATION else []
-)
-RUNS = {name: Run.from_config(config, name) for name in dict.fromkeys(TRAINED + RESUSCITATION_TRAINED)}
+PROBE_SCORE = PLAN.probe_score  # the definition tables and figures report
+# What a model state's evaluation depends on (kentropy.plan.EvaluationSpec): the param of the evaluate rule and
+# of the training job, which evaluates the model it trained.
+EVALUATION = PLAN.evaluation.to_dict()
+RESUSCITATION = PLAN.resuscitation
+# The trained runs, one per run and seed, from the original checkpoints and from the resuscitated copies.
+TRAINED = PLAN.trained
+RESUSCITATION_TRAINED = PLAN.resuscitation_trained
+RUNS = PLAN.runs
 
 
 wildcard_constraints:
@@ -253,14 +241,9 @@ def run_blocks(wildcards):
     return L.packed_corpus(wildcards.model, RUNS[wildcards.run].corpus)
 
 
-def run_config(wildcards):
-    """The RunConfig (kentropy.continual) of a run, as JSON for the training command line."""
-    return json.dumps(RUNS[wildcards.run].trainer(), sort_keys=True)
-
-
-def retention_steps(wildcards):
-    """Steps after which the probes are scored during training (comma-separated for the command line)."""
-    return ",".join(map(str, RUNS[wildcards.run].retention_steps))
+def run_spec(wildcards):
+    """The run (kentropy.plan.Run) a training job trains, in its param form."""
+    return RUNS[wildcards.run].to_dict()
 
 
 def variant_checkpoint(wildcards):
@@ -286,7 +269,6 @@ def evaluation_files(kind):
 def retention_curves():
     """(probe scores, stream manifest, key columns) of the baseline run's retention curves, every seed, from
     every original checkpoint."""
-    baseline = [RUNS[name] for name in run_names(config, [CONTINUAL["baseline"]])]
     return [
         (
             L.training(m, s, "original", r.name, "retention.parquet"),
@@ -294,7 +276,7 @@ def retention_curves():
             {"model": m, "step": s, "variant": "original", "run": r.run, "seed": r.seed},
         )
         for m, s in sorted(model_steps())  # sorted: the param must not depend on the config's key order
-        for r in baseline
+        for r in PLAN.baseline_runs()
     ]
 
 
@@ -305,19 +287,15 @@ def run_keys():
 
 # --- resuscitation (Algorithm 1) ---
 def resuscitation_variants():
-    """Variant names of the grid: q varies at p_fixed (Figure 5), p varies at q_fixed (Figure 13)."""
-    if not RESUSCITATION:
-        return []
-    grid = {(RESUSCITATION["p_fixed"], q) for q in RESUSCITATION["q_values"]}
-    grid |= {(p, RESUSCITATION["q_fixed"]) for p in RESUSCITATION["p_values"]}
-    return [Variant.resuscitated(p, q).name for p, q in sorted(grid)]
+    """Variant names of the grid (kentropy.plan.ResuscitationGrid.variants)."""
+    return RESUSCITATION.variants if RESUSCITATION else []
 
 
 def resuscitated_checkpoints():
     """(model, step) pairs that get resuscitated copies: the configured steps each model has."""
     if not RESUSCITATION:
         return []
-    return [(m, s) for m, s in model_steps() if s in RESUSCITATION["steps"]]
+    return [(m, s) for m, s in model_steps() if s in RESUSCITATION.steps]
 
 
 def resuscitation_entropy_tables():

@@ -108,8 +108,7 @@ rule continual_train:
         code=code("continual_train.py"),
         producers=producers,
         local_checkpoint=local_fingerprint,
-        run=run_config,
-        probe_steps=retention_steps,
+        run=run_spec,
         evaluation=EVALUATION,
         work=L.training("{model}", "{step}", "{variant}", "{run}", "work"),
     script:

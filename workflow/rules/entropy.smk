@@ -24,7 +24,7 @@ rule measure_entropy:
         code=code("measure_entropy.py"),
         producers=producers,
         local_checkpoint=local_fingerprint,
-        entropy=canonical(config["entropy"], drop=SPEED_KEYS),
+        entropy=PLAN.entropy.to_dict(),
     script:
         "../scripts/measure_entropy.py"
 

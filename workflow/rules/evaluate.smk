@@ -16,7 +16,7 @@ rule fetch_benchmarks:
         ENV
     params:
         code=code("fetch_benchmarks.py"),
-        downstream=canonical(config["downstream"], drop=SPEED_KEYS),
+        downstream=EVALUATION["downstream"],
     script:
         "../scripts/fetch_benchmarks.py"
 

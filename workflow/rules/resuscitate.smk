@@ -41,7 +41,7 @@ rule resuscitation_table:
     params:
         code=code("resuscitation_table.py"),
         producers=producers,
-        runs=RESUSCITATION["runs"] if RESUSCITATION else [],
+        runs=list(RESUSCITATION.runs) if RESUSCITATION else [],
         score=PROBE_SCORE,
     script:
         "../scripts/resuscitation_table.py"

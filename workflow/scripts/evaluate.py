@@ -5,7 +5,7 @@ import os
 
 from kentropy.offline import hf_env
 
-os.environ.update(hf_env(snakemake.config.get("hf_cache")))  # before any HF import: the prefetched cache only
+os.environ.update(hf_env(snakemake.config["hf_cache"]))  # before any HF import: the prefetched cache only
 
 from kentropy.evaluation import Evaluation, evaluate_state  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402

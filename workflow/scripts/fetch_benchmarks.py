@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kentropy.offline import hf_env
 
-os.environ.update(hf_env(snakemake.config.get("hf_cache"), offline=False))  # this localrule may download
+os.environ.update(hf_env(snakemake.config["hf_cache"], offline=False))  # this localrule may download
 
 from kentropy.downstream import prefetch, write_local_tasks  # noqa: E402
 from kentropy.io import atomic_dir  # noqa: E402

@@ -1,6 +1,6 @@
 """Fetch one Hub checkpoint by step (branch resolved here, not at DAG build) into save_pretrained format."""
 
-from kentropy.hub import DEFAULT_REVISION_REGEX, fetch_checkpoint
+from kentropy.hub import fetch_checkpoint
 from kentropy.logs import log_to
 
 spec = snakemake.params.spec
@@ -9,7 +9,7 @@ with log_to(snakemake.log[0]):
         spec["repo_id"],
         int(snakemake.wildcards.step),
         snakemake.output[0],
-        cache_dir=snakemake.config.get("hf_cache"),
-        layout=spec.get("layout", "hf"),
-        pattern=spec.get("revision_regex", DEFAULT_REVISION_REGEX),
+        cache_dir=snakemake.config["hf_cache"],
+        layout=spec["layout"],
+        pattern=spec["revision_regex"],
     )

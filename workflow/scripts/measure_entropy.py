@@ -19,26 +19,27 @@ from kentropy.entropy import measure  # noqa: E402
 from kentropy.io import atomic_file, table_reader, write_table  # noqa: E402
 from kentropy.layout import with_keys  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
+from kentropy.plan import EntropySpec, Speed  # noqa: E402
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 
-cfg = snakemake.params.entropy
+spec = EntropySpec.from_dict(snakemake.params.entropy)
 with log_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    attention = ENTROPY_ATTENTION if cfg.get("attention", "fused") == "fused" else "eager"
-    model = load_causal_lm(snakemake.input.checkpoint, getattr(torch, cfg["dtype"]), attention).to(device)
+    attention = ENTROPY_ATTENTION if spec.attention == "fused" else "eager"
+    model = load_causal_lm(snakemake.input.checkpoint, getattr(torch, spec.dtype), attention).to(device)
     tokenizer = AutoTokenizer.from_pretrained(snakemake.input.checkpoint)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    sequences = token_sequences(read_input(snakemake.input.corpus), tokenizer, cfg["max_length"])
-    batch_size = snakemake.config["entropy"]["batch_size"]  # speed only: read here, not a param
+    sequences = token_sequences(read_input(snakemake.input.corpus), tokenizer, spec.max_length)
+    batch_size = Speed.from_config(snakemake.config).entropy_batch_size  # speed only: not a param
     n_batches = -(-len(sequences) // batch_size)
     meter = measure(
-        model, padded_batches(sequences, batch_size, pad_id), total=n_batches, average=cfg.get("average", "instance")
+        model, padded_batches(sequences, batch_size, pad_id), total=n_batches, average=spec.average
     )
     wc = snakemake.wildcards
     table = with_keys(meter.table(), model=wc.model, step=wc.step, variant=wc.variant)
-    table["corpus"] = cfg["corpus"]["name"]
+    table["corpus"] = spec.corpus
     write_table(table, snakemake.output.table)
     with atomic_file(snakemake.output.coef) as tmp:
         np.save(tmp, meter.mean_abs_coefficients())
