@@ -99,8 +99,8 @@ def time_ratio(args, dtype: torch.dtype) -> dict:
     data = list(batches(args, args.time_sequences))
     passes = {
         "plain": ("sdpa", lambda: plain_pass(model, data, args.device)),
-        "fused": (ENTROPY_ATTENTION, lambda: measure(model, data, progress=False)),
-        "eager": ("eager", lambda: measure(model, data, progress=False)),
+        "fused": (ENTROPY_ATTENTION, lambda: measure(model, data, progress=False, average="instance")),
+        "eager": ("eager", lambda: measure(model, data, progress=False, average="instance")),
     }
     times = {name: [] for name in passes}
     for repeat in range(args.repeats + 1):  # interleaved, so drift hits all alike; the first is a warm-up
@@ -138,7 +138,7 @@ def peak_memory_child(args, method: str, n_sequences: int) -> None:
         base = _reset_peak_rss()
     data = batches(args, n_sequences)  # a generator: the corpus itself is never held in memory
     if method == "streaming":
-        measure(model, data, progress=False)
+        measure(model, data, progress=False, average="instance")
     else:
         materialising_pass(model, data, args.device)
     peak = torch.cuda.max_memory_allocated() if args.device == "cuda" else _status_kib("VmHWM") * 1024

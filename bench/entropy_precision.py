@@ -38,7 +38,9 @@ def main() -> None:
     values = {}
     for dtype in (torch.float32, torch.bfloat16):
         model = load_causal_lm(args.checkpoint, dtype, ENTROPY_ATTENTION).to(args.device)
-        table = measure(model, padded_batches(sequences, args.batch_size, pad), progress=False).table()
+        table = measure(
+            model, padded_batches(sequences, args.batch_size, pad), progress=False, average="instance"
+        ).table()
         values[str(dtype).split(".")[-1]] = table[table.layer.isna()].set_index("metric").value
     out = pd.DataFrame(values)
     out["bf16 - fp32"] = out.bfloat16 - out.float32

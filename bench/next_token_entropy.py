@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from kentropy.entropy import next_token_entropy
+from kentropy.meters.kernels import next_token_entropy
 
 
 def before(logits: torch.Tensor, chunk: int = 256) -> torch.Tensor:

@@ -132,7 +132,7 @@ def profile(step_fn, args) -> None:
 
 
 def main() -> None:
-    from kentropy.continual import RunConfig
+    from kentropy.plan import Run
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -149,11 +149,19 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100/H200 SXM: 989)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    run = RunConfig(
+    total_steps = args.warmup + args.steps + 2
+    run = Run(
+        name="throughput",
+        run="throughput",
+        corpus="random",
         batch_size=args.batch,
         micro_batch_size=args.micro,
         lr=4e-4,
-        total_steps=args.warmup + args.steps + 2,
+        epochs=1,
+        steps_per_epoch=total_steps,
+        inject_interval=total_steps,  # the random stream carries no injections
+        n_injections=1,
+        seq_len=args.seq,
         warmup_fraction=0.05,
         alpha_f=0.1,
         weight_decay=0.1,

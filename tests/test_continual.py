@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +14,14 @@ import pandas as pd
 import pytest
 import torch
 
-from kentropy.continual import RunConfig, deepspeed_config
+from kentropy.continual import deepspeed_config
 from kentropy.corpora import pack_blocks
 from kentropy.downstream import write_local_tasks
 from kentropy.evaluation import Evaluation, evaluate_state
 from kentropy.forgetting import PROBE_COLUMNS
 from kentropy.knowledge import probe_table
 from kentropy.launch import launch_command
+from kentropy.plan import Downstream, EvaluationSpec, ReleasedEvaluator, Run
 from kentropy.streams import injection_schedule, write_stream
 from kentropy.world import fictional_record, multiple_choice_questions, new_domain_corpus
 
@@ -30,11 +32,18 @@ def tiny_olmo_model():
     return tiny_model("olmo", dtype=torch.float32)
 
 
-RUN = RunConfig(
+RUN = Run(
+    name="run",
+    run="run",
+    corpus="new_domain",
     batch_size=8,
     micro_batch_size=4,
     lr=3e-3,
-    total_steps=60,
+    epochs=1,
+    steps_per_epoch=60,
+    inject_interval=20,  # the retention curve is scored after steps 39, 59 and 60
+    n_injections=3,
+    seq_len=32,
     warmup_fraction=0.05,
     alpha_f=0.1,
     weight_decay=0.1,
@@ -43,6 +52,11 @@ RUN = RunConfig(
     save_interval=5,
     seed=0,
 )
+
+
+def shorter(run: Run, steps: int, **changes) -> Run:
+    """``run`` with ``steps`` steps (one epoch) and other ``changes``."""
+    return replace(run, steps_per_epoch=steps, inject_interval=min(run.inject_interval, steps), **changes)
 
 
 def test_deepspeed_config_accumulates_to_the_global_batch():
@@ -95,12 +109,14 @@ def start(tmp_path_factory):
 def evaluation(root, name) -> Evaluation:
     """What the workflow asks a training job to evaluate (Evaluation.from_job), for the run ``name``."""
     return Evaluation(
+        spec=EvaluationSpec(
+            probe_max_length=32,
+            released=ReleasedEvaluator(batch_size=16, world_size=4),
+            downstream=Downstream(source="generated", tasks=None, num_fewshot=0, limit=None),
+        ),
         paraphrase=str(root / "paraphrase.json"),
         once=str(root / "once.json"),
         benchmarks=str(root / "benchmarks"),
-        probe_max_length=32,
-        released={"batch_size": 16, "world_size": 4},
-        downstream={"source": "generated", "num_fewshot": 0},
         probe_batch_size=4,
         downstream_batch_size=8,
         keys={"model": "tiny", "step": "10", "variant": "original", "state": name},
@@ -109,7 +125,10 @@ def evaluation(root, name) -> Evaluation:
     )
 
 
-def train_command(root, name):
+def train_command(root, name, retention=False):
+    """The training command line; with ``retention``, the probes are scored during training and the trained
+    model is evaluated (both read ``--evaluation``)."""
+    scored = ["--retention", str(root / name / "retention.parquet"), "--evaluation", evaluation(root, name).to_json()]
     return [
         sys.executable,
         "-m",
@@ -119,7 +138,7 @@ def train_command(root, name):
         "--stream",
         str(root / "stream.npy"),
         "--run-config",
-        json.dumps(RUN.__dict__),
+        RUN.to_json(),
         "--out",
         str(root / name / "model"),
         "--loss",
@@ -128,20 +147,14 @@ def train_command(root, name):
         str(root / name / "work"),
         "--threads",
         "1",
-        "--knowledge",
-        str(root / "paraphrase.json"),
-        str(root / "once.json"),
-        "--probe-steps",
-        "6,12,60",
-        "--retention",
-        str(root / name / "retention.parquet"),
+        *(scored if retention else []),
     ]
 
 
 def uninterrupted(root):
     """The reference run (trained once per module)."""
     if not (root / "whole" / "loss.parquet").exists():
-        subprocess.run(train_command(root, "whole"), check=True, capture_output=True)
+        subprocess.run(train_command(root, "whole", retention=True), check=True, capture_output=True)
     return root / "whole"
 
 
@@ -159,13 +172,16 @@ def kill_after_first_save(command: list[str], work: Path, env: dict | None = Non
 def test_killed_run_resumes_to_the_same_result(start):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     uninterrupted(start)
-    kill_after_first_save(train_command(start, "killed"), start / "killed" / "work", env)
-    resumed = subprocess.run(train_command(start, "killed"), check=True, env=env, capture_output=True, text=True)
+    kill_after_first_save(train_command(start, "killed", retention=True), start / "killed" / "work", env)
+    resumed = subprocess.run(
+        train_command(start, "killed", retention=True), check=True, env=env, capture_output=True, text=True
+    )
     assert "resumed from" in resumed.stderr
 
     retention = pd.read_parquet(start / "killed" / "retention.parquet")
     knowledge = {split: json.loads((start / f"{split}.json").read_text()) for split in ("paraphrase", "once")}
-    assert list(retention.columns) == PROBE_COLUMNS and sorted(set(retention.step)) == [6, 12, 60]
+    assert list(retention.columns) == PROBE_COLUMNS
+    assert sorted(set(retention.step)) == list(RUN.retention_steps) == [39, 59, 60]
     assert len(retention) == 3 * len(probe_table(knowledge))  # every probe at every scoring step
     pd.testing.assert_frame_equal(retention, pd.read_parquet(start / "whole" / "retention.parquet"), rtol=1e-5)
     whole = pd.read_parquet(start / "whole" / "loss.parquet")
@@ -203,7 +219,6 @@ def test_learning_rate_log_follows_the_schedule(start):
 def test_zero_learning_rate_saves_the_checkpoint_bit_for_bit(start, dtype):
     """lr 0: fp32 master weights start from the checkpoint's own values and the model is saved back in the
     checkpoint's dtype, so nothing changes, not one bit (a bf16 checkpoint stays bf16)."""
-    from dataclasses import replace
 
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -213,7 +228,7 @@ def test_zero_learning_rate_saves_the_checkpoint_bit_for_bit(start, dtype):
     AutoTokenizer.from_pretrained(start / "ckpt").save_pretrained(ckpt)
     cmd = train_command(start, f"lr0-{ckpt.name}")
     cmd[cmd.index("--model") + 1] = str(ckpt)
-    cmd[cmd.index("--run-config") + 1] = json.dumps(replace(RUN, lr=0.0, total_steps=8).__dict__)
+    cmd[cmd.index("--run-config") + 1] = shorter(RUN, 8, lr=0.0).to_json()
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     before, after = (
@@ -240,15 +255,14 @@ def test_adamw_as_olmo_builds_it():
 
 
 def test_zero3_trains_and_saves_the_same_model_as_zero1(start):
-    from dataclasses import replace
 
     from safetensors.torch import load_file
 
-    run3 = replace(RUN, zero_stage=3, total_steps=20)
-    run1 = replace(RUN, total_steps=20)
+    run3 = shorter(RUN, 20, zero_stage=3)
+    run1 = shorter(RUN, 20)
     for name, run in (("zero1", run1), ("zero3", run3)):
         cmd = train_command(start, name)
-        cmd[cmd.index("--run-config") + 1] = json.dumps(run.__dict__)
+        cmd[cmd.index("--run-config") + 1] = run.to_json()
         subprocess.run(cmd, check=True, capture_output=True)
     np.testing.assert_allclose(
         pd.read_parquet(start / "zero3" / "loss.parquet").loss,
@@ -294,15 +308,14 @@ def test_two_processes_launched_like_a_two_gpu_job_train_the_same_model(start):
 def test_a_changed_run_never_resumes_stale_state(start):
     """Kill a run, change its lr, rerun in the same work dir: it starts fresh, says why, and ends exactly where
     an uninterrupted run at the new lr ends."""
-    from dataclasses import replace
 
     from safetensors.torch import load_file
 
-    new = replace(RUN, lr=2e-3, total_steps=20)
+    new = shorter(RUN, 20, lr=2e-3)
 
     def command(name, run):
         cmd = train_command(start, name)
-        cmd[cmd.index("--run-config") + 1] = json.dumps(run.__dict__)
+        cmd[cmd.index("--run-config") + 1] = run.to_json()
         return cmd
 
     subprocess.run(command("fresh-new-lr", new), check=True, capture_output=True)

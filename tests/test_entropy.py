@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from kentropy.corpora import padded_batches
-from kentropy.entropy import measure, next_token_entropy, position_ids_from_mask
+from kentropy.entropy import measure, position_ids_from_mask
+from kentropy.meters import STATISTICS
+from kentropy.meters.kernels import next_token_entropy
 from tests.conftest import random_sequences, tiny_model
 
 REL = 1e-6
@@ -137,8 +139,8 @@ def test_padding_never_counts():
     clean = list(padded_batches(sequences, 6, pad_id=0))
     dirty = [{**b, "input_ids": torch.where(b["attention_mask"].bool(), b["input_ids"], 5)} for b in clean]
     np.testing.assert_allclose(
-        measure(model, dirty, progress=False).table().value,
-        measure(model, clean, progress=False).table().value,
+        measure(model, dirty, progress=False, average="instance").table().value,
+        measure(model, clean, progress=False, average="instance").table().value,
         rtol=1e-10,
     )
 
@@ -151,13 +153,14 @@ def test_position_ids_count_real_tokens_only():
 def test_memory_is_independent_of_corpus_size():
     model = tiny_model("olmo")
     small, large = run(model, random_sequences(4, seed=4)), run(model, random_sequences(40, seed=5))
-    for attr in ("abs_coef_sum", "relu_coef_sum", "attention_sum"):
-        assert getattr(small, attr).shape == getattr(large, attr).shape
+    assert small.sums.keys() == large.sums.keys() == STATISTICS.keys()
+    for name in STATISTICS:
+        assert small.sums[name].shape == large.sums[name].shape
 
 
 def test_empty_corpus_is_an_error():
     with pytest.raises(ValueError, match="no non-padding tokens"):
-        measure(tiny_model("olmo"), [], progress=False).table()
+        measure(tiny_model("olmo"), [], progress=False, average="instance").table()
 
 
 def test_bfloat16_matches_float32_closely():

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
+from kentropy.config import load_config
 from kentropy.figure_registry import FIGURES
 from kentropy.manifests import ManifestError, tokens_seen
 
@@ -12,7 +12,7 @@ from .conftest import ROOT
 
 
 def config(name: str) -> dict:
-    return yaml.safe_load((ROOT / "config" / name).read_text())
+    return load_config(ROOT / "config" / name)
 
 
 def test_tokens_seen_from_manifests_pretraining_or_the_config():

@@ -135,7 +135,7 @@ def test_table2_and_correlations_report_the_exponent_of_the_runs_that_have_one()
     assert "| m | base | decay exponent a (forgetting curve), 2 seeds |" in table2_markdown(table)
     entropy = pd.DataFrame({"model": "m", "step": [10, 20, 30], "metric": "knowledge_entropy", "layer": np.nan,
                             "value": [3.0, 2.5, 2.0]})  # fmt: skip
-    corr = correlations(entropy, cont, fits=fits_table(a))
+    corr = correlations(entropy, cont, ["knowledge_entropy"], fits=fits_table(a))
     base = corr[(corr.run == "base") & (corr.method == "pearson")].set_index("y")
     assert set(base.index) == {"acquisition", "forgetting", "decay_exponent"}
     assert base.loc["decay_exponent", "r"] == pytest.approx(np.corrcoef([3.0, 2.5, 2.0], [0.32, 0.21, 0.12])[0, 1])

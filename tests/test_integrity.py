@@ -91,7 +91,9 @@ def test_nan_never_reaches_an_entropy_table(tmp_path):
         model.model.layers[0].mlp.down_proj.weight[0, 0] = float("nan")
     seqs = random_sequences(4, seed=0)
     batch = {"input_ids": torch.tensor([s[:3] for s in seqs]), "attention_mask": torch.ones(4, 3, dtype=torch.long)}
-    table = with_keys(measure(model, [batch], progress=False).table(), model="tiny", step=10, variant="original")
+    table = with_keys(
+        measure(model, [batch], progress=False, average="instance").table(), model="tiny", step=10, variant="original"
+    )
     path = tmp_path / "original.parquet"
     with pytest.raises(
         TableError, match=r"column 'value' holds \d+ non-finite value\(s\) \(nan at model=tiny, step=10"
@@ -201,7 +203,7 @@ def test_a_corpus_with_fewer_or_far_longer_documents_warns_with_the_numbers(tmp_
 
 def test_entropy_tables_are_identical_under_different_thread_counts():
     """The same checkpoint and corpus with 1, 2 and 4 torch threads: the same bits (float64 sums over tokens in
-    an order fixed by the shapes, kentropy.entropy.fixed_order_sum)."""
+    an order fixed by the shapes, kentropy.meters.kernels.fixed_order_sum)."""
     from transformers import OlmoConfig, OlmoForCausalLM
 
     from kentropy.attention import ENTROPY_ATTENTION
@@ -224,7 +226,7 @@ def test_entropy_tables_are_identical_under_different_thread_counts():
     try:
         for threads in (1, 2, 4):
             torch.set_num_threads(threads)
-            meter = measure(model, batches, progress=False)
+            meter = measure(model, batches, progress=False, average="instance")
             results.append((meter.table(), meter.mean_abs_coefficients()))
     finally:
         torch.set_num_threads(before)

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from kentropy.layout import VARIANT_REGEX, Layout, LayoutError, Run, Variant, with_keys
+from kentropy.config import validate_config
+from kentropy.layout import VARIANT_REGEX, Layout, LayoutError, Variant, with_keys
+from kentropy.plan import Run
 
 from .conftest import ROOT
 
@@ -27,14 +29,15 @@ def test_variant_names_round_trip():
 
 def test_run_fills_defaults_and_derives_its_numbers():
     config = yaml.safe_load((ROOT / "config/olmo-1b.yaml").read_text())
+    validate_config(config, ROOT / "config/schema.yaml")
     run = Run.from_config(config, "baseline")
     # The paper's baseline: 1,600 steps of 128 rows of 1,024 tokens, ten injections 160 steps apart.
     assert (run.total_steps, run.inject_interval, run.blocks) == (1600, 160, 128 * 1600)
     assert run.tokens == 1600 * 128 * 1024
     assert run.injection_steps == list(range(160, 1601, 160))
-    assert run.retention_steps == [*range(319, 1600, 160), 1600]
-    assert run.micro_batch_size == config["continual"]["micro_batch_size"]
-    assert run.trainer()["total_steps"] == 1600 and run.trainer()["seed"] == config["seed"]
+    assert run.retention_steps == (*range(319, 1600, 160), 1600)
+    assert run.micro_batch_size == config["continual"]["micro_batch_size"] and run.seed == config["seed"]
+    assert Run.from_json(run.to_json()) == run  # the one serialisation, on the training command line
     assert set(run.stream()) == {
         "corpus",
         "batch_size",
@@ -69,9 +72,9 @@ def test_experiments_write_under_their_own_names():
 
 def test_no_path_is_parsed_outside_the_vocabulary_module():
     """No regex over paths or checkpoint names in the rules and scripts: they receive keys, not paths."""
+    pattern = r"re\.(match|fullmatch|search|findall)|step\\\\d|removeprefix\(\"step|rsplit\("
     hits = subprocess.run(
-        ["git", "grep", "-n", "-E", r"re\.(match|fullmatch|search|findall)|step\\\\d|removeprefix\(\"step", "--",
-         "workflow", "Snakefile", "src/kentropy"],
+        ["git", "grep", "-n", "-E", pattern, "--", "workflow", "Snakefile", "src/kentropy"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     ).stdout.splitlines()  # fmt: skip
     assert [h for h in hits if not h.startswith(("src/kentropy/layout.py", "src/kentropy/hub.py"))] == []

@@ -102,7 +102,7 @@ def test_correlations_join_entropy_and_continual_by_step():
         rows.append({**key, "metric": "acquisition", "split": "all", "kind": "all", "value": a})
         rows.append({**key, "metric": "acquisition", "split": "once", "kind": "all", "value": -99.0})  # ignored
         rows.append({**key, "metric": "forgetting", "split": None, "kind": None, "value": f})
-    table = correlations(entropy, pd.DataFrame(rows)).set_index(["y", "method"])
+    table = correlations(entropy, pd.DataFrame(rows), ["knowledge_entropy"]).set_index(["y", "method"])
     assert table.loc[("acquisition", "pearson"), "r"] == pytest.approx(
         stats.pearsonr([4.0, 3.0, 2.5, 1.0], [30.0, 20.0, 22.0, 5.0]).statistic
     )

@@ -13,11 +13,15 @@ import pytest
 import torch
 
 from kentropy.knowledge import load_records, probe_table
-from kentropy.probes import ReleasedEvaluator, encode_probe, encode_probe_released, released_divisors, score_probes
+from kentropy.plan import ReleasedEvaluator
+from kentropy.probes import encode_probe, encode_probe_released, released_divisors, score_probes
 from kentropy.world import fictional_record
 
 from .conftest import tiny_olmo
 from .test_knowledge import REAL, needs_shared
+
+#: The released runs' batching (the schema's ``probe.released`` defaults).
+RELEASED = ReleasedEvaluator(batch_size=16, world_size=4)
 
 TOKENIZER = (
     Path(__file__).resolve().parents[2]
@@ -95,7 +99,7 @@ def test_target_tokens_are_those_of_the_spaced_target(model_and_tokenizer):
 def test_scores_match_the_brute_force_reference(model_and_tokenizer, batch_size):
     model, tokenizer, probes = model_and_tokenizer
     released = ReleasedEvaluator(batch_size=3, world_size=2)
-    got = score_probes(model, tokenizer, probes, batch_size=batch_size, released=released)
+    got = score_probes(model, tokenizer, probes, batch_size=batch_size, max_length=None, released=released)
     with torch.no_grad():
         want = [reference_score(model, *encode_probe(tokenizer, i, t)) for i, t in zip(probes.input, probes.target)]
     assert len(got) == len(probes) == 60
@@ -121,7 +125,7 @@ def test_truncation_keeps_the_target(model_and_tokenizer):
     model, tokenizer, probes = model_and_tokenizer
     one = probes.iloc[:1]
     ids, n = encode_probe(tokenizer, one.input.iloc[0], one.target.iloc[0])
-    got = score_probes(model, tokenizer, one, batch_size=1, max_length=n + 2)
+    got = score_probes(model, tokenizer, one, batch_size=1, max_length=n + 2, released=RELEASED)
     with torch.no_grad():
         want = reference_score(model, ids[-(n + 2) :], n)
     assert got.per_token.iloc[0] == pytest.approx(want, rel=1e-10)
@@ -157,7 +161,9 @@ def test_both_scores_on_the_published_probes_with_the_olmo_tokenizer():
         bos_token_id=None,
     )
     model = tf.OlmoForCausalLM(config).to(torch.float64).eval()
-    got = score_probes(model, tokenizer, probes, batch_size=8)  # small batches: float64 logits over 50k tokens
+    got = score_probes(
+        model, tokenizer, probes, batch_size=8, max_length=None, released=RELEASED
+    )  # small batches: float64 logits over 50k tokens
     some = probes.iloc[::13]  # one forward per probe in the reference: every 13th of the 1,950 (150 probes)
     with torch.no_grad():
         want = [reference_score(model, *encode_probe(tokenizer, i, t)) for i, t in zip(some.input, some.target)]

@@ -20,7 +20,7 @@ GATED = ["olmo", "olmo2", "llama"]
 
 
 def coefficients(model, sequences):
-    return measure(model, padded_batches(sequences, 5, pad_id=0), progress=False)
+    return measure(model, padded_batches(sequences, 5, pad_id=0), progress=False, average="instance")
 
 
 def test_factors_follow_algorithm_1_by_hand():

@@ -9,8 +9,9 @@ import pytest
 import yaml
 from scipy import stats
 
-from kentropy.layout import Run, parse_run_name, run_name, run_names
+from kentropy.layout import parse_run_name, run_name
 from kentropy.metrics import correlate, correlations, mean_interval
+from kentropy.plan import Run, run_names
 from kentropy.tables import resuscitation_table, table2, table2_markdown
 
 from .conftest import ROOT
@@ -29,7 +30,7 @@ def test_run_names_carry_the_seed_unless_it_is_the_global_one():
     assert [(r.run, r.seed) for r in runs] == [("baseline", 0), ("baseline", 1), ("baseline", 2)]
     # Each seed draws its own data order and injection rows and seeds the trainer; nothing else changes.
     assert len({tuple(sorted(r.stream().items())) for r in runs}) == 3
-    assert {r.trainer()["seed"] for r in runs} == {0, 1, 2} and len({r.tokens for r in runs}) == 1
+    assert {r.seed for r in runs} == {0, 1, 2} and len({r.tokens for r in runs}) == 1
 
 
 def test_mean_interval_is_the_student_t_interval():
@@ -145,7 +146,7 @@ def test_correlations_average_seeds_within_steps():
     entropy = pd.DataFrame({"model": "m", "step": steps, "metric": "knowledge_entropy", "layer": np.nan, "value": ke})
     a = {10: [30.0, 28.0], 20: [20.0, 23.0], 30: [22.0, 21.0], 40: [5.0, 9.0]}
     table = continual({("base", s, seed): (v, 1.0 + s / 10) for s, vs in a.items() for seed, v in enumerate(vs)})
-    out = correlations(entropy, table).set_index(["y", "method"])
+    out = correlations(entropy, table, ["knowledge_entropy"]).set_index(["y", "method"])
     pearson = out.loc[("acquisition", "pearson")]
     assert pearson.r == pytest.approx(stats.pearsonr(ke, [np.mean(v) for v in a.values()]).statistic)
     assert pearson.seeds == 2 and pearson.n == 4 and "seeds within" in pearson.ci_method

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from kentropy.layout import WORLD_FILES
 from kentropy.world import build_world, fictional_record, multiple_choice_questions, write_world
 
 ARGS = dict(
@@ -18,15 +19,21 @@ ARGS = dict(
 )
 
 
+def files(folder):
+    """A file per role of the world, as the generate_world rule names them."""
+    return {role: folder / name for role, name in WORLD_FILES.items()}
+
+
 def test_deterministic_under_seed(tmp_path):
-    write_world(tmp_path / "a", **ARGS)
-    write_world(tmp_path / "b", **ARGS)
-    for f in sorted(p.name for p in (tmp_path / "a").iterdir()):
+    write_world(files(tmp_path / "a"), **ARGS)
+    write_world(files(tmp_path / "b"), **ARGS)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(WORLD_FILES.values())
+    for f in WORLD_FILES.values():
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
 
 
 def test_fictional_records_follow_schema_and_are_new(tmp_path):
-    write_world(tmp_path, **ARGS)
+    write_world(files(tmp_path), **ARGS)
     world = build_world(3, 40, 10)
     known = {p.name for p in world.people}
     for split, n in (("paraphrase", 4), ("once", 6)):

@@ -18,6 +18,9 @@ from .errors import KentropyError
 from .layout import NAME_PATTERN, parse_run_name
 from .plan import ResuscitationGrid, Run
 
+#: The schema of a config, in the checkout (the workflow passes its own copy's path).
+SCHEMA = Path(__file__).resolve().parents[2] / "config/schema.yaml"
+
 
 class ConfigError(KentropyError, ValueError):
     """The config is invalid; the message is one line starting with the dotted key."""
@@ -38,6 +41,14 @@ def load_config_file(path: str | Path) -> dict:
         raise ConfigError(f"{path}: cannot read the config ({err})") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: a config is a mapping of keys, not a {type(config).__name__}")
+    return config
+
+
+def load_config(path: str | Path, schema_path: str | Path = SCHEMA) -> dict:
+    """A config file, validated and with every default filled: what the workflow's jobs see (for a shell
+    or a notebook)."""
+    config = load_config_file(path)
+    validate_config(config, schema_path)
     return config
 
 
@@ -185,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("files", nargs="+", type=Path)
-    parser.add_argument("--schema", type=Path, default=Path(__file__).resolve().parents[2] / "config/schema.yaml")
+    parser.add_argument("--schema", type=Path, default=SCHEMA)
     args = parser.parse_args(argv)
     failed = False
     for path in args.files:

@@ -26,11 +26,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .forgetting import PROBE_COLUMNS
-from .hub import WEIGHT_SUFFIXES
-from .integrity import recorded, verify, write_checksums
-from .io import atomic_dir, atomic_file, sha256, write_table
 from .evaluation import Evaluation
+from .forgetting import PROBE_COLUMNS
+from .hashing import sha256
+from .integrity import recorded, verify, write_checksums
+from .io import atomic_dir, atomic_file, write_table
+from .layout import WEIGHT_SUFFIXES
 from .plan import ReleasedEvaluator, Run
 from .probes import EncodedProbes, encode_probes, score_encoded
 from .schedule import adamw, warmup_cosine

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .architectures import decoder_layers
 from .attention import ENTROPY_ATTENTION
-from .meters import METRICS, STATISTICS, per_layer
+from .meters import ABS_COEFFICIENTS, METRICS, STATISTICS, per_layer
 from .meters.kernels import fixed_order_sum
 
 AVERAGES = ("instance", "token")
@@ -118,7 +118,7 @@ class EntropyMeter:
     # -- results -----------------------------------------------------------------------------------
     def mean_abs_coefficients(self) -> np.ndarray:
         """(layers, d_ff) corpus-mean |coefficient|: the input of resuscitation."""
-        return (self.sums["abs_coefficients"] / self.weight_total).cpu().numpy()
+        return (self.sums[ABS_COEFFICIENTS] / self.weight_total).cpu().numpy()
 
     def table(self) -> pd.DataFrame:
         """Long table (metric, layer, value, n_tokens), every registered metric in registration order: a row

@@ -14,13 +14,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from . import tables  # noqa: E402
+from .knowledge import ALL, PROBE_KINDS, SPLITS  # noqa: E402
+from .meters import METRICS, per_layer  # noqa: E402
 from .metrics import mean_interval  # noqa: E402
-
-_TITLES = {
-    "knowledge_entropy": "Knowledge entropy",
-    "attention_entropy": "Attention entropy",
-    "next_token_entropy": "Next-token entropy",
-}
 
 
 def checkpoint_x(table: pd.DataFrame, tokens: dict | None) -> tuple[pd.DataFrame, str]:
@@ -38,37 +34,42 @@ def seed_interval(values) -> tuple[float, float]:
     return mean_interval(values)[1:]
 
 
+#: Panels per row of a figure with one panel per registered metric.
+PANELS_PER_ROW = 3
+
+
 def figure3(entropy: pd.DataFrame, tokens: dict | None = None) -> plt.Figure:
-    """Knowledge, attention and next-token entropy (whole model) vs pretraining step (or tokens), a line per
-    model."""
-    whole, xlabel = checkpoint_x(entropy[entropy.layer.isna() & entropy.metric.isin(list(_TITLES))], tokens)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, (metric, title) in zip(axes, _TITLES.items()):
-        sns.lineplot(data=whole[whole.metric == metric], x="x", y="value", hue="model", marker="o", ax=ax)
-        ax.set(title=title, xlabel=xlabel, ylabel="entropy (nats)")
+    """Every registered metric (kentropy.meters; whole model) vs pretraining step (or tokens), a panel per
+    metric in registration order (rows of ``PANELS_PER_ROW``), a line per model."""
+    whole, xlabel = checkpoint_x(entropy[entropy.layer.isna()], tokens)
+    metrics = [m for m in METRICS.values() if m.name in set(whole.metric)]
+    rows = -(-len(metrics) // PANELS_PER_ROW)
+    columns = min(len(metrics), PANELS_PER_ROW)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.6 * rows), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        sns.lineplot(data=whole[whole.metric == metric.name], x="x", y="value", hue="model", marker="o", ax=ax)
+        ax.set(title=metric.title, xlabel=xlabel, ylabel=metric.unit)
+    for ax in axes.flat[len(metrics) :]:
+        ax.remove()
     fig.tight_layout()
     return fig
 
 
 def figure8(entropy: pd.DataFrame, tokens: dict | None = None) -> plt.Figure:
-    """Knowledge entropy of each layer vs pretraining step (or tokens), a panel per model."""
-    per_layer, xlabel = checkpoint_x(entropy[(entropy.metric == "knowledge_entropy") & entropy.layer.notna()], tokens)
-    per_layer["layer"] = per_layer.layer.astype(int)
-    grid = sns.relplot(
-        data=per_layer,
-        x="x",
-        y="value",
-        hue="layer",
-        col="model",
-        kind="line",
-        marker="o",
-        palette="viridis",
-        height=3.6,
-        aspect=1.3,
-        facet_kws={"sharey": False},
-    )
-    grid.set_axis_labels(xlabel, "knowledge entropy (nats)")
-    return grid.figure
+    """Each layer's value of every registered per-layer metric vs pretraining step (or tokens): a row per
+    metric (knowledge entropy first, the paper's Figure 8), a column per model, a line per layer."""
+    layers, xlabel = checkpoint_x(entropy[entropy.layer.notna()], tokens)
+    layers["layer"] = layers.layer.astype(int)
+    metrics = [m for m in METRICS.values() if per_layer(m) and m.name in set(layers.metric)]
+    models = sorted(layers.model.unique())
+    fig, axes = plt.subplots(len(metrics), len(models), figsize=(4.7 * len(models), 3.4 * len(metrics)), squeeze=False)
+    for row, metric in zip(axes, metrics):
+        for ax, model in zip(row, models):
+            data = layers[(layers.metric == metric.name) & (layers.model == model)]
+            sns.lineplot(data=data, x="x", y="value", hue="layer", marker="o", palette="viridis", ax=ax)
+            ax.set(title=f"{model}: {metric.title}", xlabel=xlabel, ylabel=metric.unit)
+    fig.tight_layout()
+    return fig
 
 
 def save(fig: plt.Figure, paths: list[str]) -> None:
@@ -104,7 +105,7 @@ def figure11(continual: pd.DataFrame, baseline: str, tokens: dict | None = None)
         (continual.metric == "acquisition")
         & (continual.run == baseline)
         & (continual.variant == "original")
-        & continual.split.isin(["paraphrase", "once"])
+        & continual.split.isin(list(SPLITS))
     ]
     acq, xlabel = checkpoint_x(acq, tokens)
     grid = sns.relplot(
@@ -116,7 +117,7 @@ def figure11(continual: pd.DataFrame, baseline: str, tokens: dict | None = None)
         col="kind",
         kind="line",
         marker="o",
-        col_order=["memorization", "semantic", "composition", "all"],
+        col_order=[*PROBE_KINDS, ALL],
         errorbar=seed_interval,
         height=3.4,
         aspect=1.1,
@@ -204,7 +205,7 @@ def retention(table: pd.DataFrame, tokens: dict | None = None, train_tokens_per_
     """Probe score P (all probe kinds) during continual training, a line per starting checkpoint, a panel
     per split: paraphrased knowledge climbs with each injection, once-seen knowledge fades (Chang et al.).
     With ``tokens``, the x-axis counts continual-training tokens and the legend the checkpoints' tokens."""
-    rows = table[(table.kind == "all") & table.split.isin(["paraphrase", "once"])]
+    rows = table[(table.kind == ALL) & table.split.isin(list(SPLITS))]
     xlabel = "continual-training step"
     if tokens is not None:
         rows = rows.assign(train_step=rows.train_step * train_tokens_per_step, step=checkpoint_x(rows, tokens)[0].x)
@@ -236,9 +237,9 @@ def forgetting_curves(curves: pd.DataFrame, fits: pd.DataFrame) -> plt.Figure:
     injection (log scale), a colour per starting checkpoint, a panel per probe kind (all splits together);
     dots: the mean over items and seeds with the seeds' 95% interval; dotted: the fitted power law
     ``intercept - a ln t`` (means over seeds), the legend giving a per checkpoint."""
-    points = curves[curves.split == "all"]
-    lines = fits[(fits.split == "all") & fits.exponent.notna()]
-    kinds = [k for k in ("memorization", "semantic", "composition", "all") if k in set(points.kind)]
+    points = curves[curves.split == ALL]
+    lines = fits[(fits.split == ALL) & fits.exponent.notna()]
+    kinds = [k for k in (*PROBE_KINDS, ALL) if k in set(points.kind)]
     models = sorted(points.model.unique())
     steps = sorted(points.step.unique())
     colours = dict(zip(steps, sns.color_palette("viridis", len(steps))))

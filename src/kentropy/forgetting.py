@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .metrics import ALL, SCORES, probe_scores
+from .knowledge import ALL
+from .metrics import SCORES, probe_scores
 
 #: Columns of a per-probe retention file written by the training job (kentropy.continual).
 PROBE_COLUMNS = ["step", "split", "paragraph", "kind", "probe", *SCORES]

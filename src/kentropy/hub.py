@@ -20,19 +20,19 @@ from huggingface_hub import HfApi, scan_cache_dir, snapshot_download
 from .errors import KentropyError
 from .integrity import CheckpointError, file_hashes, write_checksums
 from .io import atomic_dir
+from .layout import WEIGHT_SUFFIXES
 
 log = logging.getLogger(__name__)
 DEFAULT_REVISION_REGEX = r"^step(\d+)(-tokens\d+[KMBT])?$"
 # Weights, config and tokenizer; optimizer shards and other artifacts on some branches are skipped.
 CHECKPOINT_FILES = ["*.json", "*.safetensors", "*.bin", "*.model", "*.txt", "*.py"]
-WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
 class RevisionNotFound(KentropyError, LookupError):
     """No branch of the repo holds the requested step; the message lists the nearest ones."""
 
 
-def _branch_names(repo_id: str, cache_dir: str | None) -> tuple[list[str], str]:
+def branch_names(repo_id: str, cache_dir: str | None) -> tuple[list[str], str]:
     """Branch names of ``repo_id`` and where they came from (the Hub, or the cache and why)."""
     where = "in the local cache (offline)"
     if not huggingface_hub.constants.HF_HUB_OFFLINE:
@@ -64,7 +64,7 @@ def resolve_revision(
     repo_id: str, step: int, cache_dir: str | None = None, pattern: str = DEFAULT_REVISION_REGEX
 ) -> str:
     """The branch of ``repo_id`` that holds ``step``; RevisionNotFound names the nearest available steps."""
-    branches, where = _branch_names(repo_id, cache_dir)
+    branches, where = branch_names(repo_id, cache_dir)
     steps = step_revisions(branches, pattern)
     if step in steps:
         return steps[step]

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import KentropyError
-from .io import digest_file, sha256
+from .hashing import digest_file, sha256
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -42,21 +41,6 @@ def atomic_file(final: str | Path) -> Iterator[Path]:
         tmp.replace(final)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def digest_file(path: str | Path, *digests) -> None:
-    """Feed a file's bytes to each of ``digests`` (hashlib objects), read once in chunks."""
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            for digest in digests:
-                digest.update(chunk)
-
-
-def sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in chunks (fictional-knowledge pins, checkpoint and stream fingerprints)."""
-    digest = hashlib.sha256()
-    digest_file(path, digest)
-    return digest.hexdigest()
 
 
 def check_finite(table, name: str, missing: tuple[str, ...] = ()) -> None:

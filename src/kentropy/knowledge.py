@@ -14,11 +14,15 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import KentropyError
-from .io import atomic_file, sha256
+from .hashing import sha256
+from .io import atomic_file
 
 #: Probe kinds of the paper and the record fields that hold them.
 PROBE_KINDS = {"memorization": "mem", "semantic": "gen", "composition": "hard_gen"}
+#: The injected splits: each paraphrase-split paragraph every injection, paraphrased; each once-split group once.
 SPLITS = ("paraphrase", "once")
+#: The split and the kind of a score over every split or every kind.
+ALL = "all"
 
 
 class KnowledgeError(KentropyError, ValueError):

@@ -17,6 +17,49 @@ from .errors import KentropyError
 
 ORIGINAL = "original"
 
+#: Files of a checkpoint folder that hold weights (fetch, integrity, fingerprints).
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+
+#: The generated world's files by role (kentropy.world writes one per role; ``Layout.world`` names them).
+WORLD_FILES = {
+    "pretrain": "pretrain.parquet",
+    "entropy": "entropy.parquet",
+    "new_domain": "new_domain.parquet",
+    "paraphrase": "fictional_paraphrase.json",
+    "once": "fictional_once.json",
+    "questions": "questions.jsonl",
+}
+#: Every aggregated table and its rendered forms (``Layout.table``).
+TABLES = frozenset(
+    {
+        "entropy.parquet",
+        "continual.parquet",
+        "correlations.parquet",
+        "retention.parquet",
+        "forgetting_curves.parquet",
+        "forgetting.parquet",
+        "resuscitation.parquet",
+        "resuscitation.md",
+        "table2.md",
+        "table2.csv",
+        "paper_comparison.parquet",
+        "paper_comparison.md",
+    }
+)
+#: What a training run's folder holds (``Layout.training``) and a stream's (``Layout.stream``).
+TRAINING_FILES = frozenset({"model", "loss.parquet", "retention.parquet", "work"})
+STREAM_FILES = frozenset({"tokens.npy", "manifest.parquet"})
+#: The tables of one model state's evaluation (``Layout.evaluation``).
+EVALUATION_KINDS = frozenset({"probes", "downstream"})
+
+
+def _known(name, names, what: str):
+    """``name`` when it is one of ``names`` (or a wildcard pattern); LayoutError naming the vocabulary otherwise."""
+    if str(name).startswith("{") or name in names:
+        return name
+    raise LayoutError(f"{name!r} is not {what} ({', '.join(sorted(names))})")
+
+
 #: Every name that becomes a path component (experiment, model, corpus, run): the schema's ``$defs/name``.
 #: A letter or digit first, so never ``.``, ``..``, a hidden file or something that reads as an option.
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
@@ -154,9 +197,9 @@ class Layout:
         return self.resource("tokenizers", model)
 
     # --- data ---
-    def world(self, name) -> str:
-        """A file of the generated world (``pretrain.parquet``, ``fictional_once.json``, …)."""
-        return self.resource("world", name)
+    def world(self, role) -> str:
+        """The generated world's file of ``role`` (a key of ``WORLD_FILES``)."""
+        return self.resource("world", WORLD_FILES[_known(role, WORLD_FILES, "a world file")])
 
     def entropy_corpus(self, name) -> str:
         return self.resource("corpora", f"{name}.parquet")
@@ -180,19 +223,20 @@ class Layout:
 
     def stream(self, model, run, name) -> str:
         """``tokens.npy`` or ``manifest.parquet`` of a run's training stream."""
-        return self.result("streams", model, run, name)
+        return self.result("streams", model, run, _known(name, STREAM_FILES, "a stream file"))
 
     def training(self, model, step, variant, run, name) -> str:
         """``model`` (folder), ``loss.parquet``, ``retention.parquet`` or ``work`` of one training run."""
-        return self.result("continual", model, f"step{step}", variant, run, name)
+        return self.result("continual", model, f"step{step}", variant, run, _known(name, TRAINING_FILES, "a run file"))
 
     def evaluation(self, model, step, variant, state, kind) -> str:
         """``probes`` or ``downstream`` table of one model state (``before`` or after a run)."""
+        kind = _known(kind, EVALUATION_KINDS, "an evaluation kind")
         return self.result("evaluation", model, f"step{step}", variant, state, f"{kind}.parquet")
 
     # --- aggregates ---
     def table(self, name) -> str:
-        return self.result("tables", name)
+        return self.result("tables", _known(name, TABLES, "a table"))
 
     def figure(self, name, fmt) -> str:
         return self.result("figures", f"{name}.{fmt}")

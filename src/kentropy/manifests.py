@@ -91,11 +91,11 @@ def refresh(name: str, repo_id: str | None = None, out=None, cache_dir: str | No
     """The step list of manifest ``name`` read from the branches of ``repo_id`` (default: its first repo)
     on the Hub (offline: from the HF cache), tokens by ``tokens_per_step``; written to ``out`` (default: over
     ``data/checkpoints/<name>.csv``)."""
-    from .hub import _branch_names, step_revisions
+    from .hub import branch_names, step_revisions
 
     spec = sources()[name]
     repo_id = repo_id or spec["repos"][0]
-    branches, where = _branch_names(repo_id, cache_dir)
+    branches, where = branch_names(repo_id, cache_dir)
     steps = sorted(step_revisions(branches, spec["revision_regex"]))
     if not steps:
         raise ManifestError(f"{repo_id}: no branch matches {spec['revision_regex']!r} {where}")

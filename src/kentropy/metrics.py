@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .knowledge import ALL
+
 CONTINUAL_COLUMNS = [
     "model", "step", "variant", "run", "seed", "metric", "score", "split", "kind", "before", "after", "value"
 ]  # fmt: skip
@@ -14,7 +16,6 @@ CORRELATION_COLUMNS = [
 #: Correlation columns that are NaN by definition below 3 steps or when either side is constant
 #: (kentropy.io.write_table refuses NaN anywhere else).
 CORRELATION_MISSING = ("r", "p_value", "ci_low", "ci_high")
-ALL = "all"
 #: The probe-score definitions (kentropy.probes), a column each in probes.parquet.
 SCORES = ("per_token", "released")
 
@@ -200,7 +201,7 @@ def correlate(x, ys, seed: int = 0, n_resamples: int = 2000) -> list[dict]:
 def correlations(
     entropy: pd.DataFrame,
     continual: pd.DataFrame,
-    x_metrics=("knowledge_entropy",),
+    x_metrics,
     variant: str = "original",
     seed: int = 0,
     fits: pd.DataFrame | None = None,

@@ -122,9 +122,7 @@ def encode_probes(tokenizer, probes: pd.DataFrame, max_length: int | None = None
     return EncodedProbes(probes, encodings["per_token"], encodings["released"], pad_id)
 
 
-def score_encoded(
-    model, encoded: EncodedProbes, batch_size: int, released: ReleasedEvaluator
-) -> pd.DataFrame:
+def score_encoded(model, encoded: EncodedProbes, batch_size: int, released: ReleasedEvaluator) -> pd.DataFrame:
     """Both scores of every encoded probe: a frame with columns ``SCORES``, aligned with ``encoded.probes``.
     ``batch_size`` only sets how many sequences share a forward pass."""
     # The two encodings usually coincide: each distinct sequence goes through the model once.

@@ -17,11 +17,12 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .io import sha256
+from .hashing import sha256
+from .layout import WEIGHT_SUFFIXES
 
 PACKAGE = Path(__file__).resolve().parent
 # A module run as a program: the argument after ``-m`` (kentropy.launch), or a whole ``-m kentropy.<module>``.
-_MODULE_STRING = re.compile(r"(?:-m )?kentropy\.(\w+)")
+_MODULE_STRING = re.compile(r"(?:-m )?kentropy\.([\w.]+)")
 
 
 def library_version() -> str:
@@ -31,26 +32,50 @@ def library_version() -> str:
         return "unknown"
 
 
-def _imported_modules(path: Path, package: Path) -> set[str]:
-    """Names of the kentropy modules a file imports or runs (``-m kentropy.<module>`` in a string)."""
-    return set(_imported_names(path.read_text())) & {p.stem for p in package.glob("*.py")}
+def _module_file(name: str, package: Path) -> Path | None:
+    """The file of module ``name`` (dotted, relative to kentropy: ``entropy``, ``meters.sparsity``, ``meters``
+    for a subpackage's ``__init__``), or None when there is no such module."""
+    base = package.joinpath(*name.split("."))
+    return next((f for f in (base.with_suffix(".py"), base / "__init__.py") if f.is_file()), None)
 
 
 @cache
-def _imported_names(source: str) -> frozenset[str]:
-    names = set()
+def _import_statements(source: str) -> tuple[tuple[int, str, tuple[str, ...]], ...]:
+    """(level, module, imported names) of every import in ``source``, inside functions too, and
+    ``-m kentropy.<module>`` in a string as an absolute import."""
+    found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom):
-            inside = node.level > 0 or (node.module or "").split(".")[0] == "kentropy"
-            if not inside:
-                continue
-            sub = (node.module or "").removeprefix("kentropy").lstrip(".")
-            names |= {sub.split(".")[0]} if sub else {alias.name for alias in node.names}
+            found.append((node.level, node.module or "", tuple(alias.name for alias in node.names)))
         elif isinstance(node, ast.Import):
-            names |= {a.name.split(".")[1] for a in node.names if a.name.startswith("kentropy.")}
+            found += [(0, alias.name, ()) for alias in node.names]
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            names |= set(match.groups()) if (match := _MODULE_STRING.fullmatch(node.value)) else set()
-    return frozenset(names)
+            if match := _MODULE_STRING.fullmatch(node.value):
+                found.append((0, f"kentropy.{match[1]}", ()))
+    return tuple(found)
+
+
+def imported_modules(path: Path, package: Path, name: str | None) -> set[str]:
+    """Dotted names of the kentropy modules a file imports or runs, with every package above them (importing
+    ``kentropy.meters.kernels`` runs ``meters/__init__.py``). ``name``: the file's own module name, for its
+    relative imports (None for a script outside the package)."""
+    here = [] if name is None else name.split(".")[: None if path.name == "__init__.py" else -1]
+    found = set()
+    for level, module, names in _import_statements(path.read_text()):
+        if level == 0:
+            if module.split(".")[0] != "kentropy":
+                continue
+            base = module.split(".")[1:]
+        elif name is None:
+            continue
+        else:
+            base = here[: len(here) - level + 1] + (module.split(".") if module else [])
+        for target in (base, *(base + [n] for n in names)):  # ``from .pkg import module`` imports a module
+            for depth in range(1, len(target) + 1):
+                dotted = ".".join(target[:depth])
+                if _module_file(dotted, package):
+                    found.add(dotted)
+    return found
 
 
 def _normalised(path: Path) -> str:
@@ -70,31 +95,32 @@ def _normalised_source(source: str) -> str:  # cached by content: a DAG build di
 
 
 def modules_used(script: str | Path, package: Path = PACKAGE) -> list[str]:
-    """The modules of ``package`` (kentropy) that ``script`` runs, followed transitively, sorted."""
-    todo, seen = _imported_modules(Path(script), package), set()
+    """The modules of ``package`` (kentropy, subpackages included) that ``script`` runs, followed
+    transitively, as sorted dotted names."""
+    todo, seen = imported_modules(Path(script), package, None), set()
     while todo:
         name = todo.pop()
         seen.add(name)
-        todo |= _imported_modules(package / f"{name}.py", package) - seen
+        todo |= imported_modules(_module_file(name, package), package, name) - seen
     return sorted(seen)
 
 
-def _digest(paths) -> str:
+def _digest(named_files) -> str:
     digest = hashlib.sha256()
-    for path in paths:
-        digest.update(f"{path.stem}\0{_normalised(path)}\0".encode())
+    for name, path in named_files:
+        digest.update(f"{name}\0{_normalised(path)}\0".encode())
     return digest.hexdigest()[:16]
 
 
 def code_digest(script: str | Path, package: Path = PACKAGE) -> str:
     """sha256 (16 hex digits) of the library code ``script`` runs, ignoring docstrings, comments and layout."""
-    return _digest(package / f"{name}.py" for name in modules_used(script, package))
+    return _digest((name, _module_file(name, package)) for name in modules_used(script, package))
 
 
 @cache
 def library_digest() -> str:
-    """The code digest of the whole library (every module), once per process."""
-    return _digest(sorted(PACKAGE.glob("*.py")))
+    """The code digest of the whole library (every module of every subpackage), once per process."""
+    return _digest((str(p.relative_to(PACKAGE)), p) for p in sorted(PACKAGE.rglob("*.py")))
 
 
 def table_metadata() -> dict[bytes, bytes]:
@@ -106,8 +132,6 @@ def local_checkpoint_fingerprint(folder: str | Path, cache_file: str | Path) -> 
     """{file: "size:sha256"} of a checkpoint folder's weight files and config, so a checkpoint changed in
     place is noticed. Hashes are cached in ``cache_file`` by (path, size, mtime): a DAG build hashes a
     file only when it changed."""
-    from .hub import WEIGHT_SUFFIXES
-
     cache_path = Path(cache_file)
     known = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     fingerprint, changed = {}, False

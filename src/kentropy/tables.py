@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .knowledge import ALL
 from .layout import Variant
-from .metrics import ALL, decay_exponents, mean_interval
+from .meters import KNOWLEDGE_ENTROPY
+from .metrics import decay_exponents, mean_interval
 
 #: Table 2's quantities: the paper's A/F block and its K/P block (probe score and downstream mean after training).
 TABLE2_QUANTITIES = {
@@ -110,8 +112,8 @@ def resuscitation_table(entropy: pd.DataFrame, continual: pd.DataFrame, runs: li
     ``entropy`` is the long entropy table with a ``variant`` column; only the (model, step) pairs that
     have resuscitated variants are kept, with their originals as the reference.
     """
-    ke = entropy[entropy.layer.isna() & (entropy.metric == "knowledge_entropy")]
-    ke = ke[["model", "step", "variant", "value"]].rename(columns={"value": "knowledge_entropy"})
+    ke = entropy[entropy.layer.isna() & (entropy.metric == KNOWLEDGE_ENTROPY)]
+    ke = ke[["model", "step", "variant", "value"]].rename(columns={"value": KNOWLEDGE_ENTROPY})
     key = ["model", "step", "variant", "run"]
     long = over_seeds(totals(continual[continual.run.isin(runs)]), key, ["A", "F"])
     a, f = (

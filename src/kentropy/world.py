@@ -265,7 +265,7 @@ def multiple_choice_questions(world: World, n: int, seed: int, n_choices: int = 
 
 
 def write_world(
-    out_dir: str | Path,
+    files: dict[str, str | Path],
     seed: int,
     n_people: int,
     n_documents: int,
@@ -275,11 +275,15 @@ def write_world(
     n_once: int,
     n_questions: int,
 ) -> None:
-    """Write every generated artifact of the world into ``out_dir`` (Parquet for corpora, JSON otherwise)."""
+    """Write every generated artifact of the world, each to ``files[role]`` (roles: kentropy.layout.WORLD_FILES;
+    Parquet for corpora, JSON otherwise), each atomically."""
     import pandas as pd
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from .io import atomic_file
+    from .layout import WORLD_FILES
+
+    if set(files) != set(WORLD_FILES):
+        raise ValueError(f"write_world: files for {sorted(files)}, the world has {sorted(WORLD_FILES)}")
     world = build_world(seed, n_people, n_paraphrase + n_once)
     corpora = {
         "pretrain": pretraining_corpus(world, n_documents, seed + 1),
@@ -287,12 +291,15 @@ def write_world(
         "entropy": pretraining_corpus(world, n_entropy_documents, seed + 2),
         "new_domain": new_domain_corpus(n_new_domain_documents, seed + 3),
     }
-    for name, docs in corpora.items():
-        pd.DataFrame({"text": docs}).to_parquet(out / f"{name}.parquet", index=False)
+    for role, docs in corpora.items():
+        with atomic_file(files[role]) as tmp:
+            pd.DataFrame({"text": docs}).to_parquet(tmp, index=False)
     country = world.country_of
     records = [fictional_record(p, country[p.city], seed + 10 + i) for i, p in enumerate(world.fictional)]
     splits = {"paraphrase": records[:n_paraphrase], "once": records[n_paraphrase:]}
     for split, recs in splits.items():
-        (out / f"fictional_{split}.json").write_text(json.dumps(recs, indent=1))
+        with atomic_file(files[split]) as tmp:
+            tmp.write_text(json.dumps(recs, indent=1))
     questions = multiple_choice_questions(world, n_questions, seed + 4)
-    (out / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
+    with atomic_file(files["questions"]) as tmp:
+        tmp.write_text("".join(json.dumps(q) + "\n" for q in questions))

@@ -3,7 +3,7 @@
 
 rule train_tokenizer:
     input:
-        L.world("pretrain.parquet"),
+        L.world("pretrain"),
     output:
         directory(L.tokenizer("{model}")),
     log:
@@ -46,6 +46,7 @@ rule pretrain_tiny:
         producers=producers,
         pretrain=canonical(config.get("pretrain")),
         seed=config["seed"],
+        start_step=previous_step,
     script:
         "../scripts/pretrain_tiny.py"
 

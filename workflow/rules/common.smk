@@ -9,7 +9,8 @@ from snakemake.script import PythonScript
 
 from kentropy.config import ConfigError, canonical, validate_config
 from kentropy.figure_registry import FIGURES, GROUPS, drawn
-from kentropy.layout import VARIANT_REGEX, Layout
+from kentropy.knowledge import SPLITS
+from kentropy.layout import VARIANT_REGEX, WORLD_FILES, Layout
 from kentropy.manifests import ManifestError, check_model, duplicate_steps, tokens_seen
 from kentropy.plan import Plan
 from kentropy.provenance import code_digest, local_checkpoint_fingerprint
@@ -92,13 +93,16 @@ def local_fingerprint(wildcards):
     return local_checkpoint_fingerprint(checkpoint_dir(wildcards), cache)
 
 
+def previous_step(wildcards):
+    """The configured step a pretraining segment starts from (0 for the first: a fresh initialisation)."""
+    return max((s for s in MODELS[wildcards.model]["steps"] if s < int(wildcards.step)), default=0)
+
+
 def previous_checkpoint(wildcards):
     """Input of a pretraining segment: the checkpoint of the previous configured step (none for the first)."""
-    steps = sorted(MODELS[wildcards.model]["steps"])
-    earlier = [s for s in steps if s < int(wildcards.step)]
-    inputs = {"corpus": L.world("pretrain.parquet"), "tokenizer": L.tokenizer(wildcards.model)}
-    if earlier:
-        inputs["start"] = L.pretrained_checkpoint(wildcards.model, earlier[-1])
+    inputs = {"corpus": L.world("pretrain"), "tokenizer": L.tokenizer(wildcards.model)}
+    if previous_step(wildcards):
+        inputs["start"] = L.pretrained_checkpoint(wildcards.model, previous_step(wildcards))
     return inputs
 
 
@@ -225,7 +229,7 @@ def corpus_blocks(wildcards):
 
 def generated_corpus(wildcards):
     spec = CONTINUAL["corpora"][wildcards.corpus]
-    return L.world(f"{spec['file']}.parquet") if spec["source"] == "generated" else []
+    return L.world(spec["file"]) if spec["source"] == "generated" else []
 
 
 def corpus_spec(wildcards):

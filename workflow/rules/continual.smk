@@ -7,13 +7,15 @@ localrules:
 
 rule fictional_knowledge:
     input:
-        generated=branch(CONTINUAL["knowledge"]["source"] == "generated", then=L.world("fictional_{split}.json")),
+        generated=branch(
+            CONTINUAL["knowledge"]["source"] == "generated", then=lambda wildcards: L.world(wildcards.split)
+        ),
     output:
         L.knowledge("{split}"),
     log:
         L.log("fictional_knowledge", "{split}"),
     wildcard_constraints:
-        split="paraphrase|once",
+        split="|".join(SPLITS),
     conda:
         ENV
     params:

@@ -3,12 +3,7 @@
 
 rule generate_world:
     output:
-        pretrain=L.world("pretrain.parquet"),
-        entropy=L.world("entropy.parquet"),
-        new_domain=L.world("new_domain.parquet"),
-        paraphrase=L.world("fictional_paraphrase.json"),
-        once=L.world("fictional_once.json"),
-        questions=L.world("questions.jsonl"),
+        **{role: L.world(role) for role in WORLD_FILES},
     log:
         L.log("generate_world"),
     conda:
@@ -27,7 +22,7 @@ localrules:
 
 rule entropy_corpus:
     input:
-        generated=branch(config["entropy"]["corpus"]["source"] == "generated", then=L.world("entropy.parquet")),
+        generated=branch(config["entropy"]["corpus"]["source"] == "generated", then=L.world("entropy")),
     output:
         L.entropy_corpus("{corpus}"),
     log:

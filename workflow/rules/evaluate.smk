@@ -7,7 +7,7 @@ rule fetch_benchmarks:
     # Writes the local task YAMLs (generated) or downloads the benchmarks into the HF cache (lm_eval),
     # so evaluation jobs on offline compute nodes find everything.
     input:
-        questions=branch(config["downstream"]["source"] == "generated", then=L.world("questions.jsonl")),
+        questions=branch(config["downstream"]["source"] == "generated", then=L.world("questions")),
     output:
         directory(L.benchmarks()),
     log:

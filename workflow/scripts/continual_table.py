@@ -3,6 +3,7 @@
 import pandas as pd
 
 from kentropy.io import table_reader, write_table
+from kentropy.knowledge import ALL
 from kentropy.logs import log_to
 from kentropy.metrics import CONTINUAL_COLUMNS, continual_rows
 
@@ -25,7 +26,7 @@ with log_to(snakemake.log[0]) as log:
             )
     table = pd.DataFrame(rows, columns=CONTINUAL_COLUMNS)
     write_table(table, snakemake.output[0])
-    summary = table[(table.metric == "forgetting") | (table.split == "all") & (table.kind == "all")]
+    summary = table[(table.metric == "forgetting") | (table.split == ALL) & (table.kind == ALL)]
     log.info(
         "\n%s",
         summary.pivot_table(index=["model", "run", "seed", "step"], columns="metric", values="value").to_string(),

@@ -1,8 +1,10 @@
-"""Knowledge entropy vs acquisition, forgetting and the forgetting-curve exponent across steps ->
+"""Every registered metric marked ``correlate`` (kentropy.meters: knowledge entropy, its ReLU variant, the
+sparsity of memory use) vs acquisition, forgetting and the forgetting-curve exponent across steps ->
 results/tables/correlations.parquet."""
 
 from kentropy.io import table_reader, write_table
 from kentropy.logs import log_to
+from kentropy.meters import correlated
 from kentropy.metrics import CORRELATION_MISSING, correlations, reported
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
@@ -11,7 +13,7 @@ with log_to(snakemake.log[0]) as log:
     table = correlations(
         read_input(snakemake.input.entropy),
         reported(read_input(snakemake.input.continual), snakemake.params.score),
-        x_metrics=("knowledge_entropy", "knowledge_entropy_relu"),
+        x_metrics=correlated(),
         seed=snakemake.params.seed,
         fits=reported(read_input(snakemake.input.fits), snakemake.params.score),
     )

@@ -1,10 +1,10 @@
-"""Write the generated tiny world (corpora, fictional knowledge, questions)."""
+"""Write the generated tiny world (corpora, fictional knowledge, questions), a file per role of
+kentropy.layout.WORLD_FILES."""
 
-from pathlib import Path
-
+from kentropy.layout import WORLD_FILES
 from kentropy.logs import log_to
 from kentropy.world import write_world
 
 with log_to(snakemake.log[0]) as log:
-    write_world(Path(snakemake.output.pretrain).parent, **snakemake.params.world)
-    log.info("world written to %s", Path(snakemake.output.pretrain).parent)
+    write_world({role: snakemake.output[role] for role in WORLD_FILES}, **snakemake.params.world)
+    log.info("world written: %s", ", ".join(snakemake.output))

@@ -19,6 +19,7 @@ from kentropy.entropy import measure  # noqa: E402
 from kentropy.io import atomic_file, table_reader, write_table  # noqa: E402
 from kentropy.layout import with_keys  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
+from kentropy.meters import KNOWLEDGE_ENTROPY  # noqa: E402
 from kentropy.plan import EntropySpec, Speed  # noqa: E402
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
@@ -34,9 +35,7 @@ with log_to(snakemake.log[0]) as log:
     sequences = token_sequences(read_input(snakemake.input.corpus), tokenizer, spec.max_length)
     batch_size = Speed.from_config(snakemake.config).entropy_batch_size  # speed only: not a param
     n_batches = -(-len(sequences) // batch_size)
-    meter = measure(
-        model, padded_batches(sequences, batch_size, pad_id), total=n_batches, average=spec.average
-    )
+    meter = measure(model, padded_batches(sequences, batch_size, pad_id), total=n_batches, average=spec.average)
     wc = snakemake.wildcards
     table = with_keys(meter.table(), model=wc.model, step=wc.step, variant=wc.variant)
     table["corpus"] = spec.corpus
@@ -46,5 +45,5 @@ with log_to(snakemake.log[0]) as log:
     log.info(
         "%d tokens; knowledge entropy %.4f",
         meter.n_tokens,
-        table.query("metric == 'knowledge_entropy' and layer.isna()").value.iloc[0],
+        table[(table.metric == KNOWLEDGE_ENTROPY) & table.layer.isna()].value.iloc[0],
     )

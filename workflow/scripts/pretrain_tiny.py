@@ -19,7 +19,7 @@ with log_to(snakemake.log[0]) as log:
         seed=snakemake.params.seed,
     )
     start = snakemake.input.get("start")
-    start_step = int(start.rsplit("step", 1)[1]) if start else 0
+    start_step = snakemake.params.start_step
     losses = train_segment(
         cfg,
         snakemake.input.corpus,

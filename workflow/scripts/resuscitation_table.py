@@ -4,6 +4,7 @@ import pandas as pd
 
 from kentropy.io import atomic_file, table_reader, write_table
 from kentropy.logs import log_to
+from kentropy.meters import KNOWLEDGE_ENTROPY
 from kentropy.metrics import reported
 from kentropy.tables import RESUSCITATION_MISSING, interval_cell, resuscitation_table
 
@@ -17,12 +18,12 @@ with log_to(snakemake.log[0]):
     )
     write_table(table, snakemake.output.parquet, missing=RESUSCITATION_MISSING)
     cells = table.assign(
-        knowledge_entropy=table.knowledge_entropy.map("{:.3f}".format),
+        **{KNOWLEDGE_ENTROPY: table[KNOWLEDGE_ENTROPY].map("{:.3f}".format)},
         **{q: [interval_cell(*r) for r in table[[q, f"{q}_ci_low", f"{q}_ci_high"]].to_numpy()] for q in ("A", "F")},
         variant=[f"{v} ({n} seed{'' if n == 1 else 's'})" for v, n in zip(table.variant, table.seeds)],
     )
     wide = cells.melt(
-        id_vars=["model", "run", "variant", "step"], value_vars=["knowledge_entropy", "A", "F"], var_name="quantity"
+        id_vars=["model", "run", "variant", "step"], value_vars=[KNOWLEDGE_ENTROPY, "A", "F"], var_name="quantity"
     ).pivot(index=["model", "run", "variant", "quantity"], columns="step", values="value")
     note = "A and F: mean over seeds ± the half-width of its 95% Student-t interval (none for one seed).\n"
     with atomic_file(snakemake.output.markdown) as tmp:

@@ -6,6 +6,7 @@ import pandas as pd
 
 from kentropy.forgetting import FIT_MISSING, curve_points, fit, item_curves, retention_scores
 from kentropy.io import table_reader, write_table
+from kentropy.knowledge import ALL
 from kentropy.layout import with_keys
 from kentropy.logs import log_to
 
@@ -23,4 +24,4 @@ with log_to(snakemake.log[0]) as log:
     write_table(pd.concat(tables["curves"], ignore_index=True), snakemake.output.curves)
     fits = pd.concat(tables["fits"], ignore_index=True)
     write_table(fits, snakemake.output.fits, missing=FIT_MISSING)
-    log.info("\n%s", fits[(fits.split == "all") & (fits.kind == "all")].to_string())
+    log.info("\n%s", fits[(fits.split == ALL) & (fits.kind == ALL)].to_string())

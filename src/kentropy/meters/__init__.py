@@ -2,7 +2,18 @@
 of memory use (``sparsity``). Adding one: a module that registers its Metric (and its Statistic when it reads
 the forward pass differently), imported here, and its brute-force test; docs/design.md, "How to extend"."""
 
-from . import entropies, sparsity  # noqa: F401  (each registers its metrics)
+from . import sparsity  # noqa: F401  (registers its metrics; the entropies register on import of .entropies)
+from .entropies import ABS_COEFFICIENTS, KNOWLEDGE_ENTROPY
 from .registry import HOOKS, METRICS, STATISTICS, Metric, Statistic, correlated, per_layer
 
-__all__ = ["HOOKS", "METRICS", "STATISTICS", "Metric", "Statistic", "correlated", "per_layer"]
+__all__ = [
+    "ABS_COEFFICIENTS",
+    "HOOKS",
+    "KNOWLEDGE_ENTROPY",
+    "METRICS",
+    "STATISTICS",
+    "Metric",
+    "Statistic",
+    "correlated",
+    "per_layer",
+]

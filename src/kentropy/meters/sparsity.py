@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from statistics import fmean
 
+from .entropies import ABS_COEFFICIENTS
 from .reductions import gini_coefficient, hoyer_sparsity
 from .registry import Metric, register_metric
 
@@ -22,7 +23,7 @@ def _gini(layer_sum, weight_total) -> float:
 register_metric(
     Metric(
         "coefficient_hoyer",
-        "abs_coefficients",
+        ABS_COEFFICIENTS,
         _hoyer,
         fmean,
         "Hoyer sparsity of memory use",
@@ -34,7 +35,7 @@ register_metric(
 register_metric(
     Metric(
         "coefficient_gini",
-        "abs_coefficients",
+        ABS_COEFFICIENTS,
         _gini,
         fmean,
         "Gini coefficient of memory use",
