@@ -155,3 +155,61 @@ def test_weak_inputs_name_their_file_or_key(tmp_path):
         ConfigError, match=re.escape(f"config: models.mine.path: no checkpoint for step 5 at {tmp_path}")
     ):
         validate_config(cfg, SCHEMA)
+
+
+def _defaults(schema: dict, path=()):
+    """(dotted path, default) of every property default the schema states, outside if/then branches."""
+    for key, sub in schema.get("properties", {}).items():
+        if "default" in sub:
+            yield ".".join((*path, key)), sub["default"]
+        yield from _defaults(sub, (*path, key))
+
+
+def test_validation_fills_every_schema_default():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    config = default()
+    del config["threads"]  # written in the default config: left out to see it filled
+    validate_config(config, SCHEMA)
+    filled = list(_defaults(schema))
+    assert len(filled) >= 15
+    for dotted, value in filled:
+        node = config
+        for key in dotted.split("."):
+            node = node[key]
+        if dotted not in ("threads",) and not isinstance(value, dict):
+            assert node == value, dotted
+    assert config["threads"] == 2 and config["cluster"]["runtime"]["measure_entropy"] == 60
+    assert config["models"]["tiny"]["gpus"] == 0 and "layout" not in config["models"]["tiny"]  # hf only
+    hf = yaml.safe_load((ROOT / "config" / "olmo-1b.yaml").read_text())
+    validate_config(hf, SCHEMA)
+    from kentropy.hub import DEFAULT_REVISION_REGEX
+
+    assert hf["models"]["olmo-1b"]["revision_regex"] == DEFAULT_REVISION_REGEX  # one pattern, two readers
+    assert hf["models"]["olmo-1b"]["layout"] == "hf"
+
+
+def test_a_filled_default_is_validated_and_never_shared():
+    a, b = default(), default()
+    validate_config(a, SCHEMA)
+    validate_config(b, SCHEMA)
+    a["probe"]["released"]["batch_size"] = 3
+    assert b["probe"]["released"]["batch_size"] == 16
+    bad = default()
+    bad["cluster"] = {"runtime": {"probe": 0}}
+    with pytest.raises(ConfigError, match=r"^config: cluster.runtime.probe: 0 is less than the minimum of 1$"):
+        validate_config(bad, SCHEMA)
+
+
+def test_no_schema_default_is_restated_in_code():
+    """Code reads every defaulted key as present: no ``.get("<key>", …)`` for a key whose default the schema
+    states (rules, scripts, library)."""
+    import subprocess
+
+    keys = sorted({dotted.split(".")[-1] for dotted, _ in _defaults(yaml.safe_load(SCHEMA.read_text()))})
+    keys += ["layout", "revision_regex"]  # defaults of the hf branch
+    pattern = r"\.get\(\"(" + "|".join(keys) + r")\""
+    hits = subprocess.run(
+        ["git", "grep", "-n", "-E", pattern, "--", "src/kentropy", "workflow", "Snakefile"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    ).stdout.splitlines()  # fmt: skip
+    assert hits == []

@@ -8,7 +8,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from kentropy.io import write_table
-from kentropy.provenance import PACKAGE, code_digest, local_checkpoint_fingerprint, modules_used
+from kentropy.provenance import (
+    PACKAGE,
+    code_digest,
+    imported_modules,
+    local_checkpoint_fingerprint,
+    module_file,
+    modules_used,
+)
 
 from .conftest import ROOT
 
@@ -69,3 +76,50 @@ def test_a_local_checkpoint_changed_in_place_changes_its_fingerprint(tmp_path):
     weights.write_bytes(b"b" * 64)  # same size, other bytes
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1000))
     assert local_checkpoint_fingerprint(folder, cache)["model.safetensors"] != first["model.safetensors"]
+
+
+def test_an_edit_in_a_subpackage_changes_the_digest_of_the_jobs_that_run_it(tmp_path):
+    """kentropy.meters is a subpackage, reached through ``from .meters import …`` and its own relative
+    imports: editing one of its modules reruns the entropy jobs (a changed code param), not the training."""
+    package = _copy_package(tmp_path)
+    entropy, train = SCRIPTS / "measure_entropy.py", SCRIPTS / "continual_train.py"
+    assert {"meters", "meters.registry", "meters.sparsity", "meters.kernels"} <= set(modules_used(entropy, package))
+    assert not any(m.startswith("meters") for m in modules_used(train, package))
+    before = {s: code_digest(s, package) for s in (entropy, train)}
+    source = package / "meters" / "sparsity.py"
+    source.write_text(source.read_text() + "\n\ndef _added():\n    return 1\n")
+    assert code_digest(entropy, package) != before[entropy] and code_digest(train, package) == before[train]
+
+
+def _import_graph():
+    """{module: the kentropy modules it imports}, leaving out a submodule's own packages (importing
+    ``meters.registry`` runs ``meters/__init__``, which is no dependency of the registry's code)."""
+    names = [str(p.relative_to(PACKAGE).with_suffix("")).replace("/", ".") for p in PACKAGE.rglob("*.py")]
+    names = [n.removesuffix(".__init__") for n in names]
+    graph = {}
+    for name in names:
+        imported = imported_modules(module_file(name, PACKAGE), PACKAGE, name)
+        graph[name] = {m for m in imported if m != name and not name.startswith(f"{m}.")}
+    return graph
+
+
+def test_the_library_has_no_import_cycle():
+    from graphlib import CycleError, TopologicalSorter
+
+    graph = _import_graph()
+    assert {"plan", "meters.sparsity", "hashing"} <= set(graph)
+    try:
+        list(TopologicalSorter(graph).static_order())
+    except CycleError as err:
+        raise AssertionError(f"import cycle: {' -> '.join(err.args[1])}") from None
+
+
+def test_no_library_module_imports_another_modules_private_name():
+    import ast
+
+    private = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("kentropy")):
+                private += [f"{path.relative_to(PACKAGE)}: {a.name}" for a in node.names if a.name.startswith("_")]
+    assert private == []

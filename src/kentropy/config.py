@@ -1,8 +1,8 @@
 """Config validation with one-line errors that name the offending key (schema: config/schema.yaml).
 
 Validation also fills every ``default`` the schema states into the config, in place: the schema is the one
-place a default is written, and code reads every key as present (``config["threads"]``, never
-``config.get("threads", 2)``).
+place a default is written, and code reads every key as present (``config["threads"]``, never a ``get``
+with a fallback of its own; tests/test_config.py checks).
 """
 
 from __future__ import annotations

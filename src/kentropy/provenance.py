@@ -32,7 +32,7 @@ def library_version() -> str:
         return "unknown"
 
 
-def _module_file(name: str, package: Path) -> Path | None:
+def module_file(name: str, package: Path) -> Path | None:
     """The file of module ``name`` (dotted, relative to kentropy: ``entropy``, ``meters.sparsity``, ``meters``
     for a subpackage's ``__init__``), or None when there is no such module."""
     base = package.joinpath(*name.split("."))
@@ -73,7 +73,7 @@ def imported_modules(path: Path, package: Path, name: str | None) -> set[str]:
         for target in (base, *(base + [n] for n in names)):  # ``from .pkg import module`` imports a module
             for depth in range(1, len(target) + 1):
                 dotted = ".".join(target[:depth])
-                if _module_file(dotted, package):
+                if module_file(dotted, package):
                     found.add(dotted)
     return found
 
@@ -101,7 +101,7 @@ def modules_used(script: str | Path, package: Path = PACKAGE) -> list[str]:
     while todo:
         name = todo.pop()
         seen.add(name)
-        todo |= imported_modules(_module_file(name, package), package, name) - seen
+        todo |= imported_modules(module_file(name, package), package, name) - seen
     return sorted(seen)
 
 
@@ -114,7 +114,7 @@ def _digest(named_files) -> str:
 
 def code_digest(script: str | Path, package: Path = PACKAGE) -> str:
     """sha256 (16 hex digits) of the library code ``script`` runs, ignoring docstrings, comments and layout."""
-    return _digest((name, _module_file(name, package)) for name in modules_used(script, package))
+    return _digest((name, module_file(name, package)) for name in modules_used(script, package))
 
 
 @cache

@@ -12,6 +12,7 @@ from kentropy.figure_registry import FIGURES, GROUPS, drawn
 from kentropy.knowledge import SPLITS
 from kentropy.layout import VARIANT_REGEX, WORLD_FILES, Layout
 from kentropy.manifests import ManifestError, check_model, duplicate_steps, tokens_seen
+from kentropy.meters import METRICS
 from kentropy.plan import Plan
 from kentropy.provenance import code_digest, local_checkpoint_fingerprint
 
@@ -308,6 +309,15 @@ def resuscitation_entropy_tables():
 
 
 # --- figures (kentropy.figure_registry) ---
+# What each registered per-checkpoint metric is (kentropy.meters), for the report's captions.
+METRIC_CAPTIONS = {name: metric.caption for name, metric in METRICS.items()}
+
+
+def metric_captions(wildcards):
+    """The metric captions, for the figures drawn from the entropy table (Figures 3 and 8)."""
+    return METRIC_CAPTIONS if "entropy.parquet" in FIGURES[wildcards.name].tables else {}
+
+
 def figure_files(*names):
     return [L.figure(name, fmt) for name in names for fmt in FORMATS]
 

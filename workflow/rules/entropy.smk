@@ -47,5 +47,6 @@ rule entropy_table:
         code=code("entropy_table.py"),
         producers=producers,
         sources=hub_sources(),
+        captions=METRIC_CAPTIONS,  # read by the report's caption only
     script:
         "../scripts/entropy_table.py"

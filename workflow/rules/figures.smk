@@ -22,6 +22,7 @@ rule figure:
         producers=producers,
         options=lambda wildcards: canonical(FIGURES[wildcards.name].options(config)),
         score=lambda wildcards: PROBE_SCORE if FIGURES[wildcards.name].scored else None,
+        captions=metric_captions,  # read by the report's caption only
     script:
         "../scripts/figure.py"
 
