@@ -12,18 +12,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from kentropy.meters import METRICS, correlated
+
 from .conftest import ROOT, job_counts, snakemake
 
 
 def test_default_dag_produces_tables_and_figures(e2e):
     table = pd.read_parquet(e2e / "results/e2e/tables/entropy.parquet")
     assert set(table.step) == {10, 20, 30}
-    assert set(table.metric) == {
-        "knowledge_entropy",
-        "knowledge_entropy_relu",
-        "attention_entropy",
-        "next_token_entropy",
-    }
+    assert list(dict.fromkeys(table.metric)) == list(METRICS)  # every registered metric, in registration order
+    assert {"knowledge_entropy", "coefficient_hoyer", "coefficient_gini"} <= set(table.metric)
     assert list(table.columns) == [
         "model",
         "step",
@@ -58,6 +56,7 @@ def test_default_dag_produces_continual_tables_and_figures(e2e):
         "model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n", "seeds", "ci_method"
     ]  # fmt: skip
     assert set(corr.n) == {3} and set(corr.seeds) == {1} and set(corr.method) == {"pearson", "spearman"}
+    assert list(dict.fromkeys(corr.x)) == correlated()
     assert set(continual.seed) == {0}  # the test config's global seed
     table2 = (e2e / "results/e2e/tables/table2.md").read_text()
     assert "| tiny | baseline | acquisition (%), 1 seed |" in table2 and table2.startswith(
@@ -310,14 +309,22 @@ def _variant_config(tmp_path, change) -> str:
     return str(path)
 
 
-def test_speed_settings_and_key_order_rerun_nothing(e2e, tmp_path):
-    """Halved batch sizes for entropy, probes and lm-eval, and every key in another order: nothing to do."""
+def test_speed_settings_key_order_and_written_defaults_rerun_nothing(e2e, tmp_path):
+    """Halved batch sizes for entropy, probes and lm-eval, every key in another order, and the schema's
+    defaults written out (validation fills them: the same config): nothing to do."""
 
     def halve(cfg):
         for section in ("entropy", "probe", "downstream"):
             cfg[section]["batch_size"] //= 2
 
-    for change in (halve, lambda cfg: None):
+    def write_defaults(cfg):
+        cfg["probe"].update(score="per_token", released={"batch_size": 16, "world_size": 4})
+        cfg["entropy"].update(average="instance", attention="fused")
+        cfg["downstream"].update(num_fewshot=0, limit=None)
+        cfg["figures"]["x_axis"] = "step"
+        cfg["cluster"] = {"runtime": {"probe": 30}}
+
+    for change in (halve, lambda cfg: None, write_defaults):
         proc = snakemake(e2e, "-n", "--configfile", _variant_config(tmp_path, change), offline=True)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]

@@ -16,7 +16,7 @@ rule fetch_benchmarks:
         ENV
     params:
         code=code("fetch_benchmarks.py"),
-        downstream=EVALUATION["downstream"],
+        downstream={k: EVALUATION["downstream"][k] for k in ("source", "tasks")},  # what it fetches
     script:
         "../scripts/fetch_benchmarks.py"
 
