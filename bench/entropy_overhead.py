@@ -2,7 +2,7 @@
 
 Same randomly initialised OLMo-architecture model, same batches, one run, per dtype:
   time:   plain forward with the fastest attention available (SDPA: flash/efficient on GPU, the CPU flash
-          kernel on CPU; no hooks) vs kentropy.entropy.measure (all four metrics) with fused attention
+          kernel on CPU; no hooks) vs kentropy.entropy.measure (every registered metric) with fused attention
           entropy (kentropy.attention), vs the same pass with eager attention (the weights materialised,
           as before kentropy.attention); median of interleaved repeats.
   memory: peak RSS of a fresh process running (a) our streaming pass, (b) the released code's approach
