@@ -36,6 +36,9 @@ class Spec:
         return cls.from_dict(json.loads(text))
 
 
+_UnionType = type(int | None)  # the type of ``X | None`` annotations
+
+
 def _typed(hint, value):
     """``value`` (from JSON) as the field's type: a nested Spec rebuilt, a list made the tuple it was."""
     if value is None:
@@ -47,9 +50,6 @@ def _typed(hint, value):
         if typing.get_origin(option) is tuple:
             return tuple(value)
     return value
-
-
-_UnionType = type(int | None)
 
 
 @dataclass(frozen=True)
