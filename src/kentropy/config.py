@@ -177,8 +177,9 @@ def _check_resuscitation(config: dict) -> None:
     for run in resus["runs"]:
         if run not in config["continual"]["runs"]:
             raise ConfigError(f"config: resuscitation.runs: {run!r} is not a key of continual.runs")
-    p, q = ResuscitationGrid.from_config(config).figure14
-    if not ((p == resus["p_fixed"] and q in resus["q_values"]) or (q == resus["q_fixed"] and p in resus["p_values"])):
+    grid = ResuscitationGrid.from_config(config)
+    p, q = grid.figure14
+    if (p, float(q)) not in grid.grid:
         raise ConfigError(
             f"config: resuscitation.figure14_variant: p = {p}, q = {q} is not in the grid (p_fixed with "
             "q_values, or q_fixed with p_values)"

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .evaluation import Evaluation
+from .evaluation import Evaluation, evaluate_state
 from .forgetting import PROBE_COLUMNS
 from .hashing import sha256
 from .integrity import recorded, verify, write_checksums
@@ -126,11 +126,15 @@ class Retention:
     def from_evaluation(cls, evaluation: Evaluation, run: Run, path: str) -> Retention:
         """The retention curve of ``run``, scored with the probes and settings of the job's evaluation
         (kentropy.evaluation.Evaluation): the same files and settings score the trained model afterwards."""
-        from .knowledge import load_records, probe_table
-
-        probes = probe_table({"paraphrase": load_records(evaluation.paraphrase), "once": load_records(evaluation.once)})
         spec = evaluation.spec
-        return cls(probes, run.retention_steps, evaluation.probe_batch_size, spec.probe_max_length, spec.released, path)
+        return cls(
+            evaluation.probe_table(),
+            run.retention_steps,
+            evaluation.probe_batch_size,
+            spec.probe_max_length,
+            spec.released,
+            path,
+        )
 
 
 def _score_retention(engine, encoded: EncodedProbes, retention: Retention, step: int) -> list[dict]:
@@ -334,8 +338,6 @@ def main(argv: list[str] | None = None) -> None:
     rank = dist.get_rank()
     dist.destroy_process_group()  # training is over: what follows is one process's work
     if evaluation is not None and rank == 0:
-        from .evaluation import evaluate_state
-
         # The saved model, loaded back as the evaluate rule loads a checkpoint (the training engine is gone),
         # scored by one process as the evaluate rule's single-GPU job would; the other ranks are done.
         evaluate_state(args.out, evaluation)

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .architectures import decoder_layers
 from .attention import ENTROPY_ATTENTION
-from .meters import ABS_COEFFICIENTS, METRICS, STATISTICS, per_layer
+from .meters import ABS_COEFFICIENTS, HOOKS, METRICS, STATISTICS, per_layer
 from .meters.kernels import fixed_order_sum
 
 AVERAGES = ("instance", "token")
@@ -55,12 +55,14 @@ class EntropyMeter:
         self.sum_dtype = torch.promote_types(first.dtype, torch.float32)
         self.sums = {
             name: torch.zeros(
-                ([] if stat.hook == "logits" else [n_layers]) + ([stat.width(d_ff)] if stat.width else []),
+                ([] if stat.hook == "logits" else [n_layers]) + ([d_ff] if stat.per_memory_vector else []),
                 dtype=torch.float64,
                 device=device,
             )
             for name, stat in STATISTICS.items()
         }
+        # The statistics each hook feeds, looked up once rather than on every layer of every batch.
+        self._fed_by = {hook: [(n, s) for n, s in STATISTICS.items() if s.hook == hook] for hook in HOOKS}
         self.n_tokens = 0
         self.weight_total = torch.zeros((), dtype=torch.float64, device=device)  # the averages' denominator
         self.token_weights: torch.Tensor | None = None  #: the current batch's flattened token weights, sum dtype
@@ -70,13 +72,12 @@ class EntropyMeter:
     def _accumulate(self, hook: str, layer: int | None, value) -> None:
         """Add every statistic of ``hook`` for this forward pass (they share one cache per call)."""
         cache: dict = {}
-        for name, stat in STATISTICS.items():
-            if stat.hook == hook:
-                summand = stat.accumulate(self, value, cache)
-                if layer is None:
-                    self.sums[name] += summand
-                else:
-                    self.sums[name][layer] += summand
+        for name, stat in self._fed_by[hook]:
+            summand = stat.accumulate(self, value, cache)
+            if layer is None:
+                self.sums[name] += summand
+            else:
+                self.sums[name][layer] += summand
 
     @contextmanager
     def hooks(self) -> Iterator[None]:

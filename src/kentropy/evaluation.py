@@ -34,6 +34,13 @@ class Evaluation(Spec):
     probes_out: str  #: Parquet output: one row per probe with both scores
     downstream_out: str  #: Parquet output: kentropy.downstream.RESULT_COLUMNS
 
+    def probe_table(self):
+        """One row per probe of both fictional-knowledge files (kentropy.knowledge.probe_table): what the
+        evaluation scores, and what a training job's retention curve scores during training."""
+        from .knowledge import load_records, probe_table
+
+        return probe_table({"paraphrase": load_records(self.paraphrase), "once": load_records(self.once)})
+
     @classmethod
     def from_job(cls, job, state: str) -> Evaluation:
         """The evaluation of model state ``state`` by a Snakemake job (its ``snakemake`` object): inputs
@@ -63,7 +70,6 @@ def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None =
     from .architectures import load_causal_lm
     from .downstream import DOWNSTREAM_MISSING, evaluate
     from .io import write_table
-    from .knowledge import load_records, probe_table
     from .layout import with_keys
     from .probes import score_probes
 
@@ -73,7 +79,7 @@ def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None =
     model = load_causal_lm(model_dir, dtype=torch.float32).to(device)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
 
-    probes = probe_table({"paraphrase": load_records(evaluation.paraphrase), "once": load_records(evaluation.once)})
+    probes = evaluation.probe_table()
     scores = score_probes(
         model,
         tokenizer,

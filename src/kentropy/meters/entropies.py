@@ -67,10 +67,6 @@ def _next_token_sum(meter, logits, cache):
     return fixed_order_sum(entropies.double() * meter.token_weights64)
 
 
-def _width(d_ff: int) -> int:
-    return d_ff
-
-
 def _entropy_of_sum(layer_sum, weight_total) -> float:
     return shannon_entropy(layer_sum)  # normalised: the weight total cancels
 
@@ -79,10 +75,10 @@ def _mean(layer_sum, weight_total) -> float:
     return float(layer_sum / weight_total)
 
 
-register_statistic(Statistic(ABS_COEFFICIENTS, "ffn_input", _width, _abs_sum))
-register_statistic(Statistic("relu_coefficients", "ffn_input", _width, _relu_sum))
-register_statistic(Statistic("attention_entropy", "attention", None, _attention_sum))
-register_statistic(Statistic("next_token_entropy", "logits", None, _next_token_sum))
+register_statistic(Statistic(ABS_COEFFICIENTS, "ffn_input", True, _abs_sum))
+register_statistic(Statistic("relu_coefficients", "ffn_input", True, _relu_sum))
+register_statistic(Statistic("attention_entropy", "attention", False, _attention_sum))
+register_statistic(Statistic("next_token_entropy", "logits", False, _next_token_sum))
 
 register_metric(
     Metric(

@@ -25,7 +25,7 @@ class Statistic:
 
     name: str
     hook: str  #: one of HOOKS; ``logits`` statistics are whole-model, the others per layer
-    width: Callable[[int], int] | None  #: length of its per-layer sum given d_ff (None: a scalar)
+    per_memory_vector: bool  #: one sum per memory vector (d_ff of them per layer), else one per layer
     #: ``(meter, tensor, cache) -> float64 summand``: ``meter`` gives the batch's token weights
     #: (``meter.token_weights``), ``cache`` is shared by the statistics of one hook call (a common sub-result).
     accumulate: Callable
