@@ -213,3 +213,14 @@ def test_no_schema_default_is_restated_in_code():
         cwd=ROOT, capture_output=True, text=True, check=False,
     ).stdout.splitlines()  # fmt: skip
     assert hits == []
+
+
+@pytest.mark.parametrize("p, q, valid", [(50, 2, True), (30, 1, True), (30, 2, False), (50, 1.5, False)])
+def test_figure14_variant_must_be_a_point_of_the_grid(p, q, valid):
+    config = default()
+    config["resuscitation"]["figure14_variant"] = {"p": p, "q": q}
+    if valid:
+        validate_config(config, SCHEMA)
+        return
+    with pytest.raises(ConfigError, match=rf"^config: resuscitation.figure14_variant: p = {p}, q = {q} is not in"):
+        validate_config(config, SCHEMA)
