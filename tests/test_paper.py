@@ -17,7 +17,7 @@ def continual(a: dict[str, list[float]]) -> pd.DataFrame:
     rows = []
     for run, values in a.items():
         for step, value in zip(STEPS, values):
-            key = {"model": "olmo-1b", "step": step, "variant": "original", "run": run, "seed": 0}
+            key = {"model": "olmo-1b", "trajectory": 0, "step": step, "variant": "original", "run": run, "seed": 0}
             for score, scale in (("released", 1), ("per_token", 2)):
                 rows.append(
                     {
@@ -89,7 +89,7 @@ def test_comparison_per_cell():
 def test_table2_markdown_brackets_the_papers_values():
     table = table2(reported(continual({"base": [20.0, 20.0, 15.0, 12.0]}), "released"))
     text = table2_markdown(table, paper_table2(MAPPING))
-    line = next(row for row in text.splitlines() if "| base | acquisition (%), 1 seed |" in row)
+    line = next(row for row in text.splitlines() if "| base | acquisition (%), 1 trajectory × 1 seed |" in row)
     assert "20.000 [25.2]" in line and "12.000 [18.8]" in line
     assert "[x]: the paper's value" in text
     assert "[" not in table2_markdown(table).splitlines()[2]  # no comparison asked: no brackets

@@ -28,12 +28,19 @@ def test_every_part_of_every_plan_round_trips(name):
 
 def test_the_default_plan():
     plan = Plan.from_config(load_config(ROOT / "config/config.yaml"))
-    assert plan.trained == ("baseline", "baseline-seed1", "baseline-seed2", "general")
+    assert plan.trained == ("baseline", "general")  # one continual seed per trajectory
+    assert list(plan.trajectories) == ["tiny", "tiny-traj1", "tiny-traj2"]
+    assert [(t.model, t.seed, t.primary) for t in plan.trajectories.values()] == [
+        ("tiny", 0, True), ("tiny", 1, False), ("tiny", 2, False)
+    ]  # fmt: skip
+    assert plan.run_on("tiny", "baseline").seed == 0  # the primary trajectory trains as a one-trajectory config
+    nested = {plan.run_on(t, "baseline").seed for t in plan.trajectories}
+    assert len(nested) == 3  # no two trajectories share a continual stream
     assert plan.resuscitation_trained == ("baseline",)
     assert plan.resuscitation.variants == ["resus-p30-q1", "resus-p50-q1", "resus-p50-q2"]
     assert plan.resuscitation.figure14 == (50, 2) and plan.resuscitation.figure15_steps == (400, 1200)
-    assert [r.seed for r in plan.baseline_runs()] == [0, 1, 2]
-    run = plan.runs["baseline-seed1"]
+    assert [r.seed for r in plan.baseline_runs()] == [0]
+    run = dataclasses.replace(plan.runs["baseline"], name="baseline-seed1", seed=1)
     assert (run.run, run.seed, run.total_steps, run.inject_interval, run.accumulation(1)) == ("baseline", 1, 80, 8, 1)
     assert run.retention_steps == (15, 23, 31, 39, 47, 55, 63, 71, 79, 80)
     # The speed settings are a part of their own, never a param: nothing else holds a batch size of a job.

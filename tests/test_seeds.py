@@ -47,7 +47,7 @@ def continual(values: dict) -> pd.DataFrame:
     """Acquisition and forgetting rows: ``values[(run, step, seed)] = (A, F)``, P and D consistent with them."""
     rows = []
     for (run, step, seed), (a, f) in values.items():
-        key = {"model": "m", "step": step, "variant": "original", "run": run, "seed": seed}
+        key = {"model": "m", "trajectory": 0, "step": step, "variant": "original", "run": run, "seed": seed}
         rows.append({**key, "metric": "acquisition", "score": "per_token", "split": "all", "kind": "all",
                      "before": -4.0, "after": -4.0 + 0.04 * a, "value": a})  # fmt: skip
         rows.append({**key, "metric": "forgetting", "score": None, "split": None, "kind": None,
@@ -64,7 +64,7 @@ def test_table2_reports_the_mean_and_interval_over_seeds():
     forgetting = table[(table.quantity == "forgetting (%)") & (table.step == 20)].iloc[0]
     assert forgetting["mean"] == pytest.approx(6.0)
     text = table2_markdown(table)
-    line = next(row for row in text.splitlines() if "| base | acquisition (%), 3 seeds |" in row)
+    line = next(row for row in text.splitlines() if "| base | acquisition (%), 1 trajectory × 3 seeds |" in row)
     assert f"{expected[0]:.3f} ± {(expected[2] - expected[1]) / 2:.3f}" in line
 
 
@@ -77,7 +77,7 @@ def test_resuscitation_table_averages_seeds_per_variant():
     for (variant, seed), a in values.items():
         part = continual({("base", 30, seed): (a, 2.0)})
         rows.append(part.assign(variant=variant))
-    entropy = pd.DataFrame({"model": "m", "step": 30, "variant": ["original", "resus-p50-q2"],
+    entropy = pd.DataFrame({"model": "m", "trajectory": 0, "step": 30, "variant": ["original", "resus-p50-q2"],
                             "metric": "knowledge_entropy", "layer": np.nan, "value": [3.0, 3.4]})  # fmt: skip
     table = resuscitation_table(entropy, pd.concat(rows, ignore_index=True), ["base"]).set_index("variant")
     assert table.loc["resus-p50-q2", "A"] == pytest.approx(14.0) and table.loc["original", "seeds"] == 3
@@ -143,7 +143,7 @@ def test_seed_spread_widens_the_correlation_interval():
 
 def test_correlations_average_seeds_within_steps():
     steps, ke = [10, 20, 30, 40], [4.0, 3.0, 2.5, 1.0]
-    entropy = pd.DataFrame({"model": "m", "step": steps, "metric": "knowledge_entropy", "layer": np.nan, "value": ke})
+    entropy = pd.DataFrame({"model": "m", "trajectory": 0, "step": steps, "metric": "knowledge_entropy", "layer": np.nan, "value": ke})
     a = {10: [30.0, 28.0], 20: [20.0, 23.0], 30: [22.0, 21.0], 40: [5.0, 9.0]}
     table = continual({("base", s, seed): (v, 1.0 + s / 10) for s, vs in a.items() for seed, v in enumerate(vs)})
     out = correlations(entropy, table, ["knowledge_entropy"]).set_index(["y", "method"])
@@ -169,7 +169,7 @@ def test_figures_band_the_interval_over_seeds(seeds):
     assert (_bands(fig.axes[2]) > 0) == (seeds > 1) and "seed" in fig._suptitle.get_text()
     rows = [continual({("base", 30, s): (a + s, 2.0 + s)}).assign(variant=v) for v, a in (("original", 10.0),
             ("resus-p50-q2", 14.0), ("resus-p50-q3", 15.0)) for s in range(seeds)]  # fmt: skip
-    entropy = pd.DataFrame({"model": "m", "step": 30, "variant": ["original", "resus-p50-q2", "resus-p50-q3"],
+    entropy = pd.DataFrame({"model": "m", "trajectory": 0, "step": 30, "variant": ["original", "resus-p50-q2", "resus-p50-q3"],
                             "metric": "knowledge_entropy", "layer": np.nan, "value": [3.0, 3.4, 3.5]})  # fmt: skip
     table = resuscitation_table(entropy, pd.concat(rows, ignore_index=True), ["base"])
     fig = figures.resuscitation_grid(table, "q", 50, [30])

@@ -19,11 +19,12 @@ from .conftest import ROOT, job_counts, snakemake
 
 def test_default_dag_produces_tables_and_figures(e2e):
     table = pd.read_parquet(e2e / "results/e2e/tables/entropy.parquet")
-    assert set(table.step) == {10, 20, 30}
+    assert set(table.step) == {10, 20, 30} and set(table.trajectory) == {0, 1} and set(table.model) == {"tiny"}
     assert list(dict.fromkeys(table.metric)) == list(METRICS)  # every registered metric, in registration order
     assert {"knowledge_entropy", "coefficient_hoyer", "coefficient_gini"} <= set(table.metric)
     assert list(table.columns) == [
         "model",
+        "trajectory",
         "step",
         "variant",
         "metric",
@@ -34,9 +35,11 @@ def test_default_dag_produces_tables_and_figures(e2e):
         "duplicate_of",
     ]
     assert table.duplicate_of.isna().all()
-    whole = table[table.layer.isna() & (table.metric == "knowledge_entropy")]
-    per_layer = table[table.layer.notna() & (table.metric == "knowledge_entropy")].groupby("step").value.sum()
-    assert (whole.set_index("step").value - per_layer).abs().max() < 1e-9
+    whole = table[table.layer.isna() & (table.metric == "knowledge_entropy")].set_index(["trajectory", "step"]).value
+    per_layer = table[table.layer.notna() & (table.metric == "knowledge_entropy")].groupby(["trajectory", "step"])
+    assert (whole - per_layer.value.sum()).abs().max() < 1e-9
+    assert (whole[0] - whole[1]).abs().min() > 1e-4  # two trajectories: their own initialisation and data order
+    assert (e2e / "resources/e2e/checkpoints/tiny-traj1/step30").is_dir()  # the second trajectory's folders
     for f in ("figure3.png", "figure8.png"):
         assert (e2e / "results/e2e/figures" / f).stat().st_size > 10_000
     assert (e2e / "logs/e2e/measure_entropy/tiny/step30/original.log").read_text().count("knowledge entropy") == 1
@@ -48,18 +51,22 @@ def test_default_dag_produces_continual_tables_and_figures(e2e):
     assert set(continual.run) == {"baseline", "general"} and set(continual.step) == {10, 20, 30}
     assert set(continual.score.dropna()) == {"per_token", "released"}
     totals = continual[(continual.split == "all") & (continual.kind == "all")]
-    assert len(totals) == 6 * 2 and totals.value.notna().all()  # both probe-score definitions
+    assert len(totals) == 2 * 6 * 2 and totals.value.notna().all()  # 2 trajectories; both probe-score definitions
     forgetting = continual[continual.metric == "forgetting"]
-    assert len(forgetting) == 6 and ((forgetting.before > 0) & (forgetting.before <= 100)).all()  # percent
+    assert len(forgetting) == 2 * 6 and ((forgetting.before > 0) & (forgetting.before <= 100)).all()  # percent
     corr = pd.read_parquet(e2e / "results/e2e/tables/correlations.parquet")
     assert list(corr.columns) == [
-        "model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n", "seeds", "ci_method"
+        "model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n", "trajectories", "seeds",
+        "ci_method"
     ]  # fmt: skip
     assert set(corr.n) == {3} and set(corr.seeds) == {1} and set(corr.method) == {"pearson", "spearman"}
+    assert set(corr.trajectories) <= {1, 2} and (corr.trajectories == 2).any()
+    by_trajectory = pd.read_parquet(e2e / "results/e2e/tables/correlations_by_trajectory.parquet")
+    assert set(by_trajectory.trajectory) == {0, 1} and len(by_trajectory) == 2 * len(corr)
     assert list(dict.fromkeys(corr.x)) == correlated()
-    assert set(continual.seed) == {0}  # the test config's global seed
+    assert set(continual.seed) == {0} and set(continual.trajectory) == {0, 1}  # the run's seed, as named
     table2 = (e2e / "results/e2e/tables/table2.md").read_text()
-    assert "| tiny | baseline | acquisition (%), 1 seed |" in table2 and table2.startswith(
+    assert "| tiny | baseline | acquisition (%), 2 trajectories × 1 seed |" in table2 and table2.startswith(
         "| model | run | quantity | 10 | 20 | 30 |"
     )
     assert "[" not in table2  # the test config compares with no paper numbers
@@ -73,12 +80,14 @@ def test_default_dag_produces_continual_tables_and_figures(e2e):
     # The once groups injected in steps 2..8 are scored 1..8 steps later; the paraphrase split, last injected
     # in the final step, has no forgetting curve.
     assert set(overall.step) == {10, 20, 30} and overall.exponent.notna().all() and set(fits.split) == {"once", "all"}
-    assert "decay exponent a (forgetting curve), 1 seed" in table2
+    assert "decay exponent a (forgetting curve), 2 trajectories × 1 seed" in table2
+    assert set(fits.trajectory) == {0, 1}
     assert "decay_exponent" in set(corr.y)
     for f in ("figure4.png", "figure11.png", "figure12.png", "retention.png", "forgetting.png"):
         assert (e2e / "results/e2e/figures" / f).stat().st_size > 10_000
     manifest = pd.read_parquet(e2e / "results/e2e/streams/tiny/baseline/manifest.parquet")
     assert sorted(set(manifest.step)) == [2, 4, 6, 8, 10] and len(manifest) == 5 * (2 + 2)
+    assert (e2e / "results/e2e/streams/tiny-traj1/baseline/manifest.parquet").is_file()  # a stream per trajectory
     loss = pd.read_parquet(e2e / "results/e2e/continual/tiny/step30/original/general/loss.parquet")
     assert list(loss.step) == list(range(1, 11))
     assert not (e2e / "results/e2e/continual/tiny/step30/original/general/work").exists()
@@ -89,6 +98,7 @@ def test_default_dag_resuscitates_and_trains_the_variants(e2e):
     table = pd.read_parquet(e2e / "results/e2e/tables/resuscitation.parquet")
     assert set(table.variant) == {"original", "resus-p50-q1", "resus-p50-q2"} and set(table.step) == {30}
     assert set(table.run) == {"baseline"} and table[["knowledge_entropy", "A", "F"]].notna().all().all()
+    assert set(table.trajectories) == {2} and table.A_ci_low.notna().all()  # the interval over 2 trajectories
     ke = table.set_index("variant").knowledge_entropy
     assert ke["resus-p50-q1"] > ke["original"]  # amplifying the least-used memory vectors spreads the use
     record = json.loads((e2e / "resources/e2e/resuscitated/tiny/step30/resus-p50-q2/resuscitation.json").read_text())

@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import best_match
 
 from .errors import KentropyError
-from .layout import NAME_PATTERN, parse_run_name
+from .layout import NAME_PATTERN, parse_run_name, parse_trajectory_name
 from .plan import ResuscitationGrid, Run
 
 #: The schema of a config, in the checkout (the workflow passes its own copy's path).
@@ -87,6 +87,13 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     if error is not None:
         raise ConfigError(f"config: {_key(error.absolute_path)}: {_message(error)}")
     for name, model in config["models"].items():
+        if parse_trajectory_name(name, config["seed"])[0] != name:
+            raise ConfigError(f"config: models.{name}: a model name must not end in -traj<digits> (its trajectories' do)")
+        if "seeds" in model and model["source"] != "pretrain":
+            raise ConfigError(
+                f"config: models.{name}.seeds: only a model with source pretrain has pretraining seeds "
+                f"(this one's trajectory is fixed: it was pretrained elsewhere)"
+            )
         if model["source"] == "local":
             for step in sorted(model["steps"]):
                 folder = Path(model["path"].format(step=step))

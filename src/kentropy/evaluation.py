@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from .layout import model_keys
 from .plan import EvaluationSpec, Spec, Speed
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class Evaluation(Spec):
             paraphrase=job.input.paraphrase,
             once=job.input.once,
             benchmarks=job.input.benchmarks,
-            keys={"model": wc.model, "step": wc.step, "variant": wc.variant, "state": state},
+            keys={**model_keys(wc.model, job.config["seed"]), "step": wc.step, "variant": wc.variant, "state": state},
             probes_out=job.output.probes,
             downstream_out=job.output.downstream,
         )

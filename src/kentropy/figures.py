@@ -29,9 +29,27 @@ def checkpoint_x(table: pd.DataFrame, tokens: dict | None) -> tuple[pd.DataFrame
 
 
 def seed_interval(values) -> tuple[float, float]:
-    """Seaborn's error band for lines over seeds: the 95% Student-t interval of the mean, as the tables
-    report it (none for one seed)."""
+    """Seaborn's error band over the rows at one x: the 95% Student-t interval of their mean (none for one
+    row). Drawn over ``trajectory_means`` rows, it is the tables' interval (kentropy.tables.over_replicates):
+    over the trajectories, or over the seeds of a single trajectory."""
     return mean_interval(values)[1:]
+
+
+def trajectory_means(table: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+    """With several trajectories, ``table``'s ``values`` averaged over the seeds inside each trajectory (one
+    row per trajectory, so a band is over trajectories); with one, ``table`` unchanged (a band over seeds)."""
+    if table.trajectory.nunique() < 2 or "seed" not in table:
+        return table
+    keys = [c for c in table.columns if c not in values and c != "seed"]
+    return table.groupby(keys, dropna=False, sort=False)[values].mean().reset_index()
+
+
+def _replicates(table: pd.DataFrame) -> str:
+    """'T trajectories × S seeds' of the rows a figure draws (the fewest of either behind a point)."""
+    per_trajectory = table.groupby(["model", "run", "step", "trajectory"]).seed.nunique()
+    seeds = int(per_trajectory.min())
+    trajectories = int(per_trajectory.groupby(["model", "run", "step"]).size().min())
+    return tables.replicates_label(trajectories, seeds)
 
 
 #: Panels per row of a figure with one panel per registered metric.
@@ -43,16 +61,25 @@ def figure3(entropy: pd.DataFrame, tokens: dict | None = None) -> plt.Figure:
     metric in registration order (rows of ``PANELS_PER_ROW``), a line per model."""
     whole, xlabel = checkpoint_x(entropy[entropy.layer.isna()], tokens)
     metrics = [m for m in METRICS.values() if m.name in set(whole.metric)]
+    trajectories = int(whole.groupby(["model", "step"]).trajectory.nunique().min())
     rows = -(-len(metrics) // PANELS_PER_ROW)
     columns = min(len(metrics), PANELS_PER_ROW)
     fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.6 * rows), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
-        sns.lineplot(data=whole[whole.metric == metric.name], x="x", y="value", hue="model", marker="o", ax=ax)
+        sns.lineplot(data=whole[whole.metric == metric.name], x="x", y="value", hue="model", marker="o",
+                     errorbar=seed_interval, ax=ax)  # fmt: skip
         ax.set(title=metric.title, xlabel=xlabel, ylabel=metric.unit)
     for ax in axes.flat[len(metrics) :]:
         ax.remove()
+    fig.suptitle(_trajectory_bands(trajectories))
     fig.tight_layout()
     return fig
+
+
+def _trajectory_bands(trajectories: int) -> str:
+    if trajectories < 2:
+        return "1 pretraining trajectory (no band)"
+    return f"mean of {trajectories} pretraining trajectories; bands: 95% Student-t interval over them"
 
 
 def figure8(entropy: pd.DataFrame, tokens: dict | None = None) -> plt.Figure:
@@ -66,8 +93,10 @@ def figure8(entropy: pd.DataFrame, tokens: dict | None = None) -> plt.Figure:
     for row, metric in zip(axes, metrics):
         for ax, model in zip(row, models):
             data = layers[(layers.metric == metric.name) & (layers.model == model)]
-            sns.lineplot(data=data, x="x", y="value", hue="layer", marker="o", palette="viridis", ax=ax)
+            sns.lineplot(data=data, x="x", y="value", hue="layer", marker="o", palette="viridis",
+                         errorbar=seed_interval, ax=ax)  # fmt: skip
             ax.set(title=f"{model}: {metric.title}", xlabel=xlabel, ylabel=metric.unit)
+    fig.suptitle(_trajectory_bands(int(layers.groupby(["model", "step"]).trajectory.nunique().min())))
     fig.tight_layout()
     return fig
 
@@ -82,6 +111,8 @@ def save(fig: plt.Figure, paths: list[str]) -> None:
 def figure4(continual: pd.DataFrame, baseline: str, tokens: dict | None = None) -> plt.Figure:
     """Baseline run per checkpoint step (or tokens): probe score P and downstream D before/after, then A and F."""
     wide = tables.totals(continual[(continual.run == baseline) & (continual.variant == "original")])
+    replicates = _replicates(wide)
+    wide = trajectory_means(wide, ["P_before", "P_after", "A", "D_before", "D_after", "F"])
     wide, xlabel = checkpoint_x(wide, tokens)
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     for ax, (name, label) in zip(axes[:2], (("P", "probe log-probability P"), ("D", "downstream accuracy D"))):
@@ -94,7 +125,7 @@ def figure4(continual: pd.DataFrame, baseline: str, tokens: dict | None = None) 
     for ax, (name, label) in zip(axes[2:], (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):
         sns.lineplot(data=wide, x="x", y=name, hue="model", marker="o", errorbar=seed_interval, ax=ax)
         ax.set(title=label, xlabel=xlabel, ylabel=name)
-    fig.suptitle(f"Continual knowledge learning, run '{baseline}' ({_seeds(wide)}; bands: 95% interval)")
+    fig.suptitle(f"Continual knowledge learning, run '{baseline}' ({replicates}; bands: 95% interval)")
     fig.tight_layout()
     return fig
 
@@ -107,7 +138,8 @@ def figure11(continual: pd.DataFrame, baseline: str, tokens: dict | None = None)
         & (continual.variant == "original")
         & continual.split.isin(list(SPLITS))
     ]
-    acq, xlabel = checkpoint_x(acq, tokens)
+    replicates = _replicates(acq)
+    acq, xlabel = checkpoint_x(trajectory_means(acq, ["before", "after", "value"]), tokens)
     grid = sns.relplot(
         data=acq,
         x="x",
@@ -124,7 +156,7 @@ def figure11(continual: pd.DataFrame, baseline: str, tokens: dict | None = None)
         facet_kws={"sharey": False},
     )
     grid.set_axis_labels(xlabel, "acquisition A (%)")
-    grid.figure.suptitle(f"Once vs paraphrase injection, run '{baseline}' ({_seeds(acq)})", y=1.03)
+    grid.figure.suptitle(f"Once vs paraphrase injection, run '{baseline}' ({replicates})", y=1.03)
     return grid.figure
 
 
@@ -141,21 +173,16 @@ def figure12(continual: pd.DataFrame, runs: dict[str, dict], baseline: str, toke
     """Acquisition and forgetting across checkpoint steps (or tokens), one line per continual-training corpus."""
     corpora = corpus_runs(runs, baseline)
     wide = tables.totals(continual[continual.run.isin(list(corpora)) & (continual.variant == "original")])
-    wide, xlabel = checkpoint_x(wide, tokens)
+    replicates = _replicates(wide)
+    wide, xlabel = checkpoint_x(trajectory_means(wide, ["P_before", "P_after", "A", "D_before", "D_after", "F"]), tokens)
     wide["corpus"] = wide.run.map(corpora)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, (name, label) in zip(axes, (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):
         sns.lineplot(data=wide, x="x", y=name, hue="corpus", style="model", marker="o", errorbar=seed_interval, ax=ax)
         ax.set(title=label, xlabel=xlabel, ylabel=name)
+    fig.suptitle(f"Acquisition and forgetting by continual-training corpus ({replicates}; bands: 95% interval)")
     fig.tight_layout()
     return fig
-
-
-def _seeds(table: pd.DataFrame) -> str:
-    """'n seeds' (or 'n-m seeds') of the rows a figure draws."""
-    counts = table.groupby(["model", "run", "step"]).seed.nunique()
-    low, high = int(counts.min()), int(counts.max())
-    return f"{low if low == high else f'{low}-{high}'} seed{'' if high == 1 else 's'}"
 
 
 def _bands(ax, table: pd.DataFrame, x: str, y: str, hue: str, palette: dict) -> None:
@@ -206,6 +233,7 @@ def retention(table: pd.DataFrame, tokens: dict | None = None, train_tokens_per_
     per split: paraphrased knowledge climbs with each injection, once-seen knowledge fades (Chang et al.).
     With ``tokens``, the x-axis counts continual-training tokens and the legend the checkpoints' tokens."""
     rows = table[(table.kind == ALL) & table.split.isin(list(SPLITS))]
+    rows = trajectory_means(rows[["model", "trajectory", "step", "run", "seed", "train_step", "split", "P"]], ["P"])
     xlabel = "continual-training step"
     if tokens is not None:
         rows = rows.assign(train_step=rows.train_step * train_tokens_per_step, step=checkpoint_x(rows, tokens)[0].x)

@@ -35,6 +35,7 @@ TABLES = frozenset(
         "entropy.parquet",
         "continual.parquet",
         "correlations.parquet",
+        "correlations_by_trajectory.parquet",
         "retention.parquet",
         "forgetting_curves.parquet",
         "forgetting.parquet",
@@ -125,19 +126,44 @@ def parse_run_name(name: str, global_seed: int) -> tuple[str, int]:
     return (match["run"], int(match["seed"])) if match else (name, global_seed)
 
 
-#: Key columns of every table, in the order ``with_keys`` writes them.
-KEY_COLUMNS = ("model", "step", "variant", "run", "seed", "state")
+#: A pretraining trajectory of a ``source: pretrain`` model with a seed other than the global one is named
+#: ``<model>-traj<seed>``: the ``{model}`` wildcard and the folders of its checkpoints and results.
+_TRAJECTORY = re.compile(r"(?P<model>.+)-traj(?P<seed>\d+)")
+
+
+def trajectory_name(model: str, seed: int, global_seed: int) -> str:
+    """The name of ``model``'s trajectory pretrained with ``seed``: the model's own name for the global seed
+    (so a single-trajectory config names its folders as before), else ``<model>-traj<seed>``."""
+    return model if seed == global_seed else f"{model}-traj{seed}"
+
+
+def parse_trajectory_name(name: str, global_seed: int) -> tuple[str, int]:
+    """(model, trajectory seed) of a name made by ``trajectory_name``; a checkpoint not pretrained here has
+    one trajectory, the published one, keyed by the global seed."""
+    match = _TRAJECTORY.fullmatch(name)
+    return (match["model"], int(match["seed"])) if match else (name, global_seed)
+
+
+def model_keys(name: str, global_seed: int) -> dict:
+    """The ``model`` and ``trajectory`` key columns of the trajectory named ``name``."""
+    model, trajectory = parse_trajectory_name(name, global_seed)
+    return {"model": model, "trajectory": trajectory}
+
+
+#: Key columns of every table, in the order ``with_keys`` writes them: ``trajectory`` is the pretraining
+#: seed of the checkpoint, ``seed`` the continual-training seed of the run.
+KEY_COLUMNS = ("model", "trajectory", "step", "variant", "run", "seed", "state")
 
 
 def with_keys(table, **keys):
     """``table`` with the given key columns (names from ``KEY_COLUMNS``) first, in that order; ``step`` and
-    ``seed`` as int."""
+    ``trajectory``, ``step`` and ``seed`` as int."""
     unknown = set(keys) - set(KEY_COLUMNS)
     if unknown:
         raise LayoutError(f"not key columns: {sorted(unknown)} (keys are {KEY_COLUMNS})")
     table = table.drop(columns=[k for k in keys if k in table.columns])
     for i, key in enumerate(k for k in KEY_COLUMNS if k in keys):
-        table.insert(i, key, int(keys[key]) if key in ("step", "seed") else keys[key])
+        table.insert(i, key, int(keys[key]) if key in ("trajectory", "step", "seed") else keys[key])
     return table
 
 

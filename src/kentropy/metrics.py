@@ -8,10 +8,16 @@ import pandas as pd
 from .knowledge import ALL
 
 CONTINUAL_COLUMNS = [
-    "model", "step", "variant", "run", "seed", "metric", "score", "split", "kind", "before", "after", "value"
+    "model", "trajectory", "step", "variant", "run", "seed", "metric", "score", "split", "kind", "before", "after",
+    "value"
+]  # fmt: skip
+#: The correlations of one trajectory (``correlations``) and their summary over trajectories
+#: (``across_trajectories``): ``n`` steps, ``trajectories`` and the fewest continual ``seeds`` behind a step.
+TRAJECTORY_CORRELATION_COLUMNS = [
+    "model", "trajectory", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n", "seeds", "ci_method"
 ]  # fmt: skip
 CORRELATION_COLUMNS = [
-    "model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n", "seeds", "ci_method"
+    "model", "run", "x", "y", "method", "r", "p_value", "ci_low", "ci_high", "n", "trajectories", "seeds", "ci_method"
 ]  # fmt: skip
 #: Correlation columns that are NaN by definition below 3 steps or when either side is constant
 #: (kentropy.io.write_table refuses NaN anywhere else).
@@ -31,6 +37,18 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
         return mean, np.nan, np.nan
     half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
     return mean, float(mean - half), float(mean + half)
+
+
+def hierarchical_interval(values, trajectories, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and 95% interval of a quantity measured on several pretraining trajectories and, within each, on
+    several continual seeds: the mean of the trajectory means, with the Student-t interval over those means
+    (T - 1 degrees of freedom). In a nested design the spread of the trajectory means carries both sources,
+    var = sigma_T^2 + sigma_S^2 / S, so this interval is exact for normal errors and equal seed counts (and
+    does not need the two variances apart). With one trajectory it is the interval over that trajectory's
+    seeds, which carries the seeds only."""
+    x = pd.DataFrame({"trajectory": np.asarray(trajectories), "value": np.asarray(values, dtype=np.float64)})
+    means = x.groupby("trajectory", sort=True).value.mean()
+    return mean_interval(means if len(means) > 1 else x.value, level)
 
 
 def acquisition(before: float, after: float) -> float:
@@ -134,7 +152,8 @@ def decay_exponents(fits: pd.DataFrame, variant: str = "original") -> pd.DataFra
     """The reported forgetting-curve exponent of each trained run (kentropy.forgetting): the fit over all
     items (split and kind ``all``); key columns and ``a``."""
     overall = fits[(fits.variant == variant) & (fits.split == ALL) & (fits.kind == ALL)]
-    return overall[["model", "step", "variant", "run", "seed", "exponent"]].rename(columns={"exponent": "a"})
+    key = ["model", "trajectory", "step", "variant", "run", "seed"]
+    return overall[[*key, "exponent"]].rename(columns={"exponent": "a"})
 
 
 #: How ``correlate`` draws its interval (written beside every interval in the correlations table).
@@ -206,14 +225,17 @@ def correlations(
     seed: int = 0,
     fits: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Across steps, per (model, run): each whole-model entropy metric vs acquisition, forgetting and (for
-    the runs in ``fits``) the forgetting-curve decay exponent, the latter averaged over seeds (``correlate``:
-    the interval accounts for both the steps and the seeds).
+    """Across steps, per (model, trajectory, run): each whole-model entropy metric vs acquisition, forgetting
+    and (for the runs in ``fits``) the forgetting-curve decay exponent, the latter averaged over seeds
+    (``correlate``: the interval accounts for both the steps and the seeds). A correlation across steps is a
+    property of one pretraining trajectory; ``across_trajectories`` summarises them.
 
     Acquisition is the total over splits and probe kinds, the exponent the fit over all items (split and
     kind ``all``).
     """
-    whole = entropy[entropy.layer.isna()].pivot_table(index=["model", "step"], columns="metric", values="value")
+    whole = entropy[entropy.layer.isna()].pivot_table(
+        index=["model", "trajectory", "step"], columns="metric", values="value"
+    )
     rows = continual[
         (continual.variant == variant)
         & ((continual.metric == "forgetting") | ((continual.split == ALL) & (continual.kind == ALL)))
@@ -221,15 +243,47 @@ def correlations(
     if fits is not None:
         exponents = decay_exponents(fits, variant).rename(columns={"a": "value"}).assign(metric="decay_exponent")
         rows = pd.concat([rows, exponents], ignore_index=True)
-    ys = rows.pivot_table(index=["model", "run", "step", "seed"], columns="metric", values="value").reset_index()
+    index = ["model", "trajectory", "run", "step", "seed"]
+    ys = rows.pivot_table(index=index, columns="metric", values="value").reset_index()
     out = []
-    for (model, run), group in ys.groupby(["model", "run"], sort=True):
+    for (model, trajectory, run), group in ys.groupby(["model", "trajectory", "run"], sort=True):
         steps = sorted(group.step.unique())
         outcomes = [y for y in ("acquisition", "forgetting", "decay_exponent") if y in group and group[y].notna().any()]
         for x in x_metrics:
-            xs = whole[x].reindex([(model, s) for s in steps]).to_numpy()
+            xs = whole[x].reindex([(model, trajectory, s) for s in steps]).to_numpy()
             for y in outcomes:
                 per_step = [group[group.step == s][y].dropna().to_numpy() for s in steps]
                 for res in correlate(xs, per_step, seed=seed):
-                    out.append({"model": model, "run": run, "x": x, "y": y, **res})
+                    out.append({"model": model, "trajectory": trajectory, "run": run, "x": x, "y": y, **res})
+    return pd.DataFrame(out, columns=TRAJECTORY_CORRELATION_COLUMNS)
+
+
+#: How ``across_trajectories`` draws its interval over several trajectories.
+ACROSS_METHOD = "Student-t 95% over the trajectories' Fisher z = artanh r, back-transformed"
+
+
+def across_trajectories(per_trajectory: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """The correlations of ``correlations`` summarised over trajectories, per (model, run, x, y, method): with
+    two or more trajectories with an r, r = tanh of the mean Fisher z over them, its interval the Student-t
+    interval of that mean (T - 1 degrees of freedom) back-transformed, and the p-value the one-sample t-test
+    of z = 0: each trajectory is one independent replicate of the whole experiment, so their spread is the
+    uncertainty of "another pretraining would show it" (it carries the steps' and seeds' noise inside each
+    r). With one trajectory, its row (``CI_METHOD``'s bootstrap over steps and seeds)."""
+    from scipy import stats
+
+    out = []
+    keys = ["model", "run", "x", "y", "method"]
+    for key, group in per_trajectory.groupby(keys, sort=True):
+        present = group[group.r.notna()]
+        row = {**dict(zip(keys, key)), "n": int(group.n.max()), "trajectories": len(present),
+               "seeds": int(group.seeds.min())}  # fmt: skip
+        if len(present) < 2:
+            only = present if len(present) else group.iloc[:1]
+            out.append({**row, **only.iloc[0][["r", "p_value", "ci_low", "ci_high", "ci_method"]].to_dict()})
+            continue
+        z = np.arctanh(np.clip(present.r.to_numpy(dtype=np.float64), -1 + 1e-12, 1 - 1e-12))
+        mean, low, high = mean_interval(z, level)
+        p = stats.ttest_1samp(z, 0.0).pvalue if np.ptp(z) > 0 else np.nan
+        out.append({**row, "r": float(np.tanh(mean)), "p_value": float(p), "ci_low": float(np.tanh(low)),
+                    "ci_high": float(np.tanh(high)), "ci_method": ACROSS_METHOD})  # fmt: skip
     return pd.DataFrame(out, columns=CORRELATION_COLUMNS)

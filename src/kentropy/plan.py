@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import typing
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
-from .layout import Variant, parse_run_name, run_name
+from .layout import Variant, parse_run_name, run_name, trajectory_name
 
 
 class Spec:
@@ -268,6 +268,37 @@ def run_names(config: dict, runs=None, seeds=None) -> list[str]:
     ]
 
 
+def trajectory_seeds(config: dict, model: str) -> list[int]:
+    """Pretraining seeds of ``model``: ``models.<model>.seeds``, else ``pretrain.seeds``, else the global seed
+    alone; a checkpoint pretrained elsewhere has its one trajectory, keyed by the global seed."""
+    spec = config["models"][model]
+    if spec["source"] != "pretrain":
+        return [config["seed"]]
+    return list(spec.get("seeds", config["pretrain"].get("seeds", [config["seed"]])))
+
+
+@dataclass(frozen=True)
+class Trajectory(Spec):
+    """One pretraining trajectory of a model (``kentropy.layout.trajectory_name``): the ``{model}`` wildcard of
+    its checkpoints and of everything measured and trained from them."""
+
+    name: str  #: the model's name for the global seed, else ``<model>-traj<seed>``
+    model: str  #: the key in ``models``
+    seed: int  #: the pretraining seed (initialisation and data order); the ``trajectory`` key column
+    primary: bool  #: pretrained with the global seed
+
+    def data_seed(self, run_seed: int) -> int:
+        """The seed a continual run trained with ``run_seed`` uses on this trajectory (data order, injection
+        rows, the trainer's torch seed): the run's own on the primary trajectory, so a one-trajectory config
+        trains as before; on the others one drawn from (run seed, trajectory seed), so continual seeds are
+        nested in trajectories and no two trajectories share a stream."""
+        if self.primary:
+            return run_seed
+        import numpy as np
+
+        return int(np.random.SeedSequence([run_seed, self.seed]).generate_state(1)[0])
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything the jobs of one validated config need, typed (the workflow's ``PLAN``)."""
@@ -275,6 +306,7 @@ class Plan:
     seed: int  #: the global seed
     baseline: str  #: the baseline run (Figures 4 and 11, the retention curves)
     probe_score: str  #: the probe-score definition tables and figures report
+    trajectories: dict[str, Trajectory]  #: every model's trajectories by name (the ``{model}`` wildcard)
     trained: tuple[str, ...]  #: run names trained from every original checkpoint
     resuscitation_trained: tuple[str, ...]  #: run names trained from every resuscitated copy
     runs: dict[str, Run]  #: every trained run by name
@@ -293,6 +325,13 @@ class Plan:
             seed=config["seed"],
             baseline=config["continual"]["baseline"],
             probe_score=probe["score"],
+            trajectories={
+                trajectory_name(model, seed, config["seed"]): Trajectory(
+                    trajectory_name(model, seed, config["seed"]), model, seed, seed == config["seed"]
+                )
+                for model in config["models"]
+                for seed in trajectory_seeds(config, model)
+            },
             trained=tuple(trained),
             resuscitation_trained=tuple(again),
             runs={name: Run.from_config(config, name) for name in dict.fromkeys(trained + again)},
@@ -313,6 +352,11 @@ class Plan:
             resuscitation=resuscitation,
             speed=Speed.from_config(config),
         )
+
+    def run_on(self, trajectory: str, name: str) -> Run:
+        """Run ``name`` as trained on ``trajectory``: its seed replaced by the trajectory's data seed."""
+        run = self.runs[name]
+        return replace(run, seed=self.trajectories[trajectory].data_seed(run.seed))
 
     def baseline_runs(self) -> list[Run]:
         """The baseline run with each of its seeds."""

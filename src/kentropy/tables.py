@@ -8,7 +8,7 @@ import pandas as pd
 from .knowledge import ALL
 from .layout import Variant
 from .meters import KNOWLEDGE_ENTROPY
-from .metrics import decay_exponents, mean_interval
+from .metrics import decay_exponents, hierarchical_interval
 
 #: Table 2's quantities: the paper's A/F block and its K/P block (probe score and downstream mean after training).
 TABLE2_QUANTITIES = {
@@ -27,30 +27,45 @@ def totals(continual: pd.DataFrame) -> pd.DataFrame:
     """
     acq = continual[(continual.metric == "acquisition") & (continual.split == ALL) & (continual.kind == ALL)]
     fgt = continual[continual.metric == "forgetting"]
-    key = ["model", "step", "variant", "run", "seed"]
+    key = ["model", "trajectory", "step", "variant", "run", "seed"]
     a = acq[key + ["before", "after", "value"]].rename(columns={"before": "P_before", "after": "P_after", "value": "A"})
     f = fgt[key + ["before", "after", "value"]].rename(columns={"before": "D_before", "after": "D_after", "value": "F"})
     return a.merge(f, on=key)
 
 
-#: Columns of a quantity summarised over seeds (``over_seeds``).
-INTERVAL_COLUMNS = ["mean", "ci_low", "ci_high", "seeds"]
+#: Columns of a quantity summarised over trajectories and seeds (``over_replicates``): ``trajectories`` with a
+#: value, and the fewest continual seeds any of them has.
+INTERVAL_COLUMNS = ["mean", "ci_low", "ci_high", "trajectories", "seeds"]
 
 
-def over_seeds(table: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
-    """Each of ``values`` summarised over the seeds of each ``keys`` group: long, one row per group and
-    quantity that has a value, with the mean and the 95% Student-t interval of the mean (NaN bounds for one
-    seed) and the number of seeds with a value."""
+def over_replicates(table: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
+    """Each of ``values`` summarised over the trajectories and, within them, the seeds of each ``keys`` group
+    (``kentropy.metrics.hierarchical_interval``): long, one row per group and quantity that has a value, with
+    the mean, its 95% interval (NaN bounds for a single value) and how many trajectories and seeds it rests on.
+    A table without a ``seed`` column (entropy) has one value per trajectory."""
     rows = []
     for group, sub in table.groupby(keys, sort=True, dropna=False):
         for quantity in values:
             present = sub[sub[quantity].notna()]
             if present.empty:
                 continue
-            mean, low, high = mean_interval(present[quantity])
+            mean, low, high = hierarchical_interval(present[quantity], present.trajectory)
+            seeds = present.groupby("trajectory").seed.nunique().min() if "seed" in present else 1
             rows.append({**dict(zip(keys, group)), "quantity": quantity, "mean": mean, "ci_low": low, "ci_high": high,
-                         "seeds": int(present.seed.nunique())})  # fmt: skip
+                         "trajectories": int(present.trajectory.nunique()), "seeds": int(seeds)})  # fmt: skip
     return pd.DataFrame(rows, columns=[*keys, "quantity", *INTERVAL_COLUMNS])
+
+
+def replicates_label(trajectories: int, seeds: int) -> str:
+    """'T trajectories x S seeds', as every table and caption states what a cell rests on."""
+    return f"{trajectories} trajector{'y' if trajectories == 1 else 'ies'} × {seeds} seed{'' if seeds == 1 else 's'}"
+
+
+#: What the ± of a table cell is.
+INTERVAL_NOTE = (
+    "± half-width of the 95% interval of the mean: Student-t over the trajectories' means (each the mean over its "
+    "continual seeds); with one trajectory, over its seeds alone (none for a single value)."
+)
 
 
 def table2(continual: pd.DataFrame, fits: pd.DataFrame | None = None, variant: str = "original") -> pd.DataFrame:
@@ -61,8 +76,9 @@ def table2(continual: pd.DataFrame, fits: pd.DataFrame | None = None, variant: s
     if fits is None:
         wide["a"] = float("nan")
     else:
-        wide = wide.merge(decay_exponents(fits, variant), on=["model", "step", "variant", "run", "seed"], how="left")
-    table = over_seeds(wide, ["model", "run", "step"], list(TABLE2_QUANTITIES))
+        key = ["model", "trajectory", "step", "variant", "run", "seed"]
+        wide = wide.merge(decay_exponents(fits, variant), on=key, how="left")
+    table = over_replicates(wide, ["model", "run", "step"], list(TABLE2_QUANTITIES))
     table["quantity"] = pd.Categorical(table.quantity.map(TABLE2_QUANTITIES), list(TABLE2_QUANTITIES.values()))
     return table.sort_values(["model", "run", "quantity", "step"]).reset_index(drop=True)
 
@@ -75,8 +91,8 @@ def interval_cell(mean: float, low: float, high: float) -> str:
 
 
 def table2_markdown(table: pd.DataFrame, paper: pd.DataFrame | None = None) -> str:
-    """Table 2 (``table2``) as Markdown, runs x steps, each cell the mean over seeds ± the half-width of its
-    95% interval; where ``paper`` (model, run, quantity, step, value in our names) has the cell, the
+    """Table 2 (``table2``) as Markdown, runs x steps, each cell the mean over trajectories and seeds ± the
+    half-width of its 95% interval; where ``paper`` (model, run, quantity, step, value in our names) has the cell, the
     paper's value follows ours in brackets."""
     lookup = {}
     if paper is not None:
@@ -89,41 +105,49 @@ def table2_markdown(table: pd.DataFrame, paper: pd.DataFrame | None = None) -> s
             cells[r.step] = interval_cell(r.mean, r.ci_low, r.ci_high)
             if (model, run, quantity, r.step) in lookup:
                 cells[r.step] += f" [{lookup[(model, run, quantity, r.step)]:g}]"
-        seeds = int(group.seeds.max())
-        rows.append([model, run, f"{quantity}, {seeds} seed{'' if seeds == 1 else 's'}", *cells.values()])
+        label = replicates_label(int(group.trajectories.min()), int(group.seeds.min()))
+        rows.append([model, run, f"{quantity}, {label}", *cells.values()])
     header = ["model", "run", "quantity", *map(str, steps)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    notes = ["± half-width of the 95% Student-t interval of the mean over seeds (none for one seed)."]
+    notes = [INTERVAL_NOTE]
     if lookup:
         notes.append("[x]: the paper's value (Kim et al., 2025), where it reports the cell.")
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
 #: Resuscitation-table columns that are NaN by definition: p and q of the original checkpoint, and the
-#: interval of a cell trained with one seed.
-RESUSCITATION_MISSING = ("p", "q", "A_ci_low", "A_ci_high", "F_ci_low", "F_ci_high")
+#: interval of a cell that rests on a single value.
+RESUSCITATION_QUANTITIES = (KNOWLEDGE_ENTROPY, "A", "F")
+RESUSCITATION_MISSING = ("p", "q", *(f"{q}_ci_{end}" for q in RESUSCITATION_QUANTITIES for end in ("low", "high")))
 
 
 def resuscitation_table(entropy: pd.DataFrame, continual: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
-    """Per model, step, variant and run of ``runs``: p, q, knowledge entropy of the starting checkpoint,
-    and A and F over seeds (``A``, ``F``: means; ``*_ci_low``, ``*_ci_high``: 95% interval; ``seeds``).
+    """Per model, step, variant and run of ``runs``: p, q, and knowledge entropy of the starting checkpoint,
+    A and F, each the mean over trajectories (and, for A and F, their seeds) with its 95% interval
+    (``over_replicates``: ``<quantity>``, ``<quantity>_ci_low``, ``<quantity>_ci_high``), and the
+    ``trajectories`` and ``seeds`` A and F rest on.
 
     ``entropy`` is the long entropy table with a ``variant`` column; only the (model, step) pairs that
     have resuscitated variants are kept, with their originals as the reference.
     """
-    ke = entropy[entropy.layer.isna() & (entropy.metric == KNOWLEDGE_ENTROPY)]
-    ke = ke[["model", "step", "variant", "value"]].rename(columns={"value": KNOWLEDGE_ENTROPY})
+
+    def wide(long, key, quantities):
+        parts = [
+            long[long.quantity == q]
+            .drop(columns=["quantity", "trajectories", "seeds"])
+            .rename(columns={"mean": q, "ci_low": f"{q}_ci_low", "ci_high": f"{q}_ci_high"})
+            for q in quantities
+        ]
+        return parts[0].merge(parts[1], on=key) if len(parts) > 1 else parts[0]
+
+    ke = entropy[entropy.layer.isna() & (entropy.metric == KNOWLEDGE_ENTROPY)].rename(columns={"value": KNOWLEDGE_ENTROPY})
+    entropies = wide(over_replicates(ke, ["model", "step", "variant"], [KNOWLEDGE_ENTROPY]), ["model", "step", "variant"],
+                     [KNOWLEDGE_ENTROPY])  # fmt: skip
     key = ["model", "step", "variant", "run"]
-    long = over_seeds(totals(continual[continual.run.isin(runs)]), key, ["A", "F"])
-    a, f = (
-        long[long.quantity == q]
-        .drop(columns="quantity")
-        .rename(columns={"mean": q, "ci_low": f"{q}_ci_low", "ci_high": f"{q}_ci_high"})
-        for q in ("A", "F")
-    )
-    wide = a.merge(f, on=[*key, "seeds"])
-    table = ke.merge(wide, on=["model", "step", "variant"], how="inner")
+    long = over_replicates(totals(continual[continual.run.isin(runs)]), key, ["A", "F"])
+    counts = long[long.quantity == "A"][[*key, "trajectories", "seeds"]]
+    table = entropies.merge(wide(long, key, ["A", "F"]).merge(counts, on=key), on=["model", "step", "variant"])
     variants = [Variant.parse(v) for v in table.variant]  # the original has no p, q: NaN
     table.insert(3, "p", [float("nan") if v.p is None else v.p for v in variants])
     table.insert(4, "q", [float("nan") if v.q is None else v.q for v in variants])

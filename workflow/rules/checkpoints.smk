@@ -11,7 +11,7 @@ rule train_tokenizer:
     benchmark:
         L.benchmark("train_tokenizer", "{model}")
     wildcard_constraints:
-        model=models_with_source("pretrain"),
+        model=alternation(m for m, spec in config["models"].items() if spec["source"] == "pretrain"),
     conda:
         ENV
     params:
@@ -44,8 +44,8 @@ rule pretrain_tiny:
     params:
         code=code("pretrain_tiny.py"),
         producers=producers,
-        pretrain=canonical(config.get("pretrain")),
-        seed=config["seed"],
+        pretrain=canonical(config.get("pretrain"), drop=frozenset({"seeds"})),  # the seed is the trajectory's
+        seed=trajectory_seed,
         start_step=previous_step,
     script:
         "../scripts/pretrain_tiny.py"

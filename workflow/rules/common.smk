@@ -10,7 +10,7 @@ from snakemake.script import PythonScript
 from kentropy.config import ConfigError, canonical, validate_config
 from kentropy.figure_registry import FIGURES, GROUPS, drawn
 from kentropy.knowledge import SPLITS
-from kentropy.layout import VARIANT_REGEX, WORLD_FILES, Layout
+from kentropy.layout import VARIANT_REGEX, WORLD_FILES, Layout, model_keys
 from kentropy.manifests import ManifestError, check_model, duplicate_steps, tokens_seen
 from kentropy.meters import METRICS
 from kentropy.plan import Plan
@@ -40,7 +40,10 @@ except (ConfigError, ManifestError) as err:
 
 PLAN = Plan.from_config(config)  # every setting a job needs, typed; rule params take its to_dict() forms
 L = Layout(config["experiment"])
-MODELS = config["models"]
+# Every trajectory by name (the {model} wildcard; kentropy.plan.Trajectory), and its model's settings: a model
+# pretrained here has one trajectory per pretraining seed, any other model one.
+TRAJECTORIES = PLAN.trajectories
+MODELS = {name: config["models"][t.model] for name, t in TRAJECTORIES.items()}
 ENV = "../../envs/kentropy.yaml"  # the software environment of every rule that runs code (--sdm conda)
 FORMATS = config["figures"]["formats"]
 JOB_THREADS = PLAN.speed.threads  # CPU threads of a compute job: speed only, never a param
@@ -65,14 +68,19 @@ def producers(wildcards, input):
     return {path: rule for path, rule in found.items() if rule}
 
 
-def models_with_source(source):
-    """Regex alternation of the model names with ``source`` (matches nothing when there are none)."""
-    names = [re.escape(m) for m, spec in MODELS.items() if spec["source"] == source]
+def alternation(names):
+    """Regex alternation of ``names`` (matches nothing when there are none)."""
+    names = [re.escape(name) for name in names]
     return "|".join(names) if names else "(?!)"
 
 
+def models_with_source(source):
+    """Regex alternation of the trajectory names of the models with ``source``."""
+    return alternation(m for m, spec in MODELS.items() if spec["source"] == source)
+
+
 def model_steps():
-    """(model, step) pairs of every configured checkpoint."""
+    """(trajectory, step) pairs of every configured checkpoint."""
     return [(m, s) for m, spec in MODELS.items() for s in sorted(spec["steps"])]
 
 
@@ -101,7 +109,7 @@ def previous_step(wildcards):
 
 def previous_checkpoint(wildcards):
     """Input of a pretraining segment: the checkpoint of the previous configured step (none for the first)."""
-    inputs = {"corpus": L.world("pretrain"), "tokenizer": L.tokenizer(wildcards.model)}
+    inputs = {"corpus": L.world("pretrain"), "tokenizer": tokenizer_dir(wildcards)}
     if previous_step(wildcards):
         inputs["start"] = L.pretrained_checkpoint(wildcards.model, previous_step(wildcards))
     return inputs
@@ -215,12 +223,28 @@ wildcard_constraints:
     run="|".join(re.escape(r) for r in RUNS),
 
 
-def tokenizer_dir(wildcards):
-    """A model's tokenizer: the pipeline's own for the tiny trajectory, else the first checkpoint's."""
-    spec = MODELS[wildcards.model]
+def tokenizer_of(model):
+    """The tokenizer of ``model`` (a key of ``models``): the pipeline's own for a model pretrained here (trained
+    on the world alone, so shared by its trajectories), else the first checkpoint's."""
+    spec = config["models"][model]
     if spec["source"] == "pretrain":
-        return L.tokenizer(wildcards.model)
-    return L.checkpoint(wildcards.model, spec, min(spec["steps"]))
+        return L.tokenizer(model)
+    return L.checkpoint(model, spec, min(spec["steps"]))
+
+
+def tokenizer_dir(wildcards):
+    """The tokenizer of the trajectory ``wildcards.model``."""
+    return tokenizer_of(TRAJECTORIES[wildcards.model].model)
+
+
+def trajectory_keys(wildcards):
+    """The ``model`` and ``trajectory`` key columns of the trajectory ``wildcards.model`` (kentropy.layout)."""
+    return model_keys(wildcards.model, config["seed"])
+
+
+def trajectory_seed(wildcards):
+    """The pretraining seed of the trajectory ``wildcards.model``."""
+    return TRAJECTORIES[wildcards.model].seed
 
 
 def corpus_blocks(wildcards):
@@ -238,17 +262,18 @@ def corpus_spec(wildcards):
 
 
 def stream_spec(wildcards):
-    """What a run's training stream depends on (not its optimizer settings)."""
-    return canonical(RUNS[wildcards.run].stream())
+    """What a run's training stream on a trajectory depends on (not its optimizer settings)."""
+    return canonical(PLAN.run_on(wildcards.model, wildcards.run).stream())
 
 
 def run_blocks(wildcards):
-    return L.packed_corpus(wildcards.model, RUNS[wildcards.run].corpus)
+    """The packed corpus of a run: tokenized once per model, shared by its trajectories."""
+    return L.packed_corpus(TRAJECTORIES[wildcards.model].model, RUNS[wildcards.run].corpus)
 
 
 def run_spec(wildcards):
-    """The run (kentropy.plan.Run) a training job trains, in its param form."""
-    return RUNS[wildcards.run].to_dict()
+    """The run (kentropy.plan.Run) a training job trains on its trajectory, in its param form."""
+    return PLAN.run_on(wildcards.model, wildcards.run).to_dict()
 
 
 def variant_checkpoint(wildcards):
@@ -278,7 +303,7 @@ def retention_curves():
         (
             L.training(m, s, "original", r.name, "retention.parquet"),
             L.stream(m, r.name, "manifest.parquet"),
-            {"model": m, "step": s, "variant": "original", "run": r.run, "seed": r.seed},
+            {**model_keys(m, config["seed"]), "step": s, "variant": "original", "run": r.run, "seed": r.seed},
         )
         for m, s in sorted(model_steps())  # sorted: the param must not depend on the config's key order
         for r in PLAN.baseline_runs()

@@ -101,7 +101,8 @@ rule correlations:
         continual=L.table("continual.parquet"),
         fits=L.table("forgetting.parquet"),
     output:
-        report(L.table("correlations.parquet"), caption="../report/correlations.rst", category="Tables"),
+        summary=report(L.table("correlations.parquet"), caption="../report/correlations.rst", category="Tables"),
+        per_trajectory=L.table("correlations_by_trajectory.parquet"),
     log:
         L.log("correlations"),
     conda:

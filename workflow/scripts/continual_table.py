@@ -9,16 +9,17 @@ from kentropy.metrics import CONTINUAL_COLUMNS, continual_rows
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 
-KEY = ["model", "step", "variant"]
+KEY = ["model", "trajectory", "step", "variant"]
 with log_to(snakemake.log[0]) as log:
     probes = pd.concat(map(read_input, snakemake.input.probes), ignore_index=True)
     downstream = pd.concat(map(read_input, snakemake.input.downstream), ignore_index=True)
     rows = []
-    for (model, step, variant), group in probes.groupby(KEY, sort=True):
-        tasks = downstream[(downstream.model == model) & (downstream.step == step) & (downstream.variant == variant)]
+    by_state = dict(iter(downstream.groupby(KEY, sort=True)))
+    for key, group in probes.groupby(KEY, sort=True):
+        tasks = by_state[key]
         for state in sorted(set(group.state) - {"before"}):
             rows += continual_rows(
-                {"model": model, "step": step, "variant": variant, **snakemake.params.runs[state]},
+                {**dict(zip(KEY, key)), **snakemake.params.runs[state]},
                 group[group.state == "before"],
                 group[group.state == state],
                 tasks[tasks.state == "before"],
@@ -29,5 +30,5 @@ with log_to(snakemake.log[0]) as log:
     summary = table[(table.metric == "forgetting") | (table.split == ALL) & (table.kind == ALL)]
     log.info(
         "\n%s",
-        summary.pivot_table(index=["model", "run", "seed", "step"], columns="metric", values="value").to_string(),
+        summary.pivot_table(index=["model", "run", "trajectory", "seed", "step"], columns="metric", values="value").to_string(),
     )

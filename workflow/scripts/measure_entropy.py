@@ -17,7 +17,7 @@ from kentropy.attention import ENTROPY_ATTENTION  # noqa: E402
 from kentropy.corpora import padded_batches, token_sequences  # noqa: E402
 from kentropy.entropy import measure  # noqa: E402
 from kentropy.io import atomic_file, table_reader, write_table  # noqa: E402
-from kentropy.layout import with_keys  # noqa: E402
+from kentropy.layout import model_keys, with_keys  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
 from kentropy.meters import KNOWLEDGE_ENTROPY  # noqa: E402
 from kentropy.plan import EntropySpec, Speed  # noqa: E402
@@ -37,7 +37,8 @@ with log_to(snakemake.log[0]) as log:
     n_batches = -(-len(sequences) // batch_size)
     meter = measure(model, padded_batches(sequences, batch_size, pad_id), total=n_batches, average=spec.average)
     wc = snakemake.wildcards
-    table = with_keys(meter.table(), model=wc.model, step=wc.step, variant=wc.variant)
+    keys = model_keys(wc.model, snakemake.config["seed"])  # the model and its trajectory
+    table = with_keys(meter.table(), **keys, step=wc.step, variant=wc.variant)
     table["corpus"] = spec.corpus
     write_table(table, snakemake.output.table)
     with atomic_file(snakemake.output.coef) as tmp:

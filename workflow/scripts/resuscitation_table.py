@@ -6,7 +6,14 @@ from kentropy.io import atomic_file, table_reader, write_table
 from kentropy.logs import log_to
 from kentropy.meters import KNOWLEDGE_ENTROPY
 from kentropy.metrics import reported
-from kentropy.tables import RESUSCITATION_MISSING, interval_cell, resuscitation_table
+from kentropy.tables import (
+    INTERVAL_NOTE,
+    RESUSCITATION_MISSING,
+    RESUSCITATION_QUANTITIES,
+    interval_cell,
+    replicates_label,
+    resuscitation_table,
+)
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 
@@ -18,13 +25,13 @@ with log_to(snakemake.log[0]):
     )
     write_table(table, snakemake.output.parquet, missing=RESUSCITATION_MISSING)
     cells = table.assign(
-        **{KNOWLEDGE_ENTROPY: table[KNOWLEDGE_ENTROPY].map("{:.3f}".format)},
-        **{q: [interval_cell(*r) for r in table[[q, f"{q}_ci_low", f"{q}_ci_high"]].to_numpy()] for q in ("A", "F")},
-        variant=[f"{v} ({n} seed{'' if n == 1 else 's'})" for v, n in zip(table.variant, table.seeds)],
-    )
+        **{q: [interval_cell(*r) for r in table[[q, f"{q}_ci_low", f"{q}_ci_high"]].to_numpy()]
+           for q in RESUSCITATION_QUANTITIES},
+        variant=[f"{v} ({replicates_label(t, n)})" for v, t, n in zip(table.variant, table.trajectories, table.seeds)],
+    )  # fmt: skip
     wide = cells.melt(
-        id_vars=["model", "run", "variant", "step"], value_vars=[KNOWLEDGE_ENTROPY, "A", "F"], var_name="quantity"
+        id_vars=["model", "run", "variant", "step"], value_vars=list(RESUSCITATION_QUANTITIES), var_name="quantity"
     ).pivot(index=["model", "run", "variant", "quantity"], columns="step", values="value")
-    note = "A and F: mean over seeds ± the half-width of its 95% Student-t interval (none for one seed).\n"
+    note = f"{KNOWLEDGE_ENTROPY}: of the starting checkpoint, over trajectories; A and F: {INTERVAL_NOTE}\n"
     with atomic_file(snakemake.output.markdown) as tmp:
         tmp.write_text(wide.reset_index().to_markdown(index=False) + "\n\n" + note)
