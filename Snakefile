@@ -30,6 +30,18 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/resuscitate.smk"
 
 
+onstart:
+    start_warm_server()
+
+
+onsuccess:
+    stop_warm_server()
+
+
+onerror:
+    stop_warm_server()
+
+
 rule all:
     default_target: True
     input:

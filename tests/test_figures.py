@@ -40,14 +40,16 @@ def test_paper_configs_draw_against_tokens_and_the_default_against_steps():
 def test_figures_put_checkpoints_at_their_tokens():
     from kentropy import figures
 
-    entropy = pd.DataFrame({"model": "m", "trajectory": 0, "step": [10, 20], "metric": "knowledge_entropy", "layer": np.nan,
+    entropy = pd.DataFrame({"model": "m", "trajectory": 0, "step": [10, 20],
+                            "metric": "knowledge_entropy", "layer": np.nan,
                             "value": [3.0, 2.5]})  # fmt: skip
     fig = figures.figure3(entropy, tokens={"m": {10: 40_000, 20: 80_000}})
     line = fig.axes[0].get_lines()[0]
     assert list(line.get_xdata()) == [40_000, 80_000] and fig.axes[0].get_xlabel() == "tokens seen in pretraining"
     fig = figures.figure3(entropy)
     assert list(fig.axes[0].get_lines()[0].get_xdata()) == [10, 20]
-    retention = pd.DataFrame({"model": "m", "trajectory": 0, "step": 10, "variant": "original", "run": "base", "seed": 0,
+    retention = pd.DataFrame({"model": "m", "trajectory": 0, "step": 10, "variant": "original", "run": "base",
+                              "seed": 0,
                               "train_step": [3, 5], "split": "once", "kind": "all", "score": "per_token",
                               "P": [-2.0, -2.5]})  # fmt: skip
     fig = figures.retention(retention, tokens={"m": {10: 40_000}}, train_tokens_per_step=512)

@@ -118,7 +118,8 @@ def test_retention_scores_are_probe_scores_per_step():
 
 def fits_table(values: dict) -> pd.DataFrame:
     """Fit rows of split and kind ``all``: ``values[(step, seed)] = exponent``."""
-    return pd.DataFrame([{"model": "m", "trajectory": 0, "step": step, "variant": "original", "run": "base", "seed": seed,
+    return pd.DataFrame([{"model": "m", "trajectory": 0, "step": step, "variant": "original", "run": "base",
+                          "seed": seed,
                           "split": "all", "kind": "all", "score": "per_token", "exponent": a}
                          for (step, seed), a in values.items()])  # fmt: skip
 
@@ -133,7 +134,8 @@ def test_table2_and_correlations_report_the_exponent_of_the_runs_that_have_one()
         {10: 0.32, 20: 0.21, 30: 0.12}
     )
     assert "| m | base | decay exponent a (forgetting curve), 1 trajectory × 2 seeds |" in table2_markdown(table)
-    entropy = pd.DataFrame({"model": "m", "trajectory": 0, "step": [10, 20, 30], "metric": "knowledge_entropy", "layer": np.nan,
+    entropy = pd.DataFrame({"model": "m", "trajectory": 0, "step": [10, 20, 30], "metric": "knowledge_entropy",
+                            "layer": np.nan,
                             "value": [3.0, 2.5, 2.0]})  # fmt: skip
     corr = correlations(entropy, cont, ["knowledge_entropy"], fits=fits_table(a))
     base = corr[(corr.run == "base") & (corr.method == "pearson")].set_index("y")

@@ -56,7 +56,13 @@ def test_continual_rows():
     d_before = pd.DataFrame({"task": ["a", "b"], "value": [0.6, 0.4]})
     d_after = pd.DataFrame({"task": ["a", "b"], "value": [0.5, 0.3]})
     rows = pd.DataFrame(
-        continual_rows({"model": "m", "trajectory": 0, "step": 1, "variant": "original", "run": "r"}, before, after, d_before, d_after)
+        continual_rows(
+            {"model": "m", "trajectory": 0, "step": 1, "variant": "original", "run": "r"},
+            before,
+            after,
+            d_before,
+            d_after,
+        )
     )
     assert set(rows.score.dropna()) == {"per_token", "released"}
     assert len(reported(rows, "released")) == len(reported(rows, "per_token")) == 3 * 4 + 1  # + forgetting
@@ -94,7 +100,14 @@ def test_correlate_needs_three_points():
 def test_correlations_join_entropy_and_continual_by_step():
     steps = [10, 20, 30, 40]
     entropy = pd.DataFrame(
-        {"model": "m", "trajectory": 0, "step": steps, "metric": "knowledge_entropy", "layer": np.nan, "value": [4.0, 3.0, 2.5, 1.0]}
+        {
+            "model": "m",
+            "trajectory": 0,
+            "step": steps,
+            "metric": "knowledge_entropy",
+            "layer": np.nan,
+            "value": [4.0, 3.0, 2.5, 1.0],
+        }
     )
     rows = []
     for step, a, f in zip(steps, [30.0, 20.0, 22.0, 5.0], [1.0, 2.0, 3.0, 4.0]):

@@ -143,7 +143,9 @@ def test_seed_spread_widens_the_correlation_interval():
 
 def test_correlations_average_seeds_within_steps():
     steps, ke = [10, 20, 30, 40], [4.0, 3.0, 2.5, 1.0]
-    entropy = pd.DataFrame({"model": "m", "trajectory": 0, "step": steps, "metric": "knowledge_entropy", "layer": np.nan, "value": ke})
+    entropy = pd.DataFrame(
+        {"model": "m", "trajectory": 0, "step": steps, "metric": "knowledge_entropy", "layer": np.nan, "value": ke}
+    )
     a = {10: [30.0, 28.0], 20: [20.0, 23.0], 30: [22.0, 21.0], 40: [5.0, 9.0]}
     table = continual({("base", s, seed): (v, 1.0 + s / 10) for s, vs in a.items() for seed, v in enumerate(vs)})
     out = correlations(entropy, table, ["knowledge_entropy"]).set_index(["y", "method"])
@@ -169,7 +171,8 @@ def test_figures_band_the_interval_over_seeds(seeds):
     assert (_bands(fig.axes[2]) > 0) == (seeds > 1) and "seed" in fig._suptitle.get_text()
     rows = [continual({("base", 30, s): (a + s, 2.0 + s)}).assign(variant=v) for v, a in (("original", 10.0),
             ("resus-p50-q2", 14.0), ("resus-p50-q3", 15.0)) for s in range(seeds)]  # fmt: skip
-    entropy = pd.DataFrame({"model": "m", "trajectory": 0, "step": 30, "variant": ["original", "resus-p50-q2", "resus-p50-q3"],
+    entropy = pd.DataFrame({"model": "m", "trajectory": 0, "step": 30,
+                            "variant": ["original", "resus-p50-q2", "resus-p50-q3"],
                             "metric": "knowledge_entropy", "layer": np.nan, "value": [3.0, 3.4, 3.5]})  # fmt: skip
     table = resuscitation_table(entropy, pd.concat(rows, ignore_index=True), ["base"])
     fig = figures.resuscitation_grid(table, "q", 50, [30])

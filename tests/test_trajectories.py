@@ -18,7 +18,10 @@ from .conftest import ROOT
 
 def test_trajectory_names_carry_the_seed_unless_it_is_the_global_one():
     assert trajectory_name("tiny", 0, 0) == "tiny" and trajectory_name("tiny", 2, 0) == "tiny-traj2"
-    assert parse_trajectory_name("tiny-traj2", 0) == ("tiny", 2) and parse_trajectory_name("olmo-1b", 3) == ("olmo-1b", 3)
+    assert parse_trajectory_name("tiny-traj2", 0) == ("tiny", 2) and parse_trajectory_name("olmo-1b", 3) == (
+        "olmo-1b",
+        3,
+    )
     assert model_keys("tiny-traj12", 0) == {"model": "tiny", "trajectory": 12}
     table = with_keys(pd.DataFrame({"value": [1.0]}), step="30", **model_keys("tiny-traj1", 0))
     assert list(table.columns) == ["model", "trajectory", "step", "value"] and table.trajectory.dtype.kind == "i"
@@ -46,7 +49,10 @@ def test_a_models_seeds_override_the_pretrain_seeds_and_seeds_nest_in_trajectori
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda c: c["models"].update({"tiny-traj1": c["models"]["tiny"]}), "models.tiny-traj1: a model name must not end"),
+        (
+            lambda c: c["models"].update({"tiny-traj1": c["models"]["tiny"]}),
+            "models.tiny-traj1: a model name must not end",
+        ),
         (
             lambda c: c["models"].update({"hub": {"source": "hf", "repo_id": "a/b", "steps": [1], "seeds": [1]}}),
             "models.hub.seeds: only a model with source pretrain has pretraining seeds",
@@ -111,9 +117,9 @@ def test_resuscitation_table_intervals_over_trajectories():
                              "layer": np.nan, "value": x} for (v, t), x in ke.items()])  # fmt: skip
     table = resuscitation_table(entropy, continual(values), ["base"]).set_index("variant")
     half = stats.t.ppf(0.975, 2) * 0.2 / np.sqrt(3)  # the sd of 3.0, 3.2, 3.4 is 0.2
-    assert table.loc["original", ["knowledge_entropy", "knowledge_entropy_ci_low", "knowledge_entropy_ci_high"]].tolist() == (
-        pytest.approx([3.2, 3.2 - half, 3.2 + half], rel=1e-12)
-    )
+    assert table.loc[
+        "original", ["knowledge_entropy", "knowledge_entropy_ci_low", "knowledge_entropy_ci_high"]
+    ].tolist() == (pytest.approx([3.2, 3.2 - half, 3.2 + half], rel=1e-12))
     assert table.loc["resus-p50-q2", "A"] == pytest.approx(20.0) and table.loc["resus-p50-q2", "trajectories"] == 3
 
 
@@ -137,4 +143,10 @@ def test_correlations_across_trajectories_average_fisher_z():
     assert two.trajectories == 2 and two.r == pytest.approx(np.tanh(np.arctanh([0.8, 0.9]).mean()), rel=1e-12)
     one = across_trajectories(_per_trajectory([0.7])).iloc[0]
     row = _per_trajectory([0.7]).iloc[0]
-    assert (one.r, one.ci_low, one.ci_high, one.ci_method, one.trajectories) == (0.7, row.ci_low, row.ci_high, CI_METHOD, 1)
+    assert (one.r, one.ci_low, one.ci_high, one.ci_method, one.trajectories) == (
+        0.7,
+        row.ci_low,
+        row.ci_high,
+        CI_METHOD,
+        1,
+    )

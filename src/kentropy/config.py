@@ -88,7 +88,9 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
         raise ConfigError(f"config: {_key(error.absolute_path)}: {_message(error)}")
     for name, model in config["models"].items():
         if parse_trajectory_name(name, config["seed"])[0] != name:
-            raise ConfigError(f"config: models.{name}: a model name must not end in -traj<digits> (its trajectories' do)")
+            raise ConfigError(
+                f"config: models.{name}: a model name must not end in -traj<digits> (its trajectories' do)"
+            )
         if "seeds" in model and model["source"] != "pretrain":
             raise ConfigError(
                 f"config: models.{name}.seeds: only a model with source pretrain has pretraining seeds "

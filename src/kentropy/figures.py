@@ -174,7 +174,9 @@ def figure12(continual: pd.DataFrame, runs: dict[str, dict], baseline: str, toke
     corpora = corpus_runs(runs, baseline)
     wide = tables.totals(continual[continual.run.isin(list(corpora)) & (continual.variant == "original")])
     replicates = _replicates(wide)
-    wide, xlabel = checkpoint_x(trajectory_means(wide, ["P_before", "P_after", "A", "D_before", "D_after", "F"]), tokens)
+    wide, xlabel = checkpoint_x(
+        trajectory_means(wide, ["P_before", "P_after", "A", "D_before", "D_after", "F"]), tokens
+    )
     wide["corpus"] = wide.run.map(corpora)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, (name, label) in zip(axes, (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):

@@ -102,10 +102,12 @@ class Speed(Spec):
     probe_batch_size: int  #: probes per forward pass
     downstream_batch_size: int  #: lm-eval batch size
     compile: bool  #: torch.compile in continual training
+    warm_start: bool  #: script jobs on this machine forked from one warm server (kentropy.warm)
 
     @classmethod
     def from_config(cls, config: dict) -> Speed:
         return cls(
+            warm_start=config["warm_start"],
             threads=config["threads"],
             entropy_batch_size=config["entropy"]["batch_size"],
             probe_batch_size=config["probe"]["batch_size"],

@@ -141,9 +141,11 @@ def resuscitation_table(entropy: pd.DataFrame, continual: pd.DataFrame, runs: li
         ]
         return parts[0].merge(parts[1], on=key) if len(parts) > 1 else parts[0]
 
-    ke = entropy[entropy.layer.isna() & (entropy.metric == KNOWLEDGE_ENTROPY)].rename(columns={"value": KNOWLEDGE_ENTROPY})
-    entropies = wide(over_replicates(ke, ["model", "step", "variant"], [KNOWLEDGE_ENTROPY]), ["model", "step", "variant"],
-                     [KNOWLEDGE_ENTROPY])  # fmt: skip
+    ke = entropy[entropy.layer.isna() & (entropy.metric == KNOWLEDGE_ENTROPY)].rename(
+        columns={"value": KNOWLEDGE_ENTROPY}
+    )
+    state = ["model", "step", "variant"]
+    entropies = wide(over_replicates(ke, state, [KNOWLEDGE_ENTROPY]), state, [KNOWLEDGE_ENTROPY])
     key = ["model", "step", "variant", "run"]
     long = over_replicates(totals(continual[continual.run.isin(runs)]), key, ["A", "F"])
     counts = long[long.quantity == "A"][[*key, "trajectories", "seeds"]]

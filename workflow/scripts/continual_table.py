@@ -30,5 +30,7 @@ with log_to(snakemake.log[0]) as log:
     summary = table[(table.metric == "forgetting") | (table.split == ALL) & (table.kind == ALL)]
     log.info(
         "\n%s",
-        summary.pivot_table(index=["model", "run", "trajectory", "seed", "step"], columns="metric", values="value").to_string(),
+        summary.pivot_table(
+            index=["model", "run", "trajectory", "seed", "step"], columns="metric", values="value"
+        ).to_string(),
     )

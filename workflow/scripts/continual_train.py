@@ -1,24 +1,29 @@
-"""Train one checkpoint on one run's stream with DeepSpeed: ``python -m kentropy.continual``, one process per
-GPU of the job (kentropy.launch); then evaluate the trained model (kentropy.evaluation, the evaluate rule's
-code) in the same process. The run and the evaluation cross the command line once each, as the JSON of their
-typed objects (kentropy.plan). The interpreter, GPU count, threads, batch sizes of probes and benchmarks and
-``continual.compile`` are not params: they change speed (and rounding), not the result, so changing them
-reruns nothing."""
+"""Train one checkpoint on one run's stream with DeepSpeed (kentropy.continual), then evaluate the trained
+model (kentropy.evaluation, the evaluate rule's code) in the same process. One process (CPU or one GPU): the
+trainer runs in this job's interpreter, so the libraries are imported once (and a warm-started job,
+kentropy.warm, imports nothing); several GPUs: one process per GPU (kentropy.launch). The run and the
+evaluation cross the command line once each, as the JSON of their typed objects (kentropy.plan). The
+interpreter, GPU count, threads, batch sizes of probes and benchmarks and ``continual.compile`` are not
+params: they change speed (and rounding), not the result, so changing them reruns nothing."""
 
 import os
 import shlex
 import subprocess
 import sys
 
-from kentropy.evaluation import Evaluation
-from kentropy.launch import launch_command
 from kentropy.offline import hf_env
-from kentropy.plan import Run, Speed
+
+os.environ.update(hf_env(snakemake.config["hf_cache"]))  # before any HF import: compute nodes are offline
+
+from kentropy.evaluation import Evaluation  # noqa: E402
+from kentropy.launch import launch_command  # noqa: E402
+from kentropy.logs import log_to  # noqa: E402
+from kentropy.plan import Run, Speed  # noqa: E402
 
 out = snakemake.output
 speed = Speed.from_config(snakemake.config)
-argv = [
-    *launch_command(int(snakemake.resources.get("gpu", 0)), python=sys.executable),
+gpus = int(snakemake.resources.get("gpu", 0))
+options = [
     "--model", snakemake.input.checkpoint,
     "--stream", snakemake.input.stream,
     "--run-config", Run.from_dict(snakemake.params.run).to_json(),
@@ -30,15 +35,17 @@ argv = [
     "--evaluation", Evaluation.from_job(snakemake, snakemake.wildcards.run).to_json(),
     *(["--compile"] if speed.compile else []),
 ]  # fmt: skip
-with open(snakemake.log[0], "w") as log:
-    log.write(shlex.join(argv) + "\n")
-    log.flush()
-    done = subprocess.run(
-        argv,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **hf_env(snakemake.config["hf_cache"])},
-        check=False,
-    )
-if done.returncode:
-    sys.exit(f"continual_train failed (exit {done.returncode}); the traceback is in {snakemake.log[0]}")
+if gpus <= 1:
+    from kentropy.continual import main
+
+    with log_to(snakemake.log[0]) as log:
+        log.info("python -m kentropy.continual %s", shlex.join(options))
+        main(options)
+else:
+    argv = [*launch_command(gpus, python=sys.executable), *options]
+    with open(snakemake.log[0], "w") as log:
+        log.write(shlex.join(argv) + "\n")
+        log.flush()
+        done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if done.returncode:
+        sys.exit(f"continual_train failed (exit {done.returncode}); the traceback is in {snakemake.log[0]}")

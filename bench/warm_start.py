@@ -1,0 +1,57 @@
+"""Start-up of a script job, cold (a fresh interpreter imports torch, transformers, DeepSpeed, lm-eval) vs warm
+(forked from kentropy.warm's server), interleaved, on a script that imports what the compute jobs import and
+builds a tiny OLMo model. Prints the median wall time of each and their ratio.
+
+    python bench/warm_start.py --repeats 5
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SCRIPT = """import torch, transformers, deepspeed, lm_eval.evaluator, pandas, pyarrow.parquet
+from transformers import OlmoConfig, OlmoForCausalLM
+torch.set_num_threads(1)
+model = OlmoForCausalLM(OlmoConfig(vocab_size=1024, hidden_size=64, intermediate_size=256, num_hidden_layers=4,
+                                   num_attention_heads=4))
+print(float(model(torch.zeros(1, 8, dtype=torch.long)).logits.sum()))
+"""
+
+
+def timed(argv: list[str], cwd: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        Path(work, "job.py").write_text(SCRIPT)
+        server = subprocess.Popen([sys.executable, "-m", "kentropy.warm", "serve", "{}"], cwd=work,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+        while not os.path.exists(Path(work, ".snakemake/kentropy/warm.sock")):
+            time.sleep(0.05)
+        cold, hot = [], []
+        try:
+            for _ in range(args.repeats):
+                cold.append(timed([sys.executable, "job.py"], work))
+                hot.append(timed([sys.executable, "-m", "kentropy.warm", "job.py"], work))
+        finally:
+            subprocess.run([sys.executable, "-m", "kentropy.warm", "stop"], cwd=work, check=False)
+            server.wait(10)
+    c, w = statistics.median(cold), statistics.median(hot)
+    print(
+        f"cold {c:.2f} s, warm {w:.2f} s (median of {args.repeats}): warm/cold = {w / c:.3f}, saved {c - w:.2f} s a job"
+    )
+
+
+if __name__ == "__main__":
+    main()
