@@ -53,6 +53,8 @@ def test_a_warm_job_runs_in_a_child_with_the_jobs_streams_directory_and_environm
 def test_an_import_time_variable_the_server_was_not_started_with_starts_the_job_cold(server):
     done = client({"ATEN_CPU_CAPABILITY": "default"})
     assert done.returncode == 0 and "warm False" in done.stdout  # a fresh interpreter, which has not imported json
+    # Snakemake's per-job thread counts are applied in the child, not compared.
+    assert "warm True" in client({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}).stdout
 
 
 def test_no_server_starts_the_job_cold(tmp_path, monkeypatch):

@@ -43,15 +43,30 @@ PRELOAD = (
     "deepspeed",
     "lm_eval.evaluator",
     "snakemake.script",
+    "threadpoolctl",
 )
 #: Prefixes of environment variables read when a library is imported (so a child cannot change them).
 IMPORT_TIME = ("ATEN_", "MKL_", "OMP_", "KMP_", "HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "DS_", "CUDA_",
-               "LD_", "PYTHON", "TOKENIZERS_", "NUMEXPR_", "OPENBLAS_")  # fmt: skip
+               "LD_", "PYTHON", "TOKENIZERS_", "NUMEXPR_", "OPENBLAS_", "GOTO_", "VECLIB_")  # fmt: skip
+#: Set by Snakemake to each job's thread count (``snakemake.shell``): applied in the child instead of compared.
+JOB_THREADS = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")  # fmt: skip
 _HEADER = struct.Struct("!I")
 
 
 def _import_time_env(env: dict) -> dict:
-    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME)}
+    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME) and k not in JOB_THREADS}
+
+
+def _apply_job_threads(env: dict) -> None:
+    """The thread counts a cold job's libraries would read from ``env`` when loaded: BLAS and OpenMP pools
+    (threadpoolctl) and torch's intra-op pool, set in the child before the script runs."""
+    threads = env.get("OMP_NUM_THREADS")
+    if threads and threads.isdigit():
+        if "threadpoolctl" in sys.modules:
+            sys.modules["threadpoolctl"].threadpool_limits(int(threads))
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(int(threads))
 
 
 def _send(conn: socket.socket, message: dict, fds=()) -> None:
@@ -168,6 +183,7 @@ def _child(request: dict, fds: list[int]) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        _apply_job_threads(request["env"])
         sys.argv = list(request["argv"])
         sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))
         runpy.run_path(sys.argv[0], run_name="__main__")
