@@ -348,10 +348,10 @@ def test_a_runs_learning_rate_reruns_exactly_that_run(e2e, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
     # Its training from each of the 3 checkpoints of both trajectories (each job evaluating its model), and the
-    # tables/figures above; its streams (one per trajectory) and packed corpus (one per model) again, being
+    # tables/figures above; its streams and packed corpora (one each per trajectory) again, being
     # temporary (the same bytes: the stream does not depend on lr).
     assert counts["continual_train"] == 2 * 3 and "evaluate" not in counts
-    assert counts["train_stream"] == 2 and counts["continual_corpus"] == 1
+    assert counts["train_stream"] == counts["continual_corpus"] == 2
     assert "measure_entropy" not in counts and "resuscitate" not in counts and "pretrain_tiny" not in counts
 
 
@@ -365,7 +365,8 @@ def test_a_new_trajectory_reruns_none_of_the_others(e2e, tmp_path):
     # tiny-traj2 alone: 3 segments, entropy and evaluation of 3 checkpoints and 2 resuscitated copies, 2 runs
     # from each checkpoint and 1 from each copy; the shared tokenizer stays, the temporary corpora come back.
     assert counts["pretrain_tiny"] == 3 and counts["measure_entropy"] == counts["evaluate"] == 3 + 2
-    assert counts["continual_train"] == 3 * 2 + 2 and counts["resuscitate"] == 2 and counts["train_stream"] == 2
+    assert counts["continual_train"] == 3 * 2 + 2 and counts["resuscitate"] == 2
+    assert counts["train_stream"] == counts["continual_corpus"] == 2
     assert "train_tokenizer" not in counts and "generate_world" not in counts
     assert "tiny-traj2" in proc.stdout and "checkpoints/tiny-traj1/" not in proc.stdout.split("Job stats:")[0]
 

@@ -273,7 +273,7 @@ def across_trajectories(per_trajectory: pd.DataFrame, level: float = 0.95) -> pd
 
     out = []
     keys = ["model", "run", "x", "y", "method"]
-    for key, group in per_trajectory.groupby(keys, sort=True):
+    for key, group in per_trajectory.groupby(keys, sort=False):  # in the order of the metrics registry
         present = group[group.r.notna()]
         row = {**dict(zip(keys, key)), "n": int(group.n.max()), "trajectories": len(present),
                "seeds": int(group.seeds.min())}  # fmt: skip

@@ -231,18 +231,14 @@ wildcard_constraints:
     run="|".join(re.escape(r) for r in RUNS),
 
 
-def tokenizer_of(model):
-    """The tokenizer of ``model`` (a key of ``models``): the pipeline's own for a model pretrained here (trained
-    on the world alone, so shared by its trajectories), else the first checkpoint's."""
+def tokenizer_dir(wildcards):
+    """The tokenizer of the trajectory ``wildcards.model``: for a model pretrained here, the pipeline's own
+    (trained on the world alone, so shared by its trajectories), else its first checkpoint's."""
+    model = TRAJECTORIES[wildcards.model].model
     spec = config["models"][model]
     if spec["source"] == "pretrain":
         return L.tokenizer(model)
     return L.checkpoint(model, spec, min(spec["steps"]))
-
-
-def tokenizer_dir(wildcards):
-    """The tokenizer of the trajectory ``wildcards.model``."""
-    return tokenizer_of(TRAJECTORIES[wildcards.model].model)
 
 
 def trajectory_keys(wildcards):
@@ -275,8 +271,9 @@ def stream_spec(wildcards):
 
 
 def run_blocks(wildcards):
-    """The packed corpus of a run: tokenized once per model, shared by its trajectories."""
-    return L.packed_corpus(TRAJECTORIES[wildcards.model].model, RUNS[wildcards.run].corpus)
+    """The packed corpus of a run, one per trajectory: it is temporary, and one shared by a model's trajectories,
+    rebuilt for a new trajectory, would rerun the streams (and trainings) of all of them."""
+    return L.packed_corpus(wildcards.model, RUNS[wildcards.run].corpus)
 
 
 def run_spec(wildcards):

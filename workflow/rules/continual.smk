@@ -29,7 +29,7 @@ rule continual_corpus:
     # Packed with the model's tokenizer, reading (or streaming) only as many documents as the runs need.
     # Temporary: only the streams read it.
     input:
-        tokenizer=lambda wildcards: tokenizer_of(wildcards.model),  # {model}: a model, not a trajectory
+        tokenizer=tokenizer_dir,
         generated=generated_corpus,
     output:
         temp(L.packed_corpus("{model}", "{corpus}")),
