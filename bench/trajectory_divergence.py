@@ -4,7 +4,7 @@ checkpoint.
 
     ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 snakemake --directory B --cores 1 \\
         resources/tiny/checkpoints/tiny/step1200          # and the same without the variables into A
-    python bench/trajectory_divergence.py A B [--config config/config.yaml] [--model tiny]
+    python bench/trajectory_divergence.py A B [--config config/config.yaml] [--trajectory tiny-traj1]
 
 For every configured step: the largest |difference| of any weight, the difference's L2 norm relative to the
 weights', and each segment's last training loss (``results/<e>/pretrain/…loss.parquet``) in both projects;
@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file
 
 from kentropy.config import load_config
-from kentropy.layout import Layout
+from kentropy.layout import Layout, parse_trajectory_name
 
 
 def main() -> None:
@@ -30,27 +30,28 @@ def main() -> None:
     parser.add_argument("a", type=Path, help="project folder (the --directory of one run)")
     parser.add_argument("b", type=Path, help="project folder of the other run")
     parser.add_argument("--config", type=Path, default=Path(__file__).resolve().parents[1] / "config/config.yaml")
-    parser.add_argument("--model", default="tiny")
+    parser.add_argument("--trajectory", default="tiny", help="a trajectory name: <model> or <model>-traj<seed>")
     args = parser.parse_args()
     config = load_config(args.config)
     layout = Layout(config["experiment"])
+    model, seed = parse_trajectory_name(args.trajectory, config["seed"])
+    steps = sorted(config["models"][model]["steps"])
     rows = []
-    for step in sorted(config["models"][args.model]["steps"]):
-        folder = layout.pretrained_checkpoint(args.model, step)
+    for step in steps:
+        folder = layout.pretrained_checkpoint(args.trajectory, step)
         wa, wb = (load_file(root / folder / "model.safetensors") for root in (args.a, args.b))
         diff = max((wa[k].double() - wb[k].double()).abs().max().item() for k in wa)
         norm = sum((wa[k].double() - wb[k].double()).pow(2).sum().item() for k in wa) ** 0.5
         scale = sum(wa[k].double().pow(2).sum().item() for k in wa) ** 0.5
         loss = [
-            pd.read_parquet(root / layout.pretrain_loss(args.model, step)).loss.iloc[-1] for root in (args.a, args.b)
+            pd.read_parquet(root / layout.pretrain_loss(args.trajectory, step)).loss.iloc[-1]
+            for root in (args.a, args.b)
         ]
         rows.append({"step": step, "max |dw|": diff, "|dw| / |w|": norm / scale, "loss a": loss[0], "loss b": loss[1]})
-    print(f"{args.a} vs {args.b} (torch {torch.__version__})")
+    print(f"{args.a} vs {args.b}, trajectory {args.trajectory} (torch {torch.__version__})")
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     losses = [
-        pd.concat(
-            [pd.read_parquet(root / layout.pretrain_loss(args.model, s)) for s in config["models"][args.model]["steps"]]
-        )
+        pd.concat([pd.read_parquet(root / layout.pretrain_loss(args.trajectory, s)) for s in steps])
         .set_index("step")
         .loss.sort_index()
         for root in (args.a, args.b)
@@ -63,7 +64,9 @@ def main() -> None:
     ka, kb = (root / layout.table("entropy.parquet") for root in (args.a, args.b))
     if ka.is_file() and kb.is_file():
         whole = [
-            pd.read_parquet(k).query("layer.isna()").pivot(index="step", columns="metric", values="value")
+            pd.read_parquet(k)
+            .query("layer.isna() and variant == 'original' and model == @model and trajectory == @seed")
+            .pivot(index="step", columns="metric", values="value")
             for k in (ka, kb)
         ]
         print("whole-model metrics, a - b:")
