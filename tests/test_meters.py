@@ -71,7 +71,7 @@ def test_every_registered_metric_is_tabled_drawn_and_correlated():
     for name, metric in METRICS.items():
         rows = table[table.metric == name]
         assert rows.layer.isna().sum() == 1 and rows.layer.notna().any() == per_layer(metric)
-    entropy = pd.concat([table.assign(model="tiny", step=s) for s in (10, 20)], ignore_index=True)
+    entropy = pd.concat([table.assign(model="tiny", trajectory=0, step=s) for s in (10, 20)], ignore_index=True)
     fig = figures.figure3(entropy)
     assert [ax.get_title() for ax in fig.axes] == [m.title for m in METRICS.values()]
     fig8 = figures.figure8(entropy)
@@ -105,15 +105,19 @@ def test_a_metric_registered_in_one_place_reaches_the_table_figure_3_and_the_cor
     with pytest.raises(RegistryError, match="registered twice"):
         register_metric(largest_share)
     model = tiny_model("olmo")
-    tables = [run(model, random_sequences(6, seed=s)).table().assign(model="tiny", step=10 * s) for s in (1, 2, 3)]
+    tables = [
+        run(model, random_sequences(6, seed=s)).table().assign(model="tiny", trajectory=0, step=10 * s)
+        for s in (1, 2, 3)
+    ]
     entropy = pd.concat(tables, ignore_index=True)
     whole = entropy[(entropy.metric == "largest_share") & entropy.layer.isna()]
     assert len(whole) == 3 and ((whole.value > 0) & (whole.value <= 1)).all()
     assert figures.figure3(entropy).axes[-1].get_title() == "Largest share of memory use"
     continual = pd.DataFrame(
         [
-            {"model": "tiny", "step": 10 * s, "variant": "original", "run": "r", "seed": 0, "metric": "acquisition",
-             "score": "per_token", "split": "all", "kind": "all", "before": -2.0, "after": -1.0, "value": float(s)}
+            {"model": "tiny", "trajectory": 0, "step": 10 * s, "variant": "original", "run": "r", "seed": 0,
+             "metric": "acquisition", "score": "per_token", "split": "all", "kind": "all", "before": -2.0,
+             "after": -1.0, "value": float(s)}
             for s in (1, 2, 3)
         ]
     )  # fmt: skip
