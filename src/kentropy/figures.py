@@ -112,7 +112,7 @@ def figure4(continual: pd.DataFrame, baseline: str, tokens: dict | None = None) 
     """Baseline run per checkpoint step (or tokens): probe score P and downstream D before/after, then A and F."""
     wide = tables.totals(continual[(continual.run == baseline) & (continual.variant == "original")])
     replicates = _replicates(wide)
-    wide = trajectory_means(wide, ["P_before", "P_after", "A", "D_before", "D_after", "F"])
+    wide = trajectory_means(wide, list(tables.TOTALS))
     wide, xlabel = checkpoint_x(wide, tokens)
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     for ax, (name, label) in zip(axes[:2], (("P", "probe log-probability P"), ("D", "downstream accuracy D"))):
@@ -174,9 +174,7 @@ def figure12(continual: pd.DataFrame, runs: dict[str, dict], baseline: str, toke
     corpora = corpus_runs(runs, baseline)
     wide = tables.totals(continual[continual.run.isin(list(corpora)) & (continual.variant == "original")])
     replicates = _replicates(wide)
-    wide, xlabel = checkpoint_x(
-        trajectory_means(wide, ["P_before", "P_after", "A", "D_before", "D_after", "F"]), tokens
-    )
+    wide, xlabel = checkpoint_x(trajectory_means(wide, list(tables.TOTALS)), tokens)
     wide["corpus"] = wide.run.map(corpora)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, (name, label) in zip(axes, (("A", "acquisition A (%)"), ("F", "forgetting F (%)"))):

@@ -153,6 +153,8 @@ def model_keys(name: str, global_seed: int) -> dict:
 #: Key columns of every table, in the order ``with_keys`` writes them: ``trajectory`` is the pretraining
 #: seed of the checkpoint, ``seed`` the continual-training seed of the run.
 KEY_COLUMNS = ("model", "trajectory", "step", "variant", "run", "seed", "state")
+#: The key columns of one trained run's row (continual, totals, forgetting fits): all but the state.
+RUN_KEYS = [k for k in KEY_COLUMNS if k != "state"]
 
 
 def with_keys(table, **keys):

@@ -6,11 +6,9 @@ import numpy as np
 import pandas as pd
 
 from .knowledge import ALL
+from .layout import RUN_KEYS
 
-CONTINUAL_COLUMNS = [
-    "model", "trajectory", "step", "variant", "run", "seed", "metric", "score", "split", "kind", "before", "after",
-    "value"
-]  # fmt: skip
+CONTINUAL_COLUMNS = [*RUN_KEYS, "metric", "score", "split", "kind", "before", "after", "value"]
 #: The correlations of one trajectory (``correlations``) and their summary over trajectories
 #: (``across_trajectories``): ``n`` steps, ``trajectories`` and the fewest continual ``seeds`` behind a step.
 TRAJECTORY_CORRELATION_COLUMNS = [
@@ -152,8 +150,7 @@ def decay_exponents(fits: pd.DataFrame, variant: str = "original") -> pd.DataFra
     """The reported forgetting-curve exponent of each trained run (kentropy.forgetting): the fit over all
     items (split and kind ``all``); key columns and ``a``."""
     overall = fits[(fits.variant == variant) & (fits.split == ALL) & (fits.kind == ALL)]
-    key = ["model", "trajectory", "step", "variant", "run", "seed"]
-    return overall[[*key, "exponent"]].rename(columns={"exponent": "a"})
+    return overall[[*RUN_KEYS, "exponent"]].rename(columns={"exponent": "a"})
 
 
 #: How ``correlate`` draws its interval (written beside every interval in the correlations table).

@@ -287,7 +287,11 @@ class Trajectory(Spec):
     name: str  #: the model's name for the global seed, else ``<model>-traj<seed>``
     model: str  #: the key in ``models``
     seed: int  #: the pretraining seed (initialisation and data order); the ``trajectory`` key column
-    primary: bool  #: pretrained with the global seed
+
+    @property
+    def primary(self) -> bool:
+        """Pretrained with the global seed (so named as its model)."""
+        return self.name == self.model
 
     def data_seed(self, run_seed: int) -> int:
         """The seed a continual run trained with ``run_seed`` uses on this trajectory (data order, injection
@@ -328,11 +332,10 @@ class Plan:
             baseline=config["continual"]["baseline"],
             probe_score=probe["score"],
             trajectories={
-                trajectory_name(model, seed, config["seed"]): Trajectory(
-                    trajectory_name(model, seed, config["seed"]), model, seed, seed == config["seed"]
-                )
+                t.name: t
                 for model in config["models"]
                 for seed in trajectory_seeds(config, model)
+                for t in [Trajectory(trajectory_name(model, seed, config["seed"]), model, seed)]
             },
             trained=tuple(trained),
             resuscitation_trained=tuple(again),

@@ -3,10 +3,12 @@ Table 2 (with the paper's values beside ours)."""
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 
 from .knowledge import ALL
-from .layout import Variant
+from .layout import RUN_KEYS, Variant
 from .meters import KNOWLEDGE_ENTROPY
 from .metrics import decay_exponents, hierarchical_interval
 
@@ -20,6 +22,10 @@ TABLE2_QUANTITIES = {
 }
 
 
+#: The quantities ``totals`` gives each trained run, after its key columns.
+TOTALS = ("P_before", "P_after", "A", "D_before", "D_after", "F")
+
+
 def totals(continual: pd.DataFrame) -> pd.DataFrame:
     """Per model/step/variant/run: P before/after, acquisition A, D before/after, forgetting F (wide).
 
@@ -27,10 +33,13 @@ def totals(continual: pd.DataFrame) -> pd.DataFrame:
     """
     acq = continual[(continual.metric == "acquisition") & (continual.split == ALL) & (continual.kind == ALL)]
     fgt = continual[continual.metric == "forgetting"]
-    key = ["model", "trajectory", "step", "variant", "run", "seed"]
-    a = acq[key + ["before", "after", "value"]].rename(columns={"before": "P_before", "after": "P_after", "value": "A"})
-    f = fgt[key + ["before", "after", "value"]].rename(columns={"before": "D_before", "after": "D_after", "value": "F"})
-    return a.merge(f, on=key)
+    a = acq[RUN_KEYS + ["before", "after", "value"]].rename(
+        columns={"before": "P_before", "after": "P_after", "value": "A"}
+    )
+    f = fgt[RUN_KEYS + ["before", "after", "value"]].rename(
+        columns={"before": "D_before", "after": "D_after", "value": "F"}
+    )
+    return a.merge(f, on=RUN_KEYS)
 
 
 #: Columns of a quantity summarised over trajectories and seeds (``over_replicates``): ``trajectories`` with a
@@ -76,8 +85,7 @@ def table2(continual: pd.DataFrame, fits: pd.DataFrame | None = None, variant: s
     if fits is None:
         wide["a"] = float("nan")
     else:
-        key = ["model", "trajectory", "step", "variant", "run", "seed"]
-        wide = wide.merge(decay_exponents(fits, variant), on=key, how="left")
+        wide = wide.merge(decay_exponents(fits, variant), on=RUN_KEYS, how="left")
     table = over_replicates(wide, ["model", "run", "step"], list(TABLE2_QUANTITIES))
     table["quantity"] = pd.Categorical(table.quantity.map(TABLE2_QUANTITIES), list(TABLE2_QUANTITIES.values()))
     return table.sort_values(["model", "run", "quantity", "step"]).reset_index(drop=True)
@@ -139,7 +147,7 @@ def resuscitation_table(entropy: pd.DataFrame, continual: pd.DataFrame, runs: li
             .rename(columns={"mean": q, "ci_low": f"{q}_ci_low", "ci_high": f"{q}_ci_high"})
             for q in quantities
         ]
-        return parts[0].merge(parts[1], on=key) if len(parts) > 1 else parts[0]
+        return functools.reduce(lambda left, right: left.merge(right, on=key), parts)
 
     ke = entropy[entropy.layer.isna() & (entropy.metric == KNOWLEDGE_ENTROPY)].rename(
         columns={"value": KNOWLEDGE_ENTROPY}

@@ -241,11 +241,6 @@ def tokenizer_dir(wildcards):
     return L.checkpoint(model, spec, min(spec["steps"]))
 
 
-def trajectory_keys(wildcards):
-    """The ``model`` and ``trajectory`` key columns of the trajectory ``wildcards.model`` (kentropy.layout)."""
-    return model_keys(wildcards.model, config["seed"])
-
-
 def trajectory_seed(wildcards):
     """The pretraining seed of the trajectory ``wildcards.model``."""
     return TRAJECTORIES[wildcards.model].seed
@@ -361,7 +356,7 @@ def group_figures(group):
 def start_warm_server():
     """Start the fork server for this run's local jobs (not for a dry run or a cluster executor, whose jobs
     start on other machines), with the environment every compute job sets for itself (offline, the config's
-    cache, fixed thread counts); its output goes to logs/<experiment>/warm_start.log."""
+    cache, fixed thread counts); its output goes to ``L.log("warm_start")``."""
     import subprocess
     import sys
 
