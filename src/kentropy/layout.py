@@ -28,6 +28,8 @@ WORLD_FILES = {
     "paraphrase": "fictional_paraphrase.json",
     "once": "fictional_once.json",
     "questions": "questions.jsonl",
+    "facts": "facts.parquet",
+    "statements": "statements.parquet",
 }
 #: Every aggregated table and its rendered forms (``Layout.table``).
 TABLES = frozenset(

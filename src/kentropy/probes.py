@@ -65,18 +65,28 @@ def released_divisors(lengths: list[int], evaluator: ReleasedEvaluator) -> np.nd
     return divisors
 
 
-@torch.no_grad()
 def target_logprob_sums(model, sequences: list[tuple[list[int], int]], batch_size: int, pad_id: int) -> np.ndarray:
-    """Summed log-probability of the last ``n_target`` tokens of each sequence (right-padded batches).
+    """Summed log-probability of the last ``n_target`` tokens of each sequence (``score_targets``)."""
+    return score_targets(model, sequences, batch_size, pad_id)[0]
+
+
+@torch.no_grad()
+def score_targets(
+    model, sequences: list[tuple[list[int], int]], batch_size: int, pad_id: int, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per sequence: the summed log-probability of its last ``n_target`` tokens, and whether each of them is
+    the model's most likely next token (so a greedy continuation of the rest would begin with them), from
+    right-padded batches.
 
     The output layer runs only on the positions that predict a target token (a probe's target is a few
     of its tokens): the same numbers as full logits, at a fraction of the vocabulary-sized work.
     """
     device = next(model.parameters()).device
     head = model.get_output_embeddings()
-    sums = []
+    sums, matched = [], []
     batches = padded_batches([ids for ids, _ in sequences], batch_size, pad_id)
-    for start, batch in zip(tqdm(range(0, len(sequences), batch_size), desc="probes", unit="batch"), batches):
+    starts = tqdm(range(0, len(sequences), batch_size), desc="targets", unit="batch", disable=not progress)
+    for start, batch in zip(starts, batches):
         ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
         hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
         rows, positions = [], []
@@ -86,14 +96,15 @@ def target_logprob_sums(model, sequences: list[tuple[list[int], int]], batch_siz
         rows, positions = torch.tensor(rows, device=device), torch.tensor(positions, device=device)
         logits = head(hidden[rows, positions])
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, ids[rows, positions + 1, None])[:, 0].double()
+        targets = ids[rows, positions + 1]
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets[:, None])[:, 0].double()
         counts = torch.tensor([n for _, n in sequences[start : start + batch_size]], device=device)
-        sums += (
-            torch.zeros(len(counts), dtype=torch.float64, device=device)
-            .index_add_(0, torch.repeat_interleave(torch.arange(len(counts), device=device), counts), logprobs)
-            .tolist()
-        )
-    return np.asarray(sums, dtype=np.float64)
+        owner = torch.repeat_interleave(torch.arange(len(counts), device=device), counts)
+        sums += torch.zeros(len(counts), dtype=torch.float64, device=device).index_add_(0, owner, logprobs).tolist()
+        misses = (logits.argmax(-1) != targets).double()
+        hits = torch.zeros(len(counts), dtype=torch.float64, device=device).index_add_(0, owner, misses) == 0
+        matched += hits.tolist()
+    return np.asarray(sums, dtype=np.float64), np.asarray(matched, dtype=bool)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 _SYLLABLES = "ka ro mi ta le su no vi da pe lo ri sa ne tu ma fi ga be zo ha ku ye wa ji".split()
@@ -72,24 +72,41 @@ class World:
         return {p.city: p.country for p in self.places}
 
 
-def build_world(seed: int, n_people: int, n_fictional: int, n_countries: int = 8, n_cities: int = 40) -> World:
-    """Draw countries, cities, pretraining people and fictional people (disjoint names) from a seed."""
+def zipf_weights(n: int, exponent: float) -> list[float]:
+    """Weights 1 / rank^exponent of ranks 1..n (exponent 0: uniform)."""
+    return [1.0 / (rank**exponent) for rank in range(1, n + 1)]
+
+
+def build_world(
+    seed: int,
+    n_people: int,
+    n_fictional: int,
+    n_countries: int = 8,
+    n_cities: int = 40,
+    object_zipf: float = 0.0,
+) -> World:
+    """Draw countries, cities, pretraining people and fictional people (disjoint names) from a seed. A
+    person's city, profession, colour and instrument are drawn with Zipf weights of exponent ``object_zipf``
+    over their pools (0: uniform), so object values differ in frequency; birth years stay uniform."""
     rng = random.Random(seed)
     taken: set[str] = set()
     countries = _unique_words(rng, n_countries, 2, taken)
     cities = _unique_words(rng, n_cities, 3, taken)
     places = [Place(c, countries[i % n_countries]) for i, c in enumerate(cities)]
 
+    def draw(pool):
+        return rng.choices(pool, weights=zipf_weights(len(pool), object_zipf))[0]
+
     def person() -> Person:
         # First names repeat across people (as in real corpora); full names are unique.
         name = f"{_word(rng, 2)} {_unique_words(rng, 1, 3, taken)[0]}"
         return Person(
             name=name,
-            city=rng.choice(cities),
+            city=draw(cities),
             year=rng.randrange(1700, 1990),
-            profession=rng.choice(PROFESSIONS),
-            color=rng.choice(COLORS),
-            instrument=rng.choice(INSTRUMENTS),
+            profession=draw(PROFESSIONS),
+            color=draw(COLORS),
+            instrument=draw(INSTRUMENTS),
         )
 
     people = [person() for _ in range(n_people)]
@@ -134,28 +151,79 @@ _PLACE_TEMPLATES = [
 ]
 
 
+#: The relations of a pretraining person (each a fact with a question), in a fixed order.
+RELATIONS = tuple(_FACT_TEMPLATES)
+#: Question templates per relation that no document uses: cloze prompts whose continuation is the object.
+#: QA over them asks whether a fact is known beyond the surface forms it was trained on.
+HELD_OUT_TEMPLATES = {
+    "city": ["{subject} grew up in the town of", "The hometown of {subject} is"],
+    "year": ["{subject} was born around the year", "The year {subject} was born is"],
+    "profession": ["{subject} earned a living as a", "For work, {subject} was a"],
+    "color": ["The colour {subject} liked best was", "{subject} preferred the colour"],
+    "instrument": ["{subject} could play the", "The instrument {subject} loved was the"],
+}
+
+
+def corpus_templates(relation: str) -> list[str]:
+    """The question form of every corpus sentence of ``relation``: the sentence cut before its object (the
+    object is always its sentence's last word), with ``{subject}`` for the person."""
+    return [t[: t.index("{" + relation + "}")].rstrip().replace("{name}", "{subject}") for t in _FACT_TEMPLATES[relation]]
+
+
 def fact_sentence(person: Person, fact: str, variant: int) -> str:
     templates = _FACT_TEMPLATES[fact]
     return templates[variant % len(templates)].format(**asdict(person))
 
 
-def biography(person: Person, rng: random.Random) -> str:
+@dataclass
+class Document:
+    """A pretraining document, with what the generator put in it: each fact it states (subject, relation,
+    object, and the character offset of the object in ``text``) and every entity it names."""
+
+    text: str
+    statements: list[tuple[str, str, str, int]] = field(default_factory=list)
+    entities: set[str] = field(default_factory=set)
+
+
+def biography(person: Person, rng: random.Random, fact_probability: float = 1.0) -> Document:
+    """A biography stating each of the person's facts with probability ``fact_probability`` (at least one),
+    in a random order and surface form."""
     facts = list(_FACT_TEMPLATES)
     rng.shuffle(facts)
-    return " ".join(fact_sentence(person, f, rng.randrange(3)) for f in facts)
+    stated = [f for f in facts if rng.random() < fact_probability] or [rng.choice(facts)]
+    doc = Document("", entities={person.name})
+    for fact in stated:
+        sentence = fact_sentence(person, fact, rng.randrange(3))
+        value = str(getattr(person, fact))
+        offset = len(doc.text) + (1 if doc.text else 0)
+        doc.text = f"{doc.text} {sentence}" if doc.text else sentence
+        doc.statements.append((person.name, fact, value, offset + sentence.rindex(value)))
+        doc.entities.add(value)
+    return doc
 
 
-def pretraining_corpus(world: World, n_documents: int, seed: int) -> list[str]:
-    """Documents of the pretraining domain: biographies of the pretraining people, plus geography."""
+def pretraining_documents(
+    world: World, n_documents: int, seed: int, person_zipf: float = 0.0, fact_probability: float = 1.0
+) -> list[Document]:
+    """Documents of the pretraining domain: biographies of the pretraining people (person i drawn with
+    weight 1 / i^``person_zipf``, so document counts per person follow a Zipf-like law; 0: uniform), plus
+    geography (15%)."""
     rng = random.Random(seed)
+    weights = zipf_weights(len(world.people), person_zipf)
     docs = []
     for _ in range(n_documents):
         if rng.random() < 0.15:
             places = rng.sample(world.places, 3)
-            docs.append(" ".join(rng.choice(_PLACE_TEMPLATES).format(**asdict(p)) for p in places))
+            text = " ".join(rng.choice(_PLACE_TEMPLATES).format(**asdict(p)) for p in places)
+            docs.append(Document(text, entities={x for p in places for x in (p.city, p.country)}))
         else:
-            docs.append(biography(rng.choice(world.people), rng))
+            docs.append(biography(rng.choices(world.people, weights=weights)[0], rng, fact_probability))
     return docs
+
+
+def pretraining_corpus(world: World, n_documents: int, seed: int, **frequencies) -> list[str]:
+    """The texts of ``pretraining_documents``."""
+    return [d.text for d in pretraining_documents(world, n_documents, seed, **frequencies)]
 
 
 _ELEMENTS = "argon boron carbon cobalt copper iron neon nickel silver sulfur tin zinc".split()
@@ -274,26 +342,53 @@ def write_world(
     n_paraphrase: int,
     n_once: int,
     n_questions: int,
+    person_zipf: float,
+    object_zipf: float,
+    fact_probability: float,
 ) -> None:
     """Write every generated artifact of the world, each to ``files[role]`` (roles: kentropy.layout.WORLD_FILES;
-    Parquet for corpora, JSON otherwise), each atomically."""
+    Parquet for corpora and facts, JSON otherwise), each atomically. ``facts`` is the facts file
+    (kentropy.facts) of the pretraining people, with exact and substring-search document counts over the
+    pretraining corpus; ``statements`` says where each pretraining document states a fact (the character
+    offset of the object), from which kentropy.exposure finds when a trajectory trained on it."""
     import pandas as pd
 
+    from .facts import check_facts, exact_counts, search_counts
     from .io import atomic_file
     from .layout import WORLD_FILES
 
     if set(files) != set(WORLD_FILES):
         raise ValueError(f"write_world: files for {sorted(files)}, the world has {sorted(WORLD_FILES)}")
-    world = build_world(seed, n_people, n_paraphrase + n_once)
+    world = build_world(seed, n_people, n_paraphrase + n_once, object_zipf=object_zipf)
+    frequencies = {"person_zipf": person_zipf, "fact_probability": fact_probability}
+    documents = pretraining_documents(world, n_documents, seed + 1, **frequencies)
     corpora = {
-        "pretrain": pretraining_corpus(world, n_documents, seed + 1),
+        "pretrain": [d.text for d in documents],
         # Held out from pretraining by seed: the entropy corpus is the same distribution, other draws.
-        "entropy": pretraining_corpus(world, n_entropy_documents, seed + 2),
+        "entropy": pretraining_corpus(world, n_entropy_documents, seed + 2, **frequencies),
         "new_domain": new_domain_corpus(n_new_domain_documents, seed + 3),
     }
     for role, docs in corpora.items():
         with atomic_file(files[role]) as tmp:
             pd.DataFrame({"text": docs}).to_parquet(tmp, index=False)
+    facts = pd.DataFrame(
+        [
+            (p.name, relation, str(getattr(p, relation)), corpus_templates(relation), HELD_OUT_TEMPLATES[relation])
+            for p in world.people
+            for relation in RELATIONS
+        ],
+        columns=["subject", "relation", "object", "templates", "held_out_templates"],
+    )
+    search = search_counts(facts, corpora["pretrain"])
+    facts = pd.concat([facts, exact_counts(facts, [d.entities for d in documents]), search.add_suffix("_search")], axis=1)
+    with atomic_file(files["facts"]) as tmp:
+        check_facts(facts, files["facts"]).to_parquet(tmp, index=False)
+    statements = pd.DataFrame(
+        [(i, *statement) for i, d in enumerate(documents) for statement in d.statements],
+        columns=["document", "subject", "relation", "object", "start"],
+    )
+    with atomic_file(files["statements"]) as tmp:
+        statements.to_parquet(tmp, index=False)
     country = world.country_of
     records = [fictional_record(p, country[p.city], seed + 10 + i) for i, p in enumerate(world.fictional)]
     splits = {"paraphrase": records[:n_paraphrase], "once": records[n_paraphrase:]}

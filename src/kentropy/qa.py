@@ -1,0 +1,84 @@
+"""Closed-book QA of every fact of a facts file (kentropy.facts) on one checkpoint, any causal LM.
+
+Each question (a fact asked with one template) gets three answers:
+- ``correct``: SMI's criterion (yuhui1038/SMI ``analysis/tools/1_merge_outputs.py`` line 14: the object string is
+  in the generated text), on a greedy continuation of ``max_new_tokens`` tokens (the released code samples 20
+  continuations of 32 tokens at temperature 0.7, ``infer/infer_transformers.py`` lines 36-37; greedy is one
+  deterministic answer per question, as the issue asks);
+- ``match``: whether the greedy continuation begins with the object's tokens, found in one teacher-forced
+  forward pass (every object token is the most likely next token): the criterion of parameter
+  specialization (kentropy.specialization), which masks the model many times over;
+- ``logprob``: the object's summed log-probability after the prompt (``n_tokens`` tokens).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .facts import questions
+from .probes import encode_probe, score_targets
+
+#: Columns of one checkpoint's QA table (a row per question), after its key columns.
+QA_COLUMNS = ["fact", "subject", "relation", "object", "templates", "template", "correct", "match", "logprob",
+              "n_tokens", "answer"]  # fmt: skip
+
+
+def pad_id_of(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+@torch.no_grad()
+def greedy_continuations(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
+    """The greedy continuation of each prompt, ``max_new_tokens`` tokens at most (``generate`` on left-padded
+    batches; positions count real tokens only), decoded without special tokens."""
+    device = next(model.parameters()).device
+    pad = pad_id_of(tokenizer)
+    encoded = [tokenizer(p)["input_ids"] for p in prompts]
+    out = []
+    for start in tqdm(range(0, len(encoded), batch_size), desc="generate", unit="batch"):
+        chunk = encoded[start : start + batch_size]
+        width = max(map(len, chunk))
+        ids = torch.tensor([[pad] * (width - len(c)) + c for c in chunk], device=device)
+        mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk], device=device)
+        generated = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=pad,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        out += tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
+    return out
+
+
+def answer_questions(model, tokenizer, facts: pd.DataFrame, max_new_tokens: int, batch_size: int) -> pd.DataFrame:
+    """Every question of ``facts`` (kentropy.facts.questions) answered: ``QA_COLUMNS``."""
+    asked = questions(facts)
+    answers = greedy_continuations(model, tokenizer, list(asked.prompt), max_new_tokens, batch_size)
+    encoded = [encode_probe(tokenizer, p, o) for p, o in zip(asked.prompt, asked.object)]
+    logprob, match = score_targets(model, encoded, batch_size, pad_id_of(tokenizer))
+    return asked.assign(
+        correct=[o in a for o, a in zip(asked.object, answers)],
+        match=match,
+        logprob=logprob,
+        n_tokens=[n for _, n in encoded],
+        answer=answers,
+    )[QA_COLUMNS]
+
+
+def count_parameters(model) -> int:
+    """Parameters of the model (each tensor once: tied embeddings count once), SMI's model size."""
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def fact_accuracy(answers: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per ``keys`` + fact + template kind: ``accuracy`` (share of templates answered correctly), the share of
+    greedy matches, the mean object log-probability and the number of templates."""
+    grouped = answers.groupby([*keys, "fact", "subject", "relation", "object", "templates"], sort=True)
+    table = grouped.agg(accuracy=("correct", "mean"), match=("match", "mean"), logprob=("logprob", "mean"),
+                        n_templates=("template", "size"))  # fmt: skip
+    return table.reset_index().astype({"accuracy": np.float64, "match": np.float64})
