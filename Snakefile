@@ -28,6 +28,7 @@ include: "workflow/rules/continual.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/resuscitate.smk"
+include: "workflow/rules/facts.smk"
 
 
 onstart:
@@ -51,3 +52,4 @@ rule all:
         rules.continual_figures.input,
         branch(RESUSCITATION is not None, then=rules.resuscitation.input, otherwise=[]),
         branch("paper_comparison" in config, then=rules.paper_comparison.output, otherwise=[]),
+        branch(FACTS is not None, then=rules.facts.input, otherwise=[]),

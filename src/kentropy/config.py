@@ -119,6 +119,26 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
         )
     _check_continual(config)
     _check_resuscitation(config)
+    _check_facts(config)
+
+
+def _check_facts(config: dict) -> None:
+    """A generated facts file needs the world; a facts file of your own must exist and follow the schema
+    (kentropy.facts), checked here so a bad column stops the DAG build, not a job."""
+    facts = config.get("facts")
+    if not facts:
+        return
+    if facts["source"] == "generated" and "world" not in config:
+        raise ConfigError("config: facts.source: generated needs the `world` section")
+    if facts["source"] == "file":
+        from .facts import FactsError, load_facts
+
+        if not Path(facts["path"]).is_file():
+            raise ConfigError(f"config: facts.path: no file {facts['path']}")
+        try:
+            load_facts(facts["path"])
+        except FactsError as err:
+            raise ConfigError(f"config: facts.path: {err}") from None
 
 
 def _check_continual(config: dict) -> None:

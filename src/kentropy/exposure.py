@@ -3,8 +3,9 @@ searched for.
 
 The pretraining corpus is packed as ``kentropy.corpora.pack_blocks`` packs it (each document's tokens then EOS,
 cut into ``seq_len`` blocks, the partial last block dropped) and step s (1-based) trains the blocks
-``kentropy.pretrain.batch_indices(s - 1, …)``. A document's statement of a fact counts as trained on at a step
-when the block holding the first token of its object (with the space before it) is in that step's batch: that is where the model is
+``kentropy.pretrain.batch_indices(s - 1, …)``. A document's statement of a fact counts as trained on at a
+step when the block holding the first token of its object (with the space before it) is in that step's
+batch: that is where the model is
 trained to predict the object (when the document began in the previous block, its subject is not in that
 block's context; docs/design.md says so).
 """

@@ -122,6 +122,8 @@ def questions(facts: pd.DataFrame) -> pd.DataFrame:
     for fact, row in enumerate(facts.itertuples(index=False)):
         for kind, column in TEMPLATE_KINDS.items():
             for i, template in enumerate(getattr(row, column, None) or []):
-                rows.append((fact, row.subject, row.relation, row.object, kind, i, template.format(subject=row.subject)))
+                rows.append(
+                    (fact, row.subject, row.relation, row.object, kind, i, template.format(subject=row.subject))
+                )
     columns = ["fact", "subject", "relation", "object", "templates", "template", "prompt"]
     return pd.DataFrame(rows, columns=columns)

@@ -25,7 +25,7 @@ class FigureSpec:
     table: str | tuple[str, ...]  #: the aggregated table(s) it reads (``Layout.table``), in the function's order
     category: str  #: report category
     options: Callable[[dict], dict] = field(default=lambda config: {})  #: keyword arguments from the config
-    needs: str | None = None  #: config section without which the figure is not drawn
+    needs: Callable[[dict], bool] | None = None  #: whether a config draws it (None: every config)
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -71,11 +71,25 @@ def _grid(axis: str, fixed: str, steps: str = "steps"):
     return options
 
 
+def _has(section: str) -> Callable[[dict], bool]:
+    """A config draws the figure when it has ``section``."""
+    return lambda config: bool(config.get(section))
+
+
+def _exposure(config) -> bool:
+    """Each fact's exposures exist: the generated facts and a model pretrained here."""
+    facts = config.get("facts")
+    return bool(facts) and facts["source"] == "generated" and any(
+        m["source"] == "pretrain" for m in config["models"].values()
+    )
+
+
 def _figure14(config):
     return {"variant": Variant.resuscitated(*ResuscitationGrid.from_config(config).figure14).name, **_axis(config)}
 
 
 RESUS = "resuscitation.parquet"
+FACTS_CATEGORY = "Knowledge frequency"
 FIGURES: dict[str, FigureSpec] = {
     "figure3": FigureSpec("figure3", "entropy.parquet", "Entropy", _axis),
     "figure8": FigureSpec("figure8", "entropy.parquet", "Entropy", _axis),
@@ -91,11 +105,23 @@ FIGURES: dict[str, FigureSpec] = {
     "forgetting": FigureSpec(
         "forgetting_curves", ("forgetting_curves.parquet", "forgetting.parquet"), "Continual learning"
     ),
-    "figure5": FigureSpec("resuscitation_grid", RESUS, "Resuscitation", _grid("q", "p_fixed"), "resuscitation"),
-    "figure13": FigureSpec("resuscitation_grid", RESUS, "Resuscitation", _grid("p", "q_fixed"), "resuscitation"),
-    "figure14": FigureSpec("resuscitation_across_steps", RESUS, "Resuscitation", _figure14, "resuscitation"),
+    "figure5": FigureSpec("resuscitation_grid", RESUS, "Resuscitation", _grid("q", "p_fixed"), _has("resuscitation")),
+    "figure13": FigureSpec("resuscitation_grid", RESUS, "Resuscitation", _grid("p", "q_fixed"), _has("resuscitation")),
+    "figure14": FigureSpec("resuscitation_across_steps", RESUS, "Resuscitation", _figure14, _has("resuscitation")),
     "figure15": FigureSpec(
-        "resuscitation_grid", RESUS, "Resuscitation", _grid("q", "p_fixed", "figure15_steps"), "resuscitation"
+        "resuscitation_grid", RESUS, "Resuscitation", _grid("q", "p_fixed", "figure15_steps"), _has("resuscitation")
+    ),
+    "smi": FigureSpec(
+        "smi_figure", ("smi_bins.parquet", "smi.parquet"), FACTS_CATEGORY,
+        lambda config: {"size": config["facts"]["size"]}, _has("facts"),
+    ),
+    "specialization": FigureSpec(
+        "specialization_figure", ("specialization.parquet", "entropy.parquet", "specialization_concepts.parquet"),
+        FACTS_CATEGORY, needs=_has("facts"),
+    ),
+    "pretraining_acquisition": FigureSpec(
+        "pretraining_acquisition_figure", ("pretraining_acquisition.parquet", "pretraining_acquisition_fits.parquet"),
+        FACTS_CATEGORY, needs=_exposure,
     ),
 }
 
@@ -104,9 +130,10 @@ GROUPS = {
     "figures": ["figure3", "figure8"],
     "continual_figures": ["figure4", "figure11", "figure12", "retention", "forgetting"],
     "resuscitation_figures": ["figure5", "figure13", "figure14", "figure15"],
+    "facts_figures": ["smi", "specialization", "pretraining_acquisition"],
 }
 
 
 def drawn(config: dict) -> list[str]:
-    """The figures this config draws (those whose ``needs`` section it has)."""
-    return [name for name, spec in FIGURES.items() if spec.needs is None or config.get(spec.needs)]
+    """The figures this config draws (those whose ``needs`` it meets)."""
+    return [name for name, spec in FIGURES.items() if spec.needs is None or spec.needs(config)]

@@ -298,3 +298,83 @@ def forgetting_curves(curves: pd.DataFrame, fits: pd.DataFrame) -> plt.Figure:
                       bbox_to_anchor=(0.5, -0.22))  # fmt: skip
     fig.tight_layout()
     return fig
+
+
+def _over_trajectories(ax, table: pd.DataFrame, x: str, y: str, hue: str | None = None) -> None:
+    """Mean line over trajectories with their 95% interval (one row per trajectory at each x)."""
+    sns.lineplot(data=table, x=x, y=y, hue=hue, marker="o", errorbar=seed_interval, ax=ax)
+
+
+def smi_figure(bins: pd.DataFrame, fits: pd.DataFrame, size: str) -> plt.Figure:
+    """SMI (kentropy.smi; P by ``size``): left, the bins' mean accuracy against SMI at each checkpoint of the
+    first trajectory (exact counts, corpus templates) with the fitted lines; then R² and the upper bound
+    against the step, a line per count source and template kind, bands over trajectories."""
+    fits = fits[fits["size"] == size].assign(setting=lambda t: t.counts + " counts, " + t.templates + " templates")
+    bins = bins[(bins["size"] == size) & (bins.counts == "exact") & (bins.templates == "corpus")]
+    first = bins[(bins.model == bins.model.min()) & (bins.trajectory == bins.trajectory.min())]
+    steps = sorted(first.step.unique())
+    colours = dict(zip(steps, sns.color_palette("viridis", len(steps))))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    line_fits = fits[(fits.counts == "exact") & (fits.templates == "corpus")]
+    for step in steps:
+        at = first[first.step == step]
+        axes[0].scatter(at.smi, at.accuracy, s=12 + 3 * np.sqrt(at.facts), color=colours[step], label=str(step))
+        fit = line_fits[(line_fits.model == at.model.iloc[0]) & (line_fits.trajectory == at.trajectory.iloc[0])
+                        & (line_fits.step == step)]  # fmt: skip
+        if len(fit) and np.isfinite(fit.slope.iloc[0]):
+            axes[0].plot([0, 1], [fit.intercept.iloc[0], fit.upper_bound.iloc[0]], color=colours[step], lw=1)
+    axes[0].set(xlabel=f"SMI (P = {size} of the parameter count)", ylabel="accuracy of the facts in the bin",
+                title="accuracy vs SMI, first trajectory")  # fmt: skip
+    axes[0].legend(title="checkpoint step", fontsize=7, title_fontsize=7, ncol=2)
+    _over_trajectories(axes[1], fits, "step", "r2", "setting")
+    axes[1].set(ylabel="R² of the fit over bins", xlabel="pretraining step of the checkpoint")
+    _over_trajectories(axes[2], fits, "step", "upper_bound", "setting")
+    axes[2].set(ylabel="upper bound (fit at SMI = 1)", xlabel="pretraining step of the checkpoint")
+    for ax in axes[1:]:
+        ax.legend(fontsize=7)
+    fig.suptitle(_trajectory_bands(int(fits.groupby(["model", "step"]).trajectory.nunique().min())))
+    fig.tight_layout()
+    return fig
+
+
+def specialization_figure(summary: pd.DataFrame, entropy: pd.DataFrame, concepts: pd.DataFrame) -> plt.Figure:
+    """Parameter specialization (kentropy.specialization): PSS of each view against the step (bands over
+    trajectories), knowledge entropy beside it, and the person concepts' peak PSS against their document count
+    (log2 bins), a line per checkpoint step."""
+    from .meters import KNOWLEDGE_ENTROPY
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    _over_trajectories(axes[0], summary, "step", "pss", "view")
+    axes[0].set(xlabel="pretraining step of the checkpoint", ylabel="PSS (mean of the concepts' peaks)")
+    whole = entropy[(entropy.metric == KNOWLEDGE_ENTROPY) & entropy.layer.isna() & (entropy.variant == "original")]
+    _over_trajectories(axes[1], whole, "step", "value")
+    axes[1].set(xlabel="pretraining step of the checkpoint", ylabel="knowledge entropy")
+    people = concepts[(concepts.view == "person") & concepts.frequency.notna()]
+    people = people.assign(documents=2.0 ** np.floor(np.log2(people.frequency.clip(lower=1))))
+    sns.lineplot(data=people, x="documents", y="pss", hue="step", palette="viridis", marker="o", errorbar=None,
+                 ax=axes[2])  # fmt: skip
+    axes[2].set_xscale("log", base=2)
+    axes[2].set(xlabel="documents naming the person (log2 bin)", ylabel="peak PSS of the person",
+                title="PSS by the concept's exact frequency")  # fmt: skip
+    fig.suptitle(_trajectory_bands(int(summary.groupby(["model", "step"]).trajectory.nunique().min())))
+    fig.tight_layout()
+    return fig
+
+
+def pretraining_acquisition_figure(table: pd.DataFrame, fits: pd.DataFrame) -> plt.Figure:
+    """Acquisition inside pretraining: the object log-probability of every fact against its exposures so far
+    and against the steps since its last exposure (log2 bins, mean over facts, checkpoints and trajectories),
+    with the fitted exponents of kentropy.fact_tables.acquisition_fits in the titles."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    labels = {"exposures": "documents stating the fact trained on so far", "since": "steps since the last exposure"}
+    for ax, x in zip(axes, ("exposures", "since")):
+        seen = table[table[x] >= 1]
+        seen = seen.assign(bin=2.0 ** np.floor(np.log2(seen[x])))
+        sns.lineplot(data=seen, x="bin", y="logprob", hue="step", palette="viridis", marker="o", errorbar=None, ax=ax)
+        ax.set_xscale("log", base=2)
+        a = fits[fits.x == x].exponent
+        ax.set(xlabel=f"{labels[x]} (log2 bin)", ylabel="object log-probability",
+               title=f"a = {a.mean():.3f} (logprob = c - a ln x; mean over {len(a)} trajectories)")  # fmt: skip
+        ax.legend(title="checkpoint step", fontsize=7, title_fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig

@@ -47,11 +47,21 @@ TABLES = frozenset(
         "table2.csv",
         "paper_comparison.parquet",
         "paper_comparison.md",
+        "facts_exposure.parquet",
+        "qa.parquet",
+        "smi.parquet",
+        "smi_bins.parquet",
+        "specialization.parquet",
+        "specialization_concepts.parquet",
+        "pretraining_acquisition.parquet",
+        "pretraining_acquisition_fits.parquet",
     }
 )
 #: What a training run's folder holds (``Layout.training``) and a stream's (``Layout.stream``).
 TRAINING_FILES = frozenset({"model", "loss.parquet", "retention.parquet", "work"})
 STREAM_FILES = frozenset({"tokens.npy", "manifest.parquet"})
+#: The tables of one checkpoint's knowledge measurements (``Layout.facts``): QA answers, PSS per concept and k.
+FACTS_KINDS = frozenset({"answers", "specialization"})
 #: The tables of one model state's evaluation (``Layout.evaluation``).
 EVALUATION_KINDS = frozenset({"probes", "downstream"})
 
@@ -263,6 +273,11 @@ class Layout:
         """``probes`` or ``downstream`` table of one model state (``before`` or after a run)."""
         kind = _known(kind, EVALUATION_KINDS, "an evaluation kind")
         return self.result("evaluation", model, f"step{step}", variant, state, f"{kind}.parquet")
+
+    def facts(self, model, step, kind) -> str:
+        """``answers`` (closed-book QA) or ``specialization`` (PSS) table of one original checkpoint."""
+        kind = _known(kind, FACTS_KINDS, "a facts table")
+        return self.result("facts", model, f"step{step}", f"{kind}.parquet")
 
     # --- aggregates ---
     def table(self, name) -> str:

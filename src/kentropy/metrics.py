@@ -20,6 +20,10 @@ CORRELATION_COLUMNS = [
 #: Correlation columns that are NaN by definition below 3 steps or when either side is constant
 #: (kentropy.io.write_table refuses NaN anywhere else).
 CORRELATION_MISSING = ("r", "p_value", "ci_low", "ci_high")
+#: The checkpoint quantities correlated with every entropy metric across steps
+#: (kentropy.fact_tables.checkpoint_outcomes), and the ``run`` label of their rows: no continual run.
+OUTCOMES = ("qa_accuracy", "smi_r2", "smi_upper_bound", "pss")
+PRETRAINING = "pretraining"
 #: The probe-score definitions (kentropy.probes), a column each in probes.parquet.
 SCORES = ("per_token", "released")
 
@@ -221,15 +225,19 @@ def correlations(
     variant: str = "original",
     seed: int = 0,
     fits: pd.DataFrame | None = None,
+    checkpoints: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Across steps, per (model, trajectory, run): each whole-model entropy metric vs acquisition, forgetting
     and (for the runs in ``fits``) the forgetting-curve decay exponent, the latter averaged over seeds
-    (``correlate``: the interval accounts for both the steps and the seeds). A correlation across steps is a
-    property of one pretraining trajectory; ``across_trajectories`` summarises them.
+    (``correlate``: the interval accounts for both the steps and the seeds), and vs the quantities of the
+    checkpoints themselves (``checkpoints``: kentropy.fact_tables.checkpoint_outcomes; run ``pretraining``).
+    A correlation across steps is a property of one pretraining trajectory; ``across_trajectories``
+    summarises them.
 
     Acquisition is the total over splits and probe kinds, the exponent the fit over all items (split and
     kind ``all``).
     """
+
     whole = entropy[entropy.layer.isna()].pivot_table(
         index=["model", "trajectory", "step"], columns="metric", values="value"
     )
@@ -240,12 +248,15 @@ def correlations(
     if fits is not None:
         exponents = decay_exponents(fits, variant).rename(columns={"a": "value"}).assign(metric="decay_exponent")
         rows = pd.concat([rows, exponents], ignore_index=True)
+    if checkpoints is not None:
+        rows = pd.concat([rows, checkpoints.assign(run=PRETRAINING, seed=seed)], ignore_index=True)
     index = ["model", "trajectory", "run", "step", "seed"]
     ys = rows.pivot_table(index=index, columns="metric", values="value").reset_index()
     out = []
     for (model, trajectory, run), group in ys.groupby(["model", "trajectory", "run"], sort=True):
         steps = sorted(group.step.unique())
-        outcomes = [y for y in ("acquisition", "forgetting", "decay_exponent") if y in group and group[y].notna().any()]
+        candidates = ("acquisition", "forgetting", "decay_exponent", *OUTCOMES)
+        outcomes = [y for y in candidates if y in group and group[y].notna().any()]
         for x in x_metrics:
             xs = whole[x].reindex([(model, trajectory, s) for s in steps]).to_numpy()
             for y in outcomes:

@@ -93,6 +93,28 @@ class EntropySpec(Spec):
 
 
 @dataclass(frozen=True)
+class FactsSpec(Spec):
+    """What the QA and parameter specialization of one checkpoint depend on besides the checkpoint and the facts
+    file (schema ``facts``, without its batch size), and SMI's definition of the model size."""
+
+    max_new_tokens: int  #: tokens of each greedy answer
+    size: str  #: SMI's P: log2 or billions (kentropy.smi.SIZES)
+    concepts: int  #: person concepts of PSS
+    control: int  #: control questions of PSS
+    k: tuple[int, ...]  #: numbers of masked value vectors
+    seed: int  #: draws the control questions
+
+    @classmethod
+    def from_config(cls, config: dict) -> FactsSpec | None:
+        facts = config.get("facts")  # optional section: no facts, no QA
+        if not facts:
+            return None
+        pss = facts["specialization"]
+        return cls(facts["max_new_tokens"], facts["size"], pss["concepts"], pss["control"], tuple(sorted(pss["k"])),
+                   config["seed"])  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Speed(Spec):
     """Settings that change speed (and at most rounding) but never a result: read by jobs from the config,
     never a rule param, so changing one reruns nothing."""
@@ -103,10 +125,12 @@ class Speed(Spec):
     downstream_batch_size: int  #: lm-eval batch size
     compile: bool  #: torch.compile in continual training
     warm_start: bool  #: script jobs on this machine forked from one warm server (kentropy.warm)
+    facts_batch_size: int | None  #: questions per forward pass of QA and PSS (None: no facts section)
 
     @classmethod
     def from_config(cls, config: dict) -> Speed:
         return cls(
+            facts_batch_size=config["facts"]["batch_size"] if "facts" in config else None,
             warm_start=config["warm_start"],
             threads=config["threads"],
             entropy_batch_size=config["entropy"]["batch_size"],
@@ -319,6 +343,7 @@ class Plan:
     evaluation: EvaluationSpec
     entropy: EntropySpec
     resuscitation: ResuscitationGrid | None
+    facts: FactsSpec | None
     speed: Speed
 
     @classmethod
@@ -355,6 +380,7 @@ class Plan:
                 **{k: entropy[k] for k in ("max_length", "average", "attention", "dtype")},
             ),
             resuscitation=resuscitation,
+            facts=FactsSpec.from_config(config),
             speed=Speed.from_config(config),
         )
 

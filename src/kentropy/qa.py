@@ -13,7 +13,6 @@ Each question (a fact asked with one template) gets three answers:
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -73,12 +72,3 @@ def answer_questions(model, tokenizer, facts: pd.DataFrame, max_new_tokens: int,
 def count_parameters(model) -> int:
     """Parameters of the model (each tensor once: tied embeddings count once), SMI's model size."""
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-
-
-def fact_accuracy(answers: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per ``keys`` + fact + template kind: ``accuracy`` (share of templates answered correctly), the share of
-    greedy matches, the mean object log-probability and the number of templates."""
-    grouped = answers.groupby([*keys, "fact", "subject", "relation", "object", "templates"], sort=True)
-    table = grouped.agg(accuracy=("correct", "mean"), match=("match", "mean"), logprob=("logprob", "mean"),
-                        n_templates=("template", "size"))  # fmt: skip
-    return table.reset_index().astype({"accuracy": np.float64, "match": np.float64})

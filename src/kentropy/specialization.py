@@ -32,8 +32,10 @@ VIEWS = ("person", "relation")
 #: Columns of one checkpoint's per-concept, per-k rows.
 CONCEPT_COLUMNS = ["view", "concept", "frequency", "k", "cs_before", "gs_before", "cs_after", "gs_after", "pss",
                    "n_concept", "n_control"]  # fmt: skip
-#: ``pss`` is NaN where the control accuracy before masking is 0 (no ratio).
-CONCEPT_MISSING = ("pss",)
+#: NaN by definition: ``pss`` where the control accuracy before masking is 0 (no ratio), ``frequency`` of a
+#: relation concept or without counts; and in the summary, the interval of fewer than two concepts.
+CONCEPT_MISSING = ("pss", "frequency")
+SUMMARY_MISSING = ("pss", "ci_low", "ci_high")
 
 
 @torch.no_grad()

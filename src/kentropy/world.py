@@ -167,7 +167,9 @@ HELD_OUT_TEMPLATES = {
 def corpus_templates(relation: str) -> list[str]:
     """The question form of every corpus sentence of ``relation``: the sentence cut before its object (the
     object is always its sentence's last word), with ``{subject}`` for the person."""
-    return [t[: t.index("{" + relation + "}")].rstrip().replace("{name}", "{subject}") for t in _FACT_TEMPLATES[relation]]
+    return [
+        t[: t.index("{" + relation + "}")].rstrip().replace("{name}", "{subject}") for t in _FACT_TEMPLATES[relation]
+    ]
 
 
 def fact_sentence(person: Person, fact: str, variant: int) -> str:
@@ -380,7 +382,9 @@ def write_world(
         columns=["subject", "relation", "object", "templates", "held_out_templates"],
     )
     search = search_counts(facts, corpora["pretrain"])
-    facts = pd.concat([facts, exact_counts(facts, [d.entities for d in documents]), search.add_suffix("_search")], axis=1)
+    facts = pd.concat(
+        [facts, exact_counts(facts, [d.entities for d in documents]), search.add_suffix("_search")], axis=1
+    )
     with atomic_file(files["facts"]) as tmp:
         check_facts(facts, files["facts"]).to_parquet(tmp, index=False)
     statements = pd.DataFrame(

@@ -315,6 +315,44 @@ def run_keys():
     return canonical({name: {"run": r.run, "seed": r.seed} for name, r in RUNS.items()})
 
 
+# --- knowledge frequency (the `facts` section; kentropy.plan.FactsSpec) ---
+FACTS = PLAN.facts
+# The models pretrained here: with the generated facts, each fact's exposures come from their data orders.
+PRETRAINED = [m for m, spec in config["models"].items() if spec["source"] == "pretrain"]
+EXPOSURE = bool(FACTS) and config["facts"]["source"] == "generated" and bool(PRETRAINED)
+
+
+def facts_file():
+    """The facts file every checkpoint is asked about: the world's, or the user's own (``facts.path``)."""
+    if not FACTS:
+        return []
+    return L.world("facts") if config["facts"]["source"] == "generated" else config["facts"]["path"]
+
+
+def exposure_trajectories():
+    """{trajectory: {seed, steps}} of every trajectory pretrained here (their data orders give the exposures)."""
+    return {
+        name: {"seed": t.seed, "steps": sorted(MODELS[name]["steps"])}
+        for name, t in sorted(TRAJECTORIES.items())
+        if t.model in PRETRAINED
+    }
+
+
+def correlation_inputs(wildcards):
+    """The correlations' tables: entropy, continual outcomes, forgetting fits, and with a `facts` section the
+    checkpoints' QA, SMI and PSS."""
+    inputs = {
+        "entropy": L.table("entropy.parquet"),
+        "continual": L.table("continual.parquet"),
+        "fits": L.table("forgetting.parquet"),
+    }
+    if FACTS:
+        inputs.update(
+            qa=L.table("qa.parquet"), smi=L.table("smi.parquet"), specialization=L.table("specialization.parquet")
+        )
+    return inputs
+
+
 # --- resuscitation (Algorithm 1) ---
 def resuscitation_variants():
     """Variant names of the grid (kentropy.plan.ResuscitationGrid.variants)."""

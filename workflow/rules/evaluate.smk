@@ -97,9 +97,7 @@ rule retention_table:
 
 rule correlations:
     input:
-        entropy=L.table("entropy.parquet"),
-        continual=L.table("continual.parquet"),
-        fits=L.table("forgetting.parquet"),
+        unpack(correlation_inputs),
     output:
         summary=report(L.table("correlations.parquet"), caption="../report/correlations.rst", category="Tables"),
         per_trajectory=L.table("correlations_by_trajectory.parquet"),
@@ -112,6 +110,7 @@ rule correlations:
         producers=producers,
         seed=config["seed"],
         score=PROBE_SCORE,
+        size=FACTS.size if FACTS else None,
     script:
         "../scripts/correlations.py"
 

@@ -1,8 +1,10 @@
 """Every registered metric marked ``correlate`` (kentropy.meters: knowledge entropy, its ReLU variant, the
-sparsity of memory use) vs acquisition, forgetting and the forgetting-curve exponent across steps, per
+sparsity of memory use) vs acquisition, forgetting and the forgetting-curve exponent, and with a `facts`
+section vs QA accuracy, SMI's R² and upper bound and PSS (run ``pretraining``), across steps, per
 pretraining trajectory -> results/tables/correlations_by_trajectory.parquet, and summarised over the
 trajectories -> results/tables/correlations.parquet."""
 
+from kentropy.fact_tables import checkpoint_outcomes
 from kentropy.io import table_reader, write_table
 from kentropy.logs import log_to
 from kentropy.meters import correlated
@@ -11,12 +13,18 @@ from kentropy.metrics import CORRELATION_MISSING, across_trajectories, correlati
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 
 with log_to(snakemake.log[0]) as log:
+    inputs = snakemake.input
+    checkpoints = None
+    if "qa" in inputs.keys():  # the `facts` section: QA, SMI and PSS of every checkpoint
+        tables = [read_input(inputs[name]) for name in ("qa", "smi", "specialization")]
+        checkpoints = checkpoint_outcomes(*tables, size=snakemake.params.size)
     per_trajectory = correlations(
         read_input(snakemake.input.entropy),
         reported(read_input(snakemake.input.continual), snakemake.params.score),
         x_metrics=correlated(),
         seed=snakemake.params.seed,
         fits=reported(read_input(snakemake.input.fits), snakemake.params.score),
+        checkpoints=checkpoints,
     )
     write_table(per_trajectory, snakemake.output.per_trajectory, missing=CORRELATION_MISSING)
     summary = across_trajectories(per_trajectory)
