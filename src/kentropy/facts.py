@@ -71,7 +71,7 @@ def check_facts(facts: pd.DataFrame, name: str = "facts") -> pd.DataFrame:
     for column in TEMPLATE_KINDS.values():
         if column not in facts:
             continue
-        facts[column] = [[] if v is None else list(map(str, v)) for v in facts[column]]
+        facts[column] = [list(map(str, v)) if isinstance(v, (list, tuple, np.ndarray)) else [] for v in facts[column]]
         bad = [t for ts in facts[column] for t in ts if "{subject}" not in t]
         if bad:
             raise FactsError(f"{name}: column {column}: template {bad[0]!r} has no {{subject}}")

@@ -79,8 +79,10 @@ def _has(section: str) -> Callable[[dict], bool]:
 def _exposure(config) -> bool:
     """Each fact's exposures exist: the generated facts and a model pretrained here."""
     facts = config.get("facts")
-    return bool(facts) and facts["source"] == "generated" and any(
-        m["source"] == "pretrain" for m in config["models"].values()
+    return (
+        bool(facts)
+        and facts["source"] == "generated"
+        and any(m["source"] == "pretrain" for m in config["models"].values())
     )
 
 
@@ -112,16 +114,23 @@ FIGURES: dict[str, FigureSpec] = {
         "resuscitation_grid", RESUS, "Resuscitation", _grid("q", "p_fixed", "figure15_steps"), _has("resuscitation")
     ),
     "smi": FigureSpec(
-        "smi_figure", ("smi_bins.parquet", "smi.parquet"), FACTS_CATEGORY,
-        lambda config: {"size": config["facts"]["size"]}, _has("facts"),
+        "smi_figure",
+        ("smi_bins.parquet", "smi.parquet"),
+        FACTS_CATEGORY,
+        lambda config: {"size": config["facts"]["size"]},
+        _has("facts"),
     ),
     "specialization": FigureSpec(
-        "specialization_figure", ("specialization.parquet", "entropy.parquet", "specialization_concepts.parquet"),
-        FACTS_CATEGORY, needs=_has("facts"),
+        "specialization_figure",
+        ("specialization.parquet", "entropy.parquet", "specialization_concepts.parquet"),
+        FACTS_CATEGORY,
+        needs=_has("facts"),
     ),
     "pretraining_acquisition": FigureSpec(
-        "pretraining_acquisition_figure", ("pretraining_acquisition.parquet", "pretraining_acquisition_fits.parquet"),
-        FACTS_CATEGORY, needs=_exposure,
+        "pretraining_acquisition_figure",
+        ("pretraining_acquisition.parquet", "pretraining_acquisition_fits.parquet"),
+        FACTS_CATEGORY,
+        needs=_exposure,
     ),
 }
 

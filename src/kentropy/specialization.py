@@ -53,7 +53,7 @@ def question_coefficients(model, sequences: list[list[int]], batch_size: int, pa
         for start, batch in zip(range(0, len(sequences), batch_size), padded_batches(sequences, batch_size, pad_id)):
             mask = batch["attention_mask"].to(device)
             model.base_model(input_ids=batch["input_ids"].to(device), attention_mask=mask)
-            weights = (mask / mask.sum(1, keepdim=True)).double()[..., None]
+            weights = (mask.double() / mask.sum(1, keepdim=True))[..., None]
             for i in range(len(layers)):
                 coef = captured[i].reshape(*mask.shape, -1).double().abs()
                 out[start : start + len(mask), i] = (coef * weights).sum(1).cpu().numpy()

@@ -62,7 +62,9 @@ rule facts_tables:
         smi=report(L.table("smi.parquet"), caption="../report/smi_table.rst", category="Knowledge frequency"),
         smi_bins=L.table("smi_bins.parquet"),
         specialization=report(
-            L.table("specialization.parquet"), caption="../report/specialization_table.rst", category="Knowledge frequency"
+            L.table("specialization.parquet"),
+            caption="../report/specialization_table.rst",
+            category="Knowledge frequency",
         ),
         concepts=L.table("specialization_concepts.parquet"),
     log:

@@ -33,4 +33,6 @@ with log_to(snakemake.log[0]) as log:
     write_table(with_keys(answers, **keys).assign(parameters=count_parameters(model)), snakemake.output.answers)
     concepts = specialization(model, tokenizer, facts, list(spec.k), spec.concepts, spec.control, batch_size, spec.seed)
     write_table(with_keys(concepts, **keys), snakemake.output.specialization, missing=CONCEPT_MISSING)
-    log.info("%d questions, %.1f%% correct; %d concept x k rows", len(answers), 100 * answers.correct.mean(), len(concepts))
+    log.info(
+        "%d questions, %.1f%% correct; %d concept x k rows", len(answers), 100 * answers.correct.mean(), len(concepts)
+    )
