@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tests.conftest import random_sequences, tiny_model, tiny_olmo
 
 from kentropy.architectures import decoder_layers, load_causal_lm
 from kentropy.facts import questions
@@ -27,6 +26,7 @@ from kentropy.specialization import (
     top_vectors,
     vector_scores,
 )
+from tests.conftest import random_sequences, tiny_model, tiny_olmo
 
 
 def test_question_coefficients_against_one_question_at_a_time(arch):
@@ -37,8 +37,8 @@ def test_question_coefficients_against_one_question_at_a_time(arch):
     for q, seq in enumerate(sequences):
         captured = {}
         handles = [
-            l.down.register_forward_pre_hook(lambda m, a, i=i: captured.__setitem__(i, a[0]))
-            for i, l in enumerate(layers)
+            layer.down.register_forward_pre_hook(lambda m, a, i=i: captured.__setitem__(i, a[0]))
+            for i, layer in enumerate(layers)
         ]
         with torch.no_grad():
             model(input_ids=torch.tensor([seq]))
@@ -76,8 +76,8 @@ def test_top_vectors_and_scores_against_brute_force():
         for j in range(5):
             expected = coefficients[:4, layer, j].mean() - coefficients[4:, layer, j].mean()
             assert scores[layer, j] == pytest.approx(expected, rel=1e-14, abs=1e-15)
-    flat = sorted(((scores[l, j], l, j) for l in range(3) for j in range(5)), key=lambda t: -t[0])
-    assert [tuple(v) for v in top_vectors(scores, 4)] == [(l, j) for _, l, j in flat[:4]]
+    flat = sorted(((scores[i, j], i, j) for i in range(3) for j in range(5)), key=lambda t: -t[0])
+    assert [tuple(v) for v in top_vectors(scores, 4)] == [(i, j) for _, i, j in flat[:4]]
     assert pss(0.8, 0.2, 0.9) == pytest.approx(0.6 / 0.9) and math.isnan(pss(0.1, 0.1, 0.0))
 
 
@@ -113,8 +113,8 @@ def world_model(tmp_path_factory):
     root = tmp_path_factory.mktemp("qa")
     world, tokenizer, model = tiny_olmo(root, n_fictional=1, noise=0.5)
     facts = pd.DataFrame(
-        [(p.name, rel, str(getattr(p, rel)), [f"{{subject}} {stem}", f"About {{subject}}: {stem}"], [f"So {{subject}} {stem}"],
-          100, 5 + i, 9, 2 + i % 3)
+        [(p.name, rel, str(getattr(p, rel)), [f"{{subject}} {stem}", f"About {{subject}}: {stem}"],
+          [f"So {{subject}} {stem}"], 100, 5 + i, 9, 2 + i % 3)
          for i, p in enumerate(world.people[:8])
          for rel, stem in (("city", "was born in"), ("profession", "worked as a"))],
         columns=["subject", "relation", "object", "templates", "held_out_templates", "N", "n_s", "n_o", "n_so"],
@@ -141,11 +141,9 @@ def test_match_is_a_greedy_continuation_that_begins_with_the_object(world_model)
         with torch.no_grad():
             out = model.generate(context, max_new_tokens=n, do_sample=False, pad_token_id=tokenizer.pad_token_id)
         assert got == (out[0, -n:].tolist() == ids[-n:])
-    # A model that knows: the first object's tokens made the most likely ones by a bias on the output layer.
     answers = answer_questions(model, tokenizer, facts, max_new_tokens=6, batch_size=8)
     assert list(answers.columns[:6]) == ["fact", "subject", "relation", "object", "templates", "template"]
     assert answers.correct.dtype == bool and (answers.templates == "held_out").sum() == len(facts)
-    assert ((answers.answer.apply(lambda a: a) != "") | ~answers.correct).all()
     for row in answers.head(6).itertuples():
         assert row.correct == (row.object in row.answer)
 
@@ -182,9 +180,11 @@ def test_qa_and_specialization_on_another_architecture(world_model, tmp_path):
     import transformers as tf
 
     tokenizer, _, facts = world_model
-    config = tf.LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                            num_key_value_heads=2, intermediate_size=48, max_position_embeddings=128,
-                            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None)  # fmt: skip
+    config = tf.LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        intermediate_size=48, max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
+    )  # fmt: skip
     torch.manual_seed(0)
     tf.LlamaForCausalLM(config).save_pretrained(tmp_path / "llama")
     tokenizer.save_pretrained(tmp_path / "llama")

@@ -16,6 +16,9 @@ ARGS = dict(
     n_paraphrase=4,
     n_once=6,
     n_questions=12,
+    person_zipf=1.0,
+    object_zipf=1.0,
+    fact_probability=0.6,
 )
 
 
