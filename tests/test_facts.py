@@ -136,3 +136,59 @@ def test_exposure_against_a_replay_of_the_data_order(world, tmp_path):
             assert (math.isnan(got.last_exposure) and not hits) or got.last_exposure == max(hits)
     assert table[table.step == 25].exposures.sum() > 0
     assert (np.diff(table.pivot(index="fact", columns="step", values="exposures").to_numpy(), axis=1) >= 0).all()
+
+
+def test_checkpoint_outcomes_are_correlated_across_steps():
+    """QA accuracy, SMI's R² and upper bound and PSS per checkpoint become rows of run ``pretraining``: Pearson r
+    with each entropy metric across steps, per trajectory; a trajectory without SMI values still gets its row."""
+    from scipy import stats
+
+    from kentropy.fact_tables import checkpoint_outcomes
+    from kentropy.metrics import PRETRAINING, correlations
+
+    steps, rng = [10, 20, 30, 40], np.random.default_rng(2)
+    keys = [(t, s) for t in (0, 1) for s in steps]
+    entropy = pd.DataFrame([{"model": "m", "trajectory": t, "step": s, "metric": "knowledge_entropy", "layer": pd.NA,
+                             "value": rng.random()} for t, s in keys])  # fmt: skip
+    qa = pd.DataFrame([{"model": "m", "trajectory": t, "step": s, "templates": kind, "fact": f,
+                        "accuracy": rng.random()}
+                       for t, s in keys for kind in ("corpus", "held_out") for f in range(3)])  # fmt: skip
+    smi = pd.DataFrame([{"model": "m", "trajectory": t, "step": s, "counts": c, "templates": "corpus", "size": z,
+                         "r2": np.nan if t == 0 else rng.random(), "upper_bound": rng.random()}
+                        for t, s in keys for c in ("exact", "search") for z in ("log2", "billions")])  # fmt: skip
+    pss = pd.DataFrame([{"model": "m", "trajectory": t, "step": s, "view": v, "pss": rng.random()}
+                        for t, s in keys for v in ("person", "relation")])  # fmt: skip
+    outcomes = checkpoint_outcomes(qa, smi, pss, "log2")
+    assert sorted(set(outcomes.metric)) == ["pss", "qa_accuracy", "smi_r2", "smi_upper_bound"]
+    continual = pd.DataFrame(columns=["model", "trajectory", "step", "variant", "run", "seed", "metric", "split",
+                                      "kind", "value"])  # fmt: skip
+    table = correlations(entropy, continual, ["knowledge_entropy"], checkpoints=outcomes)
+    assert set(table.run) == {PRETRAINING} and len(table) == 2 * 4 * 2  # trajectories x outcomes x methods
+    for t in (0, 1):
+        x = entropy[entropy.trajectory == t].value.to_numpy()
+        mean_accuracy = qa[(qa.trajectory == t) & (qa.templates == "corpus")].groupby("step").accuracy.mean()
+        row = table[(table.trajectory == t) & (table.y == "qa_accuracy") & (table.method == "pearson")].iloc[0]
+        assert row.r == pytest.approx(stats.pearsonr(x, mean_accuracy.to_numpy()).statistic, rel=1e-12)
+        upper = smi[(smi.trajectory == t) & (smi.counts == "exact") & (smi["size"] == "log2")].upper_bound
+        row = table[(table.trajectory == t) & (table.y == "smi_upper_bound") & (table.method == "pearson")].iloc[0]
+        assert row.r == pytest.approx(stats.pearsonr(x, upper.to_numpy()).statistic, rel=1e-12)
+    no_r2 = table[(table.trajectory == 0) & (table.y == "smi_r2")]
+    assert no_r2.r.isna().all() and (no_r2.n == 0).all()
+
+
+def test_config_checks_the_facts_section(tmp_path):
+    from kentropy.config import SCHEMA, ConfigError, load_config, validate_config
+
+    config = load_config(SCHEMA.parent / "config.yaml")
+    assert config["facts"]["size"] == "log2" and config["facts"]["specialization"]["k"] == [1, 4, 16, 64]
+    config["facts"] = {"source": "file", "path": str(tmp_path / "none.jsonl")}
+    with pytest.raises(ConfigError, match=r"config: facts.path: no file .*none.jsonl"):
+        validate_config(config, SCHEMA)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"subject": "a", "relation": "r", "object": "o"}\n')
+    config["facts"] = {"source": "file", "path": str(bad)}
+    with pytest.raises(ConfigError, match=r"config: facts.path: .*bad.jsonl: no column templates"):
+        validate_config(config, SCHEMA)
+    config["facts"] = {"source": "file"}
+    with pytest.raises(ConfigError, match="facts: 'path' is a required property"):
+        validate_config(config, SCHEMA)

@@ -108,6 +108,33 @@ def test_default_dag_resuscitates_and_trains_the_variants(e2e):
         assert (e2e / f"results/e2e/figures/figure{n}.png").stat().st_size > 10_000
 
 
+def test_default_dag_produces_knowledge_frequency_tables_and_figures(e2e):
+    """The world's facts file, every fact's exposures per trajectory, QA per fact and checkpoint, SMI with exact
+    and searched counts, PSS, acquisition inside pretraining, their figures and correlations."""
+    tables = e2e / "results/e2e/tables"
+    facts = pd.read_parquet(e2e / "resources/e2e/world/facts.parquet")
+    assert len(facts) == 60 * 5 and {"n_s", "n_so", "n_so_search", "held_out_templates"} <= set(facts.columns)
+    exposure = pd.read_parquet(tables / "facts_exposure.parquet")
+    assert set(exposure.trajectory) == {0, 1} and set(exposure.step) == {10, 20, 30} and len(exposure) == 2 * 3 * 300
+    qa = pd.read_parquet(tables / "qa.parquet")
+    assert (
+        len(qa) == 2 * 3 * 300 * 2 and set(qa.templates) == {"corpus", "held_out"} and qa.accuracy.between(0, 1).all()
+    )
+    smi = pd.read_parquet(tables / "smi.parquet")
+    assert set(smi.counts) == {"exact", "search"} and set(smi["size"]) == {"log2", "billions"}
+    assert len(smi) == 2 * 3 * 2 * 2 * 2 and (smi.bins > 1).any()
+    pss = pd.read_parquet(tables / "specialization.parquet")
+    assert set(pss.view) == {"person", "relation"} and len(pss) == 2 * 3 * 2
+    concepts = pd.read_parquet(tables / "specialization_concepts.parquet")
+    assert (concepts[concepts.view == "person"].groupby(["trajectory", "step"]).size() == 4).all()
+    fits = pd.read_parquet(tables / "pretraining_acquisition_fits.parquet")
+    assert set(fits.x) == {"since", "exposures"} and fits.exponent.notna().all()
+    corr = pd.read_parquet(tables / "correlations.parquet")
+    assert {"qa_accuracy", "smi_upper_bound"} <= set(corr[corr.run == "pretraining"].y)
+    for name in ("smi", "specialization", "pretraining_acquisition"):
+        assert (e2e / f"results/e2e/figures/{name}.png").stat().st_size > 10_000
+
+
 def test_figure3_reruns_alone(e2e):
     proc = snakemake(e2e, "figure3", "--forcerun", "figure", "--configfile", str(ROOT / "tests/config/e2e.yaml"))
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -293,7 +320,7 @@ def test_slurm_plan_of_the_paper_asks_for_gpus_exactly_on_gpu_rules(tmp_path):
     out = proc.stdout + proc.stderr
     jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, re.MULTILINE)
     assert len(jobs) == sum(job_counts(out).values())  # every planned job, with its resources
-    gpu_rules = {"measure_entropy", "evaluate", "continual_train"}
+    gpu_rules = {"measure_entropy", "evaluate", "continual_train", "measure_facts"}
     for rule, resources in jobs:
         gpus = int(re.search(r"\bgpu=(\d+)", resources)[1]) if "gpu=" in resources else 0
         assert (gpus > 0) == (rule in gpu_rules), (rule, resources)
@@ -354,6 +381,7 @@ def test_a_runs_learning_rate_reruns_exactly_that_run(e2e, tmp_path):
     assert counts["continual_train"] == 2 * 3 and "evaluate" not in counts
     assert counts["train_stream"] == counts["continual_corpus"] == 2
     assert "measure_entropy" not in counts and "resuscitate" not in counts and "pretrain_tiny" not in counts
+    assert "measure_facts" not in counts and "facts_exposure" not in counts
 
 
 def test_a_new_trajectory_reruns_none_of_the_others(e2e, tmp_path):
@@ -366,6 +394,7 @@ def test_a_new_trajectory_reruns_none_of_the_others(e2e, tmp_path):
     # tiny-traj2 alone: 3 segments, entropy and evaluation of 3 checkpoints and 2 resuscitated copies, 2 runs
     # from each checkpoint and 1 from each copy; the shared tokenizer stays, the temporary corpora come back.
     assert counts["pretrain_tiny"] == 3 and counts["measure_entropy"] == counts["evaluate"] == 3 + 2
+    assert counts["measure_facts"] == 3  # its checkpoints' QA and PSS; the exposures of every trajectory in one job
     assert counts["continual_train"] == 3 * 2 + 2 and counts["resuscitate"] == 2
     assert counts["train_stream"] == counts["continual_corpus"] == 2
     assert "train_tokenizer" not in counts and "generate_world" not in counts

@@ -252,14 +252,19 @@ def correlations(
         rows = pd.concat([rows, checkpoints.assign(run=PRETRAINING, seed=seed)], ignore_index=True)
     index = ["model", "trajectory", "run", "step", "seed"]
     ys = rows.pivot_table(index=index, columns="metric", values="value").reset_index()
+    # The outcomes of a run, on any of its trajectories: every trajectory gets a row for each (NaN r where it
+    # has fewer than 3 steps with a value), so the summary over trajectories sees them all.
+    candidates = ("acquisition", "forgetting", "decay_exponent", *OUTCOMES)
+    present = {
+        key: [y for y in candidates if y in group and group[y].notna().any()]
+        for key, group in ys.groupby(["model", "run"], sort=True)
+    }
     out = []
     for (model, trajectory, run), group in ys.groupby(["model", "trajectory", "run"], sort=True):
-        steps = sorted(group.step.unique())
-        candidates = ("acquisition", "forgetting", "decay_exponent", *OUTCOMES)
-        outcomes = [y for y in candidates if y in group and group[y].notna().any()]
         for x in x_metrics:
-            xs = whole[x].reindex([(model, trajectory, s) for s in steps]).to_numpy()
-            for y in outcomes:
+            for y in present[(model, run)]:
+                steps = sorted(group.step[group[y].notna()].unique())
+                xs = whole[x].reindex([(model, trajectory, s) for s in steps]).to_numpy()
                 per_step = [group[group.step == s][y].dropna().to_numpy() for s in steps]
                 for res in correlate(xs, per_step, seed=seed):
                     out.append({"model": model, "trajectory": trajectory, "run": run, "x": x, "y": y, **res})
