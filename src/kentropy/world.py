@@ -95,7 +95,8 @@ def build_world(
     places = [Place(c, countries[i % n_countries]) for i, c in enumerate(cities)]
 
     def draw(pool):
-        return rng.choices(pool, weights=zipf_weights(len(pool), object_zipf))[0]
+        # Uniform draws take rng.choice, so object_zipf 0 gives the world of earlier versions, value for value.
+        return rng.choices(pool, weights=zipf_weights(len(pool), object_zipf))[0] if object_zipf else rng.choice(pool)
 
     def person() -> Person:
         # First names repeat across people (as in real corpora); full names are unique.
@@ -192,7 +193,10 @@ def biography(person: Person, rng: random.Random, fact_probability: float = 1.0)
     in a random order and surface form."""
     facts = list(_FACT_TEMPLATES)
     rng.shuffle(facts)
-    stated = [f for f in facts if rng.random() < fact_probability] or [rng.choice(facts)]
+    if fact_probability < 1:
+        stated = [f for f in facts if rng.random() < fact_probability] or [rng.choice(facts)]
+    else:  # no draws: the biographies of earlier versions, value for value
+        stated = facts
     doc = Document("", entities={person.name})
     for fact in stated:
         sentence = fact_sentence(person, fact, rng.randrange(3))
@@ -219,7 +223,8 @@ def pretraining_documents(
             text = " ".join(rng.choice(_PLACE_TEMPLATES).format(**asdict(p)) for p in places)
             docs.append(Document(text, entities={x for p in places for x in (p.city, p.country)}))
         else:
-            docs.append(biography(rng.choices(world.people, weights=weights)[0], rng, fact_probability))
+            person = rng.choices(world.people, weights=weights)[0] if person_zipf else rng.choice(world.people)
+            docs.append(biography(person, rng, fact_probability))
     return docs
 
 
