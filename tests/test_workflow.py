@@ -170,6 +170,26 @@ def test_paper_configs_plan_offline(tmp_path, config, steps, resuscitated):
     assert counts.get("paper_comparison", 0) == (config == "olmo-1b.yaml")
 
 
+def test_a_facts_file_plans_qa_and_specialization_on_hub_checkpoints(tmp_path):
+    """A facts file of your own on OLMo-1B's Hub checkpoints: QA and PSS per step on a GPU, SMI from the file's
+    counts, no exposures (its data order is not ours)."""
+    import yaml
+
+    facts = tmp_path / "facts.jsonl"
+    fact = {"subject": "Ada Lovelace", "relation": "birthplace", "object": "London",
+            "templates": ["{subject} was born in"], "N": 100, "n_s": 5, "n_o": 9, "n_so": 2}  # fmt: skip
+    facts.write_text(json.dumps(fact) + "\n")
+    cfg = yaml.safe_load((ROOT / "config/olmo-1b.yaml").read_text())
+    cfg["facts"] = {"source": "file", "path": str(facts)}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "config.yaml"), offline=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["measure_facts"] == 10 and counts["facts_tables"] == 1 and counts["figure"] == 11 + 2
+    assert "facts_exposure" not in counts and "pretraining_acquisition_table" not in counts
+    assert re.search(r"rule measure_facts:\n(?:    .*\n)*?    resources: .*\bgpu=1", proc.stdout + proc.stderr)
+
+
 def test_seeds_repeat_every_training_run(tmp_path):
     """continual.seeds, a run's own seeds and resuscitation.seeds each add training runs with their own
     streams, evaluations and retention curves, named <run>-seed<seed> unless the seed is the global one."""
