@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .corpora import padded_batches
 from .facts import questions
 from .probes import encode_probe, score_targets
 
@@ -37,14 +38,12 @@ def greedy_continuations(model, tokenizer, prompts: list[str], max_new_tokens: i
     pad = pad_id_of(tokenizer)
     encoded = [tokenizer(p)["input_ids"] for p in prompts]
     out = []
-    for start in tqdm(range(0, len(encoded), batch_size), desc="generate", unit="batch"):
-        chunk = encoded[start : start + batch_size]
-        width = max(map(len, chunk))
-        ids = torch.tensor([[pad] * (width - len(c)) + c for c in chunk], device=device)
-        mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk], device=device)
+    batches = padded_batches(encoded, batch_size, pad, padding_side="left")
+    for batch in tqdm(batches, total=-(-len(encoded) // batch_size), desc="generate", unit="batch"):
+        width = batch["input_ids"].shape[1]
         generated = model.generate(
-            input_ids=ids,
-            attention_mask=mask,
+            input_ids=batch["input_ids"].to(device),
+            attention_mask=batch["attention_mask"].to(device),
             max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=pad,
