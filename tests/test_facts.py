@@ -180,7 +180,7 @@ def test_config_checks_the_facts_section(tmp_path):
     from kentropy.config import SCHEMA, ConfigError, load_config, validate_config
 
     config = load_config(SCHEMA.parent / "config.yaml")
-    assert config["facts"]["size"] == "log2" and config["facts"]["specialization"]["k"] == [1, 4, 16, 64]
+    assert config["facts"]["size"] == "log2" and config["facts"]["specialization"]["k"] == [1, 8, 64]
     config["facts"] = {"source": "file", "path": str(tmp_path / "none.jsonl")}
     with pytest.raises(ConfigError, match=r"config: facts.path: no file .*none.jsonl"):
         validate_config(config, SCHEMA)
