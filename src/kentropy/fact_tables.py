@@ -9,6 +9,7 @@ import pandas as pd
 from . import smi as smi_lib
 from .facts import COUNT_SOURCES, counts_of
 from .forgetting import decay_fit
+from .metrics import OUTCOMES
 
 #: Key columns of a checkpoint's rows.
 CHECKPOINT_KEYS = ["model", "trajectory", "step"]
@@ -79,17 +80,17 @@ def acquisition_fits(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def checkpoint_outcomes(qa: pd.DataFrame, smi: pd.DataFrame, specialization: pd.DataFrame, size: str) -> pd.DataFrame:
-    """Long (model, trajectory, step, metric, value) of ``OUTCOMES``: mean QA accuracy over facts (corpus
+    """Long (model, trajectory, step, metric, value) of ``metrics.OUTCOMES``: mean QA accuracy over facts (corpus
     templates), SMI's R² and upper bound (exact counts, corpus templates, P by ``size``) and PSS (person view)."""
+    accuracy, r2, upper_bound, pss = OUTCOMES
     corpus = qa[qa.templates == "corpus"]
-    parts = [corpus.groupby(CHECKPOINT_KEYS, as_index=False).accuracy.mean().assign(metric="qa_accuracy")]
+    parts = [corpus.groupby(CHECKPOINT_KEYS, as_index=False).accuracy.mean().rename(columns={"accuracy": accuracy})]
     if len(smi):
         reported = smi[(smi.counts == "exact") & (smi.templates == "corpus") & (smi["size"] == size)]
-        for column, metric in (("r2", "smi_r2"), ("upper_bound", "smi_upper_bound")):
-            parts.append(
-                reported[[*CHECKPOINT_KEYS, column]].rename(columns={column: "accuracy"}).assign(metric=metric)
-            )
+        parts.append(
+            reported[[*CHECKPOINT_KEYS, "r2", "upper_bound"]].rename(columns={"r2": r2, "upper_bound": upper_bound})
+        )
     person = specialization[specialization.view == "person"]
-    parts.append(person[[*CHECKPOINT_KEYS, "pss"]].rename(columns={"pss": "accuracy"}).assign(metric="pss"))
-    long = pd.concat(parts, ignore_index=True).rename(columns={"accuracy": "value"})
+    parts.append(person[[*CHECKPOINT_KEYS, "pss"]].rename(columns={"pss": pss}))
+    long = pd.concat([part.melt(CHECKPOINT_KEYS, var_name="metric") for part in parts], ignore_index=True)
     return long[[*CHECKPOINT_KEYS, "metric", "value"]]
