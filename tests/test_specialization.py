@@ -89,7 +89,7 @@ def test_peaks_and_summary_against_brute_force():
             for k in (1, 2, 4):
                 rows.append({"model": "m", "trajectory": 0, "step": step, "view": "person", "concept": concept,
                              "frequency": float(ord(concept)), "k": k, "pss": rng.random(), "cs_before": 0.5,
-                             "gs_before": 0.6})  # fmt: skip
+                             "gs_before": 0.6, "pss_unmasked": 0.1 * (ord(concept) - 96)})  # fmt: skip
     concepts = pd.DataFrame(rows)
     concepts.loc[(concepts.step == 20) & (concepts.concept == "c"), "pss"] = np.nan
     peak = peaks(concepts, ["model", "trajectory", "step"])
@@ -99,12 +99,14 @@ def test_peaks_and_summary_against_brute_force():
             assert math.isnan(row.pss)
         else:
             assert row.pss == at.pss.max() and row.k_peak == at.k[at.pss.idxmax()]
+            assert row.masking == pytest.approx(at.pss.max() - 0.1 * (ord(row.concept) - 96), rel=1e-14)
     table = summary(peak, ["model", "trajectory", "step"])
     for row in table.itertuples():
-        values = peak[peak.step == row.step].pss.dropna()
-        assert (row.pss, row.ci_low, row.ci_high) == pytest.approx(mean_interval(values)) and row.concepts == len(
-            values
-        )
+        kept = peak[(peak.step == row.step) & peak.pss.notna()]
+        assert (row.pss, row.ci_low, row.ci_high) == pytest.approx(mean_interval(kept.pss))
+        assert row.concepts == len(kept)
+        expected = mean_interval(kept.pss - kept.pss_unmasked)
+        assert (row.masking, row.masking_ci_low, row.masking_ci_high) == pytest.approx(expected)
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +174,7 @@ def test_specialization_rows_against_masked_accuracy(world_model):
         )
         assert (row.cs_before, row.gs_before, row.cs_after, row.gs_after) == pytest.approx(expected)
         assert row.pss == pytest.approx(pss(expected[3], expected[2], expected[1]), nan_ok=True)
+        assert row.pss_unmasked == pytest.approx(pss(expected[1], expected[0], expected[1]), nan_ok=True)
 
 
 def test_qa_and_specialization_on_another_architecture(world_model, tmp_path):

@@ -338,14 +338,17 @@ def smi_figure(bins: pd.DataFrame, fits: pd.DataFrame, size: str) -> plt.Figure:
 
 
 def specialization_figure(summary: pd.DataFrame, entropy: pd.DataFrame, concepts: pd.DataFrame) -> plt.Figure:
-    """Parameter specialization (kentropy.specialization): PSS of each view against the step (bands over
-    trajectories), knowledge entropy beside it, and the person concepts' peak PSS against their document count
-    (log2 bins), a line per checkpoint step."""
+    """Parameter specialization (kentropy.specialization): PSS of each view, and what masking adds to it, against
+    the step (bands over trajectories), knowledge entropy beside it, and the person concepts' peak PSS against
+    their document count (log2 bins), a line per checkpoint step."""
     from .meters import KNOWLEDGE_ENTROPY
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
-    _over_trajectories(axes[0], summary, "step", "pss", "view")
-    axes[0].set(xlabel="pretraining step of the checkpoint", ylabel="PSS (mean of the concepts' peaks)")
+    keys = ["model", "trajectory", "step", "view"]
+    long = summary.melt(keys, ["pss", "masking"], var_name="quantity")
+    long = long.assign(series=long.view + ": " + long.quantity.map({"pss": "PSS", "masking": "PSS - PSS at k = 0"}))
+    _over_trajectories(axes[0], long, "step", "value", "series")
+    axes[0].set(xlabel="pretraining step of the checkpoint", ylabel="PSS (mean over concepts of their peaks)")
     whole = entropy[(entropy.metric == KNOWLEDGE_ENTROPY) & entropy.layer.isna() & (entropy.variant == "original")]
     _over_trajectories(axes[1], whole, "step", "value")
     axes[1].set(xlabel="pretraining step of the checkpoint", ylabel="knowledge entropy")

@@ -10,6 +10,8 @@ For a concept (a person: the questions about them; second view, a relation) and 
 3. CS = accuracy on the concept's questions, GS = on the control questions, before and after masking;
    PSS(k) = |GS_after - CS_after| / GS_before, and a concept's PSS is the peak over the grid;
 4. the checkpoint's PSS is the mean over concepts, with a Student-t interval over concepts.
+PSS carries the gap between a concept's and the control accuracy that exists before any masking (PSS at k = 0,
+``pss_unmasked``); ``masking`` = peak PSS - PSS at k = 0 is what masking itself adds.
 Accuracy is the greedy match (kentropy.qa: the greedy continuation begins with the object), one forward pass per
 question. The choices the paper leaves open are listed in docs/design.md, "Parameter specialization".
 """
@@ -31,11 +33,11 @@ from .probes import encode_probe, score_targets
 VIEWS = ("person", "relation")
 #: Columns of one checkpoint's per-concept, per-k rows.
 CONCEPT_COLUMNS = ["view", "concept", "frequency", "k", "cs_before", "gs_before", "cs_after", "gs_after", "pss",
-                   "n_concept", "n_control"]  # fmt: skip
+                   "pss_unmasked", "n_concept", "n_control"]  # fmt: skip
 #: NaN by definition: ``pss`` where the control accuracy before masking is 0 (no ratio), ``frequency`` of a
 #: relation concept or without counts; and in the summary, the interval of fewer than two concepts.
-CONCEPT_MISSING = ("pss", "frequency")
-SUMMARY_MISSING = ("pss", "ci_low", "ci_high")
+CONCEPT_MISSING = ("pss", "pss_unmasked", "masking", "frequency")
+SUMMARY_MISSING = ("pss", "ci_low", "ci_high", "masking", "masking_ci_low", "masking_ci_high")
 
 
 @torch.no_grad()
@@ -152,28 +154,36 @@ def specialization(
                     after = accuracy(np.concatenate([concept_idx, control_idx]))
                 cs_after, gs_after = after[: len(concept_idx)].mean(), after[len(concept_idx) :].mean()
                 rows.append((view, concept, frequency, k, cs_before, gs_before, cs_after, gs_after,
-                             pss(gs_after, cs_after, gs_before), len(concept_idx), len(control_idx)))  # fmt: skip
+                             pss(gs_after, cs_after, gs_before), pss(gs_before, cs_before, gs_before),
+                             len(concept_idx), len(control_idx)))  # fmt: skip
     return pd.DataFrame(rows, columns=CONCEPT_COLUMNS)
 
 
 def peaks(concepts: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per ``keys`` + view + concept: the peak PSS over the k grid and the k that reached it (the smallest on
-    a tie; NaN PSS when it is NaN at every k)."""
+    """Per ``keys`` + view + concept: the peak PSS over the k grid, the k that reached it (the smallest on a tie;
+    NaN PSS when it is NaN at every k), PSS at k = 0 and ``masking``, the peak minus PSS at k = 0."""
     group = [*keys, "view", "concept", "frequency"]
     ordered = concepts.sort_values([*group, "k"], kind="stable")
     best = ordered.loc[ordered.pss.fillna(-np.inf).groupby([ordered[c] for c in group], dropna=False).idxmax()]
-    return best[[*group, "k", "pss", "cs_before", "gs_before"]].rename(columns={"k": "k_peak"}).reset_index(drop=True)
+    best = best.assign(masking=best.pss - best.pss_unmasked)
+    columns = [*group, "k", "pss", "pss_unmasked", "masking", "cs_before", "gs_before"]
+    return best[columns].rename(columns={"k": "k_peak"}).reset_index(drop=True)
 
 
 def summary(peak: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per ``keys`` + view: PSS, the mean of the concepts' peaks, with its Student-t 95% interval over concepts
-    (concepts with a NaN peak left out; ``concepts`` counts those kept)."""
+    """Per ``keys`` + view: PSS, the mean of the concepts' peaks, and ``masking``, the mean of what masking adds
+    to each, each with its Student-t 95% interval over concepts (concepts with a NaN peak left out; ``concepts``
+    counts those kept)."""
     from .metrics import mean_interval
 
     rows = []
     for key, group in peak.groupby([*keys, "view"], sort=True):
-        values = group.pss.dropna()
-        mean, low, high = mean_interval(values) if len(values) else (np.nan, np.nan, np.nan)
-        rows.append({**dict(zip([*keys, "view"], key)), "pss": mean, "ci_low": low, "ci_high": high,
-                     "concepts": len(values)})  # fmt: skip
+        kept = group[group.pss.notna()]
+        row = dict(zip([*keys, "view"], key))
+        for column, names in (
+            ("pss", ("pss", "ci_low", "ci_high")),
+            ("masking", ("masking", "masking_ci_low", "masking_ci_high")),
+        ):
+            row.update(zip(names, mean_interval(kept[column]) if len(kept) else (np.nan,) * 3))
+        rows.append({**row, "concepts": len(kept)})
     return pd.DataFrame(rows)
