@@ -156,14 +156,15 @@ def test_checkpoint_outcomes_are_correlated_across_steps():
     smi = pd.DataFrame([{"model": "m", "trajectory": t, "step": s, "counts": c, "templates": "corpus", "size": z,
                          "r2": np.nan if t == 0 else rng.random(), "upper_bound": rng.random()}
                         for t, s in keys for c in ("exact", "search") for z in ("log2", "billions")])  # fmt: skip
-    pss = pd.DataFrame([{"model": "m", "trajectory": t, "step": s, "view": v, "pss": rng.random()}
+    pss = pd.DataFrame([{"model": "m", "trajectory": t, "step": s, "view": v, "pss": rng.random(),
+                         "masking": rng.random()}
                         for t, s in keys for v in ("person", "relation")])  # fmt: skip
     outcomes = checkpoint_outcomes(qa, smi, pss, "log2")
-    assert sorted(set(outcomes.metric)) == ["pss", "qa_accuracy", "smi_r2", "smi_upper_bound"]
+    assert sorted(set(outcomes.metric)) == ["pss", "pss_masking", "qa_accuracy", "smi_r2", "smi_upper_bound"]
     continual = pd.DataFrame(columns=["model", "trajectory", "step", "variant", "run", "seed", "metric", "split",
                                       "kind", "value"])  # fmt: skip
     table = correlations(entropy, continual, ["knowledge_entropy"], checkpoints=outcomes)
-    assert set(table.run) == {PRETRAINING} and len(table) == 2 * 4 * 2  # trajectories x outcomes x methods
+    assert set(table.run) == {PRETRAINING} and len(table) == 2 * 5 * 2  # trajectories x outcomes x methods
     for t in (0, 1):
         x = entropy[entropy.trajectory == t].value.to_numpy()
         mean_accuracy = qa[(qa.trajectory == t) & (qa.templates == "corpus")].groupby("step").accuracy.mean()

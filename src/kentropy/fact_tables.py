@@ -81,8 +81,9 @@ def acquisition_fits(table: pd.DataFrame) -> pd.DataFrame:
 
 def checkpoint_outcomes(qa: pd.DataFrame, smi: pd.DataFrame, specialization: pd.DataFrame, size: str) -> pd.DataFrame:
     """Long (model, trajectory, step, metric, value) of ``metrics.OUTCOMES``: mean QA accuracy over facts (corpus
-    templates), SMI's R² and upper bound (exact counts, corpus templates, P by ``size``) and PSS (person view)."""
-    accuracy, r2, upper_bound, pss = OUTCOMES
+    templates), SMI's R² and upper bound (exact counts, corpus templates, P by ``size``), PSS and what masking adds
+    to it (person view)."""
+    accuracy, r2, upper_bound, pss, masking = OUTCOMES
     corpus = qa[qa.templates == "corpus"]
     parts = [corpus.groupby(CHECKPOINT_KEYS, as_index=False).accuracy.mean().rename(columns={"accuracy": accuracy})]
     if len(smi):
@@ -91,6 +92,6 @@ def checkpoint_outcomes(qa: pd.DataFrame, smi: pd.DataFrame, specialization: pd.
             reported[[*CHECKPOINT_KEYS, "r2", "upper_bound"]].rename(columns={"r2": r2, "upper_bound": upper_bound})
         )
     person = specialization[specialization.view == "person"]
-    parts.append(person[[*CHECKPOINT_KEYS, "pss"]].rename(columns={"pss": pss}))
+    parts.append(person[[*CHECKPOINT_KEYS, "pss", "masking"]].rename(columns={"pss": pss, "masking": masking}))
     long = pd.concat([part.melt(CHECKPOINT_KEYS, var_name="metric") for part in parts], ignore_index=True)
     return long[[*CHECKPOINT_KEYS, "metric", "value"]]

@@ -22,7 +22,7 @@ CORRELATION_COLUMNS = [
 CORRELATION_MISSING = ("r", "p_value", "ci_low", "ci_high")
 #: The checkpoint quantities correlated with every entropy metric across steps
 #: (kentropy.fact_tables.checkpoint_outcomes), and the ``run`` label of their rows: no continual run.
-OUTCOMES = ("qa_accuracy", "smi_r2", "smi_upper_bound", "pss")
+OUTCOMES = ("qa_accuracy", "smi_r2", "smi_upper_bound", "pss", "pss_masking")
 PRETRAINING = "pretraining"
 #: The probe-score definitions (kentropy.probes), a column each in probes.parquet.
 SCORES = ("per_token", "released")
