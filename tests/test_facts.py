@@ -143,8 +143,8 @@ def test_checkpoint_outcomes_are_correlated_across_steps():
     with each entropy metric across steps, per trajectory; a trajectory without SMI values still gets its row."""
     from scipy import stats
 
-    from kentropy.fact_tables import checkpoint_outcomes
-    from kentropy.metrics import PRETRAINING, correlations
+    from kentropy.fact_tables import PRETRAINING, checkpoint_outcomes
+    from kentropy.metrics import correlations
 
     steps, rng = [10, 20, 30, 40], np.random.default_rng(2)
     keys = [(t, s) for t in (0, 1) for s in steps]
@@ -159,7 +159,7 @@ def test_checkpoint_outcomes_are_correlated_across_steps():
     pss = pd.DataFrame([{"model": "m", "trajectory": t, "step": s, "view": v, "pss": rng.random(),
                          "masking": rng.random()}
                         for t, s in keys for v in ("person", "relation")])  # fmt: skip
-    outcomes = checkpoint_outcomes(qa, smi, pss, "log2")
+    outcomes = checkpoint_outcomes(qa, smi, pss, "log2", seed=0)
     assert sorted(set(outcomes.metric)) == ["pss", "pss_masking", "qa_accuracy", "smi_r2", "smi_upper_bound"]
     continual = pd.DataFrame(columns=["model", "trajectory", "step", "variant", "run", "seed", "metric", "split",
                                       "kind", "value"])  # fmt: skip

@@ -9,10 +9,13 @@ import pandas as pd
 from . import smi as smi_lib
 from .facts import COUNT_SOURCES, counts_of
 from .forgetting import decay_fit
-from .metrics import OUTCOMES
 
 #: Key columns of a checkpoint's rows.
 CHECKPOINT_KEYS = ["model", "trajectory", "step"]
+#: The checkpoint quantities correlated with every entropy metric across steps (``checkpoint_outcomes``), and
+#: the ``run`` label of their rows in the correlations: no continual run.
+OUTCOMES = ("qa_accuracy", "smi_r2", "smi_upper_bound", "pss", "pss_masking")
+PRETRAINING = "pretraining"
 
 
 def qa_table(answers: pd.DataFrame) -> pd.DataFrame:
@@ -79,8 +82,11 @@ def acquisition_fits(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "trajectory", *ACQUISITION_FIT_COLUMNS])
 
 
-def checkpoint_outcomes(qa: pd.DataFrame, smi: pd.DataFrame, specialization: pd.DataFrame, size: str) -> pd.DataFrame:
-    """Long (model, trajectory, step, metric, value) of ``metrics.OUTCOMES``: mean QA accuracy over facts (corpus
+def checkpoint_outcomes(
+    qa: pd.DataFrame, smi: pd.DataFrame, specialization: pd.DataFrame, size: str, seed: int
+) -> pd.DataFrame:
+    """Long (model, trajectory, step, run ``PRETRAINING``, seed, metric, value; ``seed`` the global one) of
+    ``OUTCOMES``, the rows ``metrics.correlations`` takes as ``checkpoints``: mean QA accuracy over facts (corpus
     templates), SMI's R² and upper bound (exact counts, corpus templates, P by ``size``), PSS and what masking adds
     to it (person view)."""
     accuracy, r2, upper_bound, pss, masking = OUTCOMES
@@ -94,4 +100,4 @@ def checkpoint_outcomes(qa: pd.DataFrame, smi: pd.DataFrame, specialization: pd.
     person = specialization[specialization.view == "person"]
     parts.append(person[[*CHECKPOINT_KEYS, "pss", "masking"]].rename(columns={"pss": pss, "masking": masking}))
     long = pd.concat([part.melt(CHECKPOINT_KEYS, var_name="metric") for part in parts], ignore_index=True)
-    return long[[*CHECKPOINT_KEYS, "metric", "value"]]
+    return long.assign(run=PRETRAINING, seed=seed)[[*CHECKPOINT_KEYS, "run", "seed", "metric", "value"]]

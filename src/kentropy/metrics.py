@@ -20,10 +20,6 @@ CORRELATION_COLUMNS = [
 #: Correlation columns that are NaN by definition below 3 steps or when either side is constant
 #: (kentropy.io.write_table refuses NaN anywhere else).
 CORRELATION_MISSING = ("r", "p_value", "ci_low", "ci_high")
-#: The checkpoint quantities correlated with every entropy metric across steps
-#: (kentropy.fact_tables.checkpoint_outcomes), and the ``run`` label of their rows: no continual run.
-OUTCOMES = ("qa_accuracy", "smi_r2", "smi_upper_bound", "pss", "pss_masking")
-PRETRAINING = "pretraining"
 #: The probe-score definitions (kentropy.probes), a column each in probes.parquet.
 SCORES = ("per_token", "released")
 
@@ -229,8 +225,9 @@ def correlations(
 ) -> pd.DataFrame:
     """Across steps, per (model, trajectory, run): each whole-model entropy metric vs acquisition, forgetting
     and (for the runs in ``fits``) the forgetting-curve decay exponent, the latter averaged over seeds
-    (``correlate``: the interval accounts for both the steps and the seeds), and vs the quantities of the
-    checkpoints themselves (``checkpoints``: kentropy.fact_tables.checkpoint_outcomes; run ``pretraining``).
+    (``correlate``: the interval accounts for both the steps and the seeds), and vs any quantity of the
+    checkpoints themselves (``checkpoints``: long model, trajectory, step, run, seed, metric, value, in the
+    order of first appearance; kentropy.fact_tables.checkpoint_outcomes).
     A correlation across steps is a property of one pretraining trajectory; ``across_trajectories``
     summarises them.
 
@@ -249,12 +246,13 @@ def correlations(
         exponents = decay_exponents(fits, variant).rename(columns={"a": "value"}).assign(metric="decay_exponent")
         rows = pd.concat([rows, exponents], ignore_index=True)
     if checkpoints is not None:
-        rows = pd.concat([rows, checkpoints.assign(run=PRETRAINING, seed=seed)], ignore_index=True)
+        rows = pd.concat([rows, checkpoints], ignore_index=True)
     index = ["model", "trajectory", "run", "step", "seed"]
     ys = rows.pivot_table(index=index, columns="metric", values="value").reset_index()
     # The outcomes of a run, on any of its trajectories: every trajectory gets a row for each (NaN r where it
     # has fewer than 3 steps with a value), so the summary over trajectories sees them all.
-    candidates = ("acquisition", "forgetting", "decay_exponent", *OUTCOMES)
+    own = () if checkpoints is None else tuple(dict.fromkeys(checkpoints.metric))
+    candidates = ("acquisition", "forgetting", "decay_exponent", *own)
     present = {
         key: [y for y in candidates if y in group and group[y].notna().any()]
         for key, group in ys.groupby(["model", "run"], sort=True)

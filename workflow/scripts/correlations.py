@@ -17,7 +17,7 @@ with log_to(snakemake.log[0]) as log:
     checkpoints = None
     if "qa" in inputs.keys():  # the `facts` section: QA, SMI and PSS of every checkpoint
         tables = [read_input(inputs[name]) for name in ("qa", "smi", "specialization")]
-        checkpoints = checkpoint_outcomes(*tables, size=snakemake.params.size)
+        checkpoints = checkpoint_outcomes(*tables, size=snakemake.params.size, seed=snakemake.params.seed)
     per_trajectory = correlations(
         read_input(snakemake.input.entropy),
         reported(read_input(snakemake.input.continual), snakemake.params.score),
