@@ -286,8 +286,9 @@ def across_trajectories(per_trajectory: pd.DataFrame, level: float = 0.95) -> pd
     keys = ["model", "run", "x", "y", "method"]
     for key, group in per_trajectory.groupby(keys, sort=False):  # in the order of the metrics registry
         present = group[group.r.notna()]
-        row = {**dict(zip(keys, key)), "n": int(group.n.max()), "trajectories": len(present),
-               "seeds": int(group.seeds.min())}  # fmt: skip
+        behind = present if len(present) else group  # the trajectories the summary rests on
+        row = {**dict(zip(keys, key)), "n": int(behind.n.max()), "trajectories": len(present),
+               "seeds": int(behind.seeds.min())}  # fmt: skip
         if len(present) < 2:
             only = present if len(present) else group.iloc[:1]
             out.append({**row, **only.iloc[0][["r", "p_value", "ci_low", "ci_high", "ci_method"]].to_dict()})
