@@ -348,6 +348,8 @@ def specialization_figure(summary: pd.DataFrame, entropy: pd.DataFrame, concepts
     long = summary.melt(keys, ["pss", "masking"], var_name="quantity")
     long = long.assign(series=long.view + ": " + long.quantity.map({"pss": "PSS", "masking": "PSS - PSS at k = 0"}))
     _over_trajectories(axes[0], long, "step", "value", "series")
+    means = long.groupby(["series", "step"]).value.mean()  # the bands of few concepts can dwarf every mean
+    axes[0].set_ylim(min(0.0, means.min()) - 0.1, means.max() + 0.5)
     axes[0].set(xlabel="pretraining step of the checkpoint", ylabel="PSS (mean over concepts of their peaks)")
     whole = entropy[(entropy.metric == KNOWLEDGE_ENTROPY) & entropy.layer.isna() & (entropy.variant == "original")]
     _over_trajectories(axes[1], whole, "step", "value")
@@ -355,7 +357,7 @@ def specialization_figure(summary: pd.DataFrame, entropy: pd.DataFrame, concepts
     people = concepts[(concepts.view == "person") & concepts.frequency.notna()]
     people = people.assign(documents=2.0 ** np.floor(np.log2(people.frequency.clip(lower=1))))
     sns.lineplot(data=people, x="documents", y="pss", hue="step", palette="viridis", marker="o", errorbar=None,
-                 ax=axes[2])  # fmt: skip
+                 legend="full", ax=axes[2])  # fmt: skip
     axes[2].set_xscale("log", base=2)
     axes[2].set(xlabel="documents naming the person (log2 bin)", ylabel="peak PSS of the person",
                 title="PSS by the concept's exact frequency")  # fmt: skip
@@ -373,7 +375,17 @@ def pretraining_acquisition_figure(table: pd.DataFrame, fits: pd.DataFrame) -> p
     for ax, x in zip(axes, ("exposures", "since")):
         seen = table[table[x] >= 1]
         seen = seen.assign(bin=2.0 ** np.floor(np.log2(seen[x])))
-        sns.lineplot(data=seen, x="bin", y="logprob", hue="step", palette="viridis", marker="o", errorbar=None, ax=ax)
+        sns.lineplot(
+            data=seen,
+            x="bin",
+            y="logprob",
+            hue="step",
+            palette="viridis",
+            marker="o",
+            errorbar=None,
+            legend="full",
+            ax=ax,
+        )  # every checkpoint step, not a continuous scale's ticks
         ax.set_xscale("log", base=2)
         a = fits[fits.x == x].exponent
         ax.set(xlabel=f"{labels[x]} (log2 bin)", ylabel="object log-probability",
