@@ -368,7 +368,7 @@ def specialization_figure(summary: pd.DataFrame, entropy: pd.DataFrame, concepts
 
 def pretraining_acquisition_figure(table: pd.DataFrame, fits: pd.DataFrame) -> plt.Figure:
     """Acquisition inside pretraining: the object log-probability of every fact against its exposures so far
-    and against the steps since its last exposure (log2 bins, mean over facts, checkpoints and trajectories),
+    and against the steps since its last exposure (log2 bins, mean over facts and trajectories, a line per checkpoint),
     with the fitted exponents of kentropy.fact_tables.acquisition_fits in the titles."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
     labels = {"exposures": "documents stating the fact trained on so far", "since": "steps since the last exposure"}
