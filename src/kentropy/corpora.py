@@ -202,6 +202,14 @@ def token_sequences(corpus: pd.DataFrame, tokenizer, max_length: int) -> list[li
     return [s for s in seqs if s]
 
 
+def longest_first(sequences: list[list[int]]) -> list[list[int]]:
+    """The sequences sorted by length, longest first (ties keep corpus order): consecutive batches then hold
+    documents of similar length, so a corpus with a wide length spread is not padded to each batch's one long
+    document. For any measurement that averages per instance or per token the order is immaterial; the longest
+    batch comes first, so a batch size too large for the accelerator fails at once, not at the end."""
+    return sorted(sequences, key=len, reverse=True)
+
+
 def padded_batches(
     sequences: list[list[int]], batch_size: int, pad_id: int, padding_side: str = "right"
 ) -> Iterator[dict]:

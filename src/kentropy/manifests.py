@@ -130,21 +130,29 @@ def duplicate_steps(files: dict) -> dict[int, int]:
     return identical_weights(found)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Published checkpoint step lists (src/kentropy/data/checkpoints).")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``list`` and ``refresh`` (``kentropy manifests``, ``python -m kentropy.manifests``)."""
+    sub = parser.add_subparsers(dest="manifests_command", required=True)
     sub.add_parser("list", help="the manifests and their repos")
     ref = sub.add_parser("refresh", help="rewrite a step list from the Hub's branch list (needs network)")
     ref.add_argument("name", choices=sorted(sources()))
     ref.add_argument("--repo", help="repo to list (default: the manifest's first)")
     ref.add_argument("--out", type=Path, help="write here instead of over the shipped list")
-    args = parser.parse_args(argv)
-    if args.command == "list":
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.manifests_command == "list":
         for name, spec in sources().items():
             print(f"{name}: {len(published(name))} steps; {', '.join(spec['repos'])}")
     else:
         table = refresh(args.name, args.repo, args.out)
         print(f"{args.name}: {len(table)} steps, {min(table)}..{max(table)}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Published checkpoint step lists (src/kentropy/data/checkpoints).")
+    add_arguments(parser)
+    run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,8 @@ os.environ.update({**hf_env(), **FIXED_THREADS})
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from transformers import AutoTokenizer  # noqa: E402
 
-from kentropy.architectures import load_causal_lm  # noqa: E402
-from kentropy.attention import ENTROPY_ATTENTION  # noqa: E402
-from kentropy.corpora import padded_batches, token_sequences  # noqa: E402
-from kentropy.entropy import measure  # noqa: E402
+from kentropy.entropy import measure_checkpoint  # noqa: E402
 from kentropy.io import atomic_file, table_reader, write_table  # noqa: E402
 from kentropy.layout import model_keys, with_keys  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
@@ -27,15 +23,8 @@ read_input = table_reader(snakemake.params.producers)  # an unreadable input nam
 spec = EntropySpec.from_dict(snakemake.params.entropy)
 with log_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    attention = ENTROPY_ATTENTION if spec.attention == "fused" else "eager"
-    model = load_causal_lm(snakemake.input.checkpoint, getattr(torch, spec.dtype), attention).to(device)
-    tokenizer = AutoTokenizer.from_pretrained(snakemake.input.checkpoint)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    sequences = token_sequences(read_input(snakemake.input.corpus), tokenizer, spec.max_length)
     batch_size = Speed.from_config(snakemake.config).entropy_batch_size  # speed only: not a param
-    n_batches = -(-len(sequences) // batch_size)
-    meter = measure(model, padded_batches(sequences, batch_size, pad_id), total=n_batches, average=spec.average)
+    meter = measure_checkpoint(snakemake.input.checkpoint, read_input(snakemake.input.corpus), spec, batch_size)
     wc = snakemake.wildcards
     keys = model_keys(wc.model, snakemake.config["seed"])  # the model and its trajectory
     table = with_keys(meter.table(), **keys, step=wc.step, variant=wc.variant)

@@ -1,0 +1,203 @@
+"""``kentropy``: one unit of the DAG's work on one checkpoint, from a shell, with the rules' own library code.
+
+    kentropy entropy     --model PATH_OR_REPO[@REV] [--revision REV | --step N] --corpus FILE --out OUT.parquet
+    kentropy probes      --model ... --paraphrase FILE --once FILE --out OUT.parquet
+    kentropy downstream  --model ... --tasks arc_easy,sciq --out OUT.parquet
+    kentropy resuscitate --model ... (--coef COEF.npy | --corpus FILE) --p 50 --q 1 --out DIR
+    kentropy manifests   list | refresh NAME
+
+``--model`` is a ``save_pretrained`` folder, or a Hub repo read through the Hugging Face cache (offline with
+``HF_HUB_OFFLINE=1``), at ``--revision`` (branch, tag or commit; ``repo@rev`` says the same), at the branch
+that holds ``--step``, or at ``main``. Hub weights are checked against the Hub's hashes before they are loaded
+(``kentropy.hub.verified_snapshot``). Only ``downstream`` needs an extra (``pip install 'kentropy[eval]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+#: Defaults of ``kentropy entropy``: the paper configs' measurement (OLMo's 2,048-token instances, fp32).
+ENTROPY_DEFAULTS = {"max_length": 2048, "dtype": "float32", "batch_size": 8, "average": "instance"}
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--revision``, ``--step``, ``--hf-cache``: the checkpoint a subcommand reads."""
+    parser.add_argument("--model", required=True, help="save_pretrained folder, or Hub repo (repo@revision)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--revision", help="Hub branch, tag or commit sha")
+    which.add_argument("--step", type=int, help="pretraining step: the Hub branch whose name carries it")
+    parser.add_argument("--revision-regex", help="branch pattern whose group 1 is the step (default: step<N>…)")
+    parser.add_argument("--hf-cache", help="Hugging Face cache folder (default: the user's HF cache)")
+
+
+def resolve_model(args: argparse.Namespace) -> tuple[str, dict]:
+    """(local folder, key columns for the output: model, revision, step) of the checkpoint ``args`` name."""
+    name, _, at = args.model.partition("@")
+    revision = args.revision or at or None
+    if args.revision and at:
+        raise SystemExit(f"--model {args.model} names a revision; drop --revision {args.revision}")
+    if Path(args.model).is_dir():
+        if revision:
+            raise SystemExit(f"--model {args.model} is a local folder: it has no --revision")
+        return args.model, {"model": args.model, "revision": None, "step": args.step}
+    from .hub import DEFAULT_REVISION_REGEX, verified_snapshot
+
+    if "/" not in name:
+        raise SystemExit(f"--model {args.model}: neither a folder nor a Hub repo (owner/name)")
+    pattern = args.revision_regex or DEFAULT_REVISION_REGEX
+    folder, revision, _ = verified_snapshot(name, revision, args.step, args.hf_cache, pattern)
+    return str(folder), {"model": name, "revision": revision, "step": args.step}
+
+
+def keyed(table, keys: dict):
+    """``table`` with the checkpoint's columns first: model, revision (null for a folder), step (null unless
+    given)."""
+    import pandas as pd
+
+    table = table.copy()
+    table.insert(0, "model", keys["model"])
+    table.insert(1, "revision", pd.Series([keys["revision"]] * len(table), dtype="string", index=table.index))
+    table.insert(2, "step", pd.Series([keys["step"]] * len(table), dtype="Int64", index=table.index))
+    return table
+
+
+def read_corpus(path: str, count: int | None):
+    """A corpus file: Parquet (``text`` or ``input_ids`` column) or text (one document per line)."""
+    import pandas as pd
+
+    from .corpora import text_file_corpus
+
+    if path.endswith(".parquet"):
+        return pd.read_parquet(path).head(count)
+    return text_file_corpus(path, count)
+
+
+def add_entropy_arguments(parser: argparse.ArgumentParser, corpus_required: bool = True) -> None:
+    from .entropy import AVERAGES
+
+    parser.add_argument("--corpus", required=corpus_required, help="Parquet (text or input_ids column) or text file")
+    parser.add_argument("--count", type=int, help="the corpus's first documents only")
+    parser.add_argument("--max-length", type=int, default=ENTROPY_DEFAULTS["max_length"], help="tokens per document")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default=ENTROPY_DEFAULTS["dtype"])
+    parser.add_argument("--batch-size", type=int, default=ENTROPY_DEFAULTS["batch_size"], help="speed only")
+    parser.add_argument("--average", choices=AVERAGES, default=ENTROPY_DEFAULTS["average"])
+    parser.add_argument(
+        "--attention", choices=["fused", "eager"], default="fused", help="how attention entropy is read"
+    )
+    parser.add_argument("--device", help="default: cuda when available, else cpu")
+
+
+def measure_entropy(args: argparse.Namespace, folder: str):
+    from .entropy import measure_checkpoint
+    from .plan import EntropySpec
+
+    spec = EntropySpec(Path(args.corpus).stem, args.max_length, args.average, args.attention, args.dtype)
+    return spec, measure_checkpoint(folder, read_corpus(args.corpus, args.count), spec, args.batch_size, args.device)
+
+
+def run_entropy(args: argparse.Namespace) -> None:
+    from .io import write_table
+
+    folder, keys = resolve_model(args)
+    spec, meter = measure_entropy(args, folder)
+    table = keyed(meter.table(), keys)
+    table["corpus"] = spec.corpus
+    write_table(table, args.out)
+    whole = table[table.layer.isna()].set_index("metric").value
+    print(whole.to_string(), file=sys.stderr)
+
+
+def run_probes(args: argparse.Namespace) -> None:
+    import pandas as pd
+    import torch
+    from transformers import AutoTokenizer
+
+    from .architectures import load_causal_lm
+    from .io import write_table
+    from .knowledge import load_records, probe_table
+    from .plan import ReleasedEvaluator
+    from .probes import score_probes
+
+    folder, keys = resolve_model(args)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_causal_lm(folder, dtype=torch.float32).to(device)
+    probes = probe_table({"paraphrase": load_records(args.paraphrase), "once": load_records(args.once)})
+    released = ReleasedEvaluator(args.released_batch_size, args.released_world_size)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    scores = score_probes(model, tokenizer, probes, args.batch_size, args.max_length, released)
+    table = keyed(pd.concat([probes.drop(columns=["input", "target"]), scores], axis=1), keys)
+    write_table(table, args.out)
+    print(table.groupby(["split", "kind"])[["per_token", "released"]].mean().to_string(), file=sys.stderr)
+
+
+def run_resuscitate(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from .io import atomic_file
+    from .resuscitation import resuscitate_checkpoint
+
+    folder, _ = resolve_model(args)
+    coef = args.coef
+    if coef is None:  # measured here, and kept beside the output: Algorithm 1's input
+        _, meter = measure_entropy(args, folder)
+        coef = f"{args.out.rstrip('/')}.coef.npy"
+        with atomic_file(coef) as tmp:
+            np.save(tmp, meter.mean_abs_coefficients())
+    record = resuscitate_checkpoint(folder, coef, args.p, args.q, args.out)
+    print(f"{args.out}: {record['selected_per_layer']} memory vectors amplified per layer", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import downstream, manifests
+
+    parser = argparse.ArgumentParser(prog="kentropy", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    entropy = sub.add_parser("entropy", help="every registered metric of one checkpoint (entropy.parquet's rows)")
+    add_model_arguments(entropy)
+    add_entropy_arguments(entropy)
+    entropy.add_argument("--out", required=True, help="Parquet: model, revision, step, metric, layer, value, …")
+    entropy.set_defaults(run=run_entropy)
+
+    probes = sub.add_parser("probes", help="both probe scores of the fictional knowledge on one checkpoint")
+    add_model_arguments(probes)
+    probes.add_argument("--paraphrase", required=True, help="fictional-knowledge file of the paraphrase split")
+    probes.add_argument("--once", required=True, help="fictional-knowledge file of the once split")
+    probes.add_argument("--out", required=True, help="Parquet: one row per probe, per_token and released")
+    probes.add_argument("--batch-size", type=int, default=64, help="probes per forward pass (speed only)")
+    probes.add_argument("--max-length", type=int, default=128, help="longer probes lose tokens from the left")
+    probes.add_argument("--released-batch-size", type=int, default=16, help="the released evaluator's batch")
+    probes.add_argument("--released-world-size", type=int, default=4, help="the released evaluator's ranks")
+    probes.add_argument("--device", help="default: cuda when available, else cpu")
+    probes.set_defaults(run=run_probes)
+
+    evaluate = sub.add_parser("downstream", help="lm-eval benchmarks of one checkpoint (needs kentropy[eval])")
+    downstream.add_arguments(evaluate)
+    evaluate.set_defaults(run=downstream.run)
+
+    resuscitate = sub.add_parser("resuscitate", help="Algorithm 1: amplify one checkpoint's least-used memory")
+    add_model_arguments(resuscitate)
+    add_entropy_arguments(resuscitate, corpus_required=False)
+    resuscitate.add_argument("--coef", help="mean |coefficient| (.npy, layers x d_ff; default: measured on --corpus)")
+    resuscitate.add_argument("--p", type=int, required=True, help="percent of each layer's memory vectors")
+    resuscitate.add_argument("--q", type=float, required=True, help="amplification ratio")
+    resuscitate.add_argument("--out", required=True, help="folder of the resuscitated checkpoint")
+    resuscitate.set_defaults(run=run_resuscitate)
+
+    listing = sub.add_parser("manifests", help="published checkpoint step lists")
+    manifests.add_arguments(listing)
+    listing.set_defaults(run=manifests.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "resuscitate" and args.coef is None and args.corpus is None:
+        raise SystemExit("kentropy resuscitate: give --coef (a measured .npy) or --corpus (measured here)")
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
