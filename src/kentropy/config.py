@@ -96,6 +96,15 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
                 f"config: models.{name}.seeds: only a model with source pretrain has pretraining seeds "
                 f"(this one's trajectory is fixed: it was pretrained elsewhere)"
             )
+        if "revisions" in model:
+            if model["source"] != "hf":
+                raise ConfigError(f"config: models.{name}.revisions: only a model with source hf has Hub revisions")
+            model["revisions"] = pins = {_step_key(name, step): rev for step, rev in model["revisions"].items()}
+            stray = sorted(set(pins) - set(model["steps"]))
+            if stray:
+                raise ConfigError(
+                    f"config: models.{name}.revisions: step {stray[0]} is not one of models.{name}.steps"
+                )
         if model["source"] == "local":
             for step in sorted(model["steps"]):
                 folder = Path(model["path"].format(step=step))
@@ -120,6 +129,14 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     _check_continual(config)
     _check_resuscitation(config)
     _check_facts(config)
+
+
+def _step_key(name: str, step) -> int:
+    """A ``revisions`` key as a step (YAML reads ``117850:`` as an int, JSON as a string)."""
+    try:
+        return int(step)
+    except ValueError:
+        raise ConfigError(f"config: models.{name}.revisions: key {step!r} is not a step") from None
 
 
 def _check_facts(config: dict) -> None:

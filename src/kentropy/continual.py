@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from .hashing import sha256
 from .integrity import recorded, verify, write_checksums
 from .io import atomic_dir, atomic_file, write_table
 from .layout import WEIGHT_SUFFIXES
+from .monitor import Monitor, retention_events
 from .plan import ReleasedEvaluator, Run
 from .probes import EncodedProbes, encode_probes, score_encoded
 from .schedule import adamw, warmup_cosine
@@ -70,12 +72,18 @@ def _init_distributed(backend: str) -> None:
     deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False)
 
 
-def make_engine(model, run: Run, world_size: int, bf16: bool, compile: bool = False):
+def make_engine(model, run: Run, world_size: int, bf16: bool, compile: bool = False, monitor: Monitor | None = None):
     """``deepspeed.initialize`` with our AdamW and the warmup-cosine schedule (one definition, shared with
     pretraining, instead of DeepSpeed's WarmupCosineLR whose warmup shape differs). On a GPU the AdamW update
     is torch's fused kernel; ``compile`` compiles the model's forward and backward (``engine.compile``:
-    inductor fuses the norms, rotary embeddings and the loss's softmax). Both change rounding only."""
+    inductor fuses the norms, rotary embeddings and the loss's softmax). Both change rounding only. ``monitor``
+    adds DeepSpeed's monitor sections (kentropy.monitor), which change nothing the engine computes."""
     import deepspeed
+
+    config = deepspeed_config(run, world_size, bf16)
+    if monitor is not None:
+        os.environ.update(monitor.environment())
+        config |= monitor.deepspeed_sections()
 
     def schedule(opt):  # built on DeepSpeed's wrapped optimizer, whose param groups ZeRO may regroup
         return torch.optim.lr_scheduler.LambdaLR(
@@ -86,7 +94,7 @@ def make_engine(model, run: Run, world_size: int, bf16: bool, compile: bool = Fa
         model=model,
         optimizer=adamw(model, run.lr, run.weight_decay, fused=torch.cuda.is_available()),
         lr_scheduler=schedule,
-        config=deepspeed_config(run, world_size, bf16),
+        config=config,
     )
     if compile:
         engine.compile()
@@ -198,12 +206,14 @@ def train(
     work_dir: str,
     retention: Retention | None = None,
     compile: bool = False,
+    monitor: Monitor | None = None,
 ) -> pd.DataFrame:
     """Train the checkpoint in ``model_dir`` on the stream; write the HF model and the loss log (and the
     retention curve when ``retention`` is given).
 
     ``work_dir`` holds the DeepSpeed checkpoints; it is removed after a successful run. ``compile``: see
-    ``make_engine`` (speed only, so not part of the run's fingerprint).
+    ``make_engine`` (speed only, so not part of the run's fingerprint). ``monitor``: live logs of loss, learning
+    rate, tokens/s and retention scores (kentropy.monitor; not part of the fingerprint either).
     """
     import deepspeed
     import torch.distributed as dist
@@ -227,7 +237,7 @@ def train(
     saved_dtype = next(model.parameters()).dtype
     model = model.float()
     model.config.use_cache = False
-    engine = make_engine(model, run, world, bf16=bf16, compile=compile)
+    engine = make_engine(model, run, world, bf16=bf16, compile=compile, monitor=monitor)
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     # Tokenised once: the same probes are scored after every one of retention.steps.
@@ -258,16 +268,27 @@ def train(
         initial=start,
         total=run.total_steps,
     )
+    step_tokens = run.batch_size * tokens.shape[1]
     for step in bar:
         lr = engine.get_lr()[0]  # what the optimizer uses for this step (restored on resume)
+        began = time.perf_counter()
         total = train_step(engine, tokens, step, run, rank, world, device)
         dist.all_reduce(total)
         losses.append({"step": step + 1, "loss": total.item() / (run.accumulation(world) * world), "lr": lr})
         if not np.isfinite(losses[-1]["loss"]):  # every rank sees the reduced loss, so every rank stops
             raise FloatingPointError(f"continual training: the loss is {losses[-1]['loss']} at step {step + 1}; stop")
         bar.set_postfix(loss=f"{losses[-1]['loss']:.3f}", refresh=False)
+        events = [
+            ("Train/loss", losses[-1]["loss"], step + 1),
+            ("Train/lr", lr, step + 1),
+            ("Train/tokens_per_s", step_tokens / (time.perf_counter() - began), step + 1),
+        ]
         if retention is not None and step + 1 in retention.steps:
-            logs["retention"] += _score_retention(engine, encoded, retention, step + 1)
+            scored = _score_retention(engine, encoded, retention, step + 1)
+            logs["retention"] += scored
+            events += retention_events(scored, step + 1)
+        if monitor is not None and monitor.enabled:
+            engine.monitor.write_events(events)  # rank 0 writes; the others' monitors are inert
         if (step + 1) % run.save_interval == 0 and step + 1 < run.total_steps:
             _save_resumable(engine, work_dir, step + 1, logs, rank)
     table = pd.DataFrame(losses, columns=["step", "loss", "lr"])
@@ -322,6 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--retention", help="Parquet output of the retention curve (needs --evaluation)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (speed only)")
+    parser.add_argument("--monitor", help="JSON of kentropy.monitor.Monitor: live logs (TensorBoard, CSV, W&B)")
     args = parser.parse_args(argv)
     if args.retention and not args.evaluation:
         parser.error("--retention needs --evaluation (the probes and how to score them)")
@@ -331,7 +353,8 @@ def main(argv: list[str] | None = None) -> None:
     run = Run.from_json(args.run_config)
     evaluation = Evaluation.from_json(args.evaluation) if args.evaluation else None
     retention = Retention.from_evaluation(evaluation, run, args.retention) if args.retention else None
-    table = train(args.model, args.stream, run, args.out, args.loss, args.work_dir, retention, args.compile)
+    monitor = Monitor.from_json(args.monitor) if args.monitor else None
+    table = train(args.model, args.stream, run, args.out, args.loss, args.work_dir, retention, args.compile, monitor)
     log.info("%d steps, final loss %.4f", len(table), table.loss.iloc[-1])
     import torch.distributed as dist
 

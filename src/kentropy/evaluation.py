@@ -27,13 +27,14 @@ class Evaluation(Spec):
 
     spec: EvaluationSpec
     probe_batch_size: int  #: probes per forward pass (speed only)
-    downstream_batch_size: int  #: lm-eval batch size (speed only)
+    downstream_batch_size: int | str  #: lm-eval batch size, or auto (speed only)
     paraphrase: str  #: fictional-knowledge file of the paraphrase split
     once: str  #: fictional-knowledge file of the once split
     benchmarks: str  #: folder written by the fetch_benchmarks rule (``tasks.json``, local task data)
     keys: dict  #: key columns of both tables: model, step, variant, state
     probes_out: str  #: Parquet output: one row per probe with both scores
-    downstream_out: str  #: Parquet output: kentropy.downstream.RESULT_COLUMNS
+    downstream_out: str  #: Parquet output: kentropy.downstream.RESULT_COLUMNS and PROVENANCE_COLUMNS
+    samples_out: str | None = None  #: lm-eval's per-sample outputs (JSON lines; ``downstream.log_samples``)
 
     def probe_table(self):
         """One row per probe of both fictional-knowledge files (kentropy.knowledge.probe_table): what the
@@ -46,7 +47,8 @@ class Evaluation(Spec):
     def from_job(cls, job, state: str) -> Evaluation:
         """The evaluation of model state ``state`` by a Snakemake job (its ``snakemake`` object): inputs
         ``paraphrase``, ``once``, ``benchmarks``; param ``evaluation`` (the workflow's ``EVALUATION``);
-        outputs ``probes``, ``downstream``. Batch sizes come from the config (``Speed``): not params."""
+        outputs ``probes``, ``downstream``. Batch sizes and ``log_samples`` come from the config (``Speed``): not
+        params. Per-sample outputs go beside the job's log."""
         speed, wc = Speed.from_config(job.config), job.wildcards
         return cls(
             spec=EvaluationSpec.from_dict(job.params.evaluation),
@@ -58,6 +60,7 @@ class Evaluation(Spec):
             keys={**model_keys(wc.model, job.config["seed"]), "step": wc.step, "variant": wc.variant, "state": state},
             probes_out=job.output.probes,
             downstream_out=job.output.downstream,
+            samples_out=str(Path(job.log[0]).with_suffix(".samples.jsonl")) if speed.log_samples else None,
         )
 
 
@@ -105,6 +108,7 @@ def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None =
         data_dir=evaluation.benchmarks,
         num_fewshot=cfg.num_fewshot,
         limit=cfg.limit,
+        samples_out=evaluation.samples_out,
     )
     table = with_keys(table, **evaluation.keys)
     write_table(table, evaluation.downstream_out, missing=DOWNSTREAM_MISSING)

@@ -209,6 +209,10 @@ class Layout:
     def log(self, rule: str, *key) -> str:
         return self._under("logs", rule, *key[:-1], f"{key[-1] if key else rule}.log")
 
+    def monitor(self) -> str:
+        """Root of the training jobs' live logs (kentropy.monitor): one folder per backend below it."""
+        return self._under("logs", "monitor")
+
     def benchmark(self, rule: str, *key) -> str:
         return self._under("benchmarks", rule, *key[:-1], f"{key[-1] if key else rule}.tsv")
 

@@ -36,6 +36,25 @@ def manifest_of(repo_id: str) -> str | None:
     return next((name for name, spec in sources().items() if repo_id in spec["repos"]), None)
 
 
+#: ``models.<m>.manifest: none``: a model whose steps no shipped manifest lists (OLMo-2 stage 2, a private run).
+NO_MANIFEST = "none"
+
+
+def model_manifest(name: str, spec: dict) -> str | None:
+    """The manifest a model's steps are checked against: ``models.<name>.manifest``, else the one that lists
+    its repo; None for ``manifest: none``, a repo in no manifest, and models not from the Hub. ManifestError
+    names the key when the named manifest does not exist."""
+    if spec.get("source") != "hf" or spec.get("manifest") == NO_MANIFEST:
+        return None
+    named = spec.get("manifest")
+    if named is not None and named not in sources():
+        raise ManifestError(
+            f"config: models.{name}.manifest: no manifest {named!r} (shipped: {', '.join(sources())}; "
+            f"or {NO_MANIFEST!r} to check nothing)"
+        )
+    return named or manifest_of(spec["repo_id"])
+
+
 def published(name: str) -> dict[int, int]:
     """Step -> tokens seen, of manifest ``name``, ascending."""
     with DATA.joinpath(f"{name}.csv").open() as f:
@@ -52,7 +71,7 @@ def tokens_seen(config: dict, model: str) -> dict[int, int]:
     if spec["source"] == "pretrain":
         pre = config["pretrain"]
         return {s: s * pre["batch_size"] * pre["seq_len"] for s in spec["steps"]}
-    manifest = spec.get("manifest") or (manifest_of(spec["repo_id"]) if spec["source"] == "hf" else None)
+    manifest = model_manifest(model, spec)
     counts = published(manifest) if manifest else {}
     missing = [s for s in spec["steps"] if s not in counts]
     if missing:
@@ -69,22 +88,28 @@ def nearest(steps: list[int], step: int, k: int = 2) -> list[int]:
     return steps[max(0, i - k) : i] + steps[i : i + k]
 
 
-def check_model(name: str, spec: dict) -> None:
-    """Raise ManifestError (one line) for the first configured step of a Hub model that was not published."""
-    if spec.get("source") != "hf":
-        return
-    manifest = spec.get("manifest") or manifest_of(spec["repo_id"])
+def check_model(name: str, spec: dict) -> str | None:
+    """Raise ManifestError (one line) for the first configured step of a Hub model that was not published;
+    return a warning for a model that asks for no check (``manifest: none``)."""
+    if spec.get("source") == "hf" and spec.get("manifest") == NO_MANIFEST:
+        return (
+            f"models.{name}: manifest none: steps {sorted(spec['steps'])} are not checked against a published "
+            f"list; a step {spec['repo_id']} lacks fails in its fetch_checkpoint job"
+        )
+    manifest = model_manifest(name, spec)
     if manifest is None:
-        return
+        return None
     steps = list(published(manifest))
-    known = set(steps)
+    known = set(steps) | set(spec.get("revisions", {}))  # a pinned step names its commit: the fetch checks it
     for step in sorted(spec["steps"]):
         if step not in known:
             around = ", ".join(map(str, nearest(steps, step)))
             raise ManifestError(
                 f"config: models.{name}.steps: {spec['repo_id']} has no published checkpoint at step "
-                f"{step} (manifest {manifest}); nearest published steps: {around}"
+                f"{step} (manifest {manifest}); nearest published steps: {around} (or pin it to a commit: "
+                f"models.{name}.revisions, or check nothing: models.{name}.manifest: none)"
             )
+    return None
 
 
 def refresh(name: str, repo_id: str | None = None, out=None, cache_dir: str | None = None) -> dict[int, int]:

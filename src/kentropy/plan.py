@@ -122,7 +122,8 @@ class Speed(Spec):
     threads: int  #: CPU threads of each compute job
     entropy_batch_size: int  #: sequences per forward pass of the entropy meter
     probe_batch_size: int  #: probes per forward pass
-    downstream_batch_size: int  #: lm-eval batch size
+    downstream_batch_size: int | str  #: lm-eval batch size, or auto
+    log_samples: bool  #: write lm-eval's per-sample outputs beside each evaluation's log
     compile: bool  #: torch.compile in continual training
     warm_start: bool  #: script jobs on this machine forked from one warm server (kentropy.warm)
     facts_batch_size: int | None  #: questions per forward pass of QA and PSS (None: no facts section)
@@ -136,6 +137,7 @@ class Speed(Spec):
             entropy_batch_size=config["entropy"]["batch_size"],
             probe_batch_size=config["probe"]["batch_size"],
             downstream_batch_size=config["downstream"]["batch_size"],
+            log_samples=config["downstream"]["log_samples"],
             compile=config["continual"]["compile"],
         )
 

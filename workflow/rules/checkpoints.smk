@@ -71,5 +71,6 @@ rule fetch_checkpoint:
     params:
         code=code("fetch_checkpoint.py"),
         spec=model_spec,
+        revision=pinned_revision,
     script:
         "../scripts/fetch_checkpoint.py"

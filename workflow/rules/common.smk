@@ -10,6 +10,7 @@ from snakemake.logging import logger
 from snakemake.script import PythonScript
 
 from kentropy.config import ConfigError, canonical, validate_config
+from kentropy.downstream import BenchmarkError, check_tasks
 from kentropy.figure_registry import FIGURES, GROUPS, drawn
 from kentropy.knowledge import SPLITS
 from kentropy.layout import VARIANT_REGEX, WORLD_FILES, Layout, model_keys
@@ -40,10 +41,14 @@ PythonScript._execute_cmd = _script_command
 try:
     validate_config(config, workflow.source_path("../../config/schema.yaml"))
     for name, spec in config["models"].items():
-        check_model(name, spec)  # published steps only (kentropy/data/checkpoints), offline
+        unchecked = check_model(name, spec)  # published steps only (kentropy/data/checkpoints), offline
+        if unchecked:
+            logger.warning(unchecked)
         if config["figures"]["x_axis"] == "tokens":
             tokens_seen(config, name)
-except (ConfigError, ManifestError) as err:
+    if config["downstream"]["source"] != "generated":
+        check_tasks(list(config["downstream"]["tasks"]))  # lm-eval's registry, indexed only for non-paper tasks
+except (ConfigError, ManifestError, BenchmarkError) as err:
     raise WorkflowError(str(err)) from None
 
 PLAN = Plan.from_config(config)  # every setting a job needs, typed; rule params take its to_dict() forms
@@ -209,7 +214,15 @@ def train_runtime(wildcards):
 
 
 def model_spec(wildcards):
-    return canonical(MODELS[wildcards.model], drop=frozenset({"gpus", "train_gpus", "train_tokens_per_s_per_gpu"}))
+    """What a model's fetch depends on; its per-step pins are ``pinned_revision``'s, so pinning one step
+    refetches that step alone."""
+    drop = frozenset({"gpus", "train_gpus", "train_tokens_per_s_per_gpu", "revisions"})
+    return canonical(MODELS[wildcards.model], drop=drop)
+
+
+def pinned_revision(wildcards):
+    """The Hub revision ``models.<m>.revisions`` pins this step to (None: the branch that carries the step)."""
+    return MODELS[wildcards.model].get("revisions", {}).get(int(wildcards.step))
 
 
 # --- continual knowledge learning ---

@@ -3,8 +3,9 @@ model (kentropy.evaluation, the evaluate rule's code) in the same process. One p
 trainer runs in this job's interpreter, so the libraries are imported once (and a warm-started job,
 kentropy.warm, imports nothing); several GPUs: one process per GPU (kentropy.launch). The run and the
 evaluation cross the command line once each, as the JSON of their typed objects (kentropy.plan). The
-interpreter, GPU count, threads, batch sizes of probes and benchmarks and ``continual.compile`` are not
-params: they change speed (and rounding), not the result, so changing them reruns nothing."""
+interpreter, GPU count, threads, batch sizes of probes and benchmarks, ``continual.compile`` and the live logs
+(``monitor``) are not params: they change speed (and rounding), not the result, so changing them reruns
+nothing."""
 
 import os
 import shlex
@@ -17,12 +18,19 @@ os.environ.update(hf_env(snakemake.config["hf_cache"]))  # before any HF import:
 
 from kentropy.evaluation import Evaluation  # noqa: E402
 from kentropy.launch import launch_command  # noqa: E402
+from kentropy.layout import Layout  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
+from kentropy.monitor import Monitor  # noqa: E402
 from kentropy.plan import Run, Speed  # noqa: E402
 
 out = snakemake.output
 speed = Speed.from_config(snakemake.config)
 gpus = int(snakemake.resources.get("gpu", 0))
+wc = snakemake.wildcards
+# Live logs: read from the config, not a param (they change no result).
+monitor = Monitor.from_config(
+    snakemake.config, Layout(snakemake.config["experiment"]).monitor(), f"{wc.model}/step{wc.step}/{wc.variant}/{wc.run}"
+)
 options = [
     "--model", snakemake.input.checkpoint,
     "--stream", snakemake.input.stream,
@@ -34,6 +42,7 @@ options = [
     "--retention", out.retention,
     "--evaluation", Evaluation.from_job(snakemake, snakemake.wildcards.run).to_json(),
     *(["--compile"] if speed.compile else []),
+    *(["--monitor", monitor.to_json()] if monitor.enabled else []),
 ]  # fmt: skip
 if gpus <= 1:
     from kentropy.continual import main

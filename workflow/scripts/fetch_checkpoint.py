@@ -1,4 +1,5 @@
-"""Fetch one Hub checkpoint by step (branch resolved here, not at DAG build) into save_pretrained format."""
+"""Fetch one Hub checkpoint by step (branch resolved here, not at DAG build, unless the step is pinned to a
+revision) into save_pretrained format."""
 
 from kentropy.hub import fetch_checkpoint
 from kentropy.logs import log_to
@@ -12,4 +13,5 @@ with log_to(snakemake.log[0]):
         cache_dir=snakemake.config["hf_cache"],
         layout=spec["layout"],
         pattern=spec["revision_regex"],
+        revision=snakemake.params.revision,
     )
