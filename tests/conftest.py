@@ -45,6 +45,20 @@ def tiny_model(arch: str, seed: int = 0, dtype=torch.float64):
     return model
 
 
+def save_word_tokenizer(folder: Path) -> None:
+    """A word-level tokenizer over ``tiny_model``'s vocabulary (words ``w0``…``w96``; 0 pads, 1 ends, 2 is
+    unknown), saved as a Hub checkpoint ships one."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {f"w{i}": i for i in range(VOCAB)}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="w2"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=core, pad_token="w0", eos_token="w1", unk_token="w2").save_pretrained(
+        folder
+    )
+
+
 ARCHS = ["olmo", "olmo2", "llama", "gpt_neox"]
 
 

