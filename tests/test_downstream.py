@@ -184,7 +184,9 @@ def test_scores_record_lm_eval_and_task_versions_and_a_config_hash_free_of_paths
 
     model, tokenizer, questions, tasks, root = setup
     shutil.copytree(root / "tasks", tmp_path / "elsewhere")
-    first = evaluate(model, tokenizer, tasks, batch_size="auto", data_dir=root / "tasks", samples_out=tmp_path / "s.jsonl")
+    first = evaluate(
+        model, tokenizer, tasks, batch_size="auto", data_dir=root / "tasks", samples_out=tmp_path / "s.jsonl"
+    )
     second = evaluate(model, tokenizer, tasks, batch_size=4, data_dir=tmp_path / "elsewhere")
     from importlib.metadata import version
 

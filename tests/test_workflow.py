@@ -230,7 +230,8 @@ def test_unpublished_step_stops_the_dag_build_offline(tmp_path):
     assert proc.returncode != 0
     assert (
         "config: models.olmo-1b.steps: allenai/OLMo-1B-hf has no published checkpoint at step 200000 (manifest "
-        "OLMo-1B); nearest published steps: 117000, 117850, 330000, 331000\n"
+        "OLMo-1B); nearest published steps: 117000, 117850, 330000, 331000 (or pin it to a commit: "
+        "models.olmo-1b.revisions, or check nothing: models.olmo-1b.manifest: none)\n"
     ) in proc.stdout + proc.stderr
 
 
@@ -576,3 +577,50 @@ def test_script_rules_run_with_an_interpreter_path_holding_a_space(e2e, tmp_path
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "entropy_table" in job_counts(proc.stdout + proc.stderr)
+
+
+def test_training_jobs_write_live_tensorboard_and_csv_logs(e2e):
+    """The default ``monitor`` section: every training job's loss, learning rate, tokens/s and retention
+    scores as TensorBoard events (read back here) and CSV files, equal to the job's own tables."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from kentropy.layout import Layout
+
+    L = Layout("e2e")
+    job = "tiny/step30/original/baseline"
+    events = EventAccumulator(str(e2e / L.monitor() / "tensorboard" / job))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"Train/loss", "Train/lr", "Train/tokens_per_s"} <= tags
+    loss = pd.read_parquet(e2e / L.training("tiny", 30, "original", "baseline", "loss.parquet"))
+    logged = pd.DataFrame([(e.step, e.value) for e in events.Scalars("Train/loss")], columns=["step", "loss"])
+    assert list(logged.step) == list(loss.step)
+    assert ((logged.loss - loss.loss).abs() <= 1e-6 * loss.loss.abs()).all()  # TensorBoard stores float32
+    lr = [e.value for e in events.Scalars("Train/lr")]
+    assert lr == pytest.approx(list(loss.lr), rel=1e-6)
+    assert all(e.value > 0 for e in events.Scalars("Train/tokens_per_s"))
+    retention = pd.read_parquet(e2e / L.training("tiny", 30, "original", "baseline", "retention.parquet"))
+    means = retention.groupby(["split", "kind", "step"]).per_token.mean()
+    for (split, kind, step), mean in means.items():
+        scalars = {e.step: e.value for e in events.Scalars(f"Retention/{split}/{kind}/per_token")}
+        assert scalars[step] == pytest.approx(mean, rel=1e-6)
+    csv = pd.read_csv(e2e / L.monitor() / "csv" / job / "Train_loss.csv")
+    assert list(csv.step) == list(loss.step)
+    trained = {
+        p.relative_to(e2e / L.monitor() / "tensorboard").as_posix()
+        for p in (e2e / L.monitor() / "tensorboard").glob("*/*/*/*")
+    }
+    assert len(trained) == len(list((e2e / "results/e2e/continual").glob("*/*/*/*/loss.parquet")))  # every job
+
+
+def test_manifest_none_plans_unpublished_steps_with_a_warning(tmp_path):
+    text = (ROOT / "config/olmo-1b.yaml").read_text()
+    config = tmp_path / "none.yaml"
+    config.write_text(
+        text.replace("117850, 330000,", "117850, 200000,", 1).replace(
+            "    layout: hf\n", "    layout: hf\n    manifest: none\n    tokens_per_step: 4194304\n", 1
+        )
+    )
+    proc = snakemake(tmp_path, "-n", "--configfile", str(config), offline=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "models.olmo-1b: manifest none: steps [10000, 40000" in proc.stdout + proc.stderr
