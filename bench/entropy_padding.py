@@ -32,7 +32,8 @@ def corpus(args) -> list[list[int]]:
 
 
 def padded_fraction(sequences: list[list[int]], batch: int) -> float:
-    slots = sum(len(chunk) * max(map(len, chunk)) for chunk in (sequences[i : i + batch] for i in range(0, len(sequences), batch)))
+    chunks = (sequences[i : i + batch] for i in range(0, len(sequences), batch))
+    slots = sum(len(chunk) * max(map(len, chunk)) for chunk in chunks)
     return 1 - sum(map(len, sequences)) / slots
 
 

@@ -1,5 +1,6 @@
-"""Every ``snakemake`` command in the README runs as written: planned (``-n``) offline from a checkout-like
-folder, with the Slurm profile installed where ``--profile slurm`` finds it."""
+"""Every ``snakemake`` command in the README and the pages it moved its reference to runs as written: planned
+(``-n``) offline from a checkout-like folder, with the Slurm profile installed where ``--profile slurm`` finds
+it."""
 
 from __future__ import annotations
 
@@ -15,17 +16,20 @@ import pytest
 from .conftest import ROOT
 
 SNAKEMAKE = re.compile(r"(?:\.venv/bin/)?snakemake(?=\s|$)")
+#: The README and the reference pages it links (docs/design.md and docs/benchmarks.md record commands as run).
+PAGES = ["README.md", *(f"docs/{p}.md" for p in ("configs", "experiments", "outputs", "results", "cluster", "testing"))]
 
 
 def readme_commands() -> list[str]:
     """The ``snakemake`` commands of the README: in bash blocks (each ``&&`` part; comments dropped) and in
     inline code spans."""
-    text = (ROOT / "README.md").read_text()
+    text = "\n".join((ROOT / page).read_text() for page in PAGES)
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL):
         for line in block.splitlines():
             commands += [part.split("#")[0].strip() for part in line.split("&&")]
-    commands += re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.DOTALL))
+    spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.DOTALL))
+    commands += [part.strip() for span in spans for part in span.split("&&")]
     return sorted({c for c in commands if SNAKEMAKE.match(c)})
 
 

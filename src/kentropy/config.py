@@ -102,9 +102,7 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
             model["revisions"] = pins = {_step_key(name, step): rev for step, rev in model["revisions"].items()}
             stray = sorted(set(pins) - set(model["steps"]))
             if stray:
-                raise ConfigError(
-                    f"config: models.{name}.revisions: step {stray[0]} is not one of models.{name}.steps"
-                )
+                raise ConfigError(f"config: models.{name}.revisions: step {stray[0]} is not one of models.{name}.steps")
         if model["source"] == "local":
             for step in sorted(model["steps"]):
                 folder = Path(model["path"].format(step=step))

@@ -28,9 +28,8 @@ speed = Speed.from_config(snakemake.config)
 gpus = int(snakemake.resources.get("gpu", 0))
 wc = snakemake.wildcards
 # Live logs: read from the config, not a param (they change no result).
-monitor = Monitor.from_config(
-    snakemake.config, Layout(snakemake.config["experiment"]).monitor(), f"{wc.model}/step{wc.step}/{wc.variant}/{wc.run}"
-)
+job = f"{wc.model}/step{wc.step}/{wc.variant}/{wc.run}"
+monitor = Monitor.from_config(snakemake.config, Layout(snakemake.config["experiment"]).monitor(), job)
 options = [
     "--model", snakemake.input.checkpoint,
     "--stream", snakemake.input.stream,
