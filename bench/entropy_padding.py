@@ -38,25 +38,10 @@ def padded_fraction(sequences: list[list[int]], batch: int) -> float:
 
 
 def build(args, dtype):
-    from transformers import OlmoConfig, OlmoForCausalLM
+    """entropy_overhead's randomly initialised OLMo-architecture model, with fused attention entropy."""
+    from entropy_overhead import build as olmo  # bench/ is the script's folder, so it is on sys.path
 
-    from kentropy.attention import ENTROPY_ATTENTION
-
-    torch.manual_seed(0)
-    cfg = OlmoConfig(
-        vocab_size=args.vocab,
-        hidden_size=args.hidden,
-        intermediate_size=args.ffn,
-        num_hidden_layers=args.layers,
-        num_attention_heads=args.heads,
-        max_position_embeddings=args.max_length,
-        pad_token_id=0,
-        bos_token_id=None,
-        eos_token_id=1,
-    )
-    model = OlmoForCausalLM(cfg).to(dtype).to(args.device).eval()
-    model.set_attn_implementation(ENTROPY_ATTENTION)
-    return model
+    return olmo(argparse.Namespace(**vars(args), seq=args.max_length)).to(dtype)
 
 
 def run(model, sequences, batch, device) -> tuple[float, object]:
