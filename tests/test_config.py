@@ -224,3 +224,32 @@ def test_figure14_variant_must_be_a_point_of_the_grid(p, q, valid):
         return
     with pytest.raises(ConfigError, match=rf"^config: resuscitation.figure14_variant: p = {p}, q = {q} is not in"):
         validate_config(config, SCHEMA)
+
+
+def test_revisions_pin_configured_hub_steps_only():
+    config = yaml.safe_load((ROOT / "config/olmo-1b.yaml").read_text())
+    config["models"]["olmo-1b"]["revisions"] = {"369000": "abc123", 738020: "main"}
+    validate_config(config, SCHEMA)
+    assert config["models"]["olmo-1b"]["revisions"] == {369000: "abc123", 738020: "main"}  # steps as ints
+    config["models"]["olmo-1b"]["revisions"] = {369001: "abc123"}
+    with pytest.raises(ConfigError, match=r"^config: models.olmo-1b.revisions: step 369001 is not one of models."):
+        validate_config(config, SCHEMA)
+    tiny = default()
+    tiny["models"]["tiny"]["revisions"] = {25: "abc"}
+    with pytest.raises(ConfigError, match=r"^config: models.tiny.revisions: only a model with source hf"):
+        validate_config(tiny, SCHEMA)
+
+
+def test_downstream_batch_size_auto_and_monitor_defaults():
+    config = default()
+    config["downstream"]["batch_size"] = "auto"
+    validate_config(config, SCHEMA)
+    assert config["monitor"] == {
+        "tensorboard": True,
+        "csv": True,
+        "wandb": {"enabled": False, "project": "knowledge-entropy", "group": None, "team": None, "mode": "offline"},
+    }
+    assert config["downstream"]["log_samples"] is False
+    config["downstream"]["batch_size"] = "big"
+    with pytest.raises(ConfigError, match=r"^config: downstream.batch_size: 'big' does not match"):
+        validate_config(config, SCHEMA)
