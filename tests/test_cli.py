@@ -214,7 +214,8 @@ def _imported_packages() -> set[str]:
                     names |= {a.name.split(".")[0] for a in node.names}
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                     names.add(node.module.split(".")[0])
-    return names - set(sys.stdlib_module_names) - {"kentropy", "snakemake", "tests"}
+    local = {path.stem for folder in ("bench", "workflow/scripts") for path in (ROOT / folder).glob("*.py")}
+    return names - set(sys.stdlib_module_names) - local - {"kentropy", "snakemake", "tests"}
 
 
 def test_every_imported_package_is_declared():

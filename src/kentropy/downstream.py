@@ -335,7 +335,7 @@ def evaluate(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command line of one checkpoint's evaluation (``kentropy downstream``, ``python -m kentropy.downstream``)."""
-    from .cli import add_model_arguments
+    from .command_line import add_model_arguments
 
     add_model_arguments(parser)
     parser.add_argument(
@@ -378,7 +378,7 @@ def run(args: argparse.Namespace) -> None:
     from transformers import AutoTokenizer
 
     from .architectures import load_causal_lm
-    from .cli import keyed, resolve_model
+    from .command_line import keyed, resolve_model
     from .io import write_table
 
     if args.source == "generated":
