@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from . import smi as smi_lib
-from .facts import COUNT_SOURCES, counts_of
+from .facts import CORPUS_TEMPLATES, COUNT_SOURCES, counts_of
 from .forgetting import decay_fit
 
 #: Key columns of a checkpoint's rows.
@@ -58,7 +58,7 @@ def smi_tables(qa: pd.DataFrame, facts: pd.DataFrame) -> tuple[pd.DataFrame, pd.
 def pretraining_acquisition(qa: pd.DataFrame, exposure: pd.DataFrame) -> pd.DataFrame:
     """Per fact and checkpoint (corpus templates): the object log-probability and accuracy beside the fact's
     exposures so far and the steps since its last one (``since``; NaN before the first)."""
-    corpus = qa[qa.templates == "corpus"]
+    corpus = qa[qa.templates == CORPUS_TEMPLATES]
     table = corpus.merge(exposure, on=[*CHECKPOINT_KEYS, "fact", "subject", "relation", "object"], how="inner")
     table = table.assign(since=table.step - table.last_exposure)
     return table[[*CHECKPOINT_KEYS, "fact", "subject", "relation", "exposures", "since", "statements", "logprob",
@@ -90,10 +90,10 @@ def checkpoint_outcomes(
     templates), SMI's R² and upper bound (exact counts, corpus templates, P by ``size``), PSS and what masking adds
     to it (person view)."""
     accuracy, r2, upper_bound, pss, masking = OUTCOMES
-    corpus = qa[qa.templates == "corpus"]
+    corpus = qa[qa.templates == CORPUS_TEMPLATES]
     parts = [corpus.groupby(CHECKPOINT_KEYS, as_index=False).accuracy.mean().rename(columns={"accuracy": accuracy})]
     if len(smi):
-        reported = smi[(smi.counts == "exact") & (smi.templates == "corpus") & (smi["size"] == size)]
+        reported = smi[(smi.counts == "exact") & (smi.templates == CORPUS_TEMPLATES) & (smi["size"] == size)]
         parts.append(
             reported[[*CHECKPOINT_KEYS, "r2", "upper_bound"]].rename(columns={"r2": r2, "upper_bound": upper_bound})
         )

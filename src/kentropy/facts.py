@@ -28,8 +28,10 @@ REQUIRED = ("subject", "relation", "object", "templates")
 COUNTS = ("N", "n_s", "n_o", "n_so")
 #: Where a fact's counts come from: the generator (exact) or substring search over the corpus (``*_search``).
 COUNT_SOURCES = {"exact": "", "search": "_search"}
-#: The two template kinds a question is asked with.
-TEMPLATE_KINDS = {"corpus": "templates", "held_out": "held_out_templates"}
+#: The template kind the documents themselves use (QA, SMI and PSS report it).
+CORPUS_TEMPLATES = "corpus"
+#: The two template kinds a question is asked with, and the facts-file column of each.
+TEMPLATE_KINDS = {CORPUS_TEMPLATES: "templates", "held_out": "held_out_templates"}
 
 
 class FactsError(KentropyError, ValueError):

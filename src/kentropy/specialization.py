@@ -26,7 +26,7 @@ import torch
 
 from .architectures import decoder_layers
 from .corpora import padded_batches
-from .facts import questions
+from .facts import CORPUS_TEMPLATES, questions
 from .probes import encode_probe, score_targets
 
 #: The two views of a concept: the questions about one person, or of one relation.
@@ -106,7 +106,7 @@ def concept_sets(facts: pd.DataFrame, n_concepts: int, n_control: int, seed: int
     ``n_s`` (file order without counts); their control: ``n_control`` questions drawn (``seed``) about the
     other subjects. Relation concepts: each relation over the same questions, the other relations as control."""
     asked = questions(facts)
-    asked = asked[asked.templates == "corpus"].reset_index(drop=True)
+    asked = asked[asked.templates == CORPUS_TEMPLATES].reset_index(drop=True)
     subjects = facts.drop_duplicates("subject")
     if "n_s" in facts:
         subjects = subjects.sort_values("n_s", ascending=False, kind="stable")
