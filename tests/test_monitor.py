@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 from kentropy.monitor import Monitor, retention_events
 
@@ -45,3 +46,40 @@ def test_retention_events_are_the_mean_score_per_split_and_kind():
     assert events[("Retention/paraphrase/memorization/per_token", 40)] == -2.0
     assert events[("Retention/paraphrase/memorization/released", 40)] == -1.0
     assert events[("Retention/once/semantic/per_token", 40)] == -2.0 and len(events) == 4
+
+
+def test_wandb_offline_writes_a_run_without_network(tmp_path):
+    """``monitor.wandb`` with ``mode: offline`` through DeepSpeed's own W&B monitor, in a fresh process (it
+    starts a process group): an offline run folder under the job's monitor folder, holding the logged events.
+    Needs the optional ``wandb`` package."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    pytest.importorskip("wandb")
+    code = f"""
+import wandb
+from kentropy.config import validate_config
+from kentropy.continual import _init_distributed, make_engine
+from kentropy.monitor import Monitor
+from kentropy.plan import Plan
+from tests.conftest import tiny_model
+from tests.test_config import SCHEMA, default
+
+config = default()
+config["monitor"] = {{"tensorboard": False, "csv": False, "wandb": {{"enabled": True}}}}
+validate_config(config, SCHEMA)
+monitor = Monitor.from_config(config, {str(tmp_path / "monitor")!r}, "tiny/step25/original/baseline")
+_init_distributed("gloo")
+run = next(iter(Plan.from_config(config).runs.values()))
+engine = make_engine(tiny_model("olmo").float(), run, 1, False, monitor=monitor)
+engine.monitor.write_events([("Train/loss", 1.5, 1), ("Train/loss", 1.25, 2)])
+wandb.finish()
+"""
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = list((tmp_path / "monitor/wandb/tiny/step25/original/baseline/wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1 and b"Train/loss" in runs[0].read_bytes()
