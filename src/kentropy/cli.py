@@ -71,24 +71,28 @@ def run_entropy(args: argparse.Namespace) -> None:
 
 
 def run_probes(args: argparse.Namespace) -> None:
-    import pandas as pd
     import torch
     from transformers import AutoTokenizer
 
     from .architectures import load_causal_lm
     from .io import write_table
-    from .knowledge import load_records, probe_table
+    from .knowledge import probe_files
     from .plan import ReleasedEvaluator
-    from .probes import score_probes
+    from .probes import probe_score_table
 
     folder, keys = resolve_model(args)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_causal_lm(folder, dtype=torch.float32).to(device)
-    probes = probe_table({"paraphrase": load_records(args.paraphrase), "once": load_records(args.once)})
     released = ReleasedEvaluator(args.released_batch_size, args.released_world_size)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    scores = score_probes(model, tokenizer, probes, args.batch_size, args.max_length, released)
-    table = keyed(pd.concat([probes.drop(columns=["input", "target"]), scores], axis=1), keys)
+    scores = probe_score_table(
+        model,
+        AutoTokenizer.from_pretrained(folder),
+        probe_files(args.paraphrase, args.once),
+        args.batch_size,
+        args.max_length,
+        released,
+    )
+    table = keyed(scores, keys)
     write_table(table, args.out)
     print(table.groupby(["split", "kind"])[["per_token", "released"]].mean().to_string(), file=sys.stderr)
 

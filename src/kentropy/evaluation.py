@@ -39,9 +39,9 @@ class Evaluation(Spec):
     def probe_table(self):
         """One row per probe of both fictional-knowledge files (kentropy.knowledge.probe_table): what the
         evaluation scores, and what a training job's retention curve scores during training."""
-        from .knowledge import load_records, probe_table
+        from .knowledge import probe_files
 
-        return probe_table({"paraphrase": load_records(self.paraphrase), "once": load_records(self.once)})
+        return probe_files(self.paraphrase, self.once)
 
     @classmethod
     def from_job(cls, job, state: str) -> Evaluation:
@@ -67,7 +67,6 @@ class Evaluation(Spec):
 def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None = None) -> None:
     """Load the ``save_pretrained`` model in ``model_dir`` (fp32, on the GPU when there is one), score the
     probes and the benchmarks, and write both tables."""
-    import pandas as pd
     import torch
     from transformers import AutoTokenizer
 
@@ -75,7 +74,7 @@ def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None =
     from .downstream import DOWNSTREAM_MISSING, evaluate
     from .io import write_table
     from .layout import with_keys
-    from .probes import score_probes
+    from .probes import probe_score_table
 
     if threads:
         torch.set_num_threads(threads)
@@ -83,16 +82,15 @@ def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None =
     model = load_causal_lm(model_dir, dtype=torch.float32).to(device)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
 
-    probes = evaluation.probe_table()
-    scores = score_probes(
+    scores = probe_score_table(
         model,
         tokenizer,
-        probes,
+        evaluation.probe_table(),
         evaluation.probe_batch_size,
         evaluation.spec.probe_max_length,
         evaluation.spec.released,
     )
-    table = with_keys(pd.concat([probes.drop(columns=["input", "target"]), scores], axis=1), **evaluation.keys)
+    table = with_keys(scores, **evaluation.keys)
     write_table(table, evaluation.probes_out)
     means = table.per_token.mean(), table.released.mean()
     log.info("%d probes, mean score: per_token %.4f, released %.4f", len(table), *means)

@@ -73,6 +73,11 @@ def load_records(path: str | Path, n_paraphrases: int = 0) -> list[dict]:
     return records
 
 
+def probe_files(paraphrase: str, once: str) -> pd.DataFrame:
+    """``probe_table`` of the paraphrase and once fictional-knowledge files (what an evaluation scores)."""
+    return probe_table({"paraphrase": load_records(paraphrase), "once": load_records(once)})
+
+
 def probe_table(records_by_split: dict[str, list[dict]]) -> pd.DataFrame:
     """One row per probe: split, paragraph, kind, probe (index within the kind), input, target."""
     rows = []

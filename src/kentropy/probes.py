@@ -164,3 +164,17 @@ def score_probes(
     """Both scores of every probe row (columns ``split``, ``kind``, ``input``, ``target``, in file order):
     ``encode_probes`` then ``score_encoded``."""
     return score_encoded(model, encode_probes(tokenizer, probes, max_length), batch_size, released)
+
+
+def probe_score_table(
+    model,
+    tokenizer,
+    probes: pd.DataFrame,
+    batch_size: int,
+    max_length: int | None,
+    released: ReleasedEvaluator,
+) -> pd.DataFrame:
+    """The probe rows without their text, each with both scores: the rows of a ``probes.parquet`` before its
+    key columns (the evaluate rule, the training job's evaluation and ``kentropy probes``)."""
+    scores = score_probes(model, tokenizer, probes, batch_size, max_length, released)
+    return pd.concat([probes.drop(columns=["input", "target"]), scores], axis=1)
