@@ -29,11 +29,11 @@ def main() -> None:
 
     from kentropy.architectures import load_causal_lm
     from kentropy.attention import ENTROPY_ATTENTION
-    from kentropy.corpora import padded_batches, token_sequences
+    from kentropy.corpora import pad_id_of, padded_batches, token_sequences
     from kentropy.entropy import measure
 
     tokenizer = AutoTokenizer.from_pretrained(args.checkpoint)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id_of(tokenizer)
     sequences = token_sequences(pd.read_parquet(args.corpus).head(args.count), tokenizer, args.max_length)
     values = {}
     for dtype in (torch.float32, torch.bfloat16):

@@ -202,6 +202,11 @@ def token_sequences(corpus: pd.DataFrame, tokenizer, max_length: int) -> list[li
     return [s for s in seqs if s]
 
 
+def pad_id_of(tokenizer) -> int:
+    """The id that pads a batch: the tokenizer's padding token, or its EOS when it has none (OLMo, Pythia)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
 def longest_first(sequences: list[list[int]]) -> list[list[int]]:
     """The sequences sorted by length, longest first (ties keep corpus order): consecutive batches then hold
     documents of similar length, so a corpus with a wide length spread is not padded to each batch's one long

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .architectures import decoder_layers, load_causal_lm
 from .attention import ENTROPY_ATTENTION
-from .corpora import longest_first, padded_batches, token_sequences
+from .corpora import longest_first, pad_id_of, padded_batches, token_sequences
 from .meters import ABS_COEFFICIENTS, HOOKS, METRICS, STATISTICS, per_layer
 from .meters.kernels import fixed_order_sum
 from .plan import EntropySpec
@@ -161,10 +161,9 @@ def measure_checkpoint(
     attention = ENTROPY_ATTENTION if spec.attention == "fused" else "eager"
     model = load_causal_lm(checkpoint, getattr(torch, spec.dtype), attention).to(device)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     sequences = longest_first(token_sequences(corpus, tokenizer, spec.max_length))
     n_batches = -(-len(sequences) // batch_size)
-    batches = padded_batches(sequences, batch_size, pad_id)
+    batches = padded_batches(sequences, batch_size, pad_id_of(tokenizer))
     return measure(model, batches, total=n_batches, progress=progress, average=spec.average)
 
 

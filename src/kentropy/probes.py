@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .corpora import padded_batches
+from .corpora import pad_id_of, padded_batches
 from .metrics import SCORES
 from .plan import ReleasedEvaluator
 
@@ -129,8 +129,7 @@ def encode_probes(tokenizer, probes: pd.DataFrame, max_length: int | None = None
         encodings = {
             name: [(ids[-max_length:], min(n, max_length - 1)) for ids, n in enc] for name, enc in encodings.items()
         }
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return EncodedProbes(probes, encodings["per_token"], encodings["released"], pad_id)
+    return EncodedProbes(probes, encodings["per_token"], encodings["released"], pad_id_of(tokenizer))
 
 
 def score_encoded(model, encoded: EncodedProbes, batch_size: int, released: ReleasedEvaluator) -> pd.DataFrame:

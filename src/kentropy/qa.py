@@ -17,17 +17,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .corpora import padded_batches
+from .corpora import pad_id_of, padded_batches
 from .facts import questions
 from .probes import encode_probe, score_targets
 
 #: Columns of one checkpoint's QA table (a row per question), after its key columns.
 QA_COLUMNS = ["fact", "subject", "relation", "object", "templates", "template", "correct", "match", "logprob",
               "n_tokens", "answer"]  # fmt: skip
-
-
-def pad_id_of(tokenizer) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
 @torch.no_grad()

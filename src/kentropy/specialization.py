@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from .architectures import decoder_layers
-from .corpora import padded_batches
+from .corpora import pad_id_of, padded_batches
 from .facts import CORPUS_TEMPLATES, questions
 from .probes import encode_probe, score_targets
 
@@ -131,7 +131,6 @@ def specialization(
     model, tokenizer, facts: pd.DataFrame, ks: list[int], n_concepts: int, n_control: int, batch_size: int, seed: int
 ) -> pd.DataFrame:
     """Every concept of both views at every k of the grid: ``CONCEPT_COLUMNS``."""
-    from .qa import pad_id_of
 
     pad = pad_id_of(tokenizer)
     pool, sets = concept_sets(facts, n_concepts, n_control, seed)
