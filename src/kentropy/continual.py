@@ -33,7 +33,7 @@ from .hashing import sha256
 from .integrity import recorded, verify, write_checksums
 from .io import atomic_dir, atomic_file, write_table
 from .layout import WEIGHT_SUFFIXES
-from .monitor import Monitor, retention_events
+from .monitor import Monitor, retention_events, step_events
 from .plan import ReleasedEvaluator, Run
 from .probes import EncodedProbes, encode_probes, score_encoded
 from .schedule import adamw, warmup_cosine
@@ -278,11 +278,7 @@ def train(
         if not np.isfinite(losses[-1]["loss"]):  # every rank sees the reduced loss, so every rank stops
             raise FloatingPointError(f"continual training: the loss is {losses[-1]['loss']} at step {step + 1}; stop")
         bar.set_postfix(loss=f"{losses[-1]['loss']:.3f}", refresh=False)
-        events = [
-            ("Train/loss", losses[-1]["loss"], step + 1),
-            ("Train/lr", lr, step + 1),
-            ("Train/tokens_per_s", step_tokens / (time.perf_counter() - began), step + 1),
-        ]
+        events = step_events(step + 1, losses[-1]["loss"], lr, step_tokens / (time.perf_counter() - began))
         if retention is not None and step + 1 in retention.steps:
             scored = _score_retention(engine, encoded, retention, step + 1)
             logs["retention"] += scored

@@ -2,10 +2,10 @@
 
 DeepSpeed builds its TensorBoard, CSV and W&B writers from the ``tensorboard``, ``csv_monitor`` and ``wandb``
 sections of its config, and writes its own ``Train/Samples/*`` events when any is on; the trainer adds the
-quantities a researcher watches (``EVENTS``) with ``engine.monitor.write_events``. A job's files live under
-``logs/<experiment>/monitor/<backend>/<model>/step<step>/<variant>/<run>/``: one place per job, written by rank 0
-only. None of it is a rule output, and the settings are read from the config, not a param: turning a backend
-on or off reruns nothing.
+quantities a researcher watches (``step_events``, ``retention_events``) with ``engine.monitor.write_events``.
+A job's files live under ``logs/<experiment>/monitor/<backend>/<model>/step<step>/<variant>/<run>/``: one
+place per job, written by rank 0 only. None of it is a rule output, and the settings are read from the
+config, not a param: turning a backend on or off reruns nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +15,6 @@ from dataclasses import dataclass
 
 from .plan import Spec
 
-#: The trainer's events: (name, what it is). Retention scores are ``Retention/<split>/<kind>/<score>``.
-EVENTS = {
-    "Train/loss": "mean training loss of the optimizer step",
-    "Train/lr": "learning rate the step used",
-    "Train/tokens_per_s": "training tokens per second of the step (all ranks)",
-}
 BACKEND_FOLDERS = {"tensorboard": "tensorboard", "csv_monitor": "csv", "wandb": "wandb"}
 
 
@@ -70,6 +64,12 @@ class Monitor(Spec):
             return {}
         os.makedirs(self.folder("wandb"), exist_ok=True)
         return {"WANDB_MODE": self.wandb["mode"], "WANDB_DIR": self.folder("wandb"), "WANDB_NAME": self.job}
+
+
+def step_events(step: int, loss: float, lr: float, tokens_per_s: float) -> list[tuple[str, float, int]]:
+    """What every optimizer step logs: its mean training loss, the learning rate it used, and the training
+    tokens per second of the step (all ranks)."""
+    return [("Train/loss", loss, step), ("Train/lr", lr, step), ("Train/tokens_per_s", tokens_per_s, step)]
 
 
 def retention_events(rows: list[dict], step: int) -> list[tuple[str, float, int]]:
