@@ -20,6 +20,7 @@ if not workflow.overwrite_configfiles:
     configfile: f"{workflow.basedir}/config/config.yaml"  # found from any --directory
 
 
+include: "workflow/rules/warm.smk"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/checkpoints.smk"
@@ -32,7 +33,7 @@ include: "workflow/rules/facts.smk"
 
 
 onstart:
-    start_warm_server()
+    start_warm_server(*warm_server_settings())
 
 
 onsuccess:

@@ -43,6 +43,11 @@ def test_default_dag_produces_tables_and_figures(e2e):
     for f in ("figure3.png", "figure8.png"):
         assert (e2e / "results/e2e/figures" / f).stat().st_size > 10_000
     assert (e2e / "logs/e2e/measure_entropy/tiny/step30/original.log").read_text().count("knowledge entropy") == 1
+    # Compute jobs ran from this run's warm server, which stopped and removed its private socket directory.
+    warm_log = (e2e / "logs/e2e/warm_start.log").read_text()
+    assert warm_log.count("warm start: job") > 20 and "the workflow ended" not in warm_log
+    assert "measure_entropy.py" in warm_log and "fetch_benchmarks" not in warm_log  # localrules start cold
+    assert not list((e2e / ".snakemake/kentropy").glob("warm-*"))
 
 
 def test_default_dag_produces_continual_tables_and_figures(e2e):

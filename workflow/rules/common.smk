@@ -1,13 +1,10 @@
 # Config validation (every default filled), the typed plan (kentropy.plan), the experiment's layout
 # (kentropy.layout), and the input functions of the rules.
 import functools
-import json
 import math
-import os
 import re
 
 from snakemake.logging import logger
-from snakemake.script import PythonScript
 
 from kentropy.config import ConfigError, canonical, validate_config
 from kentropy.downstream import BenchmarkError, check_tasks
@@ -18,25 +15,6 @@ from kentropy.manifests import ManifestError, check_model, duplicate_steps, toke
 from kentropy.meters import METRICS
 from kentropy.plan import Plan
 from kentropy.provenance import code_digest, local_checkpoint_fingerprint
-
-_run_script = PythonScript._execute_cmd
-WARM = {"started": False}  # whether this Snakemake started a warm server (kentropy.warm; onstart below)
-
-
-def _script_command(self, cmd, **kwargs):
-    """Snakemake starts a Python script with the command ``{py_exec} {fname:q}``, the interpreter unquoted, so an
-    interpreter path with a space (a checkout at ``~/my project/.venv``) breaks every script job
-    (snakemake/snakemake#2645, open). Quote it; once Snakemake quotes it itself, the command differs and
-    this passes it through. With a warm server running, a compute job outside any conda or container
-    environment asks it for the run (``python -m kentropy.warm script``): the same interpreter and script."""
-    if cmd == "{py_exec} {fname:q}":
-        warm = WARM["started"] and self.rulename not in workflow._localrules
-        warm = warm and self.conda_env is None and self.container_img is None
-        cmd = "{py_exec:q} -m kentropy.warm {fname:q}" if warm else "{py_exec:q} {fname:q}"
-    return _run_script(self, cmd, **kwargs)
-
-
-PythonScript._execute_cmd = _script_command
 
 try:
     validate_config(config, workflow.source_path("../../config/schema.yaml"))
@@ -403,30 +381,10 @@ def group_figures(group):
     return figure_files(*(name for name in GROUPS[group] if name in drawn(config)))
 
 
-# --- warm start of the script jobs on this machine (kentropy.warm; speed only) ---
-def start_warm_server():
-    """Start the fork server for this run's local jobs (not for a dry run or a cluster executor, whose jobs
-    start on other machines), with the environment every compute job sets for itself (offline, the config's
-    cache, fixed thread counts); its output goes to ``L.log("warm_start")``."""
-    import subprocess
-    import sys
-
+# --- warm start of the script jobs on this machine (warm.smk, kentropy.warm; speed only) ---
+def warm_server_settings():
+    """(whether to start the warm server, the environment every compute job sets for itself before its
+    imports: offline, the config's cache, fixed thread counts; its log)."""
     from kentropy.offline import FIXED_THREADS, hf_env
 
-    if not (PLAN.speed.warm_start and workflow.local_exec and workflow.is_main_process) or workflow.dryrun:
-        return
-    env = {**hf_env(config["hf_cache"]), **FIXED_THREADS}
-    log = L.log("warm_start")
-    os.makedirs(os.path.dirname(log), exist_ok=True)
-    with open(log, "w") as out:
-        subprocess.Popen(
-            [sys.executable, "-m", "kentropy.warm", "serve", json.dumps(env)], stdout=out, stderr=subprocess.STDOUT
-        )
-    WARM["started"] = True
-
-
-def stop_warm_server():
-    if WARM["started"]:
-        from kentropy.warm import stop
-
-        stop()
+    return PLAN.speed.warm_start, {**hf_env(config["hf_cache"]), **FIXED_THREADS}, L.log("warm_start")
