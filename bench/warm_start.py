@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from kentropy.warm import Server
+
 SCRIPT = """import torch, transformers, deepspeed, lm_eval.evaluator, pandas, pyarrow.parquet
 from transformers import OlmoConfig, OlmoForCausalLM
 torch.set_num_threads(1)
@@ -35,18 +37,15 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         Path(work, "job.py").write_text(SCRIPT)
-        server = subprocess.Popen([sys.executable, "-m", "kentropy.warm", "serve", "{}"], cwd=work,
-                                  stderr=subprocess.DEVNULL)  # fmt: skip
-        while not os.path.exists(Path(work, ".snakemake/kentropy/warm.sock")):
-            time.sleep(0.05)
+        os.chdir(work)
+        server = Server({}, "warm.log")  # waits until it listens
         cold, hot = [], []
         try:
             for _ in range(args.repeats):
                 cold.append(timed([sys.executable, "job.py"], work))
-                hot.append(timed([sys.executable, "-m", "kentropy.warm", "job.py"], work))
+                hot.append(timed([sys.executable, "-m", "kentropy.warm", "--socket", server.path, "job.py"], work))
         finally:
-            subprocess.run([sys.executable, "-m", "kentropy.warm", "stop"], cwd=work, check=False)
-            server.wait(10)
+            server.stop()
     c, w = statistics.median(cold), statistics.median(hot)
     print(
         f"cold {c:.2f} s, warm {w:.2f} s (median of {args.repeats}): warm/cold = {w / c:.3f}, saved {c - w:.2f} s a job"
