@@ -85,3 +85,32 @@ def test_corpora_get_no_special_tokens(tokenizers, records):
     blocks = pack_blocks(docs, ours, 64)
     stream = [t for d in docs for t in raw.encode(d).ids + [EOS]]
     assert blocks.reshape(-1).tolist() == stream[: blocks.size]
+
+
+class Recording:
+    """A tokenizer that records the longest text it was given."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.longest = tokenizer, 0
+
+    def __call__(self, texts, **kwargs):
+        self.longest = max([self.longest, *map(len, [texts] if isinstance(texts, str) else texts)])
+        return self.tokenizer(texts, **kwargs)
+
+
+@pytest.mark.parametrize("max_length", [32, 2048])
+def test_a_giant_document_is_cut_by_characters_before_it_is_tokenized_and_gives_the_same_ids(
+    tokenizers, records, max_length, caplog
+):
+    ours, raw = tokenizers
+    paragraph = " ".join(r["train_context"] for r in records["once"])
+    giant = (paragraph + " ") * (2_000_000 // len(paragraph))  # about 2 MB on one line
+    docs = ["a short one.", giant, paragraph]
+    recording = Recording(ours)
+    with caplog.at_level("WARNING"):
+        seqs = token_sequences(pd.DataFrame({"text": docs}), recording, max_length)
+    assert seqs == [raw.encode(d).ids[:max_length] for d in docs]
+    assert recording.longest <= 32 * 4 * max_length < len(giant)
+    whole = len(raw.encode(giant).ids)
+    longest = int(caplog.text.split("the longest: about ")[1].split(" tokens")[0])
+    assert abs(longest - whole) < 0.1 * whole  # estimated from the prefix

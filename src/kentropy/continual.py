@@ -30,8 +30,8 @@ from tqdm.auto import tqdm
 from .evaluation import Evaluation, evaluate_state
 from .forgetting import PROBE_COLUMNS
 from .hashing import sha256
-from .integrity import recorded, verify, write_checksums
-from .io import atomic_dir, atomic_file, write_table
+from .integrity import checkpoint_dir, recorded, verify, write_checksums
+from .io import atomic_file, write_table
 from .layout import WEIGHT_SUFFIXES
 from .monitor import Monitor, retention_events, step_events
 from .plan import ReleasedEvaluator, Run
@@ -296,7 +296,7 @@ def train(
     )
     with gathered:
         if rank == 0:
-            with atomic_dir(out_dir) as tmp:
+            with checkpoint_dir(out_dir) as tmp:
                 state = {name: t.to(saved_dtype) for name, t in engine.module.state_dict().items()}
                 engine.module.config.dtype = saved_dtype
                 engine.module.save_pretrained(tmp, state_dict=state)

@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 BYTES_PER_TOKEN = 4
 #: A document "runs far past" max_length when it holds more than this many times its tokens.
 FAR_PAST = 4
+#: Characters per token well past any tokenizer's average (English BPE: about 4), to cut a document by
+#: characters before tokenizing it (``_leading_tokens``).
+CHARS_PER_TOKEN = 32
+#: Tokens a cut prefix must hold past max_length before its truncation is trusted to be the whole text's.
+CUT_MARGIN = 16
 
 DOLMA_FALLBACK = (
     "use a fallback corpus instead, e.g. `entropy: {corpus: {name: c4, source: hf, dataset: allenai/c4, config: en, "
@@ -183,23 +188,50 @@ def token_sequences(corpus: pd.DataFrame, tokenizer, max_length: int) -> list[li
         lengths = [len(s) for s in seqs]
         seqs = [s[:max_length] for s in seqs]
     else:
-        texts = list(corpus["text"])
-        seqs = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-        # Only a document that filled max_length can be longer: its full length is counted for the warning.
-        cut = [i for i, s in enumerate(seqs) if len(s) >= max_length]
-        full = tokenizer([texts[i] for i in cut], verbose=False)["input_ids"] if cut else []
-        lengths = [len(s) for s in seqs]
-        for i, ids in zip(cut, full):
-            lengths[i] = len(ids)
+        seqs, lengths = _leading_tokens(list(corpus["text"]), tokenizer, max_length)
     long = [n for n in lengths if n > FAR_PAST * max_length]
     if long:
         kept = sum(min(n, max_length) for n in lengths)
         log.warning(
-            "entropy corpus: %d of %d document(s) run far past entropy.max_length %d (the longest: %d tokens); "
-            "%d of %d tokens (%.1f%%) are measured",
+            "entropy corpus: %d of %d document(s) run far past entropy.max_length %d (the longest: about %d tokens); "
+            "%d of about %d tokens (%.1f%%) are measured",
             len(long), len(lengths), max_length, max(long), kept, sum(lengths), 100 * kept / max(1, sum(lengths)),
         )  # fmt: skip
     return [s for s in seqs if s]
+
+
+def _prefix(text: str, chars: int) -> str:
+    """The first ``chars`` characters of ``text``, cut back to its last space in the second half (a word cut in
+    two tokenizes differently, and it is the last)."""
+    if len(text) <= chars:
+        return text
+    space = text.rfind(" ", chars // 2, chars)
+    return text[: space if space > 0 else chars]
+
+
+def _leading_tokens(texts: list[str], tokenizer, max_length: int) -> tuple[list[list[int]], list[int]]:
+    """(each document's token ids truncated to ``max_length``, its length in tokens: exact up to
+    ``CHARS_PER_TOKEN`` x ``FAR_PAST`` x ``max_length`` characters, beyond that estimated from a prefix).
+    Tokenizers read a whole text before they truncate, so a document is cut by characters first (at a space):
+    a 10 MB line costs what its prefix does. A cut prefix is used only when it holds ``CUT_MARGIN`` tokens more
+    than ``max_length`` (its last word lies past the ones kept); otherwise the prefix doubles."""
+    budget = CHARS_PER_TOKEN * FAR_PAST * max_length
+    heads = [_prefix(t, budget) for t in texts]
+    seqs = tokenizer(heads, truncation=True, max_length=max_length)["input_ids"]
+    lengths = [len(s) for s in seqs]
+    for i, text in enumerate(texts):
+        if len(seqs[i]) < max_length and len(heads[i]) == len(text):
+            continue  # a whole document shorter than max_length
+        chars, head = budget, heads[i]
+        full = tokenizer(head, verbose=False)["input_ids"]
+        while len(head) < len(text) and len(full) <= max_length + CUT_MARGIN:
+            chars *= 2
+            head = _prefix(text, chars)
+            full = tokenizer(head, verbose=False)["input_ids"]
+        if head is not heads[i]:
+            seqs[i] = tokenizer(head, truncation=True, max_length=max_length)["input_ids"]
+        lengths[i] = len(full) if len(head) == len(text) else round(len(full) * len(text) / len(head))
+    return seqs, lengths
 
 
 def pad_id_of(tokenizer) -> int:

@@ -18,8 +18,7 @@ import huggingface_hub
 from huggingface_hub import HfApi, scan_cache_dir, snapshot_download
 
 from .errors import KentropyError
-from .integrity import CheckpointError, file_hashes, write_checksums
-from .io import atomic_dir
+from .integrity import CheckpointError, checkpoint_dir, file_hashes, write_checksums
 from .layout import WEIGHT_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -166,7 +165,7 @@ def fetch_checkpoint(
     pinned = revision is not None
     # before anything is linked into resources/
     snapshot, revision, weights = verified_snapshot(repo_id, revision, step, cache_dir, pattern)
-    with atomic_dir(out_dir) as tmp:
+    with checkpoint_dir(out_dir) as tmp:
         if layout == "hf":
             for f in snapshot.iterdir():
                 if f.is_file():

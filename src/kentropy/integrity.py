@@ -14,11 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import KentropyError
 from .hashing import digest_file, sha256
+from .io import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,50 @@ def write_checksums(folder: str | Path, known: dict[str, str] | None = None) -> 
     hashes = hash_folder(folder, known)
     (Path(folder) / CHECKSUMS).write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
     return hashes
+
+
+#: The ``kind`` of every checkpoint folder the library writes (kentropy.io.MARKER).
+CHECKPOINT = "checkpoint"
+
+
+@contextmanager
+def checkpoint_dir(final: str | Path, force: bool = False) -> Iterator[Path]:
+    """``atomic_dir`` for a checkpoint: the folder is moved into place only if every floating-point tensor of
+    its weight files is finite (``check_finite_weights``), so no writer ever leaves a NaN checkpoint."""
+    with atomic_dir(final, CHECKPOINT, force) as tmp:
+        yield tmp
+        check_finite_weights(tmp, final)
+
+
+def check_finite_weights(folder: str | Path, name: str | Path | None = None) -> None:
+    """Raise CheckpointError naming the checkpoint (``name``, default ``folder``), the tensor and its file when a
+    floating-point weight holds NaN or infinity. Reads one tensor at a time (safetensors, or PyTorch's
+    ``.bin`` with ``weights_only``), so memory stays at the largest tensor."""
+    import torch
+    from safetensors import safe_open
+
+    for path in folder_files(folder):
+        if path.suffix == ".safetensors":
+            with safe_open(str(path), framework="pt") as handle:
+                tensors = ((key, lambda key=key: handle.get_tensor(key)) for key in handle.keys())  # noqa: SIM118
+                _check_tensors(tensors, path, name or folder)
+        elif path.suffix == ".bin" and path.name.startswith("pytorch_model"):
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            _check_tensors(((key, lambda t=t: t) for key, t in state.items()), path, name or folder)
+
+
+def _check_tensors(tensors, path: Path, name) -> None:
+    import torch
+
+    for key, load in tensors:
+        tensor = load()
+        if tensor.is_floating_point():
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                raise CheckpointError(
+                    f"{name}: weight {key} ({path.name}) holds {bad} non-finite value(s) of {tensor.numel()}; "
+                    "refusing to write the checkpoint"
+                )
 
 
 def recorded(folder: str | Path) -> dict[str, str] | None:

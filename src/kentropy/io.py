@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,16 +17,94 @@ class TableError(KentropyError, ValueError):
     """A table that must not be written (a non-finite value) or cannot be read; the message names it."""
 
 
-@contextmanager
-def atomic_dir(final: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling directory; move it to ``final`` only if the block succeeds."""
+#: The hidden file an output folder carries: {"kind": ...}, what wrote it (never hashed: integrity skips dot files).
+MARKER = ".kentropy-output.json"
+
+
+class OutputError(KentropyError, FileExistsError):
+    """An output path that must not be written: it holds something this library did not write there, or its
+    folder cannot be written. The message names the path and the way out."""
+
+
+def check_output_dir(final: str | Path, kind: str, force: bool = False) -> None:
+    """Raise OutputError unless ``final`` may become a ``kind`` folder: absent, empty, a previous ``kind``
+    output (its ``MARKER`` says so), or ``force``; and its parent can be written. Called before any work."""
     final = Path(final)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    if final.is_symlink() or final.exists():
+        if not force and not _replaceable(final, kind):
+            raise OutputError(
+                f"{final}: exists and is not a previous {kind} written here (no {MARKER} saying so); refusing to "
+                "replace what it holds: move it away, choose another output, or pass --force"
+            )
+    _check_writable_parent(final)
+
+
+def _replaceable(final: Path, kind: str) -> bool:
+    if final.is_symlink() or not final.is_dir():
+        return False
+    if not any(final.iterdir()):
+        return True
+    try:
+        return json.loads((final / MARKER).read_text()).get("kind") == kind
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _check_writable_parent(final: Path) -> None:
+    parent = final.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{final}: cannot write it ({parent} is not a writable folder)")
+
+
+def check_output_file(final: str | Path, force: bool = False) -> None:
+    """Raise OutputError unless ``final`` may become a table: absent, a Parquet table this library wrote
+    (``write_table``'s metadata), or ``force``; and its folder can be written. Called before any work."""
+    final = Path(final)
+    if (final.is_symlink() or final.exists()) and not force and not _our_table(final):
+        raise OutputError(
+            f"{final}: exists and is not a table kentropy wrote; refusing to overwrite it: move it away, choose "
+            "another output, or pass --force"
+        )
+    _check_writable_parent(final)
+
+
+def _our_table(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        return b"kentropy_version" in (pq.read_schema(path).metadata or {})
+    except (OSError, ValueError):
+        return False
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_dir(final: str | Path, kind: str, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling directory; move it to ``final`` only if the block succeeds, marked as a
+    ``kind`` output (``MARKER``). An existing ``final`` is replaced only if ``check_output_dir`` allows it:
+    nothing but a previous output of the same kind is ever deleted."""
+    final = Path(final)
+    check_output_dir(final, kind, force)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would become the output's mode
     try:
         yield tmp
-        shutil.rmtree(final, ignore_errors=True)
+        (tmp / MARKER).write_text(json.dumps({"kind": kind}) + "\n")
+        check_output_dir(final, kind, force)  # again: something may have appeared there meanwhile
+        if final.is_symlink() or final.is_file():
+            final.unlink()
+        elif final.exists():
+            shutil.rmtree(final)
         tmp.rename(final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

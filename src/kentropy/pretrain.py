@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .corpora import pack_blocks
-from .integrity import verify, write_checksums
+from .integrity import checkpoint_dir, verify, write_checksums
 from .io import atomic_dir
 from .schedule import adamw, warmup_cosine
 
@@ -44,7 +44,7 @@ def train_tokenizer(texts: list[str], vocab_size: int, out_dir: str | Path) -> N
     )
     tok.train_from_iterator(texts, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "tokenizer") as tmp:
         fast.save_pretrained(tmp)
 
 
@@ -144,7 +144,7 @@ def train_segment(
         optimizer.step()
         log_rows.append({"step": step + 1, "loss": loss.item(), "lr": cfg.lr * scale})
     model.eval()
-    with atomic_dir(out_dir) as tmp:
+    with checkpoint_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         torch.save({"step": end_step, "optimizer": optimizer.state_dict()}, tmp / TRAINER_STATE)

@@ -14,21 +14,34 @@ from pathlib import Path
 
 import numpy as np
 
-from .integrity import write_checksums
-from .io import atomic_dir, reading
+from .errors import KentropyError
+from .integrity import checkpoint_dir, write_checksums
+from .io import reading
 
 # torch and transformers are imported where used: the workflow imports this module at DAG build.
+
+
+class ResuscitationError(KentropyError, ValueError):
+    """Algorithm 1 cannot run with these settings or coefficients; the message names which."""
 
 
 def resuscitation_factors(coef: np.ndarray, p: float, q: float) -> np.ndarray:
     """Per-layer factors (layers x d_ff): (mean(c) / c_i) * q where c_i <= the p-quantile of c, else 1.
 
-    ``p`` is a fraction in (0, 1]. Neurons with c_i = 0 never fire on the corpus and cannot be scaled
-    into use; they keep factor 1 (the released code would divide by zero).
+    ``p`` is a fraction in (0, 1], ``q`` a finite ratio > 0, ``coef`` finite and >= 0 (a NaN in either would
+    become a NaN weight). Neurons with c_i = 0 never fire on the corpus and cannot be scaled into use; they
+    keep factor 1 (the released code would divide by zero).
     """
     if not 0 < p <= 1:
-        raise ValueError(f"p must be a fraction in (0, 1], got {p}")
+        raise ResuscitationError(f"p must be a fraction in (0, 1], got {p}")
+    if not (np.isfinite(q) and q > 0):
+        raise ResuscitationError(f"q must be a finite amplification ratio > 0, got {q}")
     coef = np.asarray(coef, dtype=np.float64)
+    if coef.ndim != 2 or not np.isfinite(coef).all() or (coef < 0).any():
+        raise ResuscitationError(
+            f"the coefficients must be a layers x d_ff array of finite mean |coefficient| values >= 0 "
+            f"(got shape {coef.shape}, {int((~np.isfinite(coef)).sum())} non-finite)"
+        )
     factors = np.ones_like(coef)
     for layer, c in enumerate(coef):
         selected = (c <= np.quantile(c, p)) & (c > 0)
@@ -62,9 +75,12 @@ def apply_factors(model, factors: np.ndarray) -> None:
                 layer.up.bias.mul_(scale)
 
 
-def resuscitate_checkpoint(checkpoint: str, coef_path: str, p_percent: int, q: float, out_dir: str) -> dict:
+def resuscitate_checkpoint(
+    checkpoint: str, coef_path: str, p_percent: int, q: float, out_dir: str, force: bool = False
+) -> dict:
     """Write the resuscitated copy of ``checkpoint`` (weights in their stored dtype) with a record of
-    what was done (``resuscitation.json``); returns that record."""
+    what was done (``resuscitation.json``); returns that record. ``out_dir`` is replaced only if it is a
+    previous checkpoint output (or ``force``), and never written with a non-finite weight."""
     from transformers import AutoTokenizer
 
     from .architectures import load_causal_lm
@@ -82,7 +98,7 @@ def resuscitate_checkpoint(checkpoint: str, coef_path: str, p_percent: int, q: f
         "selected_per_layer": [int((f != 1).sum()) for f in factors],
         "mean_factor_of_selected": [float(f[f != 1].mean()) if (f != 1).any() else 1.0 for f in factors],
     }
-    with atomic_dir(out_dir) as tmp:
+    with checkpoint_dir(out_dir, force) as tmp:
         model.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(checkpoint).save_pretrained(tmp)
         (Path(tmp) / "resuscitation.json").write_text(json.dumps(record, indent=1))

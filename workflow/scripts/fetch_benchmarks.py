@@ -15,7 +15,7 @@ from kentropy.logs import log_to  # noqa: E402
 
 cfg = snakemake.params.downstream
 final = Path(snakemake.output[0]).resolve()
-with log_to(snakemake.log[0]) as log, atomic_dir(final) as tmp:
+with log_to(snakemake.log[0]) as log, atomic_dir(final, "benchmarks") as tmp:
     if cfg["source"] == "generated":
         tasks = write_local_tasks(snakemake.input.questions, tmp)
         counts = {task: len((tmp / f"{task}.jsonl").read_text().splitlines()) for task in tasks}
