@@ -18,7 +18,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from .command_line import add_model_arguments, keyed, resolve_model
+from .command_line import (
+    add_debug_argument,
+    add_model_arguments,
+    add_output_arguments,
+    existing_file,
+    keyed,
+    percent,
+    positive_finite,
+    positive_int,
+    resolve_model,
+    run_command,
+)
 
 #: Defaults of ``kentropy entropy``: the paper configs' measurement (OLMo's 2,048-token instances, fp32).
 ENTROPY_DEFAULTS = {"max_length": 2048, "dtype": "float32", "batch_size": 8, "average": "instance"}
@@ -38,11 +49,15 @@ def read_corpus(path: str, count: int | None):
 def add_entropy_arguments(parser: argparse.ArgumentParser, corpus_required: bool = True) -> None:
     from .entropy import AVERAGES
 
-    parser.add_argument("--corpus", required=corpus_required, help="Parquet (text or input_ids column) or text file")
-    parser.add_argument("--count", type=int, help="the corpus's first documents only")
-    parser.add_argument("--max-length", type=int, default=ENTROPY_DEFAULTS["max_length"], help="tokens per document")
+    parser.add_argument(
+        "--corpus", type=existing_file, required=corpus_required, help="Parquet (text or input_ids column) or text file"
+    )
+    parser.add_argument("--count", type=positive_int, help="the corpus's first documents only")
+    parser.add_argument(
+        "--max-length", type=positive_int, default=ENTROPY_DEFAULTS["max_length"], help="tokens per document"
+    )
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default=ENTROPY_DEFAULTS["dtype"])
-    parser.add_argument("--batch-size", type=int, default=ENTROPY_DEFAULTS["batch_size"], help="speed only")
+    parser.add_argument("--batch-size", type=positive_int, default=ENTROPY_DEFAULTS["batch_size"], help="speed only")
     parser.add_argument("--average", choices=AVERAGES, default=ENTROPY_DEFAULTS["average"])
     parser.add_argument(
         "--attention", choices=["fused", "eager"], default="fused", help="how attention entropy is read"
@@ -59,8 +74,9 @@ def measure_entropy(args: argparse.Namespace, folder: str):
 
 
 def run_entropy(args: argparse.Namespace) -> None:
-    from .io import write_table
+    from .io import check_output_file, write_table
 
+    check_output_file(args.out, args.force)
     folder, keys = resolve_model(args)
     spec, meter = measure_entropy(args, folder)
     table = keyed(meter.table(), keys)
@@ -75,11 +91,12 @@ def run_probes(args: argparse.Namespace) -> None:
     from transformers import AutoTokenizer
 
     from .architectures import load_causal_lm
-    from .io import write_table
+    from .io import check_output_file, write_table
     from .knowledge import probe_files
     from .plan import ReleasedEvaluator
     from .probes import probe_score_table
 
+    check_output_file(args.out, args.force)
     folder, keys = resolve_model(args)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_causal_lm(folder, dtype=torch.float32).to(device)
@@ -100,41 +117,57 @@ def run_probes(args: argparse.Namespace) -> None:
 def run_resuscitate(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from .io import atomic_file
+    from .command_line import UsageError
+    from .integrity import CHECKPOINT
+    from .io import atomic_file, check_output_dir, check_output_file
     from .resuscitation import resuscitate_checkpoint
 
+    if args.coef is None and args.corpus is None:
+        raise UsageError("give --coef (a measured .npy) or --corpus (measured here)")
+    check_output_dir(args.out, CHECKPOINT, args.force)
+    coef = args.coef or f"{args.out.rstrip('/')}.coef.npy"  # measured here, kept beside the output
+    if args.coef is None:
+        check_output_file(coef, args.force, ours=is_npy)
     folder, _ = resolve_model(args)
-    coef = args.coef
-    if coef is None:  # measured here, and kept beside the output: Algorithm 1's input
+    if args.coef is None:  # Algorithm 1's input
         _, meter = measure_entropy(args, folder)
-        coef = f"{args.out.rstrip('/')}.coef.npy"
         with atomic_file(coef) as tmp:
             np.save(tmp, meter.mean_abs_coefficients())
-    record = resuscitate_checkpoint(folder, coef, args.p, args.q, args.out)
+    record = resuscitate_checkpoint(folder, coef, args.p, args.q, args.out, force=args.force)
     print(f"{args.out}: {record['selected_per_layer']} memory vectors amplified per layer", file=sys.stderr)
+
+
+def is_npy(path: Path) -> bool:
+    """Whether ``path`` is a NumPy array file (what ``resuscitate`` may replace beside its output)."""
+    with open(path, "rb") as f:
+        return f.read(6) == b"\x93NUMPY"
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import downstream, manifests
 
     parser = argparse.ArgumentParser(prog="kentropy", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    debug = argparse.ArgumentParser(add_help=False)
+    add_debug_argument(debug)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_parser_with(debug))
 
     entropy = sub.add_parser("entropy", help="every registered metric of one checkpoint (entropy.parquet's rows)")
     add_model_arguments(entropy)
     add_entropy_arguments(entropy)
-    entropy.add_argument("--out", required=True, help="Parquet: model, revision, step, metric, layer, value, …")
+    add_output_arguments(entropy, "Parquet: model, revision, step, metric, layer, value, …")
     entropy.set_defaults(run=run_entropy)
 
     probes = sub.add_parser("probes", help="both probe scores of the fictional knowledge on one checkpoint")
     add_model_arguments(probes)
-    probes.add_argument("--paraphrase", required=True, help="fictional-knowledge file of the paraphrase split")
-    probes.add_argument("--once", required=True, help="fictional-knowledge file of the once split")
-    probes.add_argument("--out", required=True, help="Parquet: one row per probe, per_token and released")
-    probes.add_argument("--batch-size", type=int, default=64, help="probes per forward pass (speed only)")
-    probes.add_argument("--max-length", type=int, default=128, help="longer probes lose tokens from the left")
-    probes.add_argument("--released-batch-size", type=int, default=16, help="the released evaluator's batch")
-    probes.add_argument("--released-world-size", type=int, default=4, help="the released evaluator's ranks")
+    probes.add_argument(
+        "--paraphrase", type=existing_file, required=True, help="fictional-knowledge file of the paraphrase split"
+    )
+    probes.add_argument("--once", type=existing_file, required=True, help="fictional-knowledge file of the once split")
+    add_output_arguments(probes, "Parquet: one row per probe, per_token and released")
+    probes.add_argument("--batch-size", type=positive_int, default=64, help="probes per forward pass (speed only)")
+    probes.add_argument("--max-length", type=positive_int, default=128, help="longer probes lose tokens from the left")
+    probes.add_argument("--released-batch-size", type=positive_int, default=16, help="the released evaluator's batch")
+    probes.add_argument("--released-world-size", type=positive_int, default=4, help="the released evaluator's ranks")
     probes.add_argument("--device", help="default: cuda when available, else cpu")
     probes.set_defaults(run=run_probes)
 
@@ -145,10 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     resuscitate = sub.add_parser("resuscitate", help="Algorithm 1: amplify one checkpoint's least-used memory")
     add_model_arguments(resuscitate)
     add_entropy_arguments(resuscitate, corpus_required=False)
-    resuscitate.add_argument("--coef", help="mean |coefficient| (.npy, layers x d_ff; default: measured on --corpus)")
-    resuscitate.add_argument("--p", type=int, required=True, help="percent of each layer's memory vectors")
-    resuscitate.add_argument("--q", type=float, required=True, help="amplification ratio")
-    resuscitate.add_argument("--out", required=True, help="folder of the resuscitated checkpoint")
+    resuscitate.add_argument(
+        "--coef", type=existing_file, help="mean |coefficient| (.npy, layers x d_ff; default: measured on --corpus)"
+    )
+    resuscitate.add_argument("--p", type=percent, required=True, help="percent of each layer's memory vectors")
+    resuscitate.add_argument("--q", type=positive_finite, required=True, help="amplification ratio, > 0")
+    add_output_arguments(resuscitate, "folder of the resuscitated checkpoint")
     resuscitate.set_defaults(run=run_resuscitate)
 
     listing = sub.add_parser("manifests", help="published checkpoint step lists")
@@ -157,11 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parser_with(*extra: argparse.ArgumentParser):
+    """The subcommands' parser class: each also takes ``extra``'s arguments (``--debug``)."""
+
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, parents=(), **kwargs):
+            super().__init__(parents=[*parents, *extra], **kwargs)
+
+    return Parser
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    if args.command == "resuscitate" and args.coef is None and args.corpus is None:
-        raise SystemExit("kentropy resuscitate: give --coef (a measured .npy) or --corpus (measured here)")
-    args.run(args)
+    run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

