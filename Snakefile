@@ -10,14 +10,18 @@ min_version("9.0")
 
 # A --configfile on the command line is the whole config (the paper configs stand alone); otherwise the
 # embedded default. Snakemake would otherwise deep-merge the two, mixing the tiny model into every run.
-# Malformed YAML in it stops with the file, line and column (Snakemake's own parser names neither).
+# Every config file is read again with kentropy's strict YAML loader before anything is validated: malformed
+# YAML stops with the file, line and column (Snakemake's own parser names neither), a key written twice
+# with both lines, an alias bomb in one line and at once (kentropy.config.load_config_file).
+DEFAULT_CONFIG = f"{workflow.basedir}/config/config.yaml"
+try:
+    for path in workflow.overwrite_configfiles or [DEFAULT_CONFIG]:
+        load_config_file(path)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 if not workflow.overwrite_configfiles:
-    try:
-        load_config_file(f"{workflow.basedir}/config/config.yaml")
-    except ConfigError as err:
-        raise WorkflowError(str(err)) from None
 
-    configfile: f"{workflow.basedir}/config/config.yaml"  # found from any --directory
+    configfile: DEFAULT_CONFIG  # found from any --directory
 
 
 include: "workflow/rules/warm.smk"

@@ -77,4 +77,6 @@ def test_no_path_is_parsed_outside_the_vocabulary_module():
         ["git", "grep", "-n", "-E", pattern, "--", "workflow", "Snakefile", "src/kentropy"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     ).stdout.splitlines()  # fmt: skip
-    assert [h for h in hits if not h.startswith(("src/kentropy/layout.py", "src/kentropy/hub.py"))] == []
+    # config.py matches the schema's patterns against config values (its ``pattern`` keyword), not paths.
+    owners = ("src/kentropy/layout.py", "src/kentropy/hub.py", "src/kentropy/config.py")
+    assert [h for h in hits if not h.startswith(owners)] == []

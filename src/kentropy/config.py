@@ -7,15 +7,17 @@ with a fallback of its own; tests/test_config.py checks).
 
 from __future__ import annotations
 
+import codecs
 import copy
+import re
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 
 from .errors import KentropyError
-from .layout import NAME_PATTERN, parse_run_name, parse_trajectory_name
+from .layout import NAME_PATTERN, PatternError, parse_run_name, parse_trajectory_name, step_path
 from .plan import ResuscitationGrid, Run
 
 #: The schema of a config, in the checkout (the workflow passes its own copy's path).
@@ -30,10 +32,78 @@ def _key(path) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "<root>"
 
 
-def load_config_file(path: str | Path) -> dict:
-    """A YAML config file as a dict; malformed YAML raises ConfigError naming the file, line and column."""
+#: The most values (scalars, lists, mappings) a config may expand to through YAML aliases: the paper configs
+#: hold a few hundred; an alias bomb (a billion values from a few lines) stops here, before validation.
+MAX_VALUES = 100_000
+#: The most tokens a training stream may hold (an int32 file of 1 TiB; the paper's longest run: 0.6 G tokens).
+MAX_STREAM_TOKENS = 2**38
+
+
+class _Duplicate(Exception):
+    """A mapping that holds a key twice: (key, first line, second line), 1-based."""
+
+
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key written twice in one mapping (PyYAML keeps the last silently;
+    YAML 1.2 says keys are unique). Merge keys (``<<``) may still be overridden, as YAML defines."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise _Duplicate(key, seen[key], line)
+                seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def _expanded_size(node, memo: dict) -> int:
+    """Values ``node`` stands for once every alias is expanded (memoised, so a bomb costs its node count)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a recursive alias counts once
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, memo) for v in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
+
+
+def parse_yaml(text: str, path: str | Path = "<config>"):
+    """YAML text as Python values, refusing duplicate keys and alias expansions past ``MAX_VALUES`` (checked on
+    the node graph, before anything is built); ConfigError names the file and line."""
+    loader = StrictLoader(text)
     try:
-        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MAX_VALUES:
+            raise ConfigError(
+                f"{path}: the YAML expands to {size:,} values through its aliases (*name), past the {MAX_VALUES:,} "
+                "a config may hold; write the values out or share fewer"
+            )
+        return loader.construct_document(node)
+    except _Duplicate as dup:
+        key, first, second = dup.args
+        raise ConfigError(f"{path}:{second}: duplicate key {key!r} (first at line {first}); YAML keeps one") from None
+    finally:
+        loader.dispose()
+
+
+def load_config_file(path: str | Path) -> dict:
+    """A YAML config file as a dict; malformed YAML, a duplicate key or an alias bomb raises ConfigError naming
+    the file, line and column. Plain YAML only: nothing in the file runs (Snakemake renders a YTE template,
+    ``__use_yte__: true``, before this sees the config)."""
+    try:
+        config = parse_yaml(Path(path).read_text(encoding="utf-8"), path)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         raise ConfigError(f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {err.problem}") from None
@@ -64,6 +134,15 @@ def _message(error) -> str:
     return error.message
 
 
+def _whole_pattern(validator, pattern, instance, schema):
+    """The ``pattern`` keyword with ``$`` meaning the end of the string (Python's ``$`` also matches before a
+    final newline, so ``"tiny\\n"`` would pass ``^name$`` and split a path in two)."""
+    if validator.is_type(instance, "string"):
+        anchored = pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
+        if not re.search(anchored, instance):
+            yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 def _fill_defaults(validator, properties, instance, schema):
     """The ``properties`` keyword, which first sets each absent property that has a ``default`` (a copy, so
     no two configs share a mutable default); the filled value is then validated like a written one."""
@@ -76,7 +155,7 @@ def _fill_defaults(validator, properties, instance, schema):
 
 #: Draft 2020-12 with defaults filled while validating (how jsonschema's FAQ extends a validator). Defaults
 #: inside an ``if``/``then`` branch are filled only where the branch applies (``layout`` of an hf model).
-FillingValidator = validators.extend(Draft202012Validator, {"properties": _fill_defaults})
+FillingValidator = validators.extend(Draft202012Validator, {"properties": _fill_defaults, "pattern": _whole_pattern})
 
 
 def validate_config(config: dict, schema_path: str | Path) -> None:
@@ -105,7 +184,10 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
                 raise ConfigError(f"config: models.{name}.revisions: step {stray[0]} is not one of models.{name}.steps")
         if model["source"] == "local":
             for step in sorted(model["steps"]):
-                folder = Path(model["path"].format(step=step))
+                try:
+                    folder = Path(step_path(model["path"], step))
+                except PatternError as err:
+                    raise ConfigError(f"config: models.{name}.path: {err}") from None
                 if not (folder / "config.json").is_file():
                     raise ConfigError(f"config: models.{name}.path: no checkpoint for step {step} at {folder}")
         if model["source"] == "pretrain":
@@ -113,12 +195,21 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
                 if section not in config:
                     raise ConfigError(f"config: models.{name}: source pretrain needs the `{section}` section")
             total = config["pretrain"]["total_steps"]
+            pre = config["pretrain"]
+            tokens = total * pre["batch_size"] * pre["seq_len"]
+            if tokens > MAX_STREAM_TOKENS:
+                raise ConfigError(
+                    f"config: pretrain.total_steps: {total} x batch_size {pre['batch_size']} x seq_len "
+                    f"{pre['seq_len']} = {tokens:.3g} tokens, past the {MAX_STREAM_TOKENS:.3g} a run may read"
+                )
             if max(model["steps"]) > total:
                 raise ConfigError(
                     f"config: models.{name}.steps: step {max(model['steps'])} exceeds pretrain.total_steps ({total})"
                 )
     if config["entropy"]["corpus"]["source"] == "generated" and "world" not in config:
         raise ConfigError("config: entropy.corpus.source: generated needs the `world` section")
+    if config["entropy"]["corpus"]["source"] == "text":
+        check_utf8(config["entropy"]["corpus"]["path"], "entropy.corpus.path")
     pre = config.get("pretrain")
     if pre and pre["hidden_size"] % pre["num_heads"]:
         raise ConfigError(
@@ -127,6 +218,30 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     _check_continual(config)
     _check_resuscitation(config)
     _check_facts(config)
+
+
+def check_utf8(path: str | Path, key: str) -> None:
+    """ConfigError naming ``key`` when the text file ``path`` is missing or not UTF-8 (read in chunks: the
+    byte offset and line of the first bad byte, at DAG build rather than in a job)."""
+    decoder, offset, line = codecs.getincrementaldecoder("utf-8")(), 0, 1
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as err:
+                    at = offset + err.start
+                    line += chunk[: err.start].count(b"\n")
+                    raise ConfigError(
+                        f"config: {key}: {path} is not UTF-8 text (byte 0x{chunk[err.start]:02x} at offset {at:,}, "
+                        f"line {line}); convert it, e.g. iconv -f latin1 -t utf-8"
+                    ) from None
+                offset, line = offset + len(chunk), line + chunk.count(b"\n")
+            decoder.decode(b"", final=True)
+    except FileNotFoundError:
+        raise ConfigError(f"config: {key}: no file {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config: {key}: {path} is not UTF-8 text (it ends inside a character)") from None
 
 
 def _step_key(name: str, step) -> int:
@@ -186,6 +301,12 @@ def _check_continual(config: dict) -> None:
         if run["corpus"] not in cont["corpora"]:
             raise ConfigError(f"{key}.corpus: {run['corpus']!r} is not a key of continual.corpora")
         typed = Run.from_config(config, name)  # the run with the global seed
+        if typed.tokens > MAX_STREAM_TOKENS:
+            raise ConfigError(
+                f"{key}: epochs {typed.epochs} x steps_per_epoch {typed.steps_per_epoch} x batch_size "
+                f"{typed.batch_size} x continual.seq_len {typed.seq_len} = {typed.tokens:.3g} tokens, past the "
+                f"{MAX_STREAM_TOKENS:.3g} a training stream may hold ({4 * MAX_STREAM_TOKENS // 2**40} TiB)"
+            )
         for gpus in sorted(train_gpus):
             if typed.batch_size % (typed.micro_batch_size * gpus):
                 raise ConfigError(

@@ -364,9 +364,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def batch_size(text: str) -> str:
     """An argparse type: lm-eval's batch size, an integer >= 1, ``auto`` or ``auto:N``."""
-    import re
-
-    if not re.fullmatch(r"auto(:[1-9][0-9]*)?|[1-9][0-9]*", text):
+    number = text.removeprefix("auto:") if text.startswith("auto:") else text
+    if not (text == "auto" or (number.isdigit() and int(number) >= 1)):
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1, auto or auto:N")
     return text
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import KentropyError
+from .layout import PatternError, fill_pattern
 
 REQUIRED = ("subject", "relation", "object", "templates")
 #: Document counts of a fact: the corpus size and the documents naming its subject, object, both.
@@ -77,6 +78,11 @@ def check_facts(facts: pd.DataFrame, name: str = "facts") -> pd.DataFrame:
         bad = [t for ts in facts[column] for t in ts if "{subject}" not in t]
         if bad:
             raise FactsError(f"{name}: column {column}: template {bad[0]!r} has no {{subject}}")
+        for template in (t for ts in facts[column] for t in ts):
+            try:
+                fill_pattern(template, subject="")
+            except PatternError as err:
+                raise FactsError(f"{name}: column {column}: {err}") from None
     if not all(len(ts) for ts in facts.templates):
         raise FactsError(f"{name}: column templates: every fact needs at least one template")
     for source, suffix in COUNT_SOURCES.items():
@@ -125,7 +131,7 @@ def questions(facts: pd.DataFrame) -> pd.DataFrame:
         for kind, column in TEMPLATE_KINDS.items():
             for i, template in enumerate(getattr(row, column, None) or []):
                 rows.append(
-                    (fact, row.subject, row.relation, row.object, kind, i, template.format(subject=row.subject))
+                    (fact, row.subject, row.relation, row.object, kind, i, fill_pattern(template, subject=row.subject))
                 )
     columns = ["fact", "subject", "relation", "object", "templates", "template", "prompt"]
     return pd.DataFrame(rows, columns=columns)

@@ -77,6 +77,39 @@ def _known(name, names, what: str):
 #: A letter or digit first, so never ``.``, ``..``, a hidden file or something that reads as an option.
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
+
+class PatternError(KentropyError, ValueError):
+    """A user's pattern (``models.<m>.path``, a facts file's template) with a field it does not take."""
+
+
+def fill_pattern(pattern: str, **values) -> str:
+    """``pattern`` with its ``{name}`` fields filled from ``values``: only those names, no attribute or index
+    (``{step.__class__}``), no conversion, a format spec only of a number's width and fill (``{step:07d}``);
+    ``{{`` and ``}}`` are literal braces. A user's string is data: nothing in it is evaluated."""
+    import string
+
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(pattern) if name is not None]
+    except ValueError as err:
+        raise PatternError(f"{pattern!r} is not a pattern ({err}); write literal braces as {{{{ and }}}}") from None
+    names = " or ".join(f"{{{n}}}" for n in values)
+    for name, spec, conversion in fields:
+        if name not in values or conversion or not re.fullmatch(r"[0<>^=]?[0-9]*d?", spec or ""):
+            shown = f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}"
+            raise PatternError(f"{pattern!r}: field {shown} is not {names}: the only field(s) it takes")
+    return pattern.format(**values)
+
+
+def step_path(pattern: str, step: int) -> str:
+    """``pattern`` (``models.<m>.path``, e.g. ``/data/run/step{step}`` or ``ckpt-{step:07d}``) at ``step``."""
+    import string
+
+    path = fill_pattern(pattern, step=int(step))
+    if "step" not in {name for _, name, _, _ in string.Formatter().parse(pattern)}:
+        raise PatternError(f"{pattern!r} has no {{step}} field")
+    return path
+
+
 #: Variant kinds other than the original checkpoint: kind -> (name format, name regex with the same fields).
 #: A new kind is one entry here and one branch in ``Variant.name``'s format (and the rule that makes it).
 _KINDS = {
@@ -226,7 +259,7 @@ class Layout:
         """The save_pretrained folder of a configured checkpoint (``spec``: ``models.<model>``): fetched
         (shared), pretrained by this experiment, or the user's own (``source: local``)."""
         if spec["source"] == "local":
-            return spec["path"].format(step=step)
+            return step_path(spec["path"], step)
         if spec["source"] == "pretrain":
             return self.pretrained_checkpoint(model, step)
         return self.hub_checkpoint(model, step)
