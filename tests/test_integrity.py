@@ -240,3 +240,46 @@ def test_checksums_record_every_file_but_the_records(checkpoint):
 
     recorded = json.loads((checkpoint / CHECKSUMS).read_text())
     assert set(recorded) == {"config.json", "generation_config.json", "model.safetensors"}
+
+
+def test_a_truncated_checksums_file_names_itself_and_its_rule(checkpoint):
+    from kentropy.integrity import CheckpointError, verify
+
+    (checkpoint / "pretrain.json").write_text("{}")  # what pretraining leaves beside its checkpoint
+    (checkpoint / "checksums.json").write_text('{"config.json": "ab')
+    with pytest.raises(CheckpointError) as err:
+        verify(checkpoint)
+    assert str(err.value).startswith(f"{checkpoint / 'checksums.json'}: cannot read it (JSONDecodeError: ")
+    assert "it is written by rule pretrain_tiny" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_pipeline_checkpoint_without_its_checksums_is_refused_not_trusted(checkpoint):
+    """Checksums deleted and a byte changed: the folder's own record says the pipeline wrote it, so it is not
+    taken for a user's folder (whose bytes nothing checks)."""
+    from kentropy.architectures import load_causal_lm
+    from kentropy.integrity import CheckpointError
+
+    (checkpoint / "resuscitation.json").write_text("{}")
+    (checkpoint / "checksums.json").unlink()
+    _nan_in_place(checkpoint / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"written by rule resuscitate, but its checksums.json is missing"):
+        load_causal_lm(str(checkpoint))
+
+
+def test_a_truncated_coefficient_file_names_its_rule(checkpoint, tmp_path):
+    from kentropy.resuscitation import resuscitate_checkpoint
+
+    coef = tmp_path / "original.coef.npy"
+    np.save(coef, np.ones((3, 48)))
+    coef.write_bytes(coef.read_bytes()[:100])
+    with pytest.raises(InputError, match=r"cannot read it .* it is written by rule measure_entropy: redo it"):
+        resuscitate_checkpoint(str(checkpoint), str(coef), 50, 2.0, str(tmp_path / "out"),
+                               producers={str(coef): "measure_entropy"})  # fmt: skip
+
+
+def test_every_checkpoint_writer_the_integrity_module_names_is_a_rule():
+    from kentropy.integrity import WRITERS
+
+    rules = set(re.findall(r"^rule (\w+):", "".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk")),
+                           re.MULTILINE))  # fmt: skip
+    assert set(WRITERS.values()) <= rules

@@ -240,20 +240,45 @@ def test_unpublished_step_stops_the_dag_build_offline(tmp_path):
     ) in proc.stdout + proc.stderr
 
 
+def _fetched(tmp_path, step, weights="ab" * 32, source=None) -> Path:
+    """The records a fetch job leaves beside a checkpoint (weights not needed: the DAG build reads records)."""
+    folder = tmp_path / f"resources/checkpoints/olmo-1b/step{step}"
+    folder.mkdir(parents=True)
+    (folder / "checksums.json").write_text(json.dumps({"model.safetensors": weights}))
+    record = {"repo_id": "allenai/OLMo-1B-hf", "step": step, "revision": f"step{step}", "layout": "hf",
+              "weights_sha256": {"model.safetensors": weights}}  # fmt: skip
+    (folder / "source.json").write_text(json.dumps(record) if source is None else source)
+    return folder
+
+
 def test_identical_fetched_checkpoints_warn_at_dag_build(tmp_path):
     """Two fetched steps whose source.json record the same weight hashes: the DAG build names both."""
     for step in (10000, 40000):
-        folder = tmp_path / f"resources/checkpoints/olmo-1b/step{step}"
-        folder.mkdir(parents=True)
-        (folder / "source.json").write_text(
-            json.dumps({"step": step, "weights_sha256": {"model.safetensors": "ab" * 32}})
-        )
+        _fetched(tmp_path, step)
     proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/olmo-1b.yaml"), offline=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (
         "models.olmo-1b: the checkpoints of steps 10000 and 40000 have byte-identical weights"
         in proc.stdout + proc.stderr
     )
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ('{"repo_id": "allenai/OLMo-1B-hf", "st', "cannot read it (JSONDecodeError: "),
+        (json.dumps({"repo_id": "x", "step": 40000, "revision": "r", "weights_sha256": {"w": "cd" * 32}}),
+         "its weights_sha256 disagree with checksums.json"),
+    ],
+)  # fmt: skip
+def test_a_damaged_or_edited_source_record_stops_the_dag_build_naming_its_rule(tmp_path, source, message):
+    _fetched(tmp_path, 10000)
+    folder = _fetched(tmp_path, 40000, source=source)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/olmo-1b.yaml"), offline=True)
+    assert proc.returncode == 1
+    record = str((folder / "source.json").relative_to(tmp_path))  # the DAG build's paths are relative
+    line = next(x for x in (proc.stdout + proc.stderr).splitlines() if x.startswith(record))
+    assert message in line and "rule fetch_checkpoint" in line and "byte-identical" not in proc.stdout + proc.stderr
 
 
 def test_paper_training_jobs_ask_for_gpus_and_launch_one_process_each(tmp_path):

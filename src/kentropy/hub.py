@@ -18,7 +18,7 @@ import huggingface_hub
 from huggingface_hub import HfApi, scan_cache_dir, snapshot_download
 
 from .errors import KentropyError
-from .integrity import CheckpointError, checkpoint_dir, file_hashes, write_checksums
+from .integrity import SOURCE, CheckpointError, checkpoint_dir, file_hashes, write_checksums
 from .layout import WEIGHT_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def fetch_checkpoint(
             write_checksums(tmp)
         else:
             raise ValueError(f"models.*.layout: unknown layout {layout!r} (expected hf or hf_olmo)")
-        (tmp / "source.json").write_text(
+        (tmp / SOURCE).write_text(
             json.dumps(
                 {
                     "repo_id": repo_id,

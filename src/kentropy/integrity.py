@@ -21,14 +21,24 @@ from pathlib import Path
 
 from .errors import KentropyError
 from .hashing import digest_file, sha256
-from .io import atomic_dir
+from .io import MARKER, atomic_dir
 
 log = logging.getLogger(__name__)
 
 #: The checksum file beside a checkpoint's files: {file name: sha256}.
 CHECKSUMS = "checksums.json"
+#: A fetched checkpoint's provenance: repo_id, step, revision, commit, layout, weights_sha256 (hub.fetch).
+SOURCE = "source.json"
 #: Files written beside a checkpoint that are not part of it (provenance, and the checksums themselves).
-NOT_HASHED = frozenset({CHECKSUMS, "source.json"})
+NOT_HASHED = frozenset({CHECKSUMS, SOURCE})
+#: The record each checkpoint writer leaves in the folder, and its rule: a folder holding one was written by
+#: the pipeline, so it must carry its checksums (``verify``).
+WRITERS = {
+    SOURCE: "fetch_checkpoint",
+    "pretrain.json": "pretrain_tiny",
+    "continual.json": "continual_train",
+    "resuscitation.json": "resuscitate",
+}
 
 
 class CheckpointError(KentropyError, OSError):
@@ -116,10 +126,64 @@ def _check_tensors(tensors, path: Path, name) -> None:
                 )
 
 
+def writer(folder: str | Path) -> str | None:
+    """The rule that wrote the checkpoint in ``folder`` (from the record it left), or None for a user's own."""
+    return next((rule for record, rule in WRITERS.items() if (Path(folder) / record).is_file()), None)
+
+
+def read_side_file(path: str | Path, rule: str | None) -> dict:
+    """A JSON record beside a checkpoint, as a mapping; CheckpointError naming the file and the rule that
+    writes it when it is truncated or not a mapping."""
+    try:
+        value = json.loads(Path(path).read_text())
+        if not isinstance(value, dict):
+            raise ValueError(f"a {type(value).__name__}, not a mapping")
+    except (OSError, ValueError) as err:
+        by = f"rule {rule}" if rule else "the job that wrote the checkpoint"
+        raise CheckpointError(
+            f"{path}: cannot read it ({type(err).__name__}: {' '.join(str(err).split())}); it is written by {by}: "
+            f"redo the checkpoint (snakemake --force {Path(path).parent})"
+        ) from None
+    return value
+
+
 def recorded(folder: str | Path) -> dict[str, str] | None:
-    """The hashes recorded beside a checkpoint, or None for a folder the pipeline did not write."""
-    path = Path(folder) / CHECKSUMS
-    return json.loads(path.read_text()) if path.is_file() else None
+    """The hashes recorded beside a checkpoint, or None for a folder the pipeline did not write. A folder whose
+    records say the pipeline wrote it (``WRITERS``, or the output marker) but that lacks them is refused: its
+    bytes could be anything."""
+    folder = Path(folder)
+    path, rule = folder / CHECKSUMS, writer(folder)
+    if not path.is_file():
+        if rule or (folder / MARKER).is_file():
+            by = f"rule {rule}" if rule else "the pipeline"
+            raise CheckpointError(
+                f"{folder}: written by {by}, but its {CHECKSUMS} is missing, so its bytes cannot be verified; "
+                f"redo the checkpoint (snakemake --force {folder})"
+            )
+        return None
+    hashes = read_side_file(path, rule)
+    if not all(isinstance(k, str) and isinstance(v, str) and len(v) == 64 for k, v in hashes.items()):
+        raise CheckpointError(f"{path}: not a {{file: sha256}} record; redo the checkpoint (snakemake --force {folder})")
+    return hashes
+
+
+def read_source(folder: str | Path) -> dict:
+    """A fetched checkpoint's ``SOURCE`` record, checked: readable, with its fields, and (the Hub's files copied as
+    they are: layout hf) its weights' hashes the ones ``CHECKSUMS`` holds, so an edited record cannot claim
+    what the bytes are not."""
+    folder = Path(folder)
+    source = read_side_file(folder / SOURCE, WRITERS[SOURCE])
+    missing = [k for k in ("repo_id", "step", "revision", "weights_sha256") if k not in source]
+    weights = source.get("weights_sha256")
+    hashes = recorded(folder) or {}
+    copied = source.get("layout", "hf") == "hf"
+    if missing or not isinstance(weights, dict) or (copied and any(hashes.get(k) != v for k, v in weights.items())):
+        what = f"no {missing[0]}" if missing else f"its weights_sha256 disagree with {CHECKSUMS}"
+        raise CheckpointError(
+            f"{folder / SOURCE}: {what}; it is written by rule {WRITERS[SOURCE]}: redo the checkpoint "
+            f"(snakemake --force {folder})"
+        )
+    return source
 
 
 def verify(folder: str | Path) -> dict[str, str] | None:

@@ -148,10 +148,11 @@ def identical_weights(sources: dict[int, dict]) -> dict[int, int]:
 
 
 def duplicate_steps(files: dict) -> dict[int, int]:
-    """``identical_weights`` over the ``source.json`` files that exist among ``files`` ({step: path})."""
-    import json
+    """``identical_weights`` over the ``source.json`` files that exist among ``files`` ({step: path}), each read
+    and checked against its checkpoint's checksums (``integrity.read_source``)."""
+    from .integrity import read_source
 
-    found = {int(s): json.loads(Path(p).read_text()) for s, p in files.items() if Path(p).is_file()}
+    found = {int(s): read_source(Path(p).parent) for s, p in files.items() if Path(p).is_file()}
     return identical_weights(found)
 
 

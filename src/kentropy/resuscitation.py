@@ -76,17 +76,24 @@ def apply_factors(model, factors: np.ndarray) -> None:
 
 
 def resuscitate_checkpoint(
-    checkpoint: str, coef_path: str, p_percent: int, q: float, out_dir: str, force: bool = False
+    checkpoint: str,
+    coef_path: str,
+    p_percent: int,
+    q: float,
+    out_dir: str,
+    force: bool = False,
+    producers: dict[str, str] | None = None,
 ) -> dict:
     """Write the resuscitated copy of ``checkpoint`` (weights in their stored dtype) with a record of
     what was done (``resuscitation.json``); returns that record. ``out_dir`` is replaced only if it is a
-    previous checkpoint output (or ``force``), and never written with a non-finite weight."""
+    previous checkpoint output (or ``force``), and never written with a non-finite weight. ``producers``: the
+    rule's {input: rule}, so an unreadable coefficient file names the rule that writes it."""
     from transformers import AutoTokenizer
 
     from .architectures import load_causal_lm
 
     model = load_causal_lm(checkpoint, dtype="auto", attention="sdpa")
-    with reading(coef_path):
+    with reading(coef_path, producers):
         coefficients = np.load(coef_path)
     factors = resuscitation_factors(coefficients, p_percent / 100, q)
     apply_factors(model, factors)

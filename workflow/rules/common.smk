@@ -9,6 +9,7 @@ from snakemake.logging import logger
 from kentropy.config import ConfigError, canonical, validate_config
 from kentropy.downstream import BenchmarkError, check_tasks
 from kentropy.figure_registry import FIGURES, GROUPS, drawn
+from kentropy.integrity import SOURCE, CheckpointError
 from kentropy.knowledge import SPLITS
 from kentropy.layout import VARIANT_REGEX, WORLD_FILES, Layout, model_keys
 from kentropy.manifests import ManifestError, check_model, duplicate_steps, tokens_seen
@@ -114,7 +115,7 @@ def hub_sources():
     """{model: {step: source.json path}} of the Hub checkpoints (written by fetch_checkpoint)."""
     return canonical(
         {
-            m: {s: f"{L.hub_checkpoint(m, s)}/source.json" for s in sorted(spec["steps"])}
+            m: {s: f"{L.hub_checkpoint(m, s)}/{SOURCE}" for s in sorted(spec["steps"])}
             for m, spec in MODELS.items()
             if spec["source"] == "hf"
         }
@@ -124,7 +125,11 @@ def hub_sources():
 def warn_identical_checkpoints():
     """At DAG build: a warning naming both steps when two fetched checkpoints of a model have the same weights."""
     for model, files in hub_sources().items():
-        for step, same in duplicate_steps(files).items():
+        try:
+            duplicates = duplicate_steps(files)
+        except CheckpointError as err:
+            raise WorkflowError(str(err)) from None
+        for step, same in duplicates.items():
             logger.warning(
                 f"models.{model}: the checkpoints of steps {same} and {step} have byte-identical weights "
                 f"({MODELS[model]['repo_id']}); their entropies will be equal (entropy.parquet: duplicate_of)"

@@ -13,7 +13,12 @@ from kentropy.resuscitation import resuscitate_checkpoint  # noqa: E402
 variant = Variant.parse(snakemake.wildcards.variant)
 with log_to(snakemake.log[0]) as log:
     record = resuscitate_checkpoint(
-        snakemake.input.checkpoint, snakemake.input.coef, variant.p, variant.q, snakemake.output[0]
+        snakemake.input.checkpoint,
+        snakemake.input.coef,
+        variant.p,
+        variant.q,
+        snakemake.output[0],
+        producers=snakemake.params.producers,
     )
     log.info(
         "%s: %s neurons amplified per layer, mean factor %s",

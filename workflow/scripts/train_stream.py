@@ -9,7 +9,7 @@ os.environ.update(hf_env())  # before any HF import: compute nodes read the pref
 import numpy as np  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
-from kentropy.io import atomic_file, write_table  # noqa: E402
+from kentropy.io import atomic_file, reading, write_table  # noqa: E402
 from kentropy.knowledge import load_records  # noqa: E402
 from kentropy.logs import log_to  # noqa: E402
 from kentropy.streams import injection_schedule, write_stream  # noqa: E402
@@ -17,7 +17,8 @@ from kentropy.streams import injection_schedule, write_stream  # noqa: E402
 run = snakemake.params.run  # kentropy.layout.Run.stream()
 with log_to(snakemake.log[0]) as log:
     tokenizer = AutoTokenizer.from_pretrained(snakemake.input.tokenizer)
-    blocks = np.load(snakemake.input.blocks)[: run["blocks"]]
+    with reading(snakemake.input.blocks, snakemake.params.producers):
+        blocks = np.load(snakemake.input.blocks)[: run["blocks"]]
     injections = injection_schedule(
         load_records(snakemake.input.paraphrase, n_paraphrases=run["n_injections"] - 1),
         load_records(snakemake.input.once),
