@@ -161,9 +161,15 @@ def test_a_stopped_server_stops_its_jobs_and_removes_its_socket(server, signum):
     proc.send_signal(signum)
     assert proc.wait(15) == 0
     assert job_client.wait(15) != 0  # reported as failed: Snakemake removes its outputs and reruns it
-    assert not alive(job) and not os.path.exists(path) and not os.path.exists(os.path.dirname(path))
-    time.sleep(5)
-    assert not (directory / "finished").exists()  # nothing written after the failure was reported
+    assert not os.path.exists(path) and not os.path.exists(os.path.dirname(path))
+    assert_stopped(directory, job)  # nothing written after the failure was reported
+
+
+def assert_stopped(directory: Path, job: int) -> None:
+    """The job (which sleeps 4 s, then writes ``finished``) is gone and never wrote."""
+    wait_for(lambda: not alive(job))
+    time.sleep(4.5)
+    assert not (directory / "finished").exists()
 
 
 def test_a_killed_client_stops_its_job(server):
@@ -172,9 +178,7 @@ def test_a_killed_client_stops_its_job(server):
     job = started_job(directory)
     job_client.kill()
     job_client.wait()
-    wait_for(lambda: not alive(job))
-    time.sleep(4.5)
-    assert not (directory / "finished").exists()
+    assert_stopped(directory, job)
 
 
 def test_a_killed_server_leaves_no_job_running(server):
@@ -184,9 +188,7 @@ def test_a_killed_server_leaves_no_job_running(server):
     proc.kill()
     proc.wait()
     assert job_client.wait(15) == 1 and "the server stopped before the job ended" in job_client.stderr.read()
-    wait_for(lambda: not alive(job))
-    time.sleep(4.5)
-    assert not (directory / "finished").exists()
+    assert_stopped(directory, job)
     warm._remove(path)
 
 

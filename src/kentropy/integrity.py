@@ -163,7 +163,9 @@ def recorded(folder: str | Path) -> dict[str, str] | None:
         return None
     hashes = read_side_file(path, rule)
     if not all(isinstance(k, str) and isinstance(v, str) and len(v) == 64 for k, v in hashes.items()):
-        raise CheckpointError(f"{path}: not a {{file: sha256}} record; redo the checkpoint (snakemake --force {folder})")
+        raise CheckpointError(
+            f"{path}: not a {{file: sha256}} record; redo the checkpoint (snakemake --force {folder})"
+        )
     return hashes
 
 
