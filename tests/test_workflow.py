@@ -44,7 +44,7 @@ def test_default_dag_produces_tables_and_figures(e2e):
         assert (e2e / "results/e2e/figures" / f).stat().st_size > 10_000
     assert (e2e / "logs/e2e/measure_entropy/tiny/step30/original.log").read_text().count("knowledge entropy") == 1
     # Compute jobs ran from this run's warm server, which stopped and removed its private socket directory.
-    warm_log = (e2e / "logs/e2e/warm_start.log").read_text()
+    warm_log = (e2e / "logs/e2e/warm_start/warm_start.log").read_text()
     assert warm_log.count("warm start: job") > 20 and "the workflow ended" not in warm_log
     assert "measure_entropy.py" in warm_log and "fetch_benchmarks" not in warm_log  # localrules start cold
     assert not list((e2e / ".snakemake/kentropy").glob("warm-*"))
@@ -267,7 +267,7 @@ def test_identical_fetched_checkpoints_warn_at_dag_build(tmp_path):
     "source, message",
     [
         ('{"repo_id": "allenai/OLMo-1B-hf", "st', "cannot read it (JSONDecodeError: "),
-        (json.dumps({"repo_id": "x", "step": 40000, "revision": "r", "weights_sha256": {"w": "cd" * 32}}),
+        (json.dumps({"repo_id": "x", "step": 4, "revision": "r", "layout": "hf", "weights_sha256": {"w": "c"}}),
          "its weights_sha256 disagree with checksums.json"),
     ],
 )  # fmt: skip

@@ -175,10 +175,10 @@ def read_source(folder: str | Path) -> dict:
     what the bytes are not."""
     folder = Path(folder)
     source = read_side_file(folder / SOURCE, WRITERS[SOURCE])
-    missing = [k for k in ("repo_id", "step", "revision", "weights_sha256") if k not in source]
+    missing = [k for k in ("repo_id", "step", "revision", "layout", "weights_sha256") if k not in source]
     weights = source.get("weights_sha256")
     hashes = recorded(folder) or {}
-    copied = source.get("layout", "hf") == "hf"
+    copied = not missing and source["layout"] == "hf"
     if missing or not isinstance(weights, dict) or (copied and any(hashes.get(k) != v for k, v in weights.items())):
         what = f"no {missing[0]}" if missing else f"its weights_sha256 disagree with {CHECKSUMS}"
         raise CheckpointError(

@@ -411,7 +411,7 @@ class Server:
         self.path = private_socket(root)
         os.makedirs(os.path.dirname(log) or ".", exist_ok=True)
         modules = ",".join(PRELOAD if preload is None else preload)
-        with open(log, "w") as out:
+        with open(log, "a") as out:  # every run's server, one after the other
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "kentropy.warm", "serve", self.path, json.dumps(env), str(os.getpid()), modules],
                 stdout=out,
