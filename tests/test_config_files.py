@@ -93,6 +93,9 @@ def test_counts_that_would_exhaust_memory_stop_validation():
     config = yaml.safe_load(variant(lambda c: c["pretrain"].__setitem__("total_steps", 10**12)))
     with pytest.raises(ConfigError, match=r"^config: pretrain.total_steps: 1000000000000 x batch_size"):
         validate_config(config, SCHEMA)
+    config = yaml.safe_load(variant(lambda c: c["world"].__setitem__("n_documents", 10**10)))
+    with pytest.raises(ConfigError, match=r"^config: world.n_documents: 10000000000 is greater than the maximum"):
+        validate_config(config, SCHEMA)
 
 
 @pytest.mark.parametrize(
