@@ -31,6 +31,8 @@ if os.environ.get("SLEEP"):
 sys.exit(os.environ.get("FAIL") and "failed here")
 """
 NOBODY = 65534
+#: How long a job that must be stopped would run before writing ``finished``.
+JOB_SECONDS = 2
 #: A stdlib interpreter another user may run (the test's own can live in a folder private to its user).
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/usr/local/bin:/bin")
 root_only = pytest.mark.skipif(
@@ -156,7 +158,7 @@ def test_two_runs_in_one_directory_never_share_a_server_and_one_stopping_leaves_
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_stopped_server_stops_its_jobs_and_removes_its_socket(server, signum):
     directory, path, proc = server
-    job_client = background_client(path, sleep=4)
+    job_client = background_client(path, sleep=JOB_SECONDS)
     job = started_job(directory)
     proc.send_signal(signum)
     assert proc.wait(15) == 0
@@ -166,15 +168,15 @@ def test_a_stopped_server_stops_its_jobs_and_removes_its_socket(server, signum):
 
 
 def assert_stopped(directory: Path, job: int) -> None:
-    """The job (which sleeps 4 s, then writes ``finished``) is gone and never wrote."""
+    """The job (which sleeps ``JOB_SECONDS``, then writes ``finished``) is gone and never wrote."""
     wait_for(lambda: not alive(job))
-    time.sleep(4.5)
+    time.sleep(JOB_SECONDS + 0.5)
     assert not (directory / "finished").exists()
 
 
 def test_a_killed_client_stops_its_job(server):
     directory, path, _ = server
-    job_client = background_client(path, sleep=4)
+    job_client = background_client(path, sleep=JOB_SECONDS)
     job = started_job(directory)
     job_client.kill()
     job_client.wait()
@@ -183,7 +185,7 @@ def test_a_killed_client_stops_its_job(server):
 
 def test_a_killed_server_leaves_no_job_running(server):
     directory, path, proc = server
-    job_client = background_client(path, sleep=4)
+    job_client = background_client(path, sleep=JOB_SECONDS)
     job = started_job(directory)
     proc.kill()
     proc.wait()
@@ -296,7 +298,7 @@ rule c:
 JOB = """import os, sys, time
 if os.environ.get("SLOW") and {slow}:
     open("started", "w").close()
-    time.sleep(6)
+    time.sleep(3)
 open(snakemake.output[0], "w").write("warm" if "json" in sys.modules else "cold")
 """
 
@@ -317,7 +319,7 @@ def test_a_workflow_whose_server_is_stopped_mid_job_reruns_every_missing_output(
     os.kill(server, signal.SIGTERM)
     output, _ = run.communicate(timeout=60)
     assert run.returncode != 0, output
-    time.sleep(6.5)
+    time.sleep(3.5)
     assert not (tmp_path / "c.txt").exists()
     assert not list((tmp_path / warm.SOCKET_ROOT).iterdir())
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=120)
