@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from kentropy.meters import METRICS, Metric, correlated, per_layer
-from kentropy.meters.reductions import gini_coefficient, hoyer_sparsity
+from kentropy.meters.memory_use import DORMANT_THRESHOLD
+from kentropy.meters.reductions import coefficient_of_variation, dormant_fraction, gini_coefficient, hoyer_sparsity
 from kentropy.meters.registry import RegistryError, register_metric
 from tests.conftest import random_sequences, tiny_model
 from tests.test_entropy import REL, reference, run, value
@@ -32,6 +33,59 @@ def gini_brute(x) -> float:
     """The Gini coefficient as the mean absolute difference over every ordered pair, over twice the mean."""
     n = len(x)
     return sum(abs(a - b) for a, b in itertools.product(x, x)) / (2 * n * sum(x))
+
+
+def gap_brute(x) -> float:
+    """ln n minus the Shannon entropy of x / sum(x), term by term (0 log 0 = 0)."""
+    total = sum(x)
+    return math.log(len(x)) + sum(v / total * math.log(v / total) for v in x if v > 0)
+
+
+def cv_brute(x) -> float:
+    """Population standard deviation over the mean, element by element."""
+    mean = sum(x) / len(x)
+    return math.sqrt(sum((v - mean) ** 2 for v in x) / len(x)) / mean
+
+
+def dormant_brute(x, tau=DORMANT_THRESHOLD) -> float:
+    """The share of entries whose score x_i / mean(x) is at most tau."""
+    mean = sum(x) / len(x)
+    return sum(1 for v in x if v / mean <= tau) / len(x)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_memory_use_reductions_match_their_definitions(seed):
+    x = np.random.default_rng(seed).gamma(0.2 + 0.5 * seed, size=9 + 11 * seed)
+    assert coefficient_of_variation(x) == pytest.approx(cv_brute(list(x)), rel=1e-12)
+    assert dormant_fraction(x, DORMANT_THRESHOLD) == dormant_brute(list(x))
+    flat, one_hot = np.full(8, 0.3), np.eye(8)[2]
+    assert coefficient_of_variation(flat) == pytest.approx(0, abs=1e-15) and dormant_fraction(flat, 0.1) == 0
+    assert coefficient_of_variation(one_hot) == pytest.approx(math.sqrt(7)) and dormant_fraction(one_hot, 0.1) == 7 / 8
+
+
+@pytest.mark.parametrize("average", ["instance", "token"])
+def test_per_layer_memory_use_matches_brute_force(average):
+    """The lab's per-layer measures (docs/lab.md) from the materialised float64 reference's corpus-mean
+    |coefficient| vectors: the gap summed over layers, the CV and dormant fraction averaged over them."""
+    model = tiny_model("olmo")
+    sequences = random_sequences(9, seed=5)
+    table = run(model, sequences, batch_size=4, average=average).table()
+    ref = reference(model, sequences, average)
+    for name, brute, whole in (
+        ("knowledge_entropy_gap", gap_brute, sum),
+        ("coefficient_cv", cv_brute, lambda v: sum(v) / len(v)),
+        ("dormant_fraction", dormant_brute, lambda v: sum(v) / len(v)),
+    ):
+        layers = [brute(list(row)) for row in ref["coef"]]
+        for i, want in enumerate(layers):
+            assert value(table, name, i) == pytest.approx(want, rel=REL, abs=1e-12), (name, i)
+        assert value(table, name) == pytest.approx(whole(layers), rel=REL, abs=1e-12), name
+    # The gap is ln m minus knowledge entropy, layer by layer.
+    m = len(ref["coef"][0])
+    for i in range(len(ref["coef"])):
+        assert value(table, "knowledge_entropy_gap", i) == pytest.approx(
+            math.log(m) - value(table, "knowledge_entropy", i), rel=1e-12
+        )
 
 
 @pytest.mark.parametrize("seed", range(5))

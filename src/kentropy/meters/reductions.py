@@ -29,3 +29,17 @@ def gini_coefficient(weights: np.ndarray) -> float:
     x = np.sort(np.asarray(weights, dtype=np.float64))
     n = x.size
     return float(2 * (np.arange(1, n + 1) * x).sum() / (n * x.sum()) - (n + 1) / n)
+
+
+def coefficient_of_variation(weights: np.ndarray) -> float:
+    """Population standard deviation over the mean of a non-negative vector: 0 when every entry is equal;
+    knowledge entropy's gap to ln n is about half its square when the spread is small."""
+    x = np.asarray(weights, dtype=np.float64)
+    return float(x.std() / x.mean())
+
+
+def dormant_fraction(weights: np.ndarray, threshold: float) -> float:
+    """The share of entries at most ``threshold`` times the mean (Sokar et al. 2023's dormant neurons, whose
+    score x_i / mean(x) is n times the entry's share of the total)."""
+    x = np.asarray(weights, dtype=np.float64)
+    return float(np.mean(x <= threshold * x.mean()))
