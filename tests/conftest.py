@@ -84,7 +84,7 @@ def tiny_olmo(root: Path, n_fictional: int, noise: float = 0.0):
     world = build_world(0, 20, n_fictional)
     train_tokenizer(pretraining_corpus(world, 200, 1), 300, root / "tok")
     tokenizer = AutoTokenizer.from_pretrained(root / "tok")
-    model = init_model(TinyModelConfig(32, 48, 2, 2, 64, 4, 1e-3, 0.1, 0.1, 0.1, 10, 0), tokenizer).eval()
+    model = init_model(TinyModelConfig(32, 48, 2, 2, 64, 4, 1e-3, 0.1, 0.1, 0.1, 10, 0, "swiglu"), tokenizer).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(noise * torch.randn_like(p))

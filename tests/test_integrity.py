@@ -123,7 +123,7 @@ def test_pretraining_stops_on_a_non_finite_loss_naming_the_step(tmp_path):
     from kentropy.world import pretraining_corpus
 
     pd.DataFrame({"text": pretraining_corpus(world, 60, 1)}).to_parquet(corpus)
-    cfg = TinyModelConfig(32, 48, 2, 2, 32, 4, 1e30, 0.0, 0.0, 1.0, 10, 0)  # an lr no weight survives
+    cfg = TinyModelConfig(32, 48, 2, 2, 32, 4, 1e30, 0.0, 0.0, 1.0, 10, 0, "swiglu")  # an lr no weight survives
     with pytest.raises(FloatingPointError, match=r"pretraining: the loss is (nan|inf) at step \d+; stopping"):
         train_segment(cfg, str(corpus), str(tmp_path / "tok"), None, 0, 10, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()

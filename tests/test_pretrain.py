@@ -27,7 +27,10 @@ def test_warmup_cosine_endpoints():
     assert all(warmup_cosine(s, 100, 0.1, 0.1) >= warmup_cosine(s + 1, 100, 0.1, 0.1) for s in range(10, 100))
 
 
-def test_segments_equal_one_run(tmp_path):
+@pytest.mark.parametrize("activation", ["swiglu", "reglu", "gelu"])
+def test_segments_equal_one_run(tmp_path, activation):
+    """For every FFN (SwiGLU, gated ReLU, GPT-NeoX's GELU), and from a step-0 checkpoint (the initialisation
+    a lab trajectory is measured at) as from a later one."""
     torch.set_num_threads(1)
     docs = pretraining_corpus(build_world(0, 30, 1), 200, seed=1)
     pd.DataFrame({"text": docs}).to_parquet(tmp_path / "c.parquet")
@@ -45,15 +48,48 @@ def test_segments_equal_one_run(tmp_path):
         alpha_f=0.1,
         total_steps=6,
         seed=0,
+        activation=activation,
     )
     args = (cfg, str(tmp_path / "c.parquet"), str(tmp_path / "tok"))
     train_segment(*args, None, 0, 6, tmp_path / "whole")
     train_segment(*args, None, 0, 3, tmp_path / "s3")
     log = train_segment(*args, str(tmp_path / "s3"), 3, 6, tmp_path / "s6")
     assert log.step.tolist() == [4, 5, 6]
+    assert train_segment(*args, None, 0, 0, tmp_path / "s0").empty  # the initialisation alone
+    train_segment(*args, str(tmp_path / "s0"), 0, 6, tmp_path / "from0")
     from transformers import AutoModelForCausalLM
 
-    a = AutoModelForCausalLM.from_pretrained(tmp_path / "whole").state_dict()
-    b = AutoModelForCausalLM.from_pretrained(tmp_path / "s6").state_dict()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    a = AutoModelForCausalLM.from_pretrained(tmp_path / "whole")
+    expected = {"swiglu": "OlmoForCausalLM", "reglu": "OlmoForCausalLM", "gelu": "GPTNeoXForCausalLM"}
+    assert type(a).__name__ == expected[activation]
+    for other in ("s6", "from0"):
+        b = AutoModelForCausalLM.from_pretrained(tmp_path / other).state_dict()
+        for k, v in a.state_dict().items():
+            assert torch.equal(v, b[k]), (other, k)
+
+
+def test_the_schemas_activations_are_the_ones_init_model_builds():
+    import yaml
+
+    from kentropy.config import SCHEMA
+    from kentropy.pretrain import ACTIVATIONS
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    assert tuple(schema["properties"]["pretrain"]["properties"]["activation"]["enum"]) == ACTIVATIONS
+
+
+def test_a_gelu_model_cannot_be_resuscitated_and_says_so_at_validation():
+    import yaml
+
+    from kentropy.config import SCHEMA, ConfigError, validate_config
+
+    from .conftest import ROOT
+
+    config = yaml.safe_load((ROOT / "tests/config/e2e.yaml").read_text())
+    config["pretrain"]["activation"] = "gelu"
+    with pytest.raises(
+        ConfigError, match=r"^config: resuscitation: models.tiny is pretrained with pretrain.activation gelu"
+    ):
+        validate_config(config, SCHEMA)
+    del config["resuscitation"]
+    validate_config(config, SCHEMA)

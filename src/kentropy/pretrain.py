@@ -64,6 +64,7 @@ class TinyModelConfig:
     alpha_f: float
     total_steps: int
     seed: int
+    activation: str  #: one of ACTIVATIONS
 
 
 def batch_indices(step: int, batch_size: int, n_blocks: int, seed: int) -> np.ndarray:
@@ -78,11 +79,17 @@ def batch_indices(step: int, batch_size: int, n_blocks: int, seed: int) -> np.nd
     return out
 
 
+#: The FFN a pretrained model gets (``pretrain.activation``): OLMo's SwiGLU, OLMo with a gated ReLU (ReGLU),
+#: or GPT-NeoX's non-gated GELU MLP with biases, parallel residual and partial rotary embeddings (Pythia's).
+ACTIVATIONS = ("swiglu", "reglu", "gelu")
+
+
 def init_model(cfg: TinyModelConfig, tokenizer):
-    from transformers import OlmoConfig, OlmoForCausalLM
+    """A freshly initialised model of ``cfg``'s shape and activation (seeded by ``cfg.seed``)."""
+    import transformers as tf
 
     torch.manual_seed(cfg.seed)
-    config = OlmoConfig(
+    shape = dict(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
         intermediate_size=cfg.intermediate_size,
@@ -94,7 +101,13 @@ def init_model(cfg: TinyModelConfig, tokenizer):
         bos_token_id=None,
         tie_word_embeddings=False,
     )
-    return OlmoForCausalLM(config)
+    if cfg.activation == "gelu":
+        config = tf.GPTNeoXConfig(**shape, hidden_act="gelu", use_parallel_residual=True, rotary_pct=0.25)
+        return tf.GPTNeoXForCausalLM(config)
+    if cfg.activation not in ACTIVATIONS:
+        raise ValueError(f"pretrain.activation: {cfg.activation!r} is not one of {', '.join(ACTIVATIONS)}")
+    config = tf.OlmoConfig(**shape, hidden_act={"swiglu": "silu", "reglu": "relu"}[cfg.activation])
+    return tf.OlmoForCausalLM(config)
 
 
 def train_segment(
@@ -110,7 +123,7 @@ def train_segment(
 
     Saves an HF checkpoint with tokenizer and optimizer state to ``out_dir``; returns the loss log.
     """
-    from transformers import AutoTokenizer, OlmoForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -121,7 +134,7 @@ def train_segment(
         model = init_model(cfg, tokenizer)
     else:
         verify(start_dir)  # the previous segment's bytes, as it wrote them
-        model = OlmoForCausalLM.from_pretrained(start_dir, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(start_dir, dtype=torch.float32)
     optimizer = adamw(model, cfg.lr, cfg.weight_decay)
     if start_dir is not None:
         state = torch.load(Path(start_dir) / TRAINER_STATE, weights_only=True)
