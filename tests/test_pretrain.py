@@ -93,3 +93,51 @@ def test_a_gelu_model_cannot_be_resuscitated_and_says_so_at_validation():
         validate_config(config, SCHEMA)
     del config["resuscitation"]
     validate_config(config, SCHEMA)
+
+
+def _two_recipes(**override):
+    import yaml
+
+    from .conftest import ROOT
+
+    config = yaml.safe_load((ROOT / "tests/config/e2e.yaml").read_text())
+    del config["resuscitation"]
+    config["models"]["wide"] = {**config["models"]["tiny"], "pretrain": override}
+    return config
+
+
+def test_a_model_may_pretrain_its_own_recipe_over_the_experiments():
+    from kentropy.config import SCHEMA, validate_config
+    from kentropy.plan import RECIPE_KEYS, pretrain_recipe
+
+    config = _two_recipes(intermediate_size=256, activation="gelu", lr=0.004)
+    validate_config(config, SCHEMA)
+    base, wide = pretrain_recipe(config, "tiny"), pretrain_recipe(config, "wide")
+    assert {k for k in base if base[k] != wide[k]} == {"intermediate_size", "activation", "lr"}
+    assert "seeds" not in base and wide["activation"] == "gelu" and base["activation"] == "swiglu"
+    schema = yaml_schema()["properties"]["models"]["additionalProperties"]["properties"]["pretrain"]["properties"]
+    assert tuple(schema) == RECIPE_KEYS
+
+
+def yaml_schema():
+    import yaml
+
+    from kentropy.config import SCHEMA
+
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"seq_len": 64}, r"models.wide.pretrain: Additional properties are not allowed \('seq_len' was unexpected\)"),
+        ({"num_heads": 5}, r"^config: models.wide.pretrain.num_heads: 5 does not divide hidden_size"),
+        ({"total_steps": 10}, r"^config: models.wide.steps: step \d+ exceeds models.wide.pretrain.total_steps \(10\)"),
+        ({"activation": "tanh"}, r"models.wide.pretrain.activation: 'tanh' is not one of"),
+    ],
+)
+def test_a_models_recipe_is_checked_naming_its_key(override, message):
+    from kentropy.config import SCHEMA, ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match=message):
+        validate_config(_two_recipes(**override), SCHEMA)

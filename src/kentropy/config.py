@@ -18,7 +18,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from .errors import KentropyError
 from .layout import NAME_PATTERN, PatternError, parse_run_name, parse_trajectory_name, step_path
-from .plan import ResuscitationGrid, Run
+from .plan import ResuscitationGrid, Run, pretrain_recipe
 
 #: The schema of a config, in the checkout (the workflow passes its own copy's path).
 SCHEMA = Path(__file__).resolve().parents[2] / "config/schema.yaml"
@@ -190,22 +190,13 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
                     raise ConfigError(f"config: models.{name}.path: {err}") from None
                 if not (folder / "config.json").is_file():
                     raise ConfigError(f"config: models.{name}.path: no checkpoint for step {step} at {folder}")
+        if "pretrain" in model and model["source"] != "pretrain":
+            raise ConfigError(f"config: models.{name}.pretrain: only a model with source pretrain has a recipe")
         if model["source"] == "pretrain":
             for section in ("pretrain", "world"):
                 if section not in config:
                     raise ConfigError(f"config: models.{name}: source pretrain needs the `{section}` section")
-            total = config["pretrain"]["total_steps"]
-            pre = config["pretrain"]
-            tokens = total * pre["batch_size"] * pre["seq_len"]
-            if tokens > MAX_STREAM_TOKENS:
-                raise ConfigError(
-                    f"config: pretrain.total_steps: {total} x batch_size {pre['batch_size']} x seq_len "
-                    f"{pre['seq_len']} = {tokens:.3g} tokens, past the {MAX_STREAM_TOKENS:.3g} a run may read"
-                )
-            if max(model["steps"]) > total:
-                raise ConfigError(
-                    f"config: models.{name}.steps: step {max(model['steps'])} exceeds pretrain.total_steps ({total})"
-                )
+            _check_recipe(name, model, pretrain_recipe(config, name))
     if config["entropy"]["corpus"]["source"] == "generated" and "world" not in config:
         raise ConfigError("config: entropy.corpus.source: generated needs the `world` section")
     if config["entropy"]["corpus"]["source"] == "text":
@@ -218,6 +209,30 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     _check_continual(config)
     _check_resuscitation(config)
     _check_facts(config)
+
+
+def _check_recipe(name: str, model: dict, recipe: dict) -> None:
+    """A pretrained model's recipe (the ``pretrain`` section with its own keys over it): its shape divides, its
+    run fits the stream bound, its steps lie within its schedule. Errors name the key the value came from."""
+
+    def key(k: str) -> str:
+        return f"models.{name}.pretrain.{k}" if k in model.get("pretrain", {}) else f"pretrain.{k}"
+
+    if recipe["hidden_size"] % recipe["num_heads"]:
+        raise ConfigError(
+            f"config: {key('num_heads')}: {recipe['num_heads']} does not divide hidden_size {recipe['hidden_size']}"
+        )
+    total = recipe["total_steps"]
+    tokens = total * recipe["batch_size"] * recipe["seq_len"]
+    if tokens > MAX_STREAM_TOKENS:
+        raise ConfigError(
+            f"config: {key('total_steps')}: {total} x batch_size {recipe['batch_size']} x seq_len "
+            f"{recipe['seq_len']} = {tokens:.3g} tokens, past the {MAX_STREAM_TOKENS:.3g} a run may read"
+        )
+    if max(model["steps"]) > total:
+        raise ConfigError(
+            f"config: models.{name}.steps: step {max(model['steps'])} exceeds {key('total_steps')} ({total})"
+        )
 
 
 def check_utf8(path: str | Path, key: str) -> None:
@@ -342,8 +357,9 @@ def _check_resuscitation(config: dict) -> None:
     for run in resus["runs"]:
         if run not in config["continual"]["runs"]:
             raise ConfigError(f"config: resuscitation.runs: {run!r} is not a key of continual.runs")
-    gelu = [m for m, spec in config["models"].items() if spec["source"] == "pretrain"]
-    if gelu and config["pretrain"]["activation"] == "gelu":
+    pretrained = [m for m, spec in config["models"].items() if spec["source"] == "pretrain"]
+    gelu = [m for m in pretrained if pretrain_recipe(config, m)["activation"] == "gelu"]
+    if gelu:
         raise ConfigError(
             f"config: resuscitation: models.{gelu[0]} is pretrained with pretrain.activation gelu, a non-gated MLP; "
             "Algorithm 1 scales a row of a gated MLP's up projection (drop the resuscitation section)"

@@ -296,6 +296,20 @@ def run_names(config: dict, runs=None, seeds=None) -> list[str]:
     ]
 
 
+#: The keys of ``pretrain`` a model may set for itself (``models.<m>.pretrain``): its recipe (optimizer,
+#: schedule, length, shape, activation). The data pipeline (tokenizer, block length, batch) and the seeds
+#: stay the experiment's, so every model reads the same blocks in the same order.
+RECIPE_KEYS = ("lr", "weight_decay", "warmup_fraction", "alpha_f", "total_steps", "hidden_size", "intermediate_size",
+               "num_layers", "num_heads", "activation")  # fmt: skip
+
+
+def pretrain_recipe(config: dict, model: str) -> dict:
+    """The ``pretrain`` section as ``model`` trains it: the experiment's, with the model's own recipe keys
+    (``models.<model>.pretrain``) over it; without ``seeds`` (a trajectory's seed is its own)."""
+    recipe = {**config["pretrain"], **config["models"][model].get("pretrain", {})}
+    return {k: v for k, v in recipe.items() if k != "seeds"}
+
+
 def trajectory_seeds(config: dict, model: str) -> list[int]:
     """Pretraining seeds of ``model``: ``models.<model>.seeds``, else ``pretrain.seeds``, else the global seed
     alone; a checkpoint pretrained elsewhere has its one trajectory, keyed by the global seed."""

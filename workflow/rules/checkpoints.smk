@@ -44,7 +44,7 @@ rule pretrain_tiny:
     params:
         code=code("pretrain_tiny.py"),
         producers=producers,
-        pretrain=canonical(config.get("pretrain"), drop=frozenset({"seeds"})),  # the seed is the trajectory's
+        pretrain=pretrain_spec,  # the seed is the trajectory's
         seed=trajectory_seed,
         start_step=previous_step,
     script:

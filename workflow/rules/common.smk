@@ -14,7 +14,7 @@ from kentropy.knowledge import SPLITS
 from kentropy.layout import VARIANT_REGEX, WORLD_FILES, Layout, model_keys
 from kentropy.manifests import ManifestError, check_model, duplicate_steps, tokens_seen
 from kentropy.meters import METRICS
-from kentropy.plan import Plan
+from kentropy.plan import Plan, pretrain_recipe
 from kentropy.provenance import code_digest, local_checkpoint_fingerprint
 
 try:
@@ -235,6 +235,12 @@ def tokenizer_dir(wildcards):
     if spec["source"] == "pretrain":
         return L.tokenizer(model)
     return L.checkpoint(model, spec, min(spec["steps"]))
+
+
+def pretrain_spec(wildcards):
+    """The recipe the trajectory ``wildcards.model`` pretrains with (kentropy.plan.pretrain_recipe): the
+    ``pretrain`` section with its model's own keys over it, in param form."""
+    return canonical(pretrain_recipe(config, TRAJECTORIES[wildcards.model].model))
 
 
 def trajectory_seed(wildcards):
