@@ -1,0 +1,154 @@
+"""The lab's design and decision rule (docs/lab.md) as functions: the fractional factorial screen and its
+aliasing, each cell's derived numbers (parameters, steps, checkpoint steps, Λ), and the rule that says
+whether a cell's knowledge entropy decays. Pure numpy; the rule's inputs are per-document sums, so its
+bootstrap resamples documents exactly as docs/lab.md states."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+#: The screen's base factors (all 16 combinations) and generated factors (docs/lab.md): E = ABC, F = BCD,
+#: G = ACD, a 2^(7-3) design of resolution IV.
+BASE = ("A", "B", "C", "D")
+GENERATORS = {"E": "ABC", "F": "BCD", "G": "ACD"}
+#: The late window starts at this share of a run's steps (the paper's OLMo is stable from about 15%).
+LATE_FROM = 0.15
+#: Bootstrap resamples of the evaluation documents, and their seed.
+RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+#: A decaying cell's late drop is at least this many seed-to-seed SDs.
+DROP_OVER_SD = 3.0
+
+
+def fractional_design(base=BASE, generators=None) -> list[dict[str, int]]:
+    """The design's runs in standard order (the first base factor alternating fastest): each a {factor: ±1}
+    with every generated factor the product of its word's base levels."""
+    generators = GENERATORS if generators is None else generators
+    runs = []
+    for levels in itertools.product((-1, 1), repeat=len(base)):
+        run = dict(zip(base, reversed(levels)))
+        run.update({g: math.prod(run[f] for f in word) for g, word in generators.items()})
+        runs.append(run)
+    return runs
+
+
+def _product(*words: str) -> str:
+    """The product of effect words: letters that appear an odd number of times, sorted (A·A = I)."""
+    letters = "".join(words)
+    return "".join(sorted(c for c in set(letters) if letters.count(c) % 2))
+
+
+def defining_relation(generators=None) -> list[str]:
+    """Every word equal to I: the products of the generators' defining words (g·word), shortest first."""
+    generators = GENERATORS if generators is None else generators
+    words = [_product(g, w) for g, w in generators.items()]
+    found = set()
+    for r in range(1, len(words) + 1):
+        for combo in itertools.combinations(words, r):
+            found.add(_product(*combo))
+    return sorted(found, key=lambda w: (len(w), w))
+
+
+def resolution(generators=None) -> int:
+    """The length of the shortest word of the defining relation."""
+    return len(defining_relation(generators)[0])
+
+
+def aliases(effect: str, generators=None) -> list[str]:
+    """The effects aliased with ``effect`` (its products with every word of the defining relation)."""
+    return sorted({_product(effect, w) for w in defining_relation(generators)}, key=lambda w: (len(w), w))
+
+
+def log_steps(total_steps: int, points: int = 11) -> list[int]:
+    """The checkpoint steps of a run of ``total_steps``: 0 (the initialisation) and round(T · 10^(−2 + 2k/10)),
+    k = 0..points−1, from 1% of T to T, duplicates after rounding dropped."""
+    steps = {0} | {max(1, round(total_steps * 10 ** (-2 + 2 * k / (points - 1)))) for k in range(points)}
+    return sorted(steps)
+
+
+def adamw_timescales(lr: float, weight_decay: float, total_steps: int) -> float:
+    """Λ = lr · weight decay · steps: how many AdamW averaging timescales (1 / (lr · wd) steps each, Wang &
+    Aitchison 2024) a run spans."""
+    return lr * weight_decay * total_steps
+
+
+def steps_for(tokens_per_parameter: float, parameters: int, tokens_per_step: int) -> int:
+    """The steps that give a model of ``parameters`` weights ``tokens_per_parameter`` training tokens each."""
+    return max(1, round(tokens_per_parameter * parameters / tokens_per_step))
+
+
+def least_squares_slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The OLS slope of y on x along the last axis of y (y: (..., points))."""
+    x = np.asarray(x, dtype=np.float64)
+    xc = x - x.mean()
+    return (np.asarray(y, dtype=np.float64) @ xc) / (xc @ xc)
+
+
+def windows(steps, total_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks over ``steps`` of the early (0 < s < 0.15 T) and late (s ≥ 0.15 T) windows."""
+    s = np.asarray(steps)
+    late = s >= LATE_FROM * total_steps
+    return (s > 0) & ~late, late
+
+
+def knowledge_entropy_from_documents(document_sums: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Knowledge entropy (nats) from per-document |coefficient| sums (..., documents, layers, m), summed over
+    the documents with ``weights`` (counts of each document in a resample; default 1 each): per layer the
+    entropy of the normalised summed vector, summed over layers."""
+    sums = np.asarray(document_sums, dtype=np.float64)
+    w = np.ones(sums.shape[-3]) if weights is None else np.asarray(weights, dtype=np.float64)
+    total = np.einsum("d,...dlm->...lm", w, sums)
+    p = total / total.sum(-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, -p * np.log(p), 0.0)
+    return terms.sum(-1).sum(-1)
+
+
+@dataclass(frozen=True)
+class Slope:
+    """One trajectory's late (and early) slope of knowledge entropy against ln(step), with the late slope's
+    bootstrap interval over evaluation documents."""
+
+    late: float
+    low: float
+    high: float
+    early: float
+    late_from: int  #: the first late checkpoint's step (s_w)
+
+
+def trajectory_slope(steps, document_sums: np.ndarray, total_steps: int, resamples: int = RESAMPLES) -> Slope:
+    """``document_sums``: (checkpoints, documents, layers, m), the per-document |coefficient| sums at each of
+    ``steps`` (step 0 included, not fitted). The bootstrap draws the documents with replacement once per
+    resample and recomputes every checkpoint's knowledge entropy from them (docs/lab.md, rule 2)."""
+    steps = np.asarray(steps)
+    early, late = windows(steps, total_steps)
+    h = knowledge_entropy_from_documents(document_sums)
+    slope = float(least_squares_slope(np.log(steps[late]), h[late]))
+    early_slope = float(least_squares_slope(np.log(steps[early]), h[early])) if early.sum() >= 2 else math.nan
+    n_docs = document_sums.shape[1]
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    fitted = document_sums[late]
+    draws = np.empty(resamples)
+    for b in range(resamples):
+        counts = np.bincount(rng.integers(0, n_docs, n_docs), minlength=n_docs)
+        draws[b] = least_squares_slope(np.log(steps[late]), knowledge_entropy_from_documents(fitted, counts))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return Slope(slope, float(low), float(high), early_slope, int(steps[late][0]))
+
+
+def decides(slopes: list[Slope], final_entropies: list[float], total_steps: int) -> str:
+    """The rule of docs/lab.md for one cell from its seeds: "decays" (every seed's late slope below 0 with its
+    interval's upper end below 0, and the late drop −mean(b) · ln(T / s_w) at least 3 seed-to-seed SDs of
+    the final knowledge entropy), "falls, not significant" (every late slope below 0, the rest not met), or
+    "does not decay"."""
+    if not all(s.late < 0 for s in slopes):
+        return "does not decay"
+    drop = -np.mean([s.late for s in slopes]) * math.log(total_steps / slopes[0].late_from)
+    sd = float(np.std(final_entropies, ddof=1)) if len(final_entropies) > 1 else math.inf
+    if all(s.high < 0 for s in slopes) and drop >= DROP_OVER_SD * sd:
+        return "decays"
+    return "falls, not significant"
