@@ -184,7 +184,7 @@ def serve(path: str, env: dict | None = None, parent: int | None = None, preload
                     selector.unregister(key.fileobj)
                     pid = next(p for p, c in children.items() if c is key.fileobj)
                     print(f"warm start: client of job {pid} gone; stopping the job", flush=True)
-                    stopping.setdefault(pid, _terminate(pid))
+                    _stop_once(pid, stopping)
             _reap(children, selector)
             _escalate(stopping, children)
     finally:
@@ -195,7 +195,7 @@ def serve(path: str, env: dict | None = None, parent: int | None = None, preload
         listener.close()
         _reap(children, selector)  # a job that finished before the stop is reported as it ended
         for pid in children:
-            stopping.setdefault(pid, _terminate(pid))
+            _stop_once(pid, stopping)
         deadline = time.monotonic() + GRACE
         while children and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -262,9 +262,11 @@ def _kill_group(pid: int, signum: int) -> None:
         pass
 
 
-def _terminate(pid: int) -> float:
-    _kill_group(pid, signal.SIGTERM)
-    return time.monotonic()
+def _stop_once(pid: int, stopping: dict) -> None:
+    """SIGTERM a job's group, once; ``stopping`` records when (``_escalate`` KILLs it after ``GRACE``)."""
+    if pid not in stopping:
+        _kill_group(pid, signal.SIGTERM)
+        stopping[pid] = time.monotonic()
 
 
 def _escalate(stopping: dict, children: dict) -> None:
