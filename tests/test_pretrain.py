@@ -141,3 +141,33 @@ def test_a_models_recipe_is_checked_naming_its_key(override, message):
 
     with pytest.raises(ConfigError, match=message):
         validate_config(_two_recipes(**override), SCHEMA)
+
+
+def test_a_model_with_its_own_skew_pretrains_on_its_own_corpus(tmp_path):
+    from kentropy.config import SCHEMA, ConfigError, validate_config
+
+    from .conftest import snakemake
+
+    config = _two_recipes(lr=0.004)
+    config["models"]["wide"]["skew"] = {"person_zipf": 0, "object_zipf": 1.5}
+    with pytest.raises(ConfigError, match=r"^config: models.wide.skew: the generated facts section counts"):
+        validate_config(yaml_roundtrip(config), SCHEMA)
+    del config["facts"]
+    path = tmp_path / "skew.yaml"
+    path.write_text(yaml_dump(config))
+    done = snakemake(tmp_path, "-n", "-p", "resources/e2e/checkpoints/wide/step30", "--configfile", str(path),
+                     offline=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "input: resources/e2e/world/pretrain-person0-object1.5.parquet, resources/e2e/tokenizers/wide" in done.stdout
+
+
+def yaml_roundtrip(config):
+    import yaml
+
+    return yaml.safe_load(yaml_dump(config))
+
+
+def yaml_dump(config) -> str:
+    import yaml
+
+    return yaml.safe_dump(config)

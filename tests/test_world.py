@@ -79,3 +79,23 @@ def test_uniform_settings_give_the_earlier_world():
     corpus = pretraining_corpus(world, 50, 4, person_zipf=0.0, fact_probability=1.0)
     digest = hashlib.sha256("\n".join(corpus).encode()).hexdigest()
     assert digest == "07b92cbd212800b2bd06d536825de6629ac6768049f2b7a313cfdd44f136249f"
+
+
+def test_a_models_own_skew_reads_the_worlds_corpus_at_that_skew(tmp_path):
+    """At the world's own skew the skewed corpus is the world's pretraining file, text for text; at another
+    it draws the same people with other weights (docs/lab.md, the data factor)."""
+    import pandas as pd
+
+    from kentropy.layout import WORLD_FILES
+    from kentropy.world import skewed_pretraining_corpus, write_world
+
+    spec = dict(seed=3, n_people=20, n_documents=60, n_paraphrase=2, n_once=2, fact_probability=0.6)
+    files = {role: tmp_path / name for role, name in WORLD_FILES.items()}
+    write_world(files, n_entropy_documents=5, n_new_domain_documents=5, n_questions=4, person_zipf=1.0,
+                object_zipf=1.0, **spec)  # fmt: skip
+    skewed_pretraining_corpus(tmp_path / "same.parquet", person_zipf=1.0, object_zipf=1.0, **spec)
+    world = pd.read_parquet(files["pretrain"])
+    assert pd.read_parquet(tmp_path / "same.parquet").equals(world)
+    skewed_pretraining_corpus(tmp_path / "flat.parquet", person_zipf=0.0, object_zipf=1.5, **spec)
+    flat = pd.read_parquet(tmp_path / "flat.parquet")
+    assert len(flat) == len(world) and not flat.equals(world)

@@ -190,8 +190,14 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
                     raise ConfigError(f"config: models.{name}.path: {err}") from None
                 if not (folder / "config.json").is_file():
                     raise ConfigError(f"config: models.{name}.path: no checkpoint for step {step} at {folder}")
-        if "pretrain" in model and model["source"] != "pretrain":
-            raise ConfigError(f"config: models.{name}.pretrain: only a model with source pretrain has a recipe")
+        for own in ("pretrain", "skew"):
+            if own in model and model["source"] != "pretrain":
+                raise ConfigError(f"config: models.{name}.{own}: only a model with source pretrain has one")
+        if "skew" in model and config.get("facts") and config["facts"]["source"] == "generated":
+            raise ConfigError(
+                f"config: models.{name}.skew: the generated facts section counts exposures in the world's own "
+                "pretraining corpus; a model with its own skew reads another (drop one of the two)"
+            )
         if model["source"] == "pretrain":
             for section in ("pretrain", "world"):
                 if section not in config:

@@ -78,6 +78,11 @@ def _known(name, names, what: str):
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 
+def _number(value) -> str:
+    """A skew level in a file name (``1.5``, ``0``), or a wildcard left as it is."""
+    return value if str(value).startswith("{") else f"{float(value):g}"
+
+
 class PatternError(KentropyError, ValueError):
     """A user's pattern (``models.<m>.path``, a facts file's template) with a field it does not take."""
 
@@ -277,6 +282,10 @@ class Layout:
     def world(self, role) -> str:
         """The generated world's file of ``role`` (a key of ``WORLD_FILES``)."""
         return self.resource("world", WORLD_FILES[_known(role, WORLD_FILES, "a world file")])
+
+    def skewed_pretraining_corpus(self, person_zipf, object_zipf) -> str:
+        """The pretraining corpus of the world at a model's own ``skew`` (``{person}``/``{object}`` wildcards)."""
+        return self.resource("world", f"pretrain-person{_number(person_zipf)}-object{_number(object_zipf)}.parquet")
 
     def entropy_corpus(self, name) -> str:
         return self.resource("corpora", f"{name}.parquet")

@@ -339,6 +339,31 @@ def multiple_choice_questions(world: World, n: int, seed: int, n_choices: int = 
     return questions
 
 
+def skewed_pretraining_corpus(
+    out: str | Path,
+    seed: int,
+    n_people: int,
+    n_documents: int,
+    n_paraphrase: int,
+    n_once: int,
+    person_zipf: float,
+    object_zipf: float,
+    fact_probability: float,
+) -> None:
+    """The pretraining corpus ``write_world`` writes for a world spec, at another skew: the same people and
+    document seed, persons drawn with weight 1 / i^``person_zipf`` and objects with 1 / rank^``object_zipf``
+    (a model's own ``skew``, the lab's data factor). With the world's own skew it is its ``pretrain`` file."""
+    import pandas as pd
+
+    from .io import atomic_file
+
+    world = build_world(seed, n_people, n_paraphrase + n_once, object_zipf=object_zipf)
+    frequencies = {"person_zipf": person_zipf, "fact_probability": fact_probability}
+    texts = pretraining_corpus(world, n_documents, seed + 1, **frequencies)
+    with atomic_file(out) as tmp:
+        pd.DataFrame({"text": texts}).to_parquet(tmp, index=False)
+
+
 def write_world(
     files: dict[str, str | Path],
     seed: int,

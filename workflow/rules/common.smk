@@ -99,9 +99,17 @@ def previous_step(wildcards):
     return max((s for s in MODELS[wildcards.model]["steps"] if s < int(wildcards.step)), default=0)
 
 
+def pretraining_corpus(wildcards):
+    """The corpus the trajectory ``wildcards.model`` pretrains on: the world's, or at its model's own skew."""
+    skew = MODELS[wildcards.model].get("skew")
+    if skew is None:
+        return L.world("pretrain")
+    return L.skewed_pretraining_corpus(skew["person_zipf"], skew["object_zipf"])
+
+
 def previous_checkpoint(wildcards):
     """Input of a pretraining segment: the checkpoint of the previous configured step (none for the first)."""
-    inputs = {"corpus": L.world("pretrain"), "tokenizer": tokenizer_dir(wildcards)}
+    inputs = {"corpus": pretraining_corpus(wildcards), "tokenizer": tokenizer_dir(wildcards)}
     if previous_step(wildcards):
         inputs["start"] = L.pretrained_checkpoint(wildcards.model, previous_step(wildcards))
     return inputs

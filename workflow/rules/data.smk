@@ -15,6 +15,23 @@ rule generate_world:
         "../scripts/generate_world.py"
 
 
+rule skewed_pretraining_corpus:
+    output:
+        L.skewed_pretraining_corpus("{person}", "{object}"),
+    log:
+        L.log("skewed_pretraining_corpus", "person{person}-object{object}"),
+    wildcard_constraints:
+        person=r"\d+(\.\d+)?",
+        object=r"\d+(\.\d+)?",
+    conda:
+        ENV
+    params:
+        code=code("skewed_pretraining_corpus.py"),
+        world=canonical(config.get("world")),
+    script:
+        "../scripts/skewed_pretraining_corpus.py"
+
+
 # Downloads (hf, dolma sources) must run where the network is: a localrule.
 localrules:
     entropy_corpus,
