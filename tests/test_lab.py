@@ -99,3 +99,29 @@ def test_the_rule_on_constructed_cells():
     assert lab.decides([s(-0.1, -0.01), s(-0.12, 0.02)], [20.0, 20.01], 640) == "falls, not significant"
     assert lab.decides([s(-0.1, -0.01), s(-0.12, -0.02)], [20.0, 21.0], 640) == "falls, not significant"  # SD
     assert lab.decides([s(-0.1, -0.01), s(0.05, 0.1)], [20.0, 20.01], 640) == "does not decay"
+
+
+def test_the_committed_lab_config_is_the_designs_and_valid():
+    """config/lab.yaml is what ``python -m kentropy.lab`` writes (one owner: kentropy.lab), it validates, and
+    its cells carry the documented levels, lengths and checkpoint steps."""
+    from kentropy.config import SCHEMA, load_config_file, validate_config
+
+    root = lab.__file__.replace("/src/kentropy/lab.py", "")
+    text = open(f"{root}/config/lab.yaml").read()
+    assert text == lab.lab_yaml(load_config_file(f"{root}/config/config.yaml"))
+    config = load_config_file(f"{root}/config/lab.yaml")
+    validate_config(config, SCHEMA)
+    cells = config["models"]
+    assert list(cells) == [f"c{i:02d}" for i in range(1, 17)]
+    for name, levels in zip(cells, lab.fractional_design()):
+        spec = cells[name]
+        recipe, skew, parameters = lab.cell_recipe(levels)
+        assert spec["pretrain"] == recipe and spec["skew"] == skew
+        assert spec["steps"] == lab.log_steps(recipe["total_steps"]) and len(spec["steps"]) == 12
+        tokens = recipe["total_steps"] * 16 * 128
+        assert tokens / parameters == pytest.approx(20 if levels["C"] < 0 else 200, rel=1e-3)
+    assert cells["c01"]["pretrain"] == {"weight_decay": 0.0, "lr": 0.001, "intermediate_size": 128,
+                                        "activation": "swiglu", "alpha_f": 0.1, "total_steps": 640}  # fmt: skip
+    timescales = [lab.adamw_timescales(c["pretrain"]["lr"], c["pretrain"]["weight_decay"],
+                                       c["pretrain"]["total_steps"]) for c in cells.values()]  # fmt: skip
+    assert min(timescales) == 0 and max(timescales) == pytest.approx(67.6, abs=0.1)  # A+ B+ C+ D+: GELU

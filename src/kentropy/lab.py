@@ -1,7 +1,8 @@
 """The lab's design and decision rule (docs/lab.md) as functions: the fractional factorial screen and its
-aliasing, each cell's derived numbers (parameters, steps, checkpoint steps, Λ), and the rule that says
-whether a cell's knowledge entropy decays. Pure numpy; the rule's inputs are per-document sums, so its
-bootstrap resamples documents exactly as docs/lab.md states."""
+aliasing, each cell's derived numbers (parameters, steps, checkpoint steps, Λ), the config that pretrains its
+cells (``python -m kentropy.lab > config/lab.yaml``), and the rule that says whether a cell's knowledge
+entropy decays. The rule's inputs are per-document sums, so its bootstrap resamples documents exactly as
+docs/lab.md states."""
 
 from __future__ import annotations
 
@@ -15,6 +16,23 @@ import numpy as np
 #: G = ACD, a 2^(7-3) design of resolution IV.
 BASE = ("A", "B", "C", "D")
 GENERATORS = {"E": "ABC", "F": "BCD", "G": "ACD"}
+#: Each factor's config key and levels (low, high, follow-up third level), docs/lab.md's table. ``tokens_per_parameter``
+#: sets the cell's total_steps; ``skew`` sets person_zipf = object_zipf.
+LEVELS = {
+    "A": ("weight_decay", 0.0, 1.6, 0.4),
+    "B": ("lr", 1e-3, 4e-3, 2e-3),
+    "C": ("tokens_per_parameter", 20, 200, 60),
+    "D": ("intermediate_size", 128, 512, 256),
+    "E": ("activation", "swiglu", "gelu", "reglu"),
+    "F": ("skew", 0.0, 1.5, 1.0),
+    "G": ("alpha_f", 0.1, 1.0, 0.5),
+}
+#: What every cell shares (docs/lab.md, "Models, data and measurement").
+SHARED = {"tokenizer_vocab_size": 512, "hidden_size": 32, "num_layers": 2, "num_heads": 4, "seq_len": 128,
+          "batch_size": 16, "warmup_fraction": 0.05}  # fmt: skip
+SEEDS = [0, 1]
+#: Held-out world documents the lab measures on: at least 30,000 tokens at 128 tokens a document at most.
+ENTROPY_DOCUMENTS = 512
 #: The late window starts at this share of a run's steps (the paper's OLMo is stable from about 15%).
 LATE_FROM = 0.15
 #: Bootstrap resamples of the evaluation documents, and their seed.
@@ -152,3 +170,71 @@ def decides(slopes: list[Slope], final_entropies: list[float], total_steps: int)
     if all(s.high < 0 for s in slopes) and drop >= DROP_OVER_SD * sd:
         return "decays"
     return "falls, not significant"
+
+
+def cell_name(index: int) -> str:
+    """The model name of the design's run ``index`` (0-based, standard order): c01 … c16."""
+    return f"c{index + 1:02d}"
+
+
+def cell_recipe(levels: dict[str, int]) -> tuple[dict, dict, int]:
+    """(the cell's ``models.<m>.pretrain`` keys, its ``skew``, its parameter count) from its ±1 levels."""
+    from .pretrain import TinyModelConfig, parameter_count
+
+    chosen = {LEVELS[f][0]: LEVELS[f][1] if level < 0 else LEVELS[f][2] for f, level in levels.items()}
+    recipe = {k: chosen[k] for k in ("weight_decay", "lr", "intermediate_size", "activation", "alpha_f")}
+    shape = {k: v for k, v in SHARED.items() if k != "tokenizer_vocab_size"}
+    cfg = TinyModelConfig(**shape, **recipe, total_steps=1, seed=0)
+    parameters = parameter_count(cfg, SHARED["tokenizer_vocab_size"])
+    tokens_per_step = SHARED["batch_size"] * SHARED["seq_len"]
+    recipe["total_steps"] = steps_for(chosen["tokens_per_parameter"], parameters, tokens_per_step)
+    skew = {"person_zipf": chosen["skew"], "object_zipf": chosen["skew"]}
+    return recipe, skew, parameters
+
+
+def lab_config(default: dict) -> dict:
+    """config/lab.yaml: the screen's 16 cells as pretrained models of experiment ``lab`` (seeds ``SEEDS``),
+    each measured at ``log_steps`` of its own length; the world, the continual, probe, downstream and figure
+    sections are the default config's (the lab's targets are its entropy tables)."""
+    models = {}
+    for index, levels in enumerate(fractional_design()):
+        recipe, skew, _ = cell_recipe(levels)
+        models[cell_name(index)] = {
+            "source": "pretrain",
+            "steps": log_steps(recipe["total_steps"]),
+            "skew": skew,
+            "pretrain": recipe,
+        }
+    pretrain = {**SHARED, "lr": LEVELS["B"][1], "weight_decay": LEVELS["A"][1], "alpha_f": LEVELS["G"][1],
+                "total_steps": max(m["pretrain"]["total_steps"] for m in models.values()),
+                "intermediate_size": LEVELS["D"][1], "activation": LEVELS["E"][1], "seeds": SEEDS}  # fmt: skip
+    world = {**default["world"], "n_entropy_documents": ENTROPY_DOCUMENTS}
+    entropy = {**default["entropy"], "corpus": {**default["entropy"]["corpus"], "count": ENTROPY_DOCUMENTS}}
+    sections = ("threads", "continual", "probe", "downstream", "figures")
+    return {"experiment": "lab", "seed": 0, **{k: default[k] for k in sections if k in default},
+            "world": world, "pretrain": pretrain, "models": models, "entropy": entropy}  # fmt: skip
+
+
+def lab_yaml(default: dict) -> str:
+    """``lab_config`` as the committed file: a header that says where it comes from, then the YAML."""
+    import yaml
+
+    header = (
+        "# The lab's screen (docs/lab.md): written by `python -m kentropy.lab > config/lab.yaml`; edit\n"
+        "# kentropy/lab.py, not this file. Cells c01..c16 are the 2^(7-3) design in standard order (E = ABC,\n"
+        "# F = BCD, G = ACD). Run: snakemake entropy_table --configfile config/lab.yaml\n"
+    )
+    return header + yaml.safe_dump(lab_config(default), sort_keys=False)
+
+
+def main() -> None:
+    import sys
+
+    from .config import load_config_file
+
+    default = load_config_file(__file__.replace("src/kentropy/lab.py", "config/config.yaml"))
+    sys.stdout.write(lab_yaml(default))
+
+
+if __name__ == "__main__":
+    main()

@@ -84,20 +84,20 @@ def batch_indices(step: int, batch_size: int, n_blocks: int, seed: int) -> np.nd
 ACTIVATIONS = ("swiglu", "reglu", "gelu")
 
 
-def init_model(cfg: TinyModelConfig, tokenizer):
-    """A freshly initialised model of ``cfg``'s shape and activation (seeded by ``cfg.seed``)."""
+def build_model(cfg: TinyModelConfig, vocab_size: int, pad_id: int | None = None, eos_id: int | None = None):
+    """A model of ``cfg``'s shape and activation over ``vocab_size`` tokens, initialised by the current torch
+    seed (on the meta device inside ``torch.device("meta")``: its parameter count without memory)."""
     import transformers as tf
 
-    torch.manual_seed(cfg.seed)
     shape = dict(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size,
         hidden_size=cfg.hidden_size,
         intermediate_size=cfg.intermediate_size,
         num_hidden_layers=cfg.num_layers,
         num_attention_heads=cfg.num_heads,
         max_position_embeddings=cfg.seq_len,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=pad_id,
+        eos_token_id=eos_id,
         bos_token_id=None,
         tie_word_embeddings=False,
     )
@@ -108,6 +108,18 @@ def init_model(cfg: TinyModelConfig, tokenizer):
         raise ValueError(f"pretrain.activation: {cfg.activation!r} is not one of {', '.join(ACTIVATIONS)}")
     config = tf.OlmoConfig(**shape, hidden_act={"swiglu": "silu", "reglu": "relu"}[cfg.activation])
     return tf.OlmoForCausalLM(config)
+
+
+def init_model(cfg: TinyModelConfig, tokenizer):
+    """A freshly initialised model of ``cfg``'s shape and activation (seeded by ``cfg.seed``)."""
+    torch.manual_seed(cfg.seed)
+    return build_model(cfg, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)
+
+
+def parameter_count(cfg: TinyModelConfig, vocab_size: int) -> int:
+    """Every weight of ``cfg``'s model, embeddings and output layer included (built on the meta device)."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in build_model(cfg, vocab_size).parameters())
 
 
 def train_segment(
