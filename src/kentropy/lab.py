@@ -22,7 +22,7 @@ LEVELS = {
     "A": ("weight_decay", 0.0, 1.6, 0.4),
     "B": ("lr", 1e-3, 4e-3, 2e-3),
     "C": ("tokens_per_parameter", 20, 200, 60),
-    "D": ("intermediate_size", 128, 512, 256),
+    "D": ("intermediate_size", 128, 256, 192),
     "E": ("activation", "swiglu", "gelu", "reglu"),
     "F": ("skew", 0.0, 1.5, 1.0),
     "G": ("alpha_f", 0.1, 1.0, 0.5),
