@@ -229,3 +229,24 @@ def test_fused_attention_entropy_on_cuda_agrees_with_eager_on_cpu(arch, padding_
     model.cuda().set_attn_implementation(ENTROPY_ATTENTION)
     fused = run(model, sequences, batch_size=5, padding_side=padding_side).table()
     np.testing.assert_allclose(fused.value, eager.value, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("average", ["instance", "token"])
+def test_per_document_sums_are_each_documents_term_and_add_up_to_the_corpus(average):
+    """The lab's bootstrap input (docs/lab.md): each document's |coefficient| sum equals the float64 reference
+    on that document alone (times its weight total), every element; summed, the meter's corpus sum and its
+    knowledge entropy."""
+    from kentropy.entropy import document_coefficient_sums
+    from kentropy.lab import knowledge_entropy_from_documents
+    from kentropy.meters import ABS_COEFFICIENTS
+
+    model = tiny_model("olmo")
+    sequences = random_sequences(7, seed=4)
+    sums = document_coefficient_sums(model, sequences, average)
+    for doc, sequence in enumerate(sequences):
+        weight = 1.0 if average == "instance" else len(sequence)
+        want = np.asarray(reference(model, [sequence], average)["coef"]) * weight
+        np.testing.assert_allclose(sums[doc], want, rtol=REL)
+    meter = run(model, sequences, batch_size=3, average=average)
+    np.testing.assert_allclose(sums.sum(0), meter.sums[ABS_COEFFICIENTS].numpy(), rtol=REL)  # padded batches
+    assert knowledge_entropy_from_documents(sums) == pytest.approx(value(meter.table(), "knowledge_entropy"), rel=REL)

@@ -181,3 +181,17 @@ def measure(
         for batch in tqdm(batches, total=total, desc="entropy", unit="batch", disable=not progress):
             meter.update(batch["input_ids"], batch["attention_mask"])
     return meter
+
+
+def document_coefficient_sums(model: nn.Module, sequences: list[list[int]], average: str) -> np.ndarray:
+    """(documents, layers, d_ff) float64: each document's own term of the meter's corpus |coefficient| sum
+    (its tokens' weights under ``average``), one unpadded forward pass per document. Summed over documents
+    they are the corpus sum; summed with bootstrap counts, a resampled corpus's (kentropy.lab, docs/lab.md)."""
+    out = []
+    for sequence in tqdm(sequences, desc="documents", unit="doc"):
+        meter = EntropyMeter(model, average)
+        ids = torch.tensor([sequence])
+        with meter.hooks():
+            meter.update(ids, torch.ones_like(ids))
+        out.append(meter.sums[ABS_COEFFICIENTS].cpu().numpy())
+    return np.stack(out)
