@@ -105,25 +105,23 @@ def check_finite_weights(folder: str | Path, name: str | Path | None = None) -> 
     for path in folder_files(folder):
         if path.suffix == ".safetensors":
             with safe_open(str(path), framework="pt") as handle:
-                tensors = ((key, lambda key=key: handle.get_tensor(key)) for key in handle.keys())  # noqa: SIM118
-                _check_tensors(tensors, path, name or folder)
+                for key in handle.keys():  # noqa: SIM118 (a safetensors handle is not a dict)
+                    _check_tensor(key, handle.get_tensor(key), path, name or folder)
         elif path.suffix == ".bin" and path.name.startswith("pytorch_model"):
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            _check_tensors(((key, lambda t=t: t) for key, t in state.items()), path, name or folder)
+            for key, tensor in torch.load(path, map_location="cpu", weights_only=True, mmap=True).items():
+                _check_tensor(key, tensor, path, name or folder)
 
 
-def _check_tensors(tensors, path: Path, name) -> None:
+def _check_tensor(key: str, tensor, path: Path, name) -> None:
     import torch
 
-    for key, load in tensors:
-        tensor = load()
-        if tensor.is_floating_point():
-            bad = int((~torch.isfinite(tensor)).sum())
-            if bad:
-                raise CheckpointError(
-                    f"{name}: weight {key} ({path.name}) holds {bad} non-finite value(s) of {tensor.numel()}; "
-                    "refusing to write the checkpoint"
-                )
+    if tensor.is_floating_point():
+        bad = int((~torch.isfinite(tensor)).sum())
+        if bad:
+            raise CheckpointError(
+                f"{name}: weight {key} ({path.name}) holds {bad} non-finite value(s) of {tensor.numel()}; "
+                "refusing to write the checkpoint"
+            )
 
 
 def writer(folder: str | Path) -> str | None:
