@@ -34,6 +34,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/resuscitate.smk"
 include: "workflow/rules/facts.smk"
+include: "workflow/rules/lab.smk"
 
 
 onstart:

@@ -167,6 +167,18 @@ def measure_checkpoint(
     return measure(model, batches, total=n_batches, progress=progress, average=spec.average)
 
 
+def checkpoint_document_sums(checkpoint: str, corpus: pd.DataFrame, spec: EntropySpec, device: str | None = None):
+    """``document_coefficient_sums`` of the checkpoint in ``checkpoint`` over ``corpus``, loaded, tokenized and
+    truncated as ``measure_checkpoint`` does, documents in the corpus's order (the lab's bootstrap input)."""
+    from transformers import AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    attention = ENTROPY_ATTENTION if spec.attention == "fused" else "eager"
+    model = load_causal_lm(checkpoint, getattr(torch, spec.dtype), attention).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    return document_coefficient_sums(model, token_sequences(corpus, tokenizer, spec.max_length), spec.average)
+
+
 def measure(
     model: nn.Module,
     batches: Iterable[dict],

@@ -55,6 +55,11 @@ TABLES = frozenset(
         "specialization_concepts.parquet",
         "pretraining_acquisition.parquet",
         "pretraining_acquisition_fits.parquet",
+        "lab.parquet",
+        "lab_slopes.parquet",
+        "lab_cells.parquet",
+        "lab_effects.parquet",
+        "lab_effects.md",
     }
 )
 #: What a training run's folder holds (``Layout.training``) and a stream's (``Layout.stream``).
@@ -306,6 +311,11 @@ class Layout:
     def entropy(self, model, step, variant, suffix=".parquet") -> str:
         """Entropy table (or ``.coef.npy``: mean |coefficient| per memory vector) of one starting checkpoint."""
         return self.result("entropy", model, f"step{step}", f"{variant}{suffix}")
+
+    def document_sums(self, model) -> str:
+        """Each evaluation document's |coefficient| sums at every configured step of a trajectory (the lab's
+        bootstrap input, kentropy.lab): (steps, documents, layers, d_ff) float64."""
+        return self.result("document_sums", f"{model}.npy")
 
     def stream(self, model, run, name) -> str:
         """``tokens.npy`` or ``manifest.parquet`` of a run's training stream."""
