@@ -92,6 +92,7 @@ def _figure14(config):
 
 RESUS = "resuscitation.parquet"
 FACTS_CATEGORY = "Knowledge frequency"
+LAB = "Lab"
 FIGURES: dict[str, FigureSpec] = {
     "figure3": FigureSpec("figure3", "entropy.parquet", "Entropy", _axis),
     "figure8": FigureSpec("figure8", "entropy.parquet", "Entropy", _axis),
@@ -132,6 +133,9 @@ FIGURES: dict[str, FigureSpec] = {
         FACTS_CATEGORY,
         needs=_exposure,
     ),
+    "lab_trajectories": FigureSpec("lab_trajectories", ("lab.parquet", "lab_cells.parquet"), LAB, needs=_has("lab")),
+    "lab_effects": FigureSpec("lab_effects", "lab_effects.parquet", LAB, needs=_has("lab")),
+    "lab_layers": FigureSpec("lab_layers", ("lab.parquet", "lab_cells.parquet"), LAB, needs=_has("lab")),
 }
 
 #: The figures of each target group (``snakemake figures`` etc.).
@@ -140,6 +144,7 @@ GROUPS = {
     "continual_figures": ["figure4", "figure11", "figure12", "retention", "forgetting"],
     "resuscitation_figures": ["figure5", "figure13", "figure14", "figure15"],
     "facts_figures": ["smi", "specialization", "pretraining_acquisition"],
+    "lab_figures": ["lab_trajectories", "lab_effects", "lab_layers"],
 }
 
 

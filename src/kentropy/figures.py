@@ -393,3 +393,104 @@ def pretraining_acquisition_figure(table: pd.DataFrame, fits: pd.DataFrame) -> p
         ax.legend(title="checkpoint step", fontsize=7, title_fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def _lab_whole(lab: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The lab's whole-model rows of ``metric`` after step 0, with ``fraction`` = step / T of the cell's run."""
+    rows = lab[(lab.metric == metric) & lab.layer.isna() & (lab.step > 0)]
+    return rows.assign(fraction=rows.step / rows.total_steps)
+
+
+def _fraction_axis(ax) -> None:
+    ax.set_xscale("log")
+    ax.axvline(0.15, color="grey", lw=0.8, ls=":")  # the rule's late window starts here (docs/lab.md)
+    ax.set_xlabel("step / T of the cell's run (log; dotted: the late window's start)")
+
+
+def lab_trajectories(lab: pd.DataFrame, cells: pd.DataFrame) -> plt.Figure:
+    """Knowledge entropy below its maximum (H − L ln m, nats: comparable across widths; down is decay)
+    against the share of the run, a panel per factor, a line per cell (mean over its trajectories) coloured
+    by the factor's level; the verdicts of the rule in the last panel's legend."""
+    from .lab_analysis import FACTOR_KEYS
+
+    whole = _lab_whole(lab, "knowledge_entropy_gap").assign(below=lambda t: -t.value)
+    means = whole.groupby(["model", "fraction", *FACTOR_KEYS.values()], as_index=False).below.mean()
+    columns = 4
+    rows = -(-(len(FACTOR_KEYS) + 1) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.5 * rows), squeeze=False, sharey=True)
+    for ax, (factor, key) in zip(axes.flat, FACTOR_KEYS.items()):
+        levels = sorted(means[key].unique(), key=str)
+        colours = dict(zip(levels, sns.color_palette("coolwarm", len(levels))))
+        for (model, level), line in means.groupby(["model", key]):
+            ax.plot(line.fraction, line.below, color=colours[level], lw=1, marker="o", ms=2)
+        for level, colour in colours.items():
+            ax.plot([], [], color=colour, label=str(level))
+        ax.legend(title=key, fontsize=7, title_fontsize=7)
+        ax.set(title=f"{factor}: {key}", ylabel="H − L ln m (nats)")
+        _fraction_axis(ax)
+    verdicts = axes.flat[len(FACTOR_KEYS)]
+    decided = whole.merge(cells[["model", "decision"]], on="model")
+    palette = {"decays": "tab:blue", "falls, not significant": "tab:orange", "does not decay": "tab:grey"}
+    for (model, decision), line in decided.groupby(["model", "decision"]):
+        mean = line.groupby("fraction").below.mean()
+        verdicts.plot(mean.index, mean.values, color=palette[decision], lw=1)
+    for decision, colour in palette.items():
+        verdicts.plot([], [], color=colour, label=f"{decision} ({int((cells.decision == decision).sum())} cells)")
+    verdicts.legend(fontsize=7)
+    verdicts.set(title="every cell by the rule's verdict", ylabel="H − L ln m (nats)")
+    _fraction_axis(verdicts)
+    for ax in axes.flat[len(FACTOR_KEYS) + 1 :]:
+        ax.remove()
+    per_cell = _lab_trajectories(whole)
+    fig.suptitle(f"{cells.model.nunique()} cells × {per_cell} pretraining trajectories; a line: a cell's mean")
+    fig.tight_layout()
+    return fig
+
+
+def lab_effects(effects: pd.DataFrame) -> plt.Figure:
+    """Each factor's main effect (low → high) on the late and the early slope of knowledge entropy against
+    ln(step), with its 95% interval (kentropy.lab_analysis.main_effects)."""
+    responses = [r for r in ("late_slope", "early_slope") if r in set(effects.response)]
+    fig, axes = plt.subplots(1, len(responses), figsize=(5.5 * len(responses), 3.8), squeeze=False, sharey=True)
+    for ax, response in zip(axes.flat, responses):
+        rows = effects[effects.response == response].iloc[::-1]
+        labels = [f"{r.factor} {r.key}\n{r.low} → {r.high}" for r in rows.itertuples()]
+        y = np.arange(len(rows))
+        ax.errorbar(rows.effect, y, xerr=[rows.effect - rows.ci_low, rows.ci_high - rows.effect], fmt="o", capsize=3)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.set(title=f"effect on the {response.replace('_', ' ')}", xlabel="nats per e-fold of steps")
+    n, dof = int(effects.trajectories.iloc[0]), int(effects.dof.iloc[0])
+    fig.suptitle(f"main effects over {n} trajectories, 95% Student-t intervals on {dof} residual df")
+    fig.tight_layout()
+    return fig
+
+
+def lab_layers(lab: pd.DataFrame, cells: pd.DataFrame) -> plt.Figure:
+    """Each layer's gap to uniform memory use (ln m − H_l) against the share of the run, a panel per cell,
+    a line per layer with its 95% interval over the cell's trajectories (does the last layer move most, as
+    in the paper's Figure 8?)."""
+    layers = lab[(lab.metric == "knowledge_entropy_gap") & lab.layer.notna() & (lab.step > 0)]
+    layers = layers.assign(fraction=layers.step / layers.total_steps, layer=layers.layer.astype(int))
+    models = sorted(layers.model.unique())
+    columns = 4
+    rows = -(-len(models) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
+    verdict = cells.set_index("model").decision
+    for ax, model in zip(axes.flat, models):
+        sns.lineplot(data=layers[layers.model == model], x="fraction", y="value", hue="layer", marker="o",
+                     palette="viridis", errorbar=seed_interval, ax=ax)  # fmt: skip
+        ax.set(title=f"{model}: {verdict[model]}", ylabel="ln m − H_l (nats)")
+        _fraction_axis(ax)
+        ax.xaxis.label.set_size(7)
+        ax.legend(title="layer", fontsize=7, title_fontsize=7)
+    for ax in axes.flat[len(models) :]:
+        ax.remove()
+    per_cell = _lab_trajectories(layers)
+    fig.suptitle(f"per-layer gap; bands: 95% Student-t interval over each cell's {per_cell} trajectories")
+    fig.tight_layout()
+    return fig
+
+
+def _lab_trajectories(table: pd.DataFrame) -> int:
+    return int(table.groupby("model").trajectory.nunique().min())

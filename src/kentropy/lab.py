@@ -212,7 +212,8 @@ def lab_config(default: dict) -> dict:
     entropy = {**default["entropy"], "corpus": {**default["entropy"]["corpus"], "count": ENTROPY_DOCUMENTS}}
     sections = ("threads", "continual", "probe", "downstream", "figures")
     return {"experiment": "lab", "seed": 0, **{k: default[k] for k in sections if k in default},
-            "world": world, "pretrain": pretrain, "models": models, "entropy": entropy}  # fmt: skip
+            "world": world, "pretrain": pretrain, "models": models, "entropy": entropy,
+            "lab": {"design": "screen"}}  # fmt: skip
 
 
 def lab_yaml(default: dict) -> str:
@@ -222,7 +223,7 @@ def lab_yaml(default: dict) -> str:
     header = (
         "# The lab's screen (docs/lab.md): written by `python -m kentropy.lab > config/lab.yaml`; edit\n"
         "# kentropy/lab.py, not this file. Cells c01..c16 are the 2^(7-3) design in standard order (E = ABC,\n"
-        "# F = BCD, G = ACD). Run: snakemake entropy_table --configfile config/lab.yaml\n"
+        "# F = BCD, G = ACD). Run: snakemake lab --configfile config/lab.yaml\n"
     )
     return header + yaml.safe_dump(lab_config(default), sort_keys=False)
 

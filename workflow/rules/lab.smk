@@ -1,4 +1,5 @@
-# The lab (docs/lab.md, kentropy.lab): per-document sums of every trajectory for the bootstrap over documents.
+# The lab (docs/lab.md, kentropy.lab, kentropy.lab_analysis): each trajectory's per-document sums (the
+# bootstrap's input), the lab's tables and its figures.
 
 
 def trajectory_checkpoints(wildcards):
@@ -32,3 +33,34 @@ rule lab_document_sums:
         entropy=PLAN.entropy.to_dict(),
     script:
         "../scripts/lab_document_sums.py"
+
+
+# The analysis exists in a lab config only (its `lab` section): its cells are the config's pretrained models.
+if "lab" in config:
+
+    rule lab_tables:
+        input:
+            entropy=L.table("entropy.parquet"),
+            sums=[L.document_sums(t) for t in TRAJECTORIES],
+        output:
+            table=L.table("lab.parquet"),
+            slopes=L.table("lab_slopes.parquet"),
+            cells=L.table("lab_cells.parquet"),
+            effects=L.table("lab_effects.parquet"),
+            markdown=report(L.table("lab_effects.md"), caption="../report/lab_effects.rst", category="Lab"),
+        log:
+            L.log("lab_tables"),
+        conda:
+            ENV
+        params:
+            code=code("lab_tables.py"),
+            producers=producers,
+            trajectories=list(TRAJECTORIES),
+            steps={t: sorted(spec["steps"]) for t, spec in MODELS.items()},
+        script:
+            "../scripts/lab_tables.py"
+
+    rule lab:
+        input:
+            rules.lab_tables.output,
+            group_figures("lab_figures"),
