@@ -178,3 +178,24 @@ def test_the_lab_target_plans_every_trajectory_its_tables_and_figures(tmp_path):
     assert counts["pretrain_tiny"] == counts["measure_entropy"] == 32 * 12
     assert counts["lab_document_sums"] == 32 and counts["figure"] == 3
     assert counts["skewed_pretraining_corpus"] == 2 and counts["lab_tables"] == counts["entropy_table"] == 1
+
+
+def test_the_follow_up_takes_the_two_largest_t_at_three_levels_on_three_seeds(cells):
+    """The rule of docs/lab.md picks the factors; the follow-up config varies exactly those over their three
+    levels (9 cells), keeps every other factor at the level nearest OLMo's recipe, validates, and reads back."""
+    from kentropy.config import SCHEMA, validate_config
+
+    effects = lab_analysis.main_effects(slopes_for(cells, {"C": 0.02, "F": -0.05}, noise=0.005), cells)
+    assert lab_analysis.strongest_factors(effects) == ("F", "C")
+    follow_up = lab.lab_config(load_config_file(ROOT / "config" / "config.yaml"), ("F", "C"))
+    validate_config(follow_up, SCHEMA)
+    assert follow_up["experiment"] == "lab-followup" and follow_up["pretrain"]["seeds"] == [0, 1, 2]
+    read = lab_analysis.cell_table(follow_up)
+    assert list(read.model) == [f"f{i:02d}" for i in range(1, 10)]
+    assert sorted(zip(read.F, read.C)) == sorted((a, b) for a in (-1, 0, 1) for b in (-1, 0, 1))
+    for factor, code in lab.FOLLOW_UP_BASE.items():
+        if factor not in "FC":
+            assert set(read[factor]) == {code}
+    assert set(read["skew"]) == {0.0, 1.0, 1.5} and set(read.weight_decay) == {0.4} and set(read.activation) == {"swiglu"}
+    with pytest.raises(ValueError, match="two different factors"):
+        lab.follow_up_design(("A", "A"))

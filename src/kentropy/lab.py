@@ -31,6 +31,10 @@ LEVELS = {
 SHARED = {"tokenizer_vocab_size": 512, "hidden_size": 32, "num_layers": 2, "num_heads": 4, "seq_len": 128,
           "batch_size": 16, "warmup_fraction": 0.05}  # fmt: skip
 SEEDS = [0, 1]
+#: The follow-up (docs/lab.md): the screen's two strongest factors at three levels, on these seeds, every other
+#: factor at the level nearest OLMo's recipe (coded: −1 low, 0 the third level, +1 high).
+FOLLOW_UP_SEEDS = [0, 1, 2]
+FOLLOW_UP_BASE = {"A": 0, "B": 0, "C": 1, "D": -1, "E": -1, "F": 0, "G": -1}
 #: Held-out world documents the lab measures on: at least 30,000 tokens at 128 tokens a document at most.
 ENTROPY_DOCUMENTS = 512
 #: The late window starts at this share of a run's steps (the paper's OLMo is stable from about 15%).
@@ -172,16 +176,30 @@ def decides(slopes: list[Slope], final_entropies: list[float], total_steps: int)
     return "falls, not significant"
 
 
-def cell_name(index: int) -> str:
-    """The model name of the design's run ``index`` (0-based, standard order): c01 … c16."""
-    return f"c{index + 1:02d}"
+def follow_up_design(factors: tuple[str, str]) -> list[dict[str, int]]:
+    """The follow-up's cells: ``factors`` at every pair of their three levels (the first varying fastest),
+    every other factor at ``FOLLOW_UP_BASE``."""
+    first, second = factors
+    if first == second or {first, second} - set(LEVELS):
+        raise ValueError(f"the follow-up needs two different factors of {', '.join(LEVELS)}, not {factors}")
+    return [{**FOLLOW_UP_BASE, first: a, second: b} for b in (-1, 0, 1) for a in (-1, 0, 1)]
+
+
+def cell_name(index: int, prefix: str = "c") -> str:
+    """The model name of the design's run ``index`` (0-based, standard order): c01 … c16 (follow-up: f01 …)."""
+    return f"{prefix}{index + 1:02d}"
+
+
+def level_value(factor: str, code: int):
+    """The value of ``factor`` at ``code`` (−1 low, +1 high, 0 the follow-up's third level)."""
+    return LEVELS[factor][{-1: 1, 1: 2, 0: 3}[code]]
 
 
 def cell_recipe(levels: dict[str, int]) -> tuple[dict, dict, int]:
     """(the cell's ``models.<m>.pretrain`` keys, its ``skew``, its parameter count) from its ±1 levels."""
     from .pretrain import TinyModelConfig, parameter_count
 
-    chosen = {LEVELS[f][0]: LEVELS[f][1] if level < 0 else LEVELS[f][2] for f, level in levels.items()}
+    chosen = {LEVELS[f][0]: level_value(f, code) for f, code in levels.items()}
     recipe = {k: chosen[k] for k in ("weight_decay", "lr", "intermediate_size", "activation", "alpha_f")}
     shape = {k: v for k, v in SHARED.items() if k != "tokenizer_vocab_size"}
     cfg = TinyModelConfig(**shape, **recipe, total_steps=1, seed=0)
@@ -192,14 +210,16 @@ def cell_recipe(levels: dict[str, int]) -> tuple[dict, dict, int]:
     return recipe, skew, parameters
 
 
-def lab_config(default: dict) -> dict:
+def lab_config(default: dict, follow_up: tuple[str, str] | None = None) -> dict:
     """config/lab.yaml: the screen's 16 cells as pretrained models of experiment ``lab`` (seeds ``SEEDS``),
     each measured at ``log_steps`` of its own length; the world, the continual, probe, downstream and figure
-    sections are the default config's (the lab's targets are its entropy tables)."""
+    sections are the default config's (the lab's targets are its entropy tables). With ``follow_up`` (two
+    factors): the follow-up's 9 cells, experiment ``lab-followup``, seeds ``FOLLOW_UP_SEEDS``."""
+    design = fractional_design() if follow_up is None else follow_up_design(follow_up)
     models = {}
-    for index, levels in enumerate(fractional_design()):
+    for index, levels in enumerate(design):
         recipe, skew, _ = cell_recipe(levels)
-        models[cell_name(index)] = {
+        models[cell_name(index, "c" if follow_up is None else "f")] = {
             "source": "pretrain",
             "steps": log_steps(recipe["total_steps"]),
             "skew": skew,
@@ -207,34 +227,57 @@ def lab_config(default: dict) -> dict:
         }
     pretrain = {**SHARED, "lr": LEVELS["B"][1], "weight_decay": LEVELS["A"][1], "alpha_f": LEVELS["G"][1],
                 "total_steps": max(m["pretrain"]["total_steps"] for m in models.values()),
-                "intermediate_size": LEVELS["D"][1], "activation": LEVELS["E"][1], "seeds": SEEDS}  # fmt: skip
+                "intermediate_size": LEVELS["D"][1], "activation": LEVELS["E"][1],
+                "seeds": SEEDS if follow_up is None else FOLLOW_UP_SEEDS}  # fmt: skip
     world = {**default["world"], "n_entropy_documents": ENTROPY_DOCUMENTS}
     entropy = {**default["entropy"], "corpus": {**default["entropy"]["corpus"], "count": ENTROPY_DOCUMENTS}}
     sections = ("threads", "continual", "probe", "downstream", "figures")
-    return {"experiment": "lab", "seed": 0, **{k: default[k] for k in sections if k in default},
-            "world": world, "pretrain": pretrain, "models": models, "entropy": entropy,
-            "lab": {"design": "screen"}}  # fmt: skip
+    experiment, lab = ("lab", {"design": "screen"}) if follow_up is None else ("lab-followup", {"design": "follow_up"})
+    return {"experiment": experiment, "seed": 0, **{k: default[k] for k in sections if k in default},
+            "world": world, "pretrain": pretrain, "models": models, "entropy": entropy, "lab": lab}  # fmt: skip
 
 
-def lab_yaml(default: dict) -> str:
+def lab_yaml(default: dict, follow_up: tuple[str, str] | None = None) -> str:
     """``lab_config`` as the committed file: a header that says where it comes from, then the YAML."""
     import yaml
 
-    header = (
-        "# The lab's screen (docs/lab.md): written by `python -m kentropy.lab > config/lab.yaml`; edit\n"
-        "# kentropy/lab.py, not this file. Cells c01..c16 are the 2^(7-3) design in standard order (E = ABC,\n"
-        "# F = BCD, G = ACD). Run: snakemake lab --configfile config/lab.yaml\n"
-    )
-    return header + yaml.safe_dump(lab_config(default), sort_keys=False)
+    if follow_up is None:
+        header = (
+            "# The lab's screen (docs/lab.md): written by `python -m kentropy.lab > config/lab.yaml`; edit\n"
+            "# kentropy/lab.py, not this file. Cells c01..c16 are the 2^(7-3) design in standard order (E = ABC,\n"
+            "# F = BCD, G = ACD). Run: snakemake lab --configfile config/lab.yaml\n"
+        )
+    else:
+        header = (
+            "# The lab's follow-up (docs/lab.md): written by `python -m kentropy.lab --follow-up-from\n"
+            "# results/lab/tables/lab_effects.parquet > config/lab-followup.yaml` (the screen's two factors with\n"
+            f"# the largest |t| on the late slope: {follow_up[0]} and {follow_up[1]}); edit kentropy/lab.py, not\n"
+            "# this file. Cells f01..f09: the two at three levels, the first varying fastest.\n"
+            "# Run: snakemake lab --configfile config/lab-followup.yaml\n"
+        )
+    return header + yaml.safe_dump(lab_config(default, follow_up), sort_keys=False)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Write config/lab.yaml (the screen) to stdout; with ``--follow-up-from`` the screen's effects table,
+    the follow-up's config on the two factors the rule picks (``lab_analysis.strongest_factors``)."""
+    import argparse
     import sys
 
     from .config import load_config_file
 
+    parser = argparse.ArgumentParser(prog="python -m kentropy.lab", description=main.__doc__)
+    parser.add_argument("--follow-up-from", metavar="LAB_EFFECTS_PARQUET", help="the screen's lab_effects.parquet")
+    args = parser.parse_args(argv)
+    follow_up = None
+    if args.follow_up_from:
+        import pandas as pd
+
+        from .lab_analysis import strongest_factors
+
+        follow_up = strongest_factors(pd.read_parquet(args.follow_up_from))
     default = load_config_file(__file__.replace("src/kentropy/lab.py", "config/config.yaml"))
-    sys.stdout.write(lab_yaml(default))
+    sys.stdout.write(lab_yaml(default, follow_up))
 
 
 if __name__ == "__main__":
