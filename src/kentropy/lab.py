@@ -185,6 +185,15 @@ def follow_up_design(factors: tuple[str, str]) -> list[dict[str, int]]:
     return [{**FOLLOW_UP_BASE, first: a, second: b} for b in (-1, 0, 1) for a in (-1, 0, 1)]
 
 
+def strongest_factors(effects) -> tuple[str, str]:
+    """The follow-up's two factors (docs/lab.md): the largest |t| of the main effect on the late slope, from
+    ``lab_effects.parquet`` (kentropy.lab_analysis.main_effects); ties go to the earlier letter."""
+    late = effects[effects.response == "late_slope"]
+    ranked = late.assign(size=late.t.abs()).sort_values(["size", "factor"], ascending=[False, True])
+    first, second = ranked.factor.iloc[:2]
+    return first, second
+
+
 def cell_name(index: int, prefix: str = "c") -> str:
     """The model name of the design's run ``index`` (0-based, standard order): c01 … c16 (follow-up: f01 …)."""
     return f"{prefix}{index + 1:02d}"
@@ -260,7 +269,7 @@ def lab_yaml(default: dict, follow_up: tuple[str, str] | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Write config/lab.yaml (the screen) to stdout; with ``--follow-up-from`` the screen's effects table,
-    the follow-up's config on the two factors the rule picks (``lab_analysis.strongest_factors``)."""
+    the follow-up's config on the two factors the rule picks (``strongest_factors``)."""
     import argparse
     import sys
 
@@ -272,8 +281,6 @@ def main(argv: list[str] | None = None) -> None:
     follow_up = None
     if args.follow_up_from:
         import pandas as pd
-
-        from .lab_analysis import strongest_factors
 
         follow_up = strongest_factors(pd.read_parquet(args.follow_up_from))
     default = load_config_file(__file__.replace("src/kentropy/lab.py", "config/config.yaml"))

@@ -150,14 +150,6 @@ def main_effects(slopes: pd.DataFrame, cells: pd.DataFrame, level: float = 0.95)
     return pd.DataFrame(rows)
 
 
-def strongest_factors(effects: pd.DataFrame) -> tuple[str, str]:
-    """The follow-up's two factors (docs/lab.md): the largest |t| of the main effect on the late slope."""
-    late = effects[effects.response == "late_slope"]
-    ranked = late.assign(size=late.t.abs()).sort_values(["size", "factor"], ascending=[False, True])
-    first, second = ranked.factor.iloc[:2]
-    return first, second
-
-
 def cpu_model() -> str:
     """This machine's CPU model (``/proc/cpuinfo``'s model name, as ``lscpu`` prints it), for the tables'
     note: every time and number names the machine type it came from."""
