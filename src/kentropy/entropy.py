@@ -143,6 +143,18 @@ class EntropyMeter:
         return table
 
 
+def _load(checkpoint: str, corpus: pd.DataFrame, spec: EntropySpec, device: str | None):
+    """The checkpoint's model (``spec``'s dtype and attention, on ``device``: default cuda when available), its
+    tokenizer, and the corpus's token sequences cut to ``spec.max_length``, in the corpus's order."""
+    from transformers import AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    attention = ENTROPY_ATTENTION if spec.attention == "fused" else "eager"
+    model = load_causal_lm(checkpoint, getattr(torch, spec.dtype), attention).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    return model, tokenizer, token_sequences(corpus, tokenizer, spec.max_length)
+
+
 def measure_checkpoint(
     checkpoint: str,
     corpus: pd.DataFrame,
@@ -155,13 +167,8 @@ def measure_checkpoint(
     ``text`` or ``input_ids`` column, kentropy.corpora): what the ``measure_entropy`` rule and ``kentropy
     entropy`` both run. Documents are measured longest first, in batches of similar length
     (``corpora.longest_first``): the averages do not depend on the order, and little of a batch is padding."""
-    from transformers import AutoTokenizer
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    attention = ENTROPY_ATTENTION if spec.attention == "fused" else "eager"
-    model = load_causal_lm(checkpoint, getattr(torch, spec.dtype), attention).to(device)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    sequences = longest_first(token_sequences(corpus, tokenizer, spec.max_length))
+    model, tokenizer, sequences = _load(checkpoint, corpus, spec, device)
+    sequences = longest_first(sequences)
     n_batches = -(-len(sequences) // batch_size)
     batches = padded_batches(sequences, batch_size, pad_id_of(tokenizer))
     return measure(model, batches, total=n_batches, progress=progress, average=spec.average)
@@ -170,13 +177,8 @@ def measure_checkpoint(
 def checkpoint_document_sums(checkpoint: str, corpus: pd.DataFrame, spec: EntropySpec, device: str | None = None):
     """``document_coefficient_sums`` of the checkpoint in ``checkpoint`` over ``corpus``, loaded, tokenized and
     truncated as ``measure_checkpoint`` does, documents in the corpus's order (the lab's bootstrap input)."""
-    from transformers import AutoTokenizer
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    attention = ENTROPY_ATTENTION if spec.attention == "fused" else "eager"
-    model = load_causal_lm(checkpoint, getattr(torch, spec.dtype), attention).to(device)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    return document_coefficient_sums(model, token_sequences(corpus, tokenizer, spec.max_length), spec.average)
+    model, _, sequences = _load(checkpoint, corpus, spec, device)
+    return document_coefficient_sums(model, sequences, spec.average)
 
 
 def measure(
