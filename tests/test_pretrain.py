@@ -158,7 +158,8 @@ def test_a_model_with_its_own_skew_pretrains_on_its_own_corpus(tmp_path):
     done = snakemake(tmp_path, "-n", "-p", "resources/e2e/checkpoints/wide/step30", "--configfile", str(path),
                      offline=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:]
-    assert "input: resources/e2e/world/pretrain-person0-object1.5.parquet, resources/e2e/tokenizers/wide" in done.stdout
+    skewed = "resources/e2e/world/pretrain-person0-object1.5.parquet"
+    assert f"input: {skewed}, resources/e2e/tokenizers/vocab400" in done.stdout
 
 
 def yaml_roundtrip(config):

@@ -16,6 +16,7 @@ from kentropy.manifests import ManifestError, check_model, duplicate_steps, toke
 from kentropy.meters import METRICS
 from kentropy.plan import Plan, pretrain_recipe
 from kentropy.provenance import code_digest, local_checkpoint_fingerprint
+from kentropy.world import skewed_pretraining_corpus, spec_for, write_entropy_documents, write_world
 
 try:
     validate_config(config, workflow.source_path("../../config/schema.yaml"))
@@ -247,7 +248,7 @@ def tokenizer_dir(wildcards):
     model = TRAJECTORIES[wildcards.model].model
     spec = config["models"][model]
     if spec["source"] == "pretrain":
-        return L.tokenizer(model)
+        return L.tokenizer(pretrain_recipe(config, model)["tokenizer_vocab_size"])
     return L.checkpoint(model, spec, min(spec["steps"]))
 
 
