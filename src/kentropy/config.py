@@ -363,13 +363,6 @@ def _check_resuscitation(config: dict) -> None:
     for run in resus["runs"]:
         if run not in config["continual"]["runs"]:
             raise ConfigError(f"config: resuscitation.runs: {run!r} is not a key of continual.runs")
-    pretrained = [m for m, spec in config["models"].items() if spec["source"] == "pretrain"]
-    gelu = [m for m in pretrained if pretrain_recipe(config, m)["activation"] == "gelu"]
-    if gelu:
-        raise ConfigError(
-            f"config: resuscitation: models.{gelu[0]} is pretrained with pretrain.activation gelu, a non-gated MLP; "
-            "Algorithm 1 scales a row of a gated MLP's up projection (drop the resuscitation section)"
-        )
     grid = ResuscitationGrid.from_config(config)
     p, q = grid.figure14
     if (p, float(q)) not in grid.grid:
