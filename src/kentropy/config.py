@@ -303,6 +303,10 @@ def _check_continual(config: dict) -> None:
         raise ConfigError(f"config: {generated[0]}.source: generated needs the `world` section")
     if cont["baseline"] not in cont["runs"]:
         raise ConfigError(f"config: continual.baseline: {cont['baseline']!r} is not a key of continual.runs")
+    steps = {s for m in config["models"].values() for s in m["steps"]}
+    for step in cont.get("steps", []):
+        if step not in steps:
+            raise ConfigError(f"config: continual.steps: {step} is not a step of any model")
     if cont["knowledge"]["source"] == "generated" and "world" in config:
         world, n = config["world"], cont["n_injections"]
         if world["n_once"] % n:
@@ -360,6 +364,13 @@ def _check_resuscitation(config: dict) -> None:
     for step in resus["steps"]:
         if step not in steps:
             raise ConfigError(f"config: resuscitation.steps: {step} is not a step of any model")
+    continued = config["continual"].get("steps")
+    for step in resus["steps"]:
+        if continued is not None and step not in continued:
+            raise ConfigError(
+                f"config: resuscitation.steps: {step} is not in continual.steps (its copies are compared with the "
+                "original checkpoint's runs)"
+            )
     for run in resus["runs"]:
         if run not in config["continual"]["runs"]:
             raise ConfigError(f"config: resuscitation.runs: {run!r} is not a key of continual.runs")

@@ -300,10 +300,16 @@ def variant_checkpoint(wildcards):
     return L.resuscitated_checkpoint(wildcards.model, wildcards.step, wildcards.variant)
 
 
+def continued_steps():
+    """(trajectory, step) pairs of the checkpoints that continue training: those of ``continual.steps``, else all."""
+    listed = config["continual"].get("steps")
+    return [(m, s) for m, s in model_steps() if listed is None or s in listed]
+
+
 def evaluation_files(kind):
-    """Probe or downstream tables of every model state: each checkpoint before and after every run, and
-    each resuscitated copy before and after the resuscitation runs."""
-    files = [L.evaluation(m, s, "original", state, kind) for m, s in model_steps() for state in ["before", *TRAINED]]
+    """Probe or downstream tables of every model state: each continued checkpoint before and after every run,
+    and each resuscitated copy before and after the resuscitation runs."""
+    files = [L.evaluation(m, s, "original", state, kind) for m, s in continued_steps() for state in ["before", *TRAINED]]
     for m, s in resuscitated_checkpoints():
         files += [
             L.evaluation(m, s, v, state, kind)
@@ -322,7 +328,7 @@ def retention_curves():
             L.stream(m, r.name, "manifest.parquet"),
             {**model_keys(m, config["seed"]), "step": s, "variant": "original", "run": r.run, "seed": r.seed},
         )
-        for m, s in sorted(model_steps())  # sorted: the param must not depend on the config's key order
+        for m, s in sorted(continued_steps())  # sorted: the param must not depend on the config's key order
         for r in PLAN.baseline_runs()
     ]
 
