@@ -18,7 +18,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from .errors import KentropyError
 from .layout import NAME_PATTERN, PatternError, parse_run_name, parse_trajectory_name, step_path
-from .plan import ResuscitationGrid, Run, pretrain_recipe
+from .plan import ResuscitationGrid, Run, continued_steps, pretrain_recipe
 
 #: The schema of a config, in the checkout (the workflow passes its own copy's path).
 SCHEMA = Path(__file__).resolve().parents[2] / "config/schema.yaml"
@@ -307,6 +307,10 @@ def _check_continual(config: dict) -> None:
     for step in cont.get("steps", []):
         if step not in steps:
             raise ConfigError(f"config: continual.steps: {step} is not a step of any model")
+    for name, model in config["models"].items():
+        for step in model.get("continual_steps", []):
+            if step not in model["steps"]:
+                raise ConfigError(f"config: models.{name}.continual_steps: {step} is not one of its steps")
     if cont["knowledge"]["source"] == "generated" and "world" in config:
         world, n = config["world"], cont["n_injections"]
         if world["n_once"] % n:
@@ -364,12 +368,11 @@ def _check_resuscitation(config: dict) -> None:
     for step in resus["steps"]:
         if step not in steps:
             raise ConfigError(f"config: resuscitation.steps: {step} is not a step of any model")
-    continued = config["continual"].get("steps")
-    for step in resus["steps"]:
-        if continued is not None and step not in continued:
+    for name, model in config["models"].items():
+        for step in set(resus["steps"]) & set(model["steps"]) - set(continued_steps(config, name)):
             raise ConfigError(
-                f"config: resuscitation.steps: {step} is not in continual.steps (its copies are compared with the "
-                "original checkpoint's runs)"
+                f"config: resuscitation.steps: {step} does not continue training for models.{name} (continual.steps, "
+                "continual_steps): its copies are compared with the original checkpoint's runs"
             )
     for run in resus["runs"]:
         if run not in config["continual"]["runs"]:

@@ -59,6 +59,8 @@ TABLES = frozenset(
         "lab_cells.parquet",
         "lab_effects.parquet",
         "lab_effects.md",
+        "lab_contrast.parquet",
+        "lab_contrast.md",
     }
 )
 #: What a training run's folder holds (``Layout.training``) and a stream's (``Layout.stream``).

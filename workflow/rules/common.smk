@@ -15,6 +15,7 @@ from kentropy.layout import VARIANT_REGEX, WORLD_FILES, Layout, model_keys
 from kentropy.manifests import ManifestError, check_model, duplicate_steps, tokens_seen
 from kentropy.meters import METRICS
 from kentropy.plan import Plan, pretrain_recipe
+from kentropy.plan import continued_steps as plan_continued_steps
 from kentropy.provenance import code_digest, local_checkpoint_fingerprint
 from kentropy.world import skewed_pretraining_corpus, spec_for, write_entropy_documents, write_world
 
@@ -301,9 +302,8 @@ def variant_checkpoint(wildcards):
 
 
 def continued_steps():
-    """(trajectory, step) pairs of the checkpoints that continue training: those of ``continual.steps``, else all."""
-    listed = config["continual"].get("steps")
-    return [(m, s) for m, s in model_steps() if listed is None or s in listed]
+    """(trajectory, step) pairs of the checkpoints that continue training (kentropy.plan.continued_steps)."""
+    return [(t, s) for t, spec in TRAJECTORIES.items() for s in plan_continued_steps(config, spec.model)]
 
 
 def evaluation_files(kind):
