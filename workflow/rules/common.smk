@@ -309,7 +309,9 @@ def continued_steps():
 def evaluation_files(kind):
     """Probe or downstream tables of every model state: each continued checkpoint before and after every run,
     and each resuscitated copy before and after the resuscitation runs."""
-    files = [L.evaluation(m, s, "original", state, kind) for m, s in continued_steps() for state in ["before", *TRAINED]]
+    files = [
+        L.evaluation(m, s, "original", state, kind) for m, s in continued_steps() for state in ["before", *TRAINED]
+    ]
     for m, s in resuscitated_checkpoints():
         files += [
             L.evaluation(m, s, v, state, kind)

@@ -62,7 +62,6 @@ if "lab" in config:
     # The continual contrast (docs/lab.md): the two models that continue training (`python -m kentropy.lab
     # --contrast-from`), the decaying one told apart by the lab's verdicts.
     CONTRAST = sorted(m for m, spec in config["models"].items() if spec.get("continual_steps"))
-
     if len(CONTRAST) == 2:
 
         rule lab_contrast:
@@ -71,9 +70,7 @@ if "lab" in config:
                 cells=rules.lab_tables.output.cells,
             output:
                 table=L.table("lab_contrast.parquet"),
-                markdown=report(
-                    L.table("lab_contrast.md"), caption="../report/lab_contrast.rst", category="Lab"
-                ),
+                markdown=report(L.table("lab_contrast.md"), caption="../report/lab_contrast.rst", category="Lab"),
             log:
                 L.log("lab_contrast"),
             conda:
