@@ -162,6 +162,18 @@ def test_the_lab_figures_draw_from_the_lab_tables(cells, config):
     ):
         assert len(fig.axes) >= 2
         figures.plt.close(fig)
+    fig = figures.lab_trajectories(table, decisions)
+    assert [ax.get_title() for ax in fig.axes][:-1] == [f"{f}: {key}" for f, (key, *_) in lab.LEVELS.items()]
+    follow_up = lab.lab_config(load_config_file(ROOT / "config" / "config.yaml"), ("E", "C"))  # varies E and C
+    varied = lab_analysis.cell_table(follow_up)
+    table = lab_analysis.lab_table(entropy_rows(varied, follow_up), varied)
+    fig = figures.lab_trajectories(table, lab_analysis.cell_decisions(slopes_for(varied, {}), varied))
+    assert [ax.get_title() for ax in fig.axes] == [
+        "C: tokens_per_parameter",
+        "E: activation",
+        "every cell by the rule's verdict",
+    ]
+    figures.plt.close(fig)
     default = load_config_file(ROOT / "config" / "config.yaml")
     assert not set(GROUPS["lab_figures"]) & set(drawn(default))
 
