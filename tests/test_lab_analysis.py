@@ -144,6 +144,13 @@ def test_the_markdown_has_every_factor_and_every_cell(cells):
     for factor, (key, *_) in lab.LEVELS.items():
         assert f"| {factor} {key} |" in text
     assert all(f"| {m} |" in text for m in cells.model) and "24 residual degrees of freedom" in text
+    assert "three-factor words" in text
+    follow_up = lab_analysis.cell_table(lab.lab_config(load_config_file(ROOT / "config" / "config.yaml"), ("E", "C")))
+    slopes = slopes_for(follow_up, {"E": -0.1}, seeds=(0, 1, 2))
+    text = lab_analysis.effects_markdown(
+        lab_analysis.main_effects(slopes, follow_up), lab_analysis.cell_decisions(slopes, follow_up), "AMD EPYC"
+    )
+    assert "curvature over three levels" in text and "three-factor words" not in text
 
 
 def test_the_lab_figures_draw_from_the_lab_tables(cells, config):
