@@ -2,7 +2,7 @@
 
 Same randomly initialised OLMo-architecture model, same batches, same AdamW, schedule and clipping:
   plain:     model in fp32, torch.autocast(bfloat16) on GPU, gradient accumulation by hand;
-  deepspeed: kentropy.continual.make_engine + train_step (fp32 master weights + bf16 autocast + ZeRO on
+  deepspeed: kentropy.training.continual.make_engine + train_step (fp32 master weights + bf16 autocast + ZeRO on
              GPU, fp32 on CPU), exactly what the continual_train rule runs.
 ``--compile`` compiles the model in both (the ``continual.compile`` setting); on a GPU both use the fused
 AdamW kernel, as the training path does. Prints one JSON line: tokens/s of each, the slowdown ratio
@@ -75,7 +75,7 @@ def timed(step_fn, args) -> float:
 
 
 def plain(args, run, tokens) -> float:
-    from kentropy.schedule import adamw, warmup_cosine
+    from kentropy.training.schedule import adamw, warmup_cosine
 
     model = build(args).train()
     if args.compile:
@@ -103,7 +103,7 @@ def plain(args, run, tokens) -> float:
 
 
 def deepspeed_path(args, run, tokens) -> tuple[float, float]:
-    from kentropy.continual import _init_distributed, make_engine, train_step
+    from kentropy.training.continual import _init_distributed, make_engine, train_step
 
     _init_distributed("nccl" if args.device == "cuda" else "gloo")
     model = build(args)
@@ -132,7 +132,7 @@ def profile(step_fn, args) -> None:
 
 
 def main() -> None:
-    from kentropy.plan import Run
+    from kentropy.core.plan import Run
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

@@ -78,8 +78,8 @@ def tiny_olmo(root: Path, n_fictional: int, noise: float = 0.0):
     ``root/tok``) and a randomly initialised tiny OLMo on it, weights perturbed by ``noise``."""
     from transformers import AutoTokenizer
 
-    from kentropy.pretrain import TinyModelConfig, init_model, train_tokenizer
-    from kentropy.world import build_world, pretraining_corpus
+    from kentropy.sources.world import build_world, pretraining_corpus
+    from kentropy.training.pretrain import TinyModelConfig, init_model, train_tokenizer
 
     world = build_world(0, 20, n_fictional)
     train_tokenizer(pretraining_corpus(world, 200, 1), 300, root / "tok")

@@ -14,16 +14,16 @@ import pandas as pd
 import pytest
 import torch
 
-from kentropy.continual import deepspeed_config
-from kentropy.corpora import pack_blocks
-from kentropy.downstream import write_local_tasks
-from kentropy.evaluation import Evaluation, evaluate_state
-from kentropy.forgetting import PROBE_COLUMNS
-from kentropy.knowledge import probe_table
-from kentropy.launch import launch_command
-from kentropy.plan import Downstream, EvaluationSpec, ReleasedEvaluator, Run
-from kentropy.streams import injection_schedule, write_stream
-from kentropy.world import fictional_record, multiple_choice_questions, new_domain_corpus
+from kentropy.analysis.forgetting import PROBE_COLUMNS
+from kentropy.core.plan import Downstream, EvaluationSpec, ReleasedEvaluator, Run
+from kentropy.evaluation.benchmarks import write_local_tasks
+from kentropy.evaluation.model_state import Evaluation, evaluate_state
+from kentropy.sources.corpora import pack_blocks
+from kentropy.sources.fictional_knowledge import probe_table
+from kentropy.sources.world import fictional_record, multiple_choice_questions, new_domain_corpus
+from kentropy.training.continual import deepspeed_config
+from kentropy.training.launch import launch_command
+from kentropy.training.streams import injection_schedule, write_stream
 
 from .conftest import tiny_model, tiny_olmo
 
@@ -76,12 +76,12 @@ def test_deepspeed_config_accumulates_to_the_global_batch():
 
 def test_launch_command_runs_one_process_per_gpu():
     python = "/home/me/my project/.venv/bin/python"  # a space: one argument, never split
-    assert launch_command(0, python=python) == [python, "-m", "kentropy.continual"]
-    assert launch_command(1, python=python) == [python, "-m", "kentropy.continual"]
+    assert launch_command(0, python=python) == [python, "-m", "kentropy.training.continual"]
+    assert launch_command(1, python=python) == [python, "-m", "kentropy.training.continual"]
     for n in (4, 8):
         assert launch_command(n, python=python) == [
             *(python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n)),
-            *("-m", "kentropy.continual"),
+            *("-m", "kentropy.training.continual"),
         ]
 
 
@@ -132,7 +132,7 @@ def train_command(root, name, retention=False):
     return [
         sys.executable,
         "-m",
-        "kentropy.continual",
+        "kentropy.training.continual",
         "--model",
         str(root / "ckpt"),
         "--stream",
@@ -201,7 +201,7 @@ def test_killed_run_resumes_to_the_same_result(start):
 
 
 def test_learning_rate_log_follows_the_schedule(start):
-    from kentropy.schedule import warmup_cosine
+    from kentropy.training.schedule import warmup_cosine
 
     log = pd.read_parquet(uninterrupted(start) / "loss.parquet")
     want = [RUN.lr * warmup_cosine(s, RUN.total_steps, RUN.warmup_fraction, RUN.alpha_f) for s in log.step]
@@ -241,7 +241,7 @@ def test_zero_learning_rate_saves_the_checkpoint_bit_for_bit(start, dtype):
 
 
 def test_adamw_as_olmo_builds_it():
-    from kentropy.schedule import adamw
+    from kentropy.training.schedule import adamw
 
     model = tiny_olmo_model()
     optimizer = adamw(model, 1e-3, 0.1)

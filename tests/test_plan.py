@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from kentropy.config import load_config
-from kentropy.plan import Plan, Run, Spec
+from kentropy.core.config import load_config
+from kentropy.core.plan import Plan, Run, Spec
 
 from .conftest import ROOT
 

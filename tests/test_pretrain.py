@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from kentropy.pretrain import TinyModelConfig, batch_indices, train_segment, train_tokenizer
-from kentropy.schedule import warmup_cosine
-from kentropy.world import build_world, pretraining_corpus
+from kentropy.sources.world import build_world, pretraining_corpus
+from kentropy.training.pretrain import TinyModelConfig, batch_indices, train_segment, train_tokenizer
+from kentropy.training.schedule import warmup_cosine
 
 
 def test_batch_indices_cover_each_epoch_once():
@@ -71,8 +71,8 @@ def test_segments_equal_one_run(tmp_path, activation):
 def test_the_schemas_activations_are_the_ones_init_model_builds():
     import yaml
 
-    from kentropy.config import SCHEMA
-    from kentropy.pretrain import ACTIVATIONS
+    from kentropy.core.config import SCHEMA
+    from kentropy.training.pretrain import ACTIVATIONS
 
     schema = yaml.safe_load(SCHEMA.read_text())
     assert tuple(schema["properties"]["pretrain"]["properties"]["activation"]["enum"]) == ACTIVATIONS
@@ -81,7 +81,7 @@ def test_the_schemas_activations_are_the_ones_init_model_builds():
 def test_a_gelu_model_cannot_be_resuscitated_and_says_so_at_validation():
     import yaml
 
-    from kentropy.config import SCHEMA, ConfigError, validate_config
+    from kentropy.core.config import SCHEMA, ConfigError, validate_config
 
     from .conftest import ROOT
 
@@ -107,8 +107,8 @@ def _two_recipes(**override):
 
 
 def test_a_model_may_pretrain_its_own_recipe_over_the_experiments():
-    from kentropy.config import SCHEMA, validate_config
-    from kentropy.plan import RECIPE_KEYS, pretrain_recipe
+    from kentropy.core.config import SCHEMA, validate_config
+    from kentropy.core.plan import RECIPE_KEYS, pretrain_recipe
 
     config = _two_recipes(intermediate_size=256, activation="gelu", lr=0.004)
     validate_config(config, SCHEMA)
@@ -122,7 +122,7 @@ def test_a_model_may_pretrain_its_own_recipe_over_the_experiments():
 def yaml_schema():
     import yaml
 
-    from kentropy.config import SCHEMA
+    from kentropy.core.config import SCHEMA
 
     return yaml.safe_load(SCHEMA.read_text())
 
@@ -137,14 +137,14 @@ def yaml_schema():
     ],
 )
 def test_a_models_recipe_is_checked_naming_its_key(override, message):
-    from kentropy.config import SCHEMA, ConfigError, validate_config
+    from kentropy.core.config import SCHEMA, ConfigError, validate_config
 
     with pytest.raises(ConfigError, match=message):
         validate_config(_two_recipes(**override), SCHEMA)
 
 
 def test_a_model_with_its_own_skew_pretrains_on_its_own_corpus(tmp_path):
-    from kentropy.config import SCHEMA, ConfigError, validate_config
+    from kentropy.core.config import SCHEMA, ConfigError, validate_config
 
     from .conftest import snakemake
 

@@ -7,8 +7,8 @@ import shutil
 import pandas as pd
 import pyarrow.parquet as pq
 
-from kentropy.io import write_table
-from kentropy.provenance import (
+from kentropy.core.io import write_table
+from kentropy.core.provenance import (
     PACKAGE,
     code_digest,
     imported_modules,
@@ -31,12 +31,14 @@ def _copy_package(tmp_path):
 def test_a_library_change_changes_the_digest_of_exactly_the_scripts_that_run_it(tmp_path):
     package = _copy_package(tmp_path)
     entropy, figure = SCRIPTS / "measure_entropy.py", SCRIPTS / "figure.py"
-    assert "entropy" in modules_used(entropy, package) and "entropy" not in modules_used(figure, package)
-    # training runs kentropy.continual as a program: found through the launch command's "-m kentropy.continual"
-    assert "continual" in modules_used(SCRIPTS / "continual_train.py", package)
+    measuring = "measurement.entropy_pass"
+    assert measuring in modules_used(entropy, package) and measuring not in modules_used(figure, package)
+    # training runs kentropy.training.continual as a program: found through the launch command's "-m
+    # kentropy.training.continual"
+    assert "training.continual" in modules_used(SCRIPTS / "continual_train.py", package)
     before = {s: code_digest(s, package) for s in (entropy, figure)}
 
-    source = package / "entropy.py"
+    source = package / "measurement" / "entropy_pass.py"
     text = source.read_text()
     # A docstring, a comment and reformatting change no behaviour: nothing reruns.
     first_def = text.index("\ndef ")
@@ -79,14 +81,15 @@ def test_a_local_checkpoint_changed_in_place_changes_its_fingerprint(tmp_path):
 
 
 def test_an_edit_in_a_subpackage_changes_the_digest_of_the_jobs_that_run_it(tmp_path):
-    """kentropy.meters is a subpackage, reached through ``from .meters import …`` and its own relative
+    """kentropy.measurement.meters is a subpackage, reached through ``from .meters import …`` and its own relative
     imports: editing one of its modules reruns the entropy jobs (a changed code param), not the training."""
     package = _copy_package(tmp_path)
     entropy, train = SCRIPTS / "measure_entropy.py", SCRIPTS / "continual_train.py"
-    assert {"meters", "meters.registry", "meters.sparsity", "meters.kernels"} <= set(modules_used(entropy, package))
-    assert not any(m.startswith("meters") for m in modules_used(train, package))
+    meters = "measurement.meters"
+    assert {meters, f"{meters}.registry", f"{meters}.sparsity", f"{meters}.kernels"} <= set(modules_used(entropy, package))
+    assert not any(m.startswith(meters) for m in modules_used(train, package))
     before = {s: code_digest(s, package) for s in (entropy, train)}
-    source = package / "meters" / "sparsity.py"
+    source = package / "measurement" / "meters" / "sparsity.py"
     source.write_text(source.read_text() + "\n\ndef _added():\n    return 1\n")
     assert code_digest(entropy, package) != before[entropy] and code_digest(train, package) == before[train]
 
@@ -107,7 +110,7 @@ def test_the_library_has_no_import_cycle():
     from graphlib import CycleError, TopologicalSorter
 
     graph = _import_graph()
-    assert {"plan", "meters.sparsity", "hashing"} <= set(graph)
+    assert {"core.plan", "measurement.meters.sparsity", "core.hashing"} <= set(graph)
     try:
         list(TopologicalSorter(graph).static_order())
     except CycleError as err:

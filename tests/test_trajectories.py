@@ -7,11 +7,11 @@ import pytest
 import yaml
 from scipy import stats
 
-from kentropy.config import ConfigError, load_config
-from kentropy.layout import model_keys, parse_trajectory_name, trajectory_name, with_keys
-from kentropy.metrics import ACROSS_METHOD, CI_METHOD, across_trajectories, hierarchical_interval
-from kentropy.plan import Plan
-from kentropy.tables import resuscitation_table, table2, table2_markdown
+from kentropy.analysis.continual_tables import resuscitation_table, table2, table2_markdown
+from kentropy.analysis.outcomes import ACROSS_METHOD, CI_METHOD, across_trajectories, hierarchical_interval
+from kentropy.core.config import ConfigError, load_config
+from kentropy.core.layout import model_keys, parse_trajectory_name, trajectory_name, with_keys
+from kentropy.core.plan import Plan
 
 from .conftest import ROOT
 

@@ -1,4 +1,4 @@
-# Checkpoints in save_pretrained format, whatever the source (kentropy.layout: Layout.checkpoint).
+# Checkpoints in save_pretrained format, whatever the source (kentropy.core.layout: Layout.checkpoint).
 
 
 rule train_tokenizer:

@@ -1,8 +1,8 @@
-"""Train one checkpoint on one run's stream with DeepSpeed (kentropy.continual), then evaluate the trained
-model (kentropy.evaluation, the evaluate rule's code) in the same process. One process (CPU or one GPU): the
+"""Train one checkpoint on one run's stream with DeepSpeed (kentropy.training.continual), then evaluate the trained
+model (kentropy.evaluation.model_state, the evaluate rule's code) in the same process. One process (CPU or one GPU): the
 trainer runs in this job's interpreter, so the libraries are imported once (and a warm-started job,
-kentropy.warm, imports nothing); several GPUs: one process per GPU (kentropy.launch). The run and the
-evaluation cross the command line once each, as the JSON of their typed objects (kentropy.plan). The
+kentropy.jobs.warm, imports nothing); several GPUs: one process per GPU (kentropy.training.launch). The run and the
+evaluation cross the command line once each, as the JSON of their typed objects (kentropy.core.plan). The
 interpreter, GPU count, threads, batch sizes of probes and benchmarks, ``continual.compile`` and the live logs
 (``monitor``) are not params: they change speed (and rounding), not the result, so changing them reruns
 nothing."""
@@ -12,16 +12,16 @@ import shlex
 import subprocess
 import sys
 
-from kentropy.offline import hf_env
+from kentropy.core.environment import hf_env
 
 os.environ.update(hf_env(snakemake.config["hf_cache"]))  # before any HF import: compute nodes are offline
 
-from kentropy.evaluation import Evaluation  # noqa: E402
-from kentropy.launch import launch_command  # noqa: E402
-from kentropy.layout import Layout  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
-from kentropy.monitor import Monitor  # noqa: E402
-from kentropy.plan import Run, Speed  # noqa: E402
+from kentropy.core.layout import Layout  # noqa: E402
+from kentropy.core.logs import log_to  # noqa: E402
+from kentropy.core.plan import Run, Speed  # noqa: E402
+from kentropy.evaluation.model_state import Evaluation  # noqa: E402
+from kentropy.training.launch import launch_command  # noqa: E402
+from kentropy.training.monitor import Monitor  # noqa: E402
 
 out = snakemake.output
 speed = Speed.from_config(snakemake.config)
@@ -44,10 +44,10 @@ options = [
     *(["--monitor", monitor.to_json()] if monitor.enabled else []),
 ]  # fmt: skip
 if gpus <= 1:
-    from kentropy.continual import main
+    from kentropy.training.continual import main
 
     with log_to(snakemake.log[0]) as log:
-        log.info("python -m kentropy.continual %s", shlex.join(options))
+        log.info("python -m kentropy.training.continual %s", shlex.join(options))
         main(options)
 else:
     argv = [*launch_command(gpus, python=sys.executable), *options]

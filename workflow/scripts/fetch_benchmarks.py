@@ -5,13 +5,13 @@ import json
 import os
 from pathlib import Path
 
-from kentropy.offline import hf_env
+from kentropy.core.environment import hf_env
 
 os.environ.update(hf_env(snakemake.config["hf_cache"], offline=False))  # this localrule may download
 
-from kentropy.downstream import prefetch, write_local_tasks  # noqa: E402
-from kentropy.io import atomic_dir  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
+from kentropy.core.io import atomic_dir  # noqa: E402
+from kentropy.core.logs import log_to  # noqa: E402
+from kentropy.evaluation.benchmarks import prefetch, write_local_tasks  # noqa: E402
 
 cfg = snakemake.params.downstream
 final = Path(snakemake.output[0]).resolve()

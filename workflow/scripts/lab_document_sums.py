@@ -1,9 +1,9 @@
 """Each evaluation document's |coefficient| sums at every configured step of one trajectory: the input of the
-lab's bootstrap over documents (kentropy.lab, docs/lab.md)."""
+lab's bootstrap over documents (kentropy.analysis.lab_design, docs/lab.md)."""
 
 import os
 
-from kentropy.offline import FIXED_THREADS, hf_env
+from kentropy.core.environment import FIXED_THREADS, hf_env
 
 # Before any HF or torch import: compute nodes read the prefetched cache only; no library picks its own
 # thread count.
@@ -12,10 +12,10 @@ os.environ.update({**hf_env(), **FIXED_THREADS})
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from kentropy.entropy import checkpoint_document_sums  # noqa: E402
-from kentropy.io import atomic_file, table_reader  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
-from kentropy.plan import EntropySpec  # noqa: E402
+from kentropy.core.io import atomic_file, table_reader  # noqa: E402
+from kentropy.core.logs import log_to  # noqa: E402
+from kentropy.core.plan import EntropySpec  # noqa: E402
+from kentropy.measurement.entropy_pass import checkpoint_document_sums  # noqa: E402
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

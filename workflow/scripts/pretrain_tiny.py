@@ -2,15 +2,15 @@
 
 import os
 
-from kentropy.offline import hf_env
+from kentropy.core.environment import hf_env
 
 os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
 
 import torch  # noqa: E402
 
-from kentropy.io import write_table  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
-from kentropy.pretrain import TinyModelConfig, train_segment  # noqa: E402
+from kentropy.core.io import write_table  # noqa: E402
+from kentropy.core.logs import log_to  # noqa: E402
+from kentropy.training.pretrain import TinyModelConfig, train_segment  # noqa: E402
 
 with log_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
