@@ -184,7 +184,7 @@ def test_the_base_install_measures_entropy_without_any_extra(tmp_path):
     site = _base_site(tmp_path / "site")
     assert not any((site / name).exists() for name in ("snakemake", "deepspeed", "lm_eval", "seaborn"))
     env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{ROOT / 'src'}"}
-    code = "import sys; from kentropy.cli.main import main; main(sys.argv[1:])"
+    code = "import sys; from kentropy.cli.commands import main; main(sys.argv[1:])"
     args = [
         "entropy",
         "--model",

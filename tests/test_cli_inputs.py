@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from kentropy.cli.main import main
+from kentropy.cli.commands import main
 from kentropy.core.io import MARKER
 
 from .conftest import save_word_tokenizer, tiny_model

@@ -244,7 +244,7 @@ def test_the_cli_reads_a_hub_repo_at_a_step_or_revision_offline(reuploaded, tmp_
     cache, old, new = reuploaded
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(" ".join(f"w{(7 * i + j) % 95 + 2}" for j in range(2 * i + 3)) + "\n" for i in range(12)))
-    kentropy = [sys.executable, "-m", "kentropy.cli.main", "entropy", "--corpus", str(corpus), "--max-length", "32"]
+    kentropy = [sys.executable, "-m", "kentropy.cli.commands", "entropy", "--corpus", str(corpus), "--max-length", "32"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     for model, extra, out in (
         (f"{REPO}@{old}", ["--hf-cache", str(cache)], "pinned.parquet"),
