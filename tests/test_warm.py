@@ -1,4 +1,4 @@
-"""The warm start (kentropy.jobs.warm): a forked child runs the script as a cold interpreter would, or the client
+"""The warm start (kentropy.pipeline.warm): a forked child runs the script as a cold interpreter would, or the client
 falls back to one; exit codes, streams, directory, environment and signals reach the job; nobody but its
 user reaches the server; a stopped server, a killed client or a killed server leaves no job running; two
 runs never share a server; and Snakemake's private API it patches is what it expects."""
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kentropy.jobs import warm
+from kentropy.pipeline import warm
 
 from .conftest import ROOT
 
@@ -78,12 +78,12 @@ def server(tmp_path, monkeypatch):
 
 def client(path, env=None, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env or {})}
-    command = [sys.executable, "-m", "kentropy.jobs.warm", "--socket", path, "job.py"]
+    command = [sys.executable, "-m", "kentropy.pipeline.warm", "--socket", path, "job.py"]
     return subprocess.run(command, env=env, capture_output=True, text=True, **kwargs)
 
 
 def background_client(path, sleep: float = 60) -> subprocess.Popen:
-    command = [sys.executable, "-m", "kentropy.jobs.warm", "--socket", path, "job.py"]
+    command = [sys.executable, "-m", "kentropy.pipeline.warm", "--socket", path, "job.py"]
     return subprocess.Popen(command, env={**os.environ, "SLEEP": str(sleep)}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
 
@@ -250,8 +250,8 @@ def test_a_client_never_talks_to_another_users_server(shared_directory):
     impostor = shared_directory / "impostor"
     impostor.mkdir(mode=0o700)
     os.chown(impostor, NOBODY, NOBODY)
-    done = subprocess.run([sys.executable, "-m", "kentropy.jobs.warm", "--socket", str(impostor / "sock"), "job.py"],
-                          cwd=shared_directory, capture_output=True, text=True)  # fmt: skip
+    command = [sys.executable, "-m", "kentropy.pipeline.warm", "--socket", str(impostor / "sock"), "job.py"]
+    done = subprocess.run(command, cwd=shared_directory, capture_output=True, text=True)
     assert done.returncode == 0 and "warm False" in done.stdout
     assert f"not a private directory of uid {os.getuid()}; starting cold" in done.stderr
 

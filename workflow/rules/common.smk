@@ -400,7 +400,7 @@ def group_figures(group):
     return figure_files(*(name for name in GROUPS[group] if name in drawn(config)))
 
 
-# --- warm start of the script jobs on this machine (warm.smk, kentropy.jobs.warm; speed only) ---
+# --- warm start of the script jobs on this machine (warm.smk, kentropy.pipeline.warm; speed only) ---
 def warm_server_settings():
     """(whether to start the warm server, the environment every compute job sets for itself before its
     imports: offline, the config's cache, fixed thread counts; its log)."""

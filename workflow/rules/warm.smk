@@ -1,10 +1,10 @@
-# The warm start of local script jobs (kentropy.jobs.warm): one fork server per Snakemake run, and the script
+# The warm start of local script jobs (kentropy.pipeline.warm): one fork server per Snakemake run, and the script
 # command that asks it for a job. Included by the Snakefile, and alone by tests/test_warm.py.
 from snakemake.logging import logger
 from snakemake.script import PythonScript
 
 _run_script = PythonScript._execute_cmd
-WARM = {"server": None}  # this Snakemake run's warm server (kentropy.jobs.warm.Server), from start_warm_server
+WARM = {"server": None}  # this Snakemake run's warm server (kentropy.pipeline.warm.Server), from start_warm_server
 
 
 def _script_command(self, cmd, **kwargs):
@@ -13,7 +13,7 @@ def _script_command(self, cmd, **kwargs):
     (snakemake/snakemake#2645, open). Quote it; once Snakemake quotes it itself, the command differs and this
     passes it through. With this run's warm server running, a compute job outside any conda or container
     environment and outside the localrules (downloads: they go online) asks it for the run (``python -m
-    kentropy.jobs.warm --socket PATH script``): the same interpreter and script. Private Snakemake API
+    kentropy.pipeline.warm --socket PATH script``): the same interpreter and script. Private Snakemake API
     (``_execute_cmd``, ``_localrules``): tests/test_warm.py fails when either changes."""
     if cmd == "{py_exec} {fname:q}":
         server = WARM["server"]
@@ -30,7 +30,7 @@ def start_warm_server(enabled, env, log, preload=None):
     """Start this run's server (``env``: the variables every compute job sets before its imports; output to
     ``log``), unless disabled, a dry run, a cluster executor (its jobs start on other machines), a
     subordinate Snakemake, or a machine with a GPU (a process that has initialised CUDA cannot fork)."""
-    from kentropy.jobs.warm import Server, gpu_present
+    from kentropy.pipeline.warm import Server, gpu_present
 
     if not (enabled and workflow.local_exec and workflow.is_main_process) or workflow.dryrun:
         return

@@ -1,7 +1,7 @@
 """Train one checkpoint on one run's stream with DeepSpeed (kentropy.training.continual), then evaluate the trained
 model (kentropy.evaluation.model_state, the evaluate rule's code) in the same process. One process (CPU or one GPU): the
 trainer runs in this job's interpreter, so the libraries are imported once (and a warm-started job,
-kentropy.jobs.warm, imports nothing); several GPUs: one process per GPU (kentropy.training.launch). The run and the
+kentropy.pipeline.warm, imports nothing); several GPUs: one process per GPU (kentropy.training.launch). The run and the
 evaluation cross the command line once each, as the JSON of their typed objects (kentropy.core.plan). The
 interpreter, GPU count, threads, batch sizes of probes and benchmarks, ``continual.compile`` and the live logs
 (``monitor``) are not params: they change speed (and rounding), not the result, so changing them reruns

@@ -1,5 +1,5 @@
 """Which checkpoint a command names, and the key columns its outputs carry: shared by the ``kentropy``
-subcommands (kentropy.cli.commands) and ``python -m kentropy.evaluation.benchmarks``. Imports nothing heavy, so the
+subcommands (kentropy.cli.commands) and ``python -m kentropy.cli.downstream``. Imports nothing heavy, so the
 library modules that have a command line of their own can use it without reaching the measuring code."""
 
 from __future__ import annotations

@@ -144,8 +144,8 @@ def is_npy(path: Path) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..evaluation import benchmarks as downstream
     from ..sources import manifests
+    from . import downstream
 
     parser = argparse.ArgumentParser(prog="kentropy", description=__doc__.split("\n\n")[0])
     debug = argparse.ArgumentParser(add_help=False)

@@ -125,7 +125,7 @@ class Speed(Spec):
     downstream_batch_size: int | str  #: lm-eval batch size, or auto
     log_samples: bool  #: write lm-eval's per-sample outputs beside each evaluation's log
     compile: bool  #: torch.compile in continual training
-    warm_start: bool  #: script jobs on this machine forked from one warm server (kentropy.jobs.warm)
+    warm_start: bool  #: script jobs on this machine forked from one warm server (kentropy.pipeline.warm)
     facts_batch_size: int | None  #: questions per forward pass of QA and PSS (None: no facts section)
 
     @classmethod

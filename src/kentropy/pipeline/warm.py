@@ -418,7 +418,7 @@ class Server:
                 [
                     sys.executable,
                     "-m",
-                    "kentropy.jobs.warm",
+                    "kentropy.pipeline.warm",
                     "serve",
                     self.path,
                     json.dumps(env),
@@ -438,7 +438,7 @@ class Server:
         """The script command (Snakemake's format: ``py_exec`` and ``fname`` filled by it) of a warm job."""
         import shlex
 
-        return f"{{py_exec:q}} -m kentropy.jobs.warm --socket {shlex.quote(self.path)} {{fname:q}}"
+        return f"{{py_exec:q}} -m kentropy.pipeline.warm --socket {shlex.quote(self.path)} {{fname:q}}"
 
     def stop(self, wait: float = 2 * GRACE + 5) -> None:
         """TERM the server (it stops its jobs and removes its socket) and wait for it."""
@@ -462,7 +462,9 @@ def main(argv: list[str] | None = None) -> None:
     elif argv[:1] == ["--socket"] and len(argv) >= 3:
         sys.exit(run(argv[2:], argv[1]))
     else:
-        sys.exit("usage: python -m kentropy.jobs.warm --socket PATH SCRIPT [ARG…] | serve PATH ENV_JSON PARENT MODULES")
+        sys.exit(
+            "usage: python -m kentropy.pipeline.warm --socket PATH SCRIPT [ARG…] | serve PATH ENV_JSON PARENT MODULES"
+        )
 
 
 if __name__ == "__main__":
