@@ -43,7 +43,8 @@ def main() -> None:
         try:
             for _ in range(args.repeats):
                 cold.append(timed([sys.executable, "job.py"], work))
-                hot.append(timed([sys.executable, "-m", "kentropy.pipeline.warm", "--socket", server.path, "job.py"], work))
+                warm = [sys.executable, "-m", "kentropy.pipeline.warm", "--socket", server.path, "job.py"]
+                hot.append(timed(warm, work))
         finally:
             server.stop()
     c, w = statistics.median(cold), statistics.median(hot)
