@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import torch
 
-from kentropy.analysis.forgetting import PROBE_COLUMNS
 from kentropy.core.plan import Downstream, EvaluationSpec, ReleasedEvaluator, Run
+from kentropy.core.vocabulary import PROBE_COLUMNS
 from kentropy.evaluation.benchmarks import write_local_tasks
 from kentropy.evaluation.model_state import Evaluation, evaluate_state
 from kentropy.sources.corpora import pack_blocks

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from kentropy.analysis.continual_tables import table2, table2_markdown
-from kentropy.analysis.forgetting import PROBE_COLUMNS, curve_points, decay_fit, fit, item_curves, retention_scores
+from kentropy.analysis.forgetting import curve_points, decay_fit, fit, item_curves, retention_scores
 from kentropy.analysis.outcomes import correlations, probe_scores
+from kentropy.core.vocabulary import PROBE_COLUMNS
 from kentropy.report.figures import forgetting_curves
 
 from .test_seeds import continual

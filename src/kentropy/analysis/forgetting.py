@@ -15,11 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.vocabulary import SCORES
 from ..sources.fictional_knowledge import ALL
-from .outcomes import SCORES, probe_scores
+from .outcomes import probe_scores
 
-#: Columns of a per-probe retention file written by the training job (kentropy.training.continual).
-PROBE_COLUMNS = ["step", "split", "paragraph", "kind", "probe", *SCORES]
 #: Columns of ``fit`` results, after the key columns.
 FIT_COLUMNS = ["split", "kind", "score", "exponent", "se", "intercept", "r2", "items", "points", "t_min", "t_max"]
 #: Fit columns that are NaN by definition (``decay_fit``): no item scored at two t, no residual degree of

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.layout import RUN_KEYS
+from ..core.vocabulary import SCORES
 from ..sources.fictional_knowledge import ALL
 
 CONTINUAL_COLUMNS = [*RUN_KEYS, "metric", "score", "split", "kind", "before", "after", "value"]
@@ -20,8 +21,6 @@ CORRELATION_COLUMNS = [
 #: Correlation columns that are NaN by definition below 3 steps or when either side is constant
 #: (kentropy.core.io.write_table refuses NaN anywhere else).
 CORRELATION_MISSING = ("r", "p_value", "ci_low", "ci_high")
-#: The probe-score definitions (kentropy.evaluation.probes), a column each in probes.parquet.
-SCORES = ("per_token", "released")
 
 
 def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:

@@ -20,8 +20,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..analysis.outcomes import SCORES
 from ..core.plan import ReleasedEvaluator
+from ..core.vocabulary import SCORES
 from ..sources.corpora import pad_id_of, padded_batches
 
 

@@ -3,7 +3,7 @@ searched for.
 
 The pretraining corpus is packed as ``kentropy.sources.corpora.pack_blocks`` packs it (each document's tokens then EOS,
 cut into ``seq_len`` blocks, the partial last block dropped) and step s (1-based) trains the blocks
-``kentropy.training.pretrain.batch_indices(s - 1, …)``. A document's statement of a fact counts as trained on at a
+``kentropy.sources.corpora.batch_indices(s - 1, …)``. A document's statement of a fact counts as trained on at a
 step when the block holding the first token of its object (with the space before it) is in that step's
 batch: that is where the model is
 trained to predict the object (when the document began in the previous block, its subject is not in that
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..training.pretrain import batch_indices
+from ..sources.corpora import batch_indices
 
 #: Columns of a trajectory's exposure table, after its key columns (model, trajectory, step).
 EXPOSURE_COLUMNS = ["fact", "subject", "relation", "object", "exposures", "last_exposure", "statements"]

@@ -297,3 +297,16 @@ def pack_blocks(
         )
     n = have if n_blocks is None else n_blocks
     return stream[: n * seq_len].reshape(n, seq_len)
+
+
+def batch_indices(step: int, batch_size: int, n_blocks: int, seed: int) -> np.ndarray:
+    """Block indices of the batch at global ``step``: epochs of seeded permutations, read in order. The data
+    order of pretraining and of continual training's streams, and what the exposures of a fact are counted in."""
+    samples = np.arange(step * batch_size, (step + 1) * batch_size)
+    epochs = samples // n_blocks
+    out = np.empty_like(samples)
+    for epoch in np.unique(epochs):
+        perm = np.random.default_rng([seed, int(epoch)]).permutation(n_blocks)
+        sel = epochs == epoch
+        out[sel] = perm[samples[sel] % n_blocks]
+    return out

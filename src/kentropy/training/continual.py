@@ -27,12 +27,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..analysis.forgetting import PROBE_COLUMNS
 from ..core.hashing import sha256
 from ..core.integrity import checkpoint_dir, recorded, verify, write_checksums
 from ..core.io import atomic_file, write_table
 from ..core.layout import WEIGHT_SUFFIXES
 from ..core.plan import ReleasedEvaluator, Run
+from ..core.vocabulary import PROBE_COLUMNS
 from ..evaluation.model_state import Evaluation, evaluate_state
 from ..evaluation.probes import EncodedProbes, encode_probes, score_encoded
 from .monitor import Monitor, retention_events, step_events
@@ -128,7 +128,7 @@ class Retention:
     batch_size: int  #: probes per forward pass
     max_length: int | None  #: longer probes lose tokens from the left of the input
     released: ReleasedEvaluator  #: batching of the released evaluator (the ``released`` score)
-    path: str  #: Parquet output: kentropy.analysis.forgetting.PROBE_COLUMNS
+    path: str  #: Parquet output: kentropy.core.vocabulary.PROBE_COLUMNS
 
     @classmethod
     def from_evaluation(cls, evaluation: Evaluation, run: Run, path: str) -> Retention:

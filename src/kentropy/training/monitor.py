@@ -76,7 +76,7 @@ def retention_events(rows: list[dict], step: int) -> list[tuple[str, float, int]
     """Mean of each probe score per split and kind, at ``step``: the retention curve as it is drawn."""
     import pandas as pd
 
-    from ..analysis.outcomes import SCORES
+    from ..core.vocabulary import SCORES
 
     table = pd.DataFrame(rows)
     means = table.groupby(["split", "kind"])[list(SCORES)].mean()

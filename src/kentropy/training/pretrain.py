@@ -13,14 +13,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from ..core.integrity import checkpoint_dir, verify, write_checksums
 from ..core.io import atomic_dir
-from ..sources.corpora import pack_blocks
+from ..sources.corpora import batch_indices, pack_blocks
 from .schedule import adamw, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -65,18 +64,6 @@ class TinyModelConfig:
     total_steps: int
     seed: int
     activation: str  #: one of ACTIVATIONS
-
-
-def batch_indices(step: int, batch_size: int, n_blocks: int, seed: int) -> np.ndarray:
-    """Block indices of the batch at global ``step``: epochs of seeded permutations, read in order."""
-    samples = np.arange(step * batch_size, (step + 1) * batch_size)
-    epochs = samples // n_blocks
-    out = np.empty_like(samples)
-    for epoch in np.unique(epochs):
-        perm = np.random.default_rng([seed, int(epoch)]).permutation(n_blocks)
-        sel = epochs == epoch
-        out[sel] = perm[samples[sel] % n_blocks]
-    return out
 
 
 #: The FFN a pretrained model gets (``pretrain.activation``): OLMo's SwiGLU, OLMo with a gated ReLU (ReGLU),

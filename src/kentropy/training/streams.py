@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..core.errors import KentropyError
 from ..core.plan import injection_steps
-from .pretrain import batch_indices
+from ..sources.corpora import batch_indices
 
 MANIFEST_COLUMNS = ["step", "row", "split", "paragraph", "paraphrase", "n_tokens"]
 
