@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from kentropy.analysis.fact_tables import specialization_summary as summary
 from kentropy.analysis.outcomes import mean_interval
 from kentropy.evaluation.probes import encode_probe, score_targets
 from kentropy.measurement.qa import answer_questions, greedy_continuations
@@ -20,7 +21,6 @@ from kentropy.measurement.specialization import (
     pss,
     question_coefficients,
     specialization,
-    summary,
     top_vectors,
     vector_scores,
 )

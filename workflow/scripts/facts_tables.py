@@ -4,7 +4,13 @@
 import pandas as pd
 
 from kentropy.analysis import smi
-from kentropy.analysis.fact_tables import CHECKPOINT_KEYS, qa_table, smi_tables
+from kentropy.analysis.fact_tables import (
+    CHECKPOINT_KEYS,
+    SPECIALIZATION_SUMMARY_MISSING,
+    qa_table,
+    smi_tables,
+    specialization_summary,
+)
 from kentropy.core.io import table_reader, write_table
 from kentropy.core.logs import log_to
 from kentropy.measurement import specialization
@@ -22,6 +28,6 @@ with log_to(snakemake.log[0]) as log:
     concepts = pd.concat([read_input(path) for path in snakemake.input.specialization], ignore_index=True)
     peaks = specialization.peaks(concepts, CHECKPOINT_KEYS)
     write_table(peaks, snakemake.output.concepts, missing=specialization.CONCEPT_MISSING)
-    summary = specialization.summary(peaks, CHECKPOINT_KEYS)
-    write_table(summary, snakemake.output.specialization, missing=specialization.SUMMARY_MISSING)
+    summary = specialization_summary(peaks, CHECKPOINT_KEYS)
+    write_table(summary, snakemake.output.specialization, missing=SPECIALIZATION_SUMMARY_MISSING)
     log.info("\n%s\n%s", fits[fits.counts == "exact"].to_string(), summary.to_string())

@@ -10,6 +10,7 @@ import pandas as pd
 from ..sources.facts_file import CORPUS_TEMPLATES, COUNT_SOURCES, counts_of
 from . import smi as smi_lib
 from .forgetting import decay_fit
+from .outcomes import mean_interval
 
 #: Key columns of a checkpoint's rows.
 CHECKPOINT_KEYS = ["model", "trajectory", "step"]
@@ -102,3 +103,25 @@ def checkpoint_outcomes(
     parts.append(person[[*CHECKPOINT_KEYS, "pss", "masking"]].rename(columns={"pss": pss, "masking": masking}))
     long = pd.concat([part.melt(CHECKPOINT_KEYS, var_name="metric") for part in parts], ignore_index=True)
     return long.assign(run=PRETRAINING, seed=seed)[[*CHECKPOINT_KEYS, "run", "seed", "metric", "value"]]
+
+
+#: Values of the specialization summary that may be NaN: the interval of fewer than two concepts, and every
+#: value of a view without a concept (kentropy.measurement.specialization.CONCEPT_MISSING).
+SPECIALIZATION_SUMMARY_MISSING = ("pss", "ci_low", "ci_high", "masking", "masking_ci_low", "masking_ci_high")
+
+
+def specialization_summary(peak: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per ``keys`` + view: PSS, the mean of the concepts' peaks, and ``masking``, the mean of what masking adds
+    to each, each with its Student-t 95% interval over concepts (concepts with a NaN peak left out; ``concepts``
+    counts those kept)."""
+    rows = []
+    for key, group in peak.groupby([*keys, "view"], sort=True):
+        kept = group[group.pss.notna()]
+        row = dict(zip([*keys, "view"], key))
+        for column, names in (
+            ("pss", ("pss", "ci_low", "ci_high")),
+            ("masking", ("masking", "masking_ci_low", "masking_ci_high")),
+        ):
+            row.update(zip(names, mean_interval(kept[column]) if len(kept) else (np.nan,) * 3))
+        rows.append({**row, "concepts": len(kept)})
+    return pd.DataFrame(rows)

@@ -35,9 +35,8 @@ VIEWS = ("person", "relation")
 CONCEPT_COLUMNS = ["view", "concept", "frequency", "k", "cs_before", "gs_before", "cs_after", "gs_after", "pss",
                    "pss_unmasked", "n_concept", "n_control"]  # fmt: skip
 #: NaN by definition: ``pss`` where the control accuracy before masking is 0 (no ratio), ``frequency`` of a
-#: relation concept or without counts; and in the summary, the interval of fewer than two concepts.
+#: relation concept or without counts (the summary's: kentropy.analysis.fact_tables.SPECIALIZATION_SUMMARY_MISSING).
 CONCEPT_MISSING = ("pss", "pss_unmasked", "masking", "frequency")
-SUMMARY_MISSING = ("pss", "ci_low", "ci_high", "masking", "masking_ci_low", "masking_ci_high")
 
 
 @torch.no_grad()
@@ -167,22 +166,3 @@ def peaks(concepts: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     best = best.assign(masking=best.pss - best.pss_unmasked)
     columns = [*group, "k", "pss", "pss_unmasked", "masking", "cs_before", "gs_before"]
     return best[columns].rename(columns={"k": "k_peak"}).reset_index(drop=True)
-
-
-def summary(peak: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per ``keys`` + view: PSS, the mean of the concepts' peaks, and ``masking``, the mean of what masking adds
-    to each, each with its Student-t 95% interval over concepts (concepts with a NaN peak left out; ``concepts``
-    counts those kept)."""
-    from ..analysis.outcomes import mean_interval
-
-    rows = []
-    for key, group in peak.groupby([*keys, "view"], sort=True):
-        kept = group[group.pss.notna()]
-        row = dict(zip([*keys, "view"], key))
-        for column, names in (
-            ("pss", ("pss", "ci_low", "ci_high")),
-            ("masking", ("masking", "masking_ci_low", "masking_ci_high")),
-        ):
-            row.update(zip(names, mean_interval(kept[column]) if len(kept) else (np.nan,) * 3))
-        rows.append({**row, "concepts": len(kept)})
-    return pd.DataFrame(rows)
