@@ -232,7 +232,7 @@ def test_every_imported_package_is_declared():
 
 
 @pytest.mark.parametrize(
-    "module", ["kentropy.cli.downstream", "kentropy.sources.manifests", "kentropy.training.continual"]
+    "module", ["kentropy.cli.downstream", "kentropy.sources.manifests", "kentropy.pipeline.continual_job"]
 )
 def test_python_m_keeps_working(module):
     proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=300)

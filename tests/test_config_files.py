@@ -1,6 +1,6 @@
 """Config files that must not hang or lie (issue 33): duplicate keys, alias bombs, names with a trailing newline,
 counts that would exhaust memory, path and template fields that would be evaluated, a corpus that is not UTF-8.
-Each stops ``python -m kentropy.core.config`` and the DAG build with the same one line, within seconds."""
+Each stops ``python -m kentropy.pipeline.config_check`` and the DAG build with the same one line, within seconds."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def written(tmp_path, text: str, name: str = "config.yaml"):
 
 
 def check(path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kentropy.core.config", str(path)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "kentropy.pipeline.config_check", str(path)], capture_output=True, text=True,
                           timeout=60)  # fmt: skip
 
 

@@ -76,12 +76,12 @@ def test_deepspeed_config_accumulates_to_the_global_batch():
 
 def test_launch_command_runs_one_process_per_gpu():
     python = "/home/me/my project/.venv/bin/python"  # a space: one argument, never split
-    assert launch_command(0, python=python) == [python, "-m", "kentropy.training.continual"]
-    assert launch_command(1, python=python) == [python, "-m", "kentropy.training.continual"]
+    assert launch_command(0, python=python) == [python, "-m", "kentropy.pipeline.continual_job"]
+    assert launch_command(1, python=python) == [python, "-m", "kentropy.pipeline.continual_job"]
     for n in (4, 8):
         assert launch_command(n, python=python) == [
             *(python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n)),
-            *("-m", "kentropy.training.continual"),
+            *("-m", "kentropy.pipeline.continual_job"),
         ]
 
 
@@ -132,7 +132,7 @@ def train_command(root, name, retention=False):
     return [
         sys.executable,
         "-m",
-        "kentropy.training.continual",
+        "kentropy.pipeline.continual_job",
         "--model",
         str(root / "ckpt"),
         "--stream",

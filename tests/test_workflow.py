@@ -565,7 +565,7 @@ def test_a_truncated_table_names_the_rule_that_writes_it(e2e, tmp_path):
 
 def test_malformed_default_config_names_the_file_line_and_column(tmp_path):
     """The embedded default config, edited into invalid YAML: the DAG build names file, line and column. (A
-    ``--configfile`` is parsed by Snakemake before the workflow runs; ``python -m kentropy.core.config`` names them.)"""
+    ``--configfile`` is parsed by Snakemake before the workflow runs; ``python -m kentropy.pipeline.config_check`` names them.)"""
     from tests.conftest import copy_checkout
 
     checkout = copy_checkout(tmp_path / "checkout")
@@ -577,7 +577,9 @@ def test_malformed_default_config_names_the_file_line_and_column(tmp_path):
     )  # fmt: skip
     assert proc.returncode != 0
     assert re.search(rf"{re.escape(str(default))}:\d+:\d+: not valid YAML: ", proc.stdout + proc.stderr)
-    check = subprocess.run([sys.executable, "-m", "kentropy.core.config", str(default)], capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-m", "kentropy.pipeline.config_check", str(default)], capture_output=True, text=True
+    )
     assert check.returncode == 1 and re.match(rf"{re.escape(str(default))}:\d+:\d+: not valid YAML", check.stderr)
 
 

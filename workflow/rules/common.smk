@@ -6,28 +6,22 @@ import re
 
 from snakemake.logging import logger
 
-from kentropy.core.config import ConfigError, canonical, validate_config
-from kentropy.evaluation.benchmarks import BenchmarkError, check_tasks
-from kentropy.report.figure_registry import FIGURES, GROUPS, drawn
+from kentropy.core.config import canonical
+from kentropy.core.errors import KentropyError
 from kentropy.core.integrity import SOURCE, CheckpointError
-from kentropy.sources.fictional_knowledge import SPLITS
 from kentropy.core.layout import VARIANT_REGEX, WORLD_FILES, Layout, model_keys
-from kentropy.sources.manifests import ManifestError, check_model, duplicate_steps, tokens_seen
-from kentropy.measurement.meters import METRICS
 from kentropy.core.plan import Plan, pretrain_recipe
 from kentropy.core.provenance import code_digest, local_checkpoint_fingerprint
+from kentropy.measurement.meters import METRICS
+from kentropy.pipeline.config_check import check_config
+from kentropy.report.figure_registry import FIGURES, GROUPS, drawn
+from kentropy.sources.fictional_knowledge import SPLITS
+from kentropy.sources.manifests import duplicate_steps
 
-try:
-    validate_config(config, workflow.source_path("../../config/schema.yaml"))
-    for name, spec in config["models"].items():
-        unchecked = check_model(name, spec)  # published steps only (kentropy/data/checkpoints), offline
-        if unchecked:
-            logger.warning(unchecked)
-        if config["figures"]["x_axis"] == "tokens":
-            tokens_seen(config, name)
-    if config["downstream"]["source"] != "generated":
-        check_tasks(list(config["downstream"]["tasks"]))  # lm-eval's registry, indexed only for non-paper tasks
-except (ConfigError, ManifestError, BenchmarkError) as err:
+try:  # every check of kentropy.pipeline.config_check, the same as `python -m kentropy.pipeline.config_check`
+    for warning in check_config(config, workflow.source_path("../../config/schema.yaml")):
+        logger.warning(warning)
+except KentropyError as err:
     raise WorkflowError(str(err)) from None
 
 PLAN = Plan.from_config(config)  # every setting a job needs, typed; rule params take its to_dict() forms

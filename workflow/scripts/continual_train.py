@@ -1,5 +1,5 @@
-"""Train one checkpoint on one run's stream with DeepSpeed (kentropy.training.continual), then evaluate the trained
-model (kentropy.evaluation.model_state, the evaluate rule's code) in the same process. One process (CPU or one GPU): the
+"""Train one checkpoint on one run's stream with DeepSpeed, then evaluate the trained model (the evaluate rule's
+code) in the same process (kentropy.pipeline.continual_job). One process (CPU or one GPU): the
 trainer runs in this job's interpreter, so the libraries are imported once (and a warm-started job,
 kentropy.pipeline.warm, imports nothing); several GPUs: one process per GPU (kentropy.training.launch). The run and the
 evaluation cross the command line once each, as the JSON of their typed objects (kentropy.core.plan). The
@@ -44,10 +44,10 @@ options = [
     *(["--monitor", monitor.to_json()] if monitor.enabled else []),
 ]  # fmt: skip
 if gpus <= 1:
-    from kentropy.training.continual import main
+    from kentropy.pipeline.continual_job import main
 
     with log_to(snakemake.log[0]) as log:
-        log.info("python -m kentropy.training.continual %s", shlex.join(options))
+        log.info("python -m kentropy.pipeline.continual_job %s", shlex.join(options))
         main(options)
 else:
     argv = [*launch_command(gpus, python=sys.executable), *options]

@@ -214,7 +214,6 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
         )
     _check_continual(config)
     _check_resuscitation(config)
-    _check_facts(config)
 
 
 def _check_recipe(name: str, model: dict, recipe: dict) -> None:
@@ -271,25 +270,6 @@ def _step_key(name: str, step) -> int:
         return int(step)
     except ValueError:
         raise ConfigError(f"config: models.{name}.revisions: key {step!r} is not a step") from None
-
-
-def _check_facts(config: dict) -> None:
-    """A generated facts file needs the world; a facts file of your own must exist and follow the schema
-    (kentropy.sources.facts_file), checked here so a bad column stops the DAG build, not a job."""
-    facts = config.get("facts")
-    if not facts:
-        return
-    if facts["source"] == "generated" and "world" not in config:
-        raise ConfigError("config: facts.source: generated needs the `world` section")
-    if facts["source"] == "file":
-        from ..sources.facts_file import FactsError, load_facts
-
-        if not Path(facts["path"]).is_file():
-            raise ConfigError(f"config: facts.path: no file {facts['path']}")
-        try:
-            load_facts(facts["path"])
-        except FactsError as err:
-            raise ConfigError(f"config: facts.path: {err}") from None
 
 
 def _check_continual(config: dict) -> None:
@@ -380,28 +360,3 @@ def _check_resuscitation(config: dict) -> None:
     for step in resus.get("figure15_steps", []):  # optional: no default
         if step not in resus["steps"]:
             raise ConfigError(f"config: resuscitation.figure15_steps: {step} is not one of resuscitation.steps")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m kentropy.core.config FILE…``: check config files as the DAG build does (YAML with file, line and
-    column; then the schema), without Snakemake, whose own ``--configfile`` parser names neither."""
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("files", nargs="+", type=Path)
-    parser.add_argument("--schema", type=Path, default=SCHEMA)
-    args = parser.parse_args(argv)
-    failed = False
-    for path in args.files:
-        try:
-            validate_config(load_config_file(path), args.schema)
-            print(f"{path}: valid")
-        except ConfigError as err:
-            print(err if str(err).startswith(str(path)) else f"{path}: {err}", file=sys.stderr)
-            failed = True
-    sys.exit(1 if failed else 0)
-
-
-if __name__ == "__main__":
-    main()

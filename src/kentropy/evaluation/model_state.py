@@ -2,7 +2,7 @@
 benchmarks (kentropy.evaluation.benchmarks), with the model loaded once.
 
 Two callers, one code: the ``evaluate`` rule (each checkpoint before training) and the training job,
-which evaluates the model it has just saved (``kentropy.training.continual``), loaded back from disk exactly as the
+which evaluates the model it has just saved (``kentropy.pipeline.continual_job``), loaded back from disk exactly as the
 ``evaluate`` rule would load it.
 """
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.config import ConfigError
 from ..core.errors import KentropyError
 from ..core.layout import PatternError, fill_pattern
 
@@ -135,3 +136,21 @@ def questions(facts: pd.DataFrame) -> pd.DataFrame:
                 )
     columns = ["fact", "subject", "relation", "object", "templates", "template", "prompt"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def check_facts_section(config: dict) -> None:
+    """A generated facts file needs the world; a facts file of your own must exist and follow the schema
+    (``load_facts``), checked at DAG build (kentropy.pipeline.config_check) so a bad column stops the DAG build,
+    not a job."""
+    facts = config.get("facts")
+    if not facts:
+        return
+    if facts["source"] == "generated" and "world" not in config:
+        raise ConfigError("config: facts.source: generated needs the `world` section")
+    if facts["source"] == "file":
+        if not Path(facts["path"]).is_file():
+            raise ConfigError(f"config: facts.path: no file {facts['path']}")
+        try:
+            load_facts(facts["path"])
+        except FactsError as err:
+            raise ConfigError(f"config: facts.path: {err}") from None

@@ -9,12 +9,12 @@ import sys
 
 
 def launch_command(n_gpus: int, python: str = sys.executable) -> list[str]:
-    """The argument list that starts ``kentropy.training.continual`` with one process per GPU (one process on CPU).
+    """The argument list that starts ``kentropy.pipeline.continual_job`` with one process per GPU (one process on CPU).
 
     The interpreter is the one running Snakemake, so an unactivated virtual environment still works; a list,
     never a string to split, so a checkout path with spaces or quotes stays one argument.
     """
     if n_gpus <= 1:
-        return [python, "-m", "kentropy.training.continual"]
+        return [python, "-m", "kentropy.pipeline.continual_job"]
     ranks = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n_gpus)]
-    return [python, *ranks, "-m", "kentropy.training.continual"]
+    return [python, *ranks, "-m", "kentropy.pipeline.continual_job"]
