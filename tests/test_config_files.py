@@ -36,8 +36,8 @@ def written(tmp_path, text: str, name: str = "config.yaml"):
 
 
 def check(path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kentropy.pipeline.config_check", str(path)], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    command = [sys.executable, "-m", "kentropy.pipeline.config_check", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
 def variant(change) -> str:

@@ -565,7 +565,8 @@ def test_a_truncated_table_names_the_rule_that_writes_it(e2e, tmp_path):
 
 def test_malformed_default_config_names_the_file_line_and_column(tmp_path):
     """The embedded default config, edited into invalid YAML: the DAG build names file, line and column. (A
-    ``--configfile`` is parsed by Snakemake before the workflow runs; ``python -m kentropy.pipeline.config_check`` names them.)"""
+    ``--configfile`` is parsed by Snakemake before the workflow runs; ``python -m kentropy.pipeline.config_check``
+    names them.)"""
     from tests.conftest import copy_checkout
 
     checkout = copy_checkout(tmp_path / "checkout")
