@@ -18,11 +18,11 @@ from kentropy.core.plan import Downstream, EvaluationSpec, ReleasedEvaluator, Ru
 from kentropy.core.vocabulary import PROBE_COLUMNS
 from kentropy.evaluation.benchmarks import write_local_tasks
 from kentropy.evaluation.model_state import Evaluation, evaluate_state
+from kentropy.pipeline.launch import launch_command
 from kentropy.sources.corpora import pack_blocks
 from kentropy.sources.fictional_knowledge import probe_table
 from kentropy.sources.world import fictional_record, multiple_choice_questions, new_domain_corpus
 from kentropy.training.continual import deepspeed_config
-from kentropy.training.launch import launch_command
 from kentropy.training.streams import injection_schedule, write_stream
 
 from .conftest import tiny_model, tiny_olmo

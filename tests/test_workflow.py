@@ -287,7 +287,7 @@ def test_paper_training_jobs_ask_for_gpus_and_launch_one_process_each(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
     train = out[out.index("rule continual_train:") :]
-    # The job asks for 8 GPUs; its script starts one process per GPU with kentropy.training.launch.launch_command(8)
+    # The job asks for 8 GPUs; its script starts one process per GPU with kentropy.pipeline.launch.launch_command(8)
     # (tested in test_continual.py, and run with two ranks there).
     assert re.search(r"resources: .*\bgpu=8\b", train)
 

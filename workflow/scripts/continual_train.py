@@ -1,7 +1,7 @@
 """Train one checkpoint on one run's stream with DeepSpeed, then evaluate the trained model (the evaluate rule's
 code) in the same process (kentropy.pipeline.continual_job). One process (CPU or one GPU): the
 trainer runs in this job's interpreter, so the libraries are imported once (and a warm-started job,
-kentropy.pipeline.warm, imports nothing); several GPUs: one process per GPU (kentropy.training.launch). The run and the
+kentropy.pipeline.warm, imports nothing); several GPUs: one process per GPU (kentropy.pipeline.launch). The run and the
 evaluation cross the command line once each, as the JSON of their typed objects (kentropy.core.plan). The
 interpreter, GPU count, threads, batch sizes of probes and benchmarks, ``continual.compile`` and the live logs
 (``monitor``) are not params: they change speed (and rounding), not the result, so changing them reruns
@@ -20,7 +20,7 @@ from kentropy.core.layout import Layout  # noqa: E402
 from kentropy.core.logs import log_to  # noqa: E402
 from kentropy.core.plan import Run, Speed  # noqa: E402
 from kentropy.evaluation.model_state import Evaluation  # noqa: E402
-from kentropy.training.launch import launch_command  # noqa: E402
+from kentropy.pipeline.launch import launch_command  # noqa: E402
 from kentropy.training.monitor import Monitor  # noqa: E402
 
 out = snakemake.output

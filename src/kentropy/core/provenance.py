@@ -21,7 +21,7 @@ from .hashing import sha256
 from .layout import WEIGHT_SUFFIXES
 
 PACKAGE = Path(__file__).resolve().parents[1]  # src/kentropy
-# A module run as a program: the argument after ``-m`` (kentropy.training.launch), or a whole ``-m kentropy.<module>``.
+# A module run as a program: the argument after ``-m`` (kentropy.pipeline.launch), or a whole ``-m kentropy.<module>``.
 _MODULE_STRING = re.compile(r"(?:-m )?kentropy\.([\w.]+)")
 
 

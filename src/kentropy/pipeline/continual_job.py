@@ -1,7 +1,7 @@
 """The training job: continual training of one checkpoint on one stream (kentropy.training.continual), then the
 evaluation of the model it saved (kentropy.evaluation.model_state, the evaluate rule's code), so that the trainer
 itself never imports the benchmark harness. The program every rank runs (``python -m
-kentropy.pipeline.continual_job``, started by kentropy.training.launch with one process per GPU, or called in the
+kentropy.pipeline.continual_job``, started by kentropy.pipeline.launch with one process per GPU, or called in the
 job's own interpreter on one process); ``--help`` lists its options."""
 
 from __future__ import annotations
