@@ -129,3 +129,35 @@ def test_no_library_module_imports_another_modules_private_name():
             if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("kentropy")):
                 private += [f"{path.relative_to(PACKAGE)}: {a.name}" for a in node.names if a.name.startswith("_")]
     assert private == []
+
+
+#: The stages from the bottom up (docs/design.md, "Layout"): a module imports only modules of its own stage and
+#: of the stages below it.
+STAGES = ("core", "sources", "evaluation", "measurement", "training", "analysis", "report", "pipeline", "cli")
+
+
+def test_imports_run_one_way_from_the_stages_down_to_the_core():
+    graph = _import_graph()
+    assert {name.split(".")[0] for name in graph if name != "__init__"} == set(STAGES)
+    rank = {stage: i for i, stage in enumerate(STAGES)}
+    upward = sorted(
+        f"{name} -> {m}"
+        for name, imported in graph.items()
+        if name != "__init__"
+        for m in imported
+        if rank[m.split(".")[0]] > rank[name.split(".")[0]]
+    )
+    assert upward == []
+
+
+def test_the_trainer_never_imports_the_benchmark_harness():
+    """Train, then evaluate, is the training job's composition (kentropy.pipeline.continual_job): everything the
+    trainer imports, followed transitively (imports inside functions too), leaves lm-eval and the command line
+    out."""
+    graph, reached, todo = _import_graph(), set(), ["training.continual"]
+    while todo:
+        name = todo.pop()
+        reached.add(name)
+        todo += [m for m in graph[name] if m not in reached]
+    assert "evaluation.benchmarks" not in reached and "evaluation.model_state" not in reached
+    assert not any(m.split(".")[0] in ("cli", "pipeline") for m in reached)
