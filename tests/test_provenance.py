@@ -161,3 +161,19 @@ def test_the_trainer_never_imports_the_benchmark_harness():
         todo += [m for m in graph[name] if m not in reached]
     assert "evaluation.benchmarks" not in reached and "evaluation.model_state" not in reached
     assert not any(m.split(".")[0] in ("cli", "pipeline") for m in reached)
+
+
+def test_the_design_maps_every_module_of_the_tree():
+    """docs/design.md's module map lists each module under its stage's folder, in the tree's order of stages."""
+    text = (PACKAGE.parents[1] / "docs" / "design.md").read_text()
+    tree = text[text.index("src/kentropy/ ") : text.index("profiles/default/")]
+    stage, listed = None, set()
+    for line in tree.splitlines()[1:]:
+        name = line.split("#")[0].strip()
+        if line.startswith("  ") and not line.startswith("    ") and name.endswith("/"):
+            stage = name.rstrip("/")
+        elif line.startswith("    ") and not line.startswith("     ") and name:
+            listed.add(f"{stage}/{name}")
+    modules = {str(p.relative_to(PACKAGE)) for p in PACKAGE.glob("*/*.py") if p.name != "__init__.py"}
+    modules |= {f"{p.parent.relative_to(PACKAGE)}/" for p in PACKAGE.glob("*/*/__init__.py")}
+    assert listed == modules
