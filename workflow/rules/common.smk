@@ -398,6 +398,6 @@ def group_figures(group):
 def warm_server_settings():
     """(whether to start the warm server, the environment every compute job sets for itself before its
     imports: offline, the config's cache, fixed thread counts; its log)."""
-    from kentropy.core.environment import FIXED_THREADS, hf_env
+    from kentropy.core.environment import job_environment
 
-    return PLAN.speed.warm_start, {**hf_env(config["hf_cache"]), **FIXED_THREADS}, L.log("warm_start")
+    return PLAN.speed.warm_start, job_environment(config), L.log("warm_start")

@@ -7,21 +7,18 @@ interpreter, GPU count, threads, batch sizes of probes and benchmarks, ``continu
 (``monitor``) are not params: they change speed (and rounding), not the result, so changing them reruns
 nothing."""
 
-import os
+from kentropy.pipeline.compute_job import snakemake
+
 import shlex
 import subprocess
 import sys
 
-from kentropy.core.environment import hf_env
-
-os.environ.update(hf_env(snakemake.config["hf_cache"]))  # before any HF import: compute nodes are offline
-
-from kentropy.core.layout import Layout  # noqa: E402
-from kentropy.core.logs import log_to  # noqa: E402
-from kentropy.core.plan import Run, Speed  # noqa: E402
-from kentropy.evaluation.model_state import Evaluation  # noqa: E402
-from kentropy.pipeline.launch import launch_command  # noqa: E402
-from kentropy.training.monitor import Monitor  # noqa: E402
+from kentropy.core.layout import Layout
+from kentropy.core.logs import log_to
+from kentropy.core.plan import Run, Speed
+from kentropy.evaluation.model_state import Evaluation
+from kentropy.pipeline.launch import launch_command
+from kentropy.training.monitor import Monitor
 
 out = snakemake.output
 speed = Speed.from_config(snakemake.config)

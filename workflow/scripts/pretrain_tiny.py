@@ -1,16 +1,12 @@
 """Train one segment of the tiny trajectory: previous configured step -> this step."""
 
-import os
+from kentropy.pipeline.compute_job import snakemake
 
-from kentropy.core.environment import hf_env
+import torch
 
-os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
-
-import torch  # noqa: E402
-
-from kentropy.core.io import write_table  # noqa: E402
-from kentropy.core.logs import log_to  # noqa: E402
-from kentropy.training.pretrain import TinyModelConfig, train_segment  # noqa: E402
+from kentropy.core.io import write_table
+from kentropy.core.logs import log_to
+from kentropy.training.pretrain import TinyModelConfig, train_segment
 
 with log_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
