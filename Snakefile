@@ -38,15 +38,15 @@ include: "workflow/rules/lab.smk"
 
 
 onstart:
-    start_warm_server(*warm_server_settings())
+    WARM.start(*warm_server_settings())
 
 
 onsuccess:
-    stop_warm_server()
+    WARM.stop()
 
 
 onerror:
-    stop_warm_server()
+    WARM.stop()
 
 
 rule all:

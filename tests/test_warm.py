@@ -263,7 +263,7 @@ def test_peer_uid_is_the_kernels_record():
 
 
 def test_the_private_snakemake_api_the_warm_start_patches_is_still_there():
-    """workflow/rules/warm.smk replaces ``PythonScript._execute_cmd`` and reads ``workflow._localrules``: if
+    """kentropy.pipeline.warm_hooks replaces ``PythonScript._execute_cmd`` and reads ``workflow._localrules``: if
     Snakemake renames either, or stops starting scripts with the command it intercepts, this fails."""
     import snakemake.api  # noqa: F401  (imports the workflow module without a cycle)
     from snakemake.script import PythonScript, ScriptBase
@@ -277,11 +277,11 @@ def test_the_private_snakemake_api_the_warm_start_patches_is_still_there():
 
 SNAKEFILE = f"""include: {str(ROOT / "workflow/rules/warm.smk")!r}
 onstart:
-    start_warm_server(True, {{}}, "warm.log", preload=["json"])
+    WARM.start(True, {{}}, "warm.log", preload=["json"])
 onsuccess:
-    stop_warm_server()
+    WARM.stop()
 onerror:
-    stop_warm_server()
+    WARM.stop()
 rule all:
     input: "b.txt", "c.txt"
 rule a:
