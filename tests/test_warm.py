@@ -50,7 +50,7 @@ def wait_for(condition, timeout: float = 15.0) -> None:
 def start_server(directory: Path) -> tuple[subprocess.Popen, str]:
     """A server process with its socket under ``directory`` that preloads only ``json``."""
     path = warm.private_socket(directory / warm.SOCKET_ROOT)
-    code = f"from kentropy import warm; warm.serve({path!r}, env={{'HF_HUB_OFFLINE': '1'}}, preload=('json',))"
+    code = f"from kentropy.pipeline import warm; warm.serve({path!r}, env={{'HF_HUB_OFFLINE': '1'}}, preload=('json',))"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=directory, stdout=subprocess.PIPE, text=True)
     wait_for(lambda: os.path.exists(path))
     return proc, path
