@@ -109,6 +109,12 @@ def previous_checkpoint(wildcards):
     return inputs
 
 
+def trajectory_checkpoints(wildcards):
+    """(the lab) Every configured checkpoint of the trajectory ``wildcards.model``, in step order."""
+    spec = MODELS[wildcards.model]
+    return [L.checkpoint(wildcards.model, spec, s) for s in sorted(spec["steps"])]
+
+
 def entropy_tables():
     return [L.entropy(m, s, "original") for m, s in model_steps()]
 

@@ -2,12 +2,6 @@
 # bootstrap's input), the lab's tables and its figures.
 
 
-def trajectory_checkpoints(wildcards):
-    """Every configured checkpoint of the trajectory ``wildcards.model``, in step order."""
-    spec = MODELS[wildcards.model]
-    return [L.checkpoint(wildcards.model, spec, s) for s in sorted(spec["steps"])]
-
-
 rule lab_document_sums:
     input:
         checkpoints=trajectory_checkpoints,

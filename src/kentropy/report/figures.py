@@ -405,27 +405,28 @@ def _lab_whole(lab: pd.DataFrame, metric: str) -> pd.DataFrame:
 def _fraction_axis(ax) -> None:
     ax.set_xscale("log")
     ax.axvline(0.15, color="grey", lw=0.8, ls=":")  # the rule's late window starts here (docs/lab.md)
-    ax.set_xlabel("step / T of the cell's run (log; dotted: the late window's start)")
+    ax.set_xlabel("step / T (log; dotted: the late window)")
 
 
 def lab_trajectories(lab: pd.DataFrame, cells: pd.DataFrame) -> plt.Figure:
     """Knowledge entropy below its maximum (H − L ln m, nats: comparable across widths; down is decay)
     against the share of the run, a panel per factor, a line per cell (mean over its trajectories) coloured
     by the factor's level; the verdicts of the rule in the last panel's legend."""
+    from ..analysis.lab_design import level_value
     from ..analysis.lab_tables import FACTOR_KEYS
 
     whole = _lab_whole(lab, "knowledge_entropy_gap").assign(below=lambda t: -t.value)
-    means = whole.groupby(["model", "fraction", *FACTOR_KEYS.values()], as_index=False).below.mean()
+    means = whole.groupby(["model", "fraction", *FACTOR_KEYS], as_index=False).below.mean()
     columns = 4
     rows = -(-(len(FACTOR_KEYS) + 1) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.5 * rows), squeeze=False, sharey=True)
     for ax, (factor, key) in zip(axes.flat, FACTOR_KEYS.items()):
-        levels = sorted(means[key].unique(), key=str)
-        colours = dict(zip(levels, sns.color_palette("coolwarm", len(levels))))
-        for (model, level), line in means.groupby(["model", key]):
-            ax.plot(line.fraction, line.below, color=colours[level], lw=1, marker="o", ms=2)
-        for level, colour in colours.items():
-            ax.plot([], [], color=colour, label=str(level))
+        codes = sorted(means[factor].unique())  # coded levels (−1, 0, +1): a run's nominal level
+        colours = dict(zip(codes, sns.color_palette("coolwarm", len(codes))))
+        for (model, code), line in means.groupby(["model", factor]):
+            ax.plot(line.fraction, line.below, color=colours[code], lw=1, marker="o", ms=2)
+        for code, colour in colours.items():
+            ax.plot([], [], color=colour, label=str(level_value(factor, code)))
         ax.legend(title=key, fontsize=7, title_fontsize=7)
         ax.set(title=f"{factor}: {key}", ylabel="H − L ln m (nats)")
         _fraction_axis(ax)
