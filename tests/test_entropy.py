@@ -250,3 +250,22 @@ def test_per_document_sums_are_each_documents_term_and_add_up_to_the_corpus(aver
     meter = run(model, sequences, batch_size=3, average=average)
     np.testing.assert_allclose(sums.sum(0), meter.sums[ABS_COEFFICIENTS].numpy(), rtol=REL)  # padded batches
     assert knowledge_entropy_from_documents(sums) == pytest.approx(value(meter.table(), "knowledge_entropy"), rel=REL)
+
+
+def test_a_meter_of_one_statistic_sums_it_bit_for_bit_and_has_no_table():
+    """``statistics`` restricts the meter to the sums a caller reads (the lab's per-document pass): the same
+    bits as the full meter's for that statistic, and no metric table it could not fill."""
+    from kentropy.measurement.entropy_pass import EntropyMeter
+    from kentropy.measurement.meters import ABS_COEFFICIENTS
+
+    model = tiny_model("olmo")
+    sequences = random_sequences(5, seed=2)
+    full = run(model, sequences, batch_size=5)
+    one = EntropyMeter(model, "instance", statistics=[ABS_COEFFICIENTS])
+    (batch,) = padded_batches(sequences, 5, pad_id=0)
+    with one.hooks():
+        one.update(batch["input_ids"], batch["attention_mask"])
+    assert list(one.sums) == [ABS_COEFFICIENTS]
+    assert torch.equal(one.sums[ABS_COEFFICIENTS], full.sums[ABS_COEFFICIENTS])
+    with pytest.raises(ValueError, match="no table of every metric"):
+        one.table()

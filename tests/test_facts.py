@@ -16,7 +16,7 @@ from kentropy.sources.facts_file import FactsError, check_facts, load_facts, que
 from kentropy.sources.world import HELD_OUT_TEMPLATES, RELATIONS, write_world
 from kentropy.training.pretrain import batch_indices
 
-WORLD = dict(seed=5, n_people=60, n_documents=600, n_entropy_documents=4, n_new_domain_documents=4, n_paraphrase=1,
+WORLD = dict(seed=5, n_people=60, n_documents=600, n_new_domain_documents=4, n_paraphrase=1,
              n_once=1, n_questions=2, person_zipf=1.0, object_zipf=1.0, fact_probability=0.6)  # fmt: skip
 
 

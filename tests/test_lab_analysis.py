@@ -201,3 +201,78 @@ def test_the_follow_up_takes_the_two_largest_t_at_three_levels_on_three_seeds(ce
     assert set(read.activation) == {"swiglu"}
     with pytest.raises(ValueError, match="two different factors"):
         lab.follow_up_design(("A", "A"))
+
+
+def test_the_contrast_pairs_a_decaying_cell_with_its_activation_twin_at_the_highest_level(tmp_path):
+    """The rule of docs/lab.md: GELU against SwiGLU first, at the highest tokens per parameter with such a pair;
+    the follow-up's config then continues the pair alone, from their last five checkpoints, baseline run only,
+    and plans exactly that (2 cells x 3 seeds x 5 steps) with the contrast's table."""
+    import json
+
+    from kentropy.core.config import SCHEMA, validate_config
+
+    from .conftest import job_counts, snakemake
+
+    follow_up = lab.lab_config(load_config_file(ROOT / "config" / "config.yaml"), ("E", "C"))
+    cells = lab_analysis.cell_table(follow_up)
+    verdict = {"f01": False, "f03": True, "f04": True, "f06": True, "f07": True, "f08": False, "f09": True}
+    cells["decision"] = ["decays" if verdict.get(m) else "does not decay" for m in cells.model]
+    # 200 tokens/param: every GELU/SwiGLU pair decays on both sides, but ReGLU (f08) does not: GELU vs ReGLU.
+    assert lab.contrast_pair(cells) == ("f09", "f08")
+    cells.loc[cells.model == "f08", "decision"] = "decays"  # none at 200: at 60, f06 against f05 (ReGLU)
+    assert lab.contrast_pair(cells) == ("f06", "f05")
+    cells.loc[cells.model.isin(["f05", "f04"]), "decision"] = "decays"  # none at 60 either: f03 against f01
+    assert lab.contrast_pair(cells) == ("f03", "f01")
+    assert lab.contrast_pair(cells.assign(decision="does not decay")) is None
+    config = lab.with_contrast(follow_up, ("f03", "f01"))
+    validate_config(json.loads(json.dumps(config)), SCHEMA)
+    assert list(config["continual"]["runs"]) == ["baseline"] and config["continual"]["steps"] == []
+    assert config["models"]["f03"]["continual_steps"] == sorted(follow_up["models"]["f03"]["steps"])[-5:]
+    path = tmp_path / "contrast.yaml"
+    path.write_text(lab.lab_yaml(load_config_file(ROOT / "config" / "config.yaml"), ("E", "C"), ("f03", "f01")))
+    proc = snakemake(tmp_path, "-n", "continual", "lab_contrast", "--configfile", str(path), offline=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["continual_train"] == 2 * 3 * 5 and counts["lab_contrast"] == 1
+
+
+def test_the_contrast_table_is_welchs_interval_by_hand():
+    """Per position and pooled: means over trajectories (each the mean of its seeds) and the Welch interval of
+    the difference, checked against the formula in float64 (t quantile at the Welch-Satterthwaite df)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for model, steps, shift in (("g", [40, 80, 160], -3.0), ("s", [50, 100, 200], 0.0)):
+        for trajectory in range(3):
+            for step in steps:
+                for seed in (0, 1):
+                    rows.append({"model": model, "trajectory": trajectory, "step": step, "variant": "original",
+                                 "run": "baseline", "seed": seed, "A": 10 + shift + rng.normal(),
+                                 "F": 5 - shift + rng.normal()})  # fmt: skip
+    rows.append({**rows[0], "variant": "p50_q1", "A": 1e6})  # a resuscitated copy's run is not the contrast's
+    runs = pd.DataFrame(rows)
+    table = lab_analysis.contrast_table(runs, "g", "s")
+    assert list(table.position) == ["1", "2", "3", "all"] * 2
+    original = runs[runs.variant == "original"]
+    for r in table.itertuples():
+
+        def means(model, steps):
+            sub = original[(original.model == model) & original.step.isin(steps)]
+            return sub.groupby(["trajectory", "step"])[r.quantity].mean().groupby("trajectory").mean().to_numpy()
+
+        pick = slice(None) if r.position == "all" else slice(int(r.position) - 1, int(r.position))
+        x, y = means("g", [40, 80, 160][pick]), means("s", [50, 100, 200][pick])
+        vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+        dof = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1))
+        half = stats.t.ppf(0.975, dof) * np.sqrt(vx + vy)
+        assert r.difference == pytest.approx(x.mean() - y.mean(), abs=1e-12)
+        assert (r.ci_low, r.ci_high) == pytest.approx((r.difference - half, r.difference + half), abs=1e-9)
+        if r.position != "all":
+            assert (r.step_decaying, r.step_twin) == (str([40, 80, 160][pick][0]), str([50, 100, 200][pick][0]))
+    acquisition = table[(table.quantity == "A") & (table.position == "all")].iloc[0]
+    assert acquisition.ci_high < 0  # the shift of -3 is found
+    markdown = lab_analysis.contrast_markdown(table, "Tables written on a test CPU")
+    assert "| acquisition (%) | all | all | all |" in markdown and "3 and 3 pretraining trajectories" in markdown
+    with pytest.raises(lab_analysis.LabError, match="cell x has no continual runs"):
+        lab_analysis.contrast_table(runs, "x", "s")

@@ -68,10 +68,30 @@ def test_resuscitation_raises_knowledge_entropy(arch):
     assert after > entropy
 
 
-def test_ungated_mlp_is_refused_with_the_reason():
+def test_a_non_gated_mlp_scales_its_selected_pre_activations_exactly_and_nothing_else():
+    """GPT-NeoX (GELU, biases): row i of the input projection and its bias scale by factor i, so neuron i's
+    pre-activation does (within rounding); the other neurons' coefficients stay bit for bit, and the selected
+    neurons are used more on the corpus (mean |coefficient| up), so knowledge entropy rises."""
+    sequences = random_sequences(13, seed=3)
     model = tiny_model("gpt_neox")
-    with pytest.raises(ValueError, match="GPTNeoXForCausalLM: Algorithm 1 needs a gated MLP"):
-        apply_factors(model, np.ones((3, 48)))
+    meter = coefficients(model, sequences)
+    before = meter.mean_abs_coefficients()
+    factors = resuscitation_factors(before, p=0.5, q=2.0)
+    only = np.ones_like(factors)
+    only[0] = factors[0]
+    changed = tiny_model("gpt_neox")
+    assert apply_factors(changed, only) is False
+    x = torch.randn(7, 32, dtype=torch.float64)
+    original, scaled = model.gpt_neox.layers[0].mlp.dense_h_to_4h, changed.gpt_neox.layers[0].mlp.dense_h_to_4h
+    torch.testing.assert_close(scaled(x), original(x) * torch.as_tensor(factors[0]), rtol=1e-12, atol=1e-12)
+    after = coefficients(changed, sequences).mean_abs_coefficients()
+    selected = factors[0] != 1
+    np.testing.assert_array_equal(after[0, ~selected], before[0, ~selected])
+    assert (after[0, selected] > before[0, selected]).mean() > 0.9
+    entropy = meter.table().query("metric == 'knowledge_entropy' and layer.isna()").value.iloc[0]
+    apply_factors(model, resuscitation_factors(before, p=0.5, q=1.0))
+    resuscitated = coefficients(model, sequences).table()
+    assert resuscitated.query("metric == 'knowledge_entropy' and layer.isna()").value.iloc[0] > entropy
 
 
 def test_checkpoint_is_written_with_its_record(tmp_path):
@@ -87,7 +107,7 @@ def test_checkpoint_is_written_with_its_record(tmp_path):
     np.save(tmp_path / "coef.npy", coef)
     record = resuscitate_checkpoint(str(tmp_path / "ckpt"), str(tmp_path / "coef.npy"), 30, 2.0, str(tmp_path / "out"))
     saved = json.loads((tmp_path / "out" / "resuscitation.json").read_text())
-    assert saved == record and saved["p"] == 0.3 and saved["q"] == 2.0
+    assert saved == record and saved["p"] == 0.3 and saved["q"] == 2.0 and saved["exact"] is True
     assert saved["selected_per_layer"] == [int((c <= np.quantile(c, 0.3)).sum()) for c in coef]
     out = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
     factors = resuscitation_factors(coef, 0.3, 2.0)

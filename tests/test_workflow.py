@@ -665,3 +665,36 @@ def test_manifest_none_plans_unpublished_steps_with_a_warning(tmp_path):
     proc = snakemake(tmp_path, "-n", "--configfile", str(config), offline=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "models.olmo-1b: manifest none: steps [10000, 40000" in proc.stdout + proc.stderr
+
+
+def test_continual_steps_continue_training_from_those_checkpoints_alone(tmp_path):
+    """``continual.steps`` (or a model's own ``continual_steps``) keeps every checkpoint's entropy and trains and
+    evaluates from the listed checkpoints alone; a step the model lacks, or a resuscitated step left out, is
+    refused naming the key."""
+    import yaml
+
+    from kentropy.core.config import SCHEMA, ConfigError, validate_config
+
+    config = yaml.safe_load((ROOT / "tests/config/e2e.yaml").read_text())
+    counts = {}
+    for case, change in (("all", {}), ("global", {"steps": [30]}), ("own", {"steps": []})):
+        config["continual"].update(change)
+        if case == "own":
+            config["models"]["tiny"]["continual_steps"] = [30]
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+        proc = snakemake(tmp_path, "-n", "continual", "--configfile", str(tmp_path / "config.yaml"), offline=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        counts[case] = job_counts(proc.stdout + proc.stderr)
+    # 2 trajectories x steps 10 and 20 x 2 runs (baseline, general) fewer; entropy still at all 3 steps.
+    assert counts["all"]["continual_train"] - counts["global"]["continual_train"] == 2 * 2 * 2
+    assert counts["global"] == counts["own"]
+    assert counts["all"]["measure_entropy"] == counts["global"]["measure_entropy"] == 2 * 3
+    for change, message in (({"continual": {"steps": [31]}}, r"continual.steps: 31 is not a step of any model"),
+                            ({"tiny": {"continual_steps": [31]}}, r"models.tiny.continual_steps: 31 is not one of its"),
+                            ({"tiny": {"continual_steps": [20]}},
+                             r"resuscitation.steps: 30 does not continue training for models.tiny")):  # fmt: skip
+        broken = yaml.safe_load(yaml.safe_dump(config))
+        for section, values in change.items():
+            (broken["continual"] if section == "continual" else broken["models"][section]).update(values)
+        with pytest.raises(ConfigError, match=message):
+            validate_config(broken, SCHEMA)

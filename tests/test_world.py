@@ -11,7 +11,6 @@ ARGS = dict(
     seed=3,
     n_people=40,
     n_documents=50,
-    n_entropy_documents=10,
     n_new_domain_documents=10,
     n_paraphrase=4,
     n_once=6,
@@ -91,7 +90,7 @@ def test_a_models_own_skew_reads_the_worlds_corpus_at_that_skew(tmp_path):
 
     spec = dict(seed=3, n_people=20, n_documents=60, n_paraphrase=2, n_once=2, fact_probability=0.6)
     files = {role: tmp_path / name for role, name in WORLD_FILES.items()}
-    write_world(files, n_entropy_documents=5, n_new_domain_documents=5, n_questions=4, person_zipf=1.0,
+    write_world(files, n_new_domain_documents=5, n_questions=4, person_zipf=1.0,
                 object_zipf=1.0, **spec)  # fmt: skip
     skewed_pretraining_corpus(tmp_path / "same.parquet", person_zipf=1.0, object_zipf=1.0, **spec)
     world = pd.read_parquet(files["pretrain"])
@@ -99,3 +98,24 @@ def test_a_models_own_skew_reads_the_worlds_corpus_at_that_skew(tmp_path):
     skewed_pretraining_corpus(tmp_path / "flat.parquet", person_zipf=0.0, object_zipf=1.5, **spec)
     flat = pd.read_parquet(tmp_path / "flat.parquet")
     assert len(flat) == len(world) and not flat.equals(world)
+
+
+def test_entropy_documents_are_held_out_draws_that_grow_by_appending(tmp_path):
+    """The entropy documents are the pretraining distribution at seed + 2, written by their own rule: a larger
+    evaluation set keeps the smaller one as its first documents, and its size is no param of the world's rule
+    (so it reruns no pretraining)."""
+    import pandas as pd
+
+    from kentropy.sources.world import pretraining_corpus, skewed_pretraining_corpus, spec_for, write_entropy_documents
+
+    spec = {k: v for k, v in ARGS.items() if k not in ("n_documents", "n_new_domain_documents", "n_questions")}
+    write_entropy_documents(tmp_path / "small.parquet", n_entropy_documents=6, **spec)
+    write_entropy_documents(tmp_path / "large.parquet", n_entropy_documents=15, **spec)
+    small, large = (pd.read_parquet(tmp_path / f).text.tolist() for f in ("small.parquet", "large.parquet"))
+    world = build_world(3, 40, 10, object_zipf=1.0)
+    assert large == pretraining_corpus(world, 15, 3 + 2, person_zipf=1.0, fact_probability=0.6)
+    assert large[:6] == small
+    section = {**ARGS, "n_entropy_documents": 15}
+    assert spec_for(write_world, section) == ARGS
+    assert "n_entropy_documents" not in spec_for(skewed_pretraining_corpus, section, exclude=("person_zipf",))
+    assert set(spec_for(write_entropy_documents, section)) == {*spec, "n_entropy_documents"}

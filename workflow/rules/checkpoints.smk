@@ -5,19 +5,19 @@ rule train_tokenizer:
     input:
         L.world("pretrain"),
     output:
-        directory(L.tokenizer("{model}")),
+        directory(L.tokenizer("{vocab}")),
     log:
-        L.log("train_tokenizer", "{model}"),
+        L.log("train_tokenizer", "vocab{vocab}"),
     benchmark:
-        L.benchmark("train_tokenizer", "{model}")
+        L.benchmark("train_tokenizer", "vocab{vocab}")
     wildcard_constraints:
-        model=alternation(m for m, spec in config["models"].items() if spec["source"] == "pretrain"),
+        vocab=r"\d+",
     conda:
         ENV
     params:
         code=code("train_tokenizer.py"),
         producers=producers,
-        vocab_size=config.get("pretrain", {}).get("tokenizer_vocab_size"),
+        vocab_size=lambda wildcards: int(wildcards.vocab),
     script:
         "../scripts/train_tokenizer.py"
 

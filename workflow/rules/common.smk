@@ -11,12 +11,14 @@ from kentropy.core.errors import KentropyError
 from kentropy.core.integrity import SOURCE, CheckpointError
 from kentropy.core.layout import VARIANT_REGEX, WORLD_FILES, Layout, model_keys
 from kentropy.core.plan import Plan, pretrain_recipe
+from kentropy.core.plan import continued_steps as plan_continued_steps
 from kentropy.core.provenance import code_digest, local_checkpoint_fingerprint
 from kentropy.measurement.meters import METRICS
 from kentropy.pipeline.config_check import check_config
 from kentropy.report.figure_registry import FIGURES, GROUPS, drawn
 from kentropy.sources.fictional_knowledge import SPLITS
 from kentropy.sources.manifests import duplicate_steps
+from kentropy.sources.world import skewed_pretraining_corpus, spec_for, write_entropy_documents, write_world
 
 try:  # every check of kentropy.pipeline.config_check, the same as `python -m kentropy.pipeline.config_check`
     for warning in check_config(config, workflow.source_path("../../config/schema.yaml")):
@@ -241,7 +243,7 @@ def tokenizer_dir(wildcards):
     model = TRAJECTORIES[wildcards.model].model
     spec = config["models"][model]
     if spec["source"] == "pretrain":
-        return L.tokenizer(model)
+        return L.tokenizer(pretrain_recipe(config, model)["tokenizer_vocab_size"])
     return L.checkpoint(model, spec, min(spec["steps"]))
 
 
@@ -293,10 +295,17 @@ def variant_checkpoint(wildcards):
     return L.resuscitated_checkpoint(wildcards.model, wildcards.step, wildcards.variant)
 
 
+def continued_steps():
+    """(trajectory, step) pairs of the checkpoints that continue training (kentropy.plan.continued_steps)."""
+    return [(t, s) for t, spec in TRAJECTORIES.items() for s in plan_continued_steps(config, spec.model)]
+
+
 def evaluation_files(kind):
-    """Probe or downstream tables of every model state: each checkpoint before and after every run, and
-    each resuscitated copy before and after the resuscitation runs."""
-    files = [L.evaluation(m, s, "original", state, kind) for m, s in model_steps() for state in ["before", *TRAINED]]
+    """Probe or downstream tables of every model state: each continued checkpoint before and after every run,
+    and each resuscitated copy before and after the resuscitation runs."""
+    files = [
+        L.evaluation(m, s, "original", state, kind) for m, s in continued_steps() for state in ["before", *TRAINED]
+    ]
     for m, s in resuscitated_checkpoints():
         files += [
             L.evaluation(m, s, v, state, kind)
@@ -315,7 +324,7 @@ def retention_curves():
             L.stream(m, r.name, "manifest.parquet"),
             {**model_keys(m, config["seed"]), "step": s, "variant": "original", "run": r.run, "seed": r.seed},
         )
-        for m, s in sorted(model_steps())  # sorted: the param must not depend on the config's key order
+        for m, s in sorted(continued_steps())  # sorted: the param must not depend on the config's key order
         for r in PLAN.baseline_runs()
     ]
 

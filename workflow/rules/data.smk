@@ -10,9 +10,23 @@ rule generate_world:
         ENV
     params:
         code=code("generate_world.py"),
-        world=canonical(config.get("world")),
+        world=canonical(spec_for(write_world, config.get("world"))),
     script:
         "../scripts/generate_world.py"
+
+
+rule generate_entropy_documents:
+    output:
+        L.entropy_documents(),
+    log:
+        L.log("generate_entropy_documents"),
+    conda:
+        ENV
+    params:
+        code=code("generate_entropy_documents.py"),
+        world=canonical(spec_for(write_entropy_documents, config.get("world"))),
+    script:
+        "../scripts/generate_entropy_documents.py"
 
 
 rule skewed_pretraining_corpus:
@@ -27,7 +41,10 @@ rule skewed_pretraining_corpus:
         ENV
     params:
         code=code("skewed_pretraining_corpus.py"),
-        world=canonical(config.get("world")),
+        # The skew comes from the wildcards, not the world's own.
+        world=canonical(
+            spec_for(skewed_pretraining_corpus, config.get("world"), exclude=("person_zipf", "object_zipf"))
+        ),
     script:
         "../scripts/skewed_pretraining_corpus.py"
 
@@ -39,7 +56,7 @@ localrules:
 
 rule entropy_corpus:
     input:
-        generated=branch(config["entropy"]["corpus"]["source"] == "generated", then=L.world("entropy")),
+        generated=branch(config["entropy"]["corpus"]["source"] == "generated", then=L.entropy_documents()),
     output:
         L.entropy_corpus("{corpus}"),
     log:

@@ -36,7 +36,8 @@ rule facts_exposure:
         corpus=L.world("pretrain"),
         statements=L.world("statements"),
         facts=L.world("facts"),
-        tokenizer=L.tokenizer(PRETRAINED[0]) if PRETRAINED else [],  # one world, one tokenizer for every model
+        # one world, one tokenizer for every model
+        tokenizer=L.tokenizer(config["pretrain"]["tokenizer_vocab_size"]) if PRETRAINED else [],
     output:
         L.table("facts_exposure.parquet"),
     log:

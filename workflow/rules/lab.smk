@@ -58,3 +58,27 @@ if "lab" in config:
         input:
             rules.lab_tables.output,
             group_figures("lab_figures"),
+
+    # The continual contrast (docs/lab.md): the two models that continue training (`python -m kentropy.lab
+    # --contrast-from`), the decaying one told apart by the lab's verdicts.
+    CONTRAST = sorted(m for m, spec in config["models"].items() if spec.get("continual_steps"))
+    if len(CONTRAST) == 2:
+
+        rule lab_contrast:
+            input:
+                continual=L.table("continual.parquet"),
+                cells=rules.lab_tables.output.cells,
+            output:
+                table=L.table("lab_contrast.parquet"),
+                markdown=report(L.table("lab_contrast.md"), caption="../report/lab_contrast.rst", category="Lab"),
+            log:
+                L.log("lab_contrast"),
+            conda:
+                ENV
+            params:
+                code=code("lab_contrast.py"),
+                producers=producers,
+                pair=CONTRAST,
+                score=PROBE_SCORE,
+            script:
+                "../scripts/lab_contrast.py"

@@ -195,6 +195,38 @@ def strongest_factors(effects) -> tuple[str, str]:
     return first, second
 
 
+#: The continual contrast (docs/lab.md): its cells continue training from this many of their last checkpoints.
+CONTRAST_STEPS = 5
+#: The contrast's twins, in the order the rule tries them: (the decaying cell's activation, its twin's).
+CONTRAST_ORDER = (("gelu", "swiglu"), ("gelu", "reglu"), ("reglu", "swiglu"), ("swiglu", "reglu"),
+                  ("reglu", "gelu"), ("swiglu", "gelu"))  # fmt: skip
+
+
+def contrast_pair(cells) -> tuple[str, str] | None:
+    """(decaying cell, its twin) by the rule of docs/lab.md, from the follow-up's ``lab_cells.parquet``: cells
+    at the same tokens per parameter that differ in the activation alone, the first decaying and the second
+    not, in ``CONTRAST_ORDER``, at the highest tokens-per-parameter level that has one; None if no pair."""
+    decays = dict(zip(cells.model, cells.decision == "decays"))
+    by_level = cells.assign(level=cells.C).sort_values("level", ascending=False)
+    for _, level in by_level.groupby("level", sort=False):
+        cell_of = dict(zip(level.activation, level.model))
+        for decaying, twin in CONTRAST_ORDER:
+            if decaying in cell_of and twin in cell_of and decays[cell_of[decaying]] and not decays[cell_of[twin]]:
+                return cell_of[decaying], cell_of[twin]
+    return None
+
+
+def with_contrast(config: dict, pair: tuple[str, str]) -> dict:
+    """``config`` (the follow-up's) with the continual contrast: the pair's models continue training from their
+    last ``CONTRAST_STEPS`` checkpoints in the ``baseline`` run alone, no other model continues."""
+    continual = {**config["continual"], "steps": []}
+    continual["runs"] = {continual["baseline"]: continual["runs"][continual["baseline"]]}
+    models = {name: dict(spec) for name, spec in config["models"].items()}
+    for name in pair:
+        models[name]["continual_steps"] = sorted(models[name]["steps"])[-CONTRAST_STEPS:]
+    return {**config, "continual": continual, "models": models}
+
+
 def cell_name(index: int, prefix: str = "c") -> str:
     """The model name of the design's run ``index`` (0-based, standard order): c01 … c16 (follow-up: f01 …)."""
     return f"{prefix}{index + 1:02d}"
@@ -247,8 +279,9 @@ def lab_config(default: dict, follow_up: tuple[str, str] | None = None) -> dict:
             "world": world, "pretrain": pretrain, "models": models, "entropy": entropy, "lab": lab}  # fmt: skip
 
 
-def lab_yaml(default: dict, follow_up: tuple[str, str] | None = None) -> str:
-    """``lab_config`` as the committed file: a header that says where it comes from, then the YAML."""
+def lab_yaml(default: dict, follow_up: tuple[str, str] | None = None, contrast: tuple[str, str] | None = None) -> str:
+    """``lab_config`` as the committed file: a header that says where it comes from, then the YAML; the
+    follow-up's with the continual contrast of ``contrast`` (``with_contrast``) when given."""
     import yaml
 
     if follow_up is None:
@@ -267,7 +300,15 @@ def lab_yaml(default: dict, follow_up: tuple[str, str] | None = None) -> str:
             "# varying fastest.\n"
             "# Run: snakemake lab --configfile config/lab-followup.yaml\n"
         )
-    return header + yaml.safe_dump(lab_config(default, follow_up), sort_keys=False)
+    config = lab_config(default, follow_up)
+    if contrast:
+        config = with_contrast(config, contrast)
+        header += (
+            f"# The continual contrast (docs/lab.md): {contrast[0]} (decays) against {contrast[1]}, by the rule, from\n"
+            "# `--contrast-from results/lab-followup/tables/lab_cells.parquet`.\n"
+            "# Run: snakemake continual --configfile config/lab-followup.yaml\n"
+        )
+    return header + yaml.safe_dump(config, sort_keys=False)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -280,14 +321,21 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m kentropy.analysis.lab_design", description=main.__doc__)
     parser.add_argument("--follow-up-from", metavar="LAB_EFFECTS_PARQUET", help="the screen's lab_effects.parquet")
+    parser.add_argument("--contrast-from", metavar="LAB_CELLS_PARQUET", help="the follow-up's lab_cells.parquet")
     args = parser.parse_args(argv)
-    follow_up = None
+    if args.contrast_from and not args.follow_up_from:
+        parser.error("--contrast-from extends the follow-up's config: give --follow-up-from too")
+    follow_up = contrast = None
     if args.follow_up_from:
         import pandas as pd
 
         follow_up = strongest_factors(pd.read_parquet(args.follow_up_from))
+        if args.contrast_from:
+            contrast = contrast_pair(pd.read_parquet(args.contrast_from))
+            if contrast is None:
+                parser.error(f"{args.contrast_from}: no decaying cell has a non-decaying twin (docs/lab.md)")
     default = load_config_file(__file__.replace("src/kentropy/analysis/lab_design.py", "config/config.yaml"))
-    sys.stdout.write(lab_yaml(default, follow_up))
+    sys.stdout.write(lab_yaml(default, follow_up, contrast))
 
 
 if __name__ == "__main__":

@@ -204,3 +204,66 @@ def effects_markdown(effects: pd.DataFrame, decisions: pd.DataFrame, cpu: str) -
             f"| {r.final_sd:.4f} | {r.seeds_falling}, {r.seeds_significant} of {r.seeds} | {r.decision} |"
         )
     return "\n".join(lines) + "\n"
+
+
+#: The contrast's quantities (kentropy.analysis.continual_tables.totals): acquisition and forgetting, in percent.
+CONTRAST_QUANTITIES = {"A": "acquisition (%)", "F": "forgetting (%)"}
+
+
+def contrast_table(totals: pd.DataFrame, decaying: str, twin: str, level: float = 0.95) -> pd.DataFrame:
+    """The continual contrast of docs/lab.md from the runs' ``totals`` (original checkpoints): for each
+    quantity, at each position k of the cells' continued checkpoints (their steps differ when their lengths
+    do: position k is the same share of each schedule) and pooled over positions (each trajectory's mean), both
+    cells' means over trajectories and the difference decaying − twin with its Welch interval."""
+    from scipy import stats
+
+    runs = totals[totals.variant == "original"]
+    per_trajectory = runs.groupby(["model", "trajectory", "step"], as_index=False)[list(CONTRAST_QUANTITIES)].mean()
+    cells = {}
+    for cell in (decaying, twin):
+        sub = per_trajectory[per_trajectory.model == cell]
+        if sub.empty:
+            raise LabError(f"the contrast's cell {cell} has no continual runs in the table")
+        steps = sorted(sub.step.unique())
+        cells[cell] = sub.assign(position=sub.step.map({s: i + 1 for i, s in enumerate(steps)}))
+    if cells[decaying].position.max() != cells[twin].position.max():
+        raise LabError(f"{decaying} and {twin} continue from different numbers of checkpoints")
+    rows = []
+    for quantity in CONTRAST_QUANTITIES:
+        positions = sorted(cells[decaying].position.unique())
+        for position in [*positions, "all"]:
+            groups, steps = {}, {}
+            for cell, table in cells.items():
+                at = table if position == "all" else table[table.position == position]
+                groups[cell] = at.groupby("trajectory")[quantity].mean().to_numpy()
+                steps[cell] = "all" if position == "all" else str(int(at.step.iloc[0]))
+            x, y = groups[decaying], groups[twin]
+            test = stats.ttest_ind(x, y, equal_var=False)
+            low, high = test.confidence_interval(level)
+            rows.append({"quantity": quantity, "position": str(position), "step_decaying": steps[decaying],
+                         "step_twin": steps[twin], "decaying": x.mean(), "twin": y.mean(),
+                         "difference": x.mean() - y.mean(), "ci_low": low, "ci_high": high, "p_value": test.pvalue,
+                         "trajectories_decaying": len(x), "trajectories_twin": len(y)})  # fmt: skip
+    return pd.DataFrame(rows).assign(decaying_cell=decaying, twin_cell=twin)
+
+
+def contrast_markdown(table: pd.DataFrame, cpu: str) -> str:
+    """``lab_contrast.md``: the contrast table with what its numbers rest on."""
+    decaying, twin = table.decaying_cell.iloc[0], table.twin_cell.iloc[0]
+    n, m = int(table.trajectories_decaying.max()), int(table.trajectories_twin.max())
+    lines = [
+        f"The continual contrast (docs/lab.md): {decaying} (knowledge entropy decays) against {twin} (differs in the "
+        f"activation alone; does not decay), {n} and {m} pretraining trajectories × 1 continual seed each, the "
+        "baseline run. Position k: the k-th of each cell's last checkpoints (the same share of its schedule); all: "
+        f"each trajectory's mean over them. Difference {decaying} − {twin}, 95% Welch interval. {cpu}.",
+        "",
+        f"| quantity | position | step {decaying} | step {twin} | {decaying} | {twin} | difference [95% CI] | p |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in table.itertuples():
+        lines.append(
+            f"| {CONTRAST_QUANTITIES[r.quantity]} | {r.position} | {r.step_decaying} | {r.step_twin} "
+            f"| {r.decaying:.2f} | {r.twin:.2f} | {r.difference:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] "
+            f"| {r.p_value:.2g} |"
+        )
+    return "\n".join(lines) + "\n"

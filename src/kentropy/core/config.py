@@ -18,7 +18,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from .errors import KentropyError
 from .layout import NAME_PATTERN, PatternError, parse_run_name, parse_trajectory_name, step_path
-from .plan import ResuscitationGrid, Run, pretrain_recipe
+from .plan import ResuscitationGrid, Run, continued_steps, pretrain_recipe
 
 #: The schema of a config, in the checkout (the workflow passes its own copy's path).
 SCHEMA = Path(__file__).resolve().parents[3] / "config/schema.yaml"
@@ -283,6 +283,14 @@ def _check_continual(config: dict) -> None:
         raise ConfigError(f"config: {generated[0]}.source: generated needs the `world` section")
     if cont["baseline"] not in cont["runs"]:
         raise ConfigError(f"config: continual.baseline: {cont['baseline']!r} is not a key of continual.runs")
+    steps = {s for m in config["models"].values() for s in m["steps"]}
+    for step in cont.get("steps", []):
+        if step not in steps:
+            raise ConfigError(f"config: continual.steps: {step} is not a step of any model")
+    for name, model in config["models"].items():
+        for step in model.get("continual_steps", []):
+            if step not in model["steps"]:
+                raise ConfigError(f"config: models.{name}.continual_steps: {step} is not one of its steps")
     if cont["knowledge"]["source"] == "generated" and "world" in config:
         world, n = config["world"], cont["n_injections"]
         if world["n_once"] % n:
@@ -340,16 +348,15 @@ def _check_resuscitation(config: dict) -> None:
     for step in resus["steps"]:
         if step not in steps:
             raise ConfigError(f"config: resuscitation.steps: {step} is not a step of any model")
+    for name, model in config["models"].items():
+        for step in set(resus["steps"]) & set(model["steps"]) - set(continued_steps(config, name)):
+            raise ConfigError(
+                f"config: resuscitation.steps: {step} does not continue training for models.{name} (continual.steps, "
+                "continual_steps): its copies are compared with the original checkpoint's runs"
+            )
     for run in resus["runs"]:
         if run not in config["continual"]["runs"]:
             raise ConfigError(f"config: resuscitation.runs: {run!r} is not a key of continual.runs")
-    pretrained = [m for m, spec in config["models"].items() if spec["source"] == "pretrain"]
-    gelu = [m for m in pretrained if pretrain_recipe(config, m)["activation"] == "gelu"]
-    if gelu:
-        raise ConfigError(
-            f"config: resuscitation: models.{gelu[0]} is pretrained with pretrain.activation gelu, a non-gated MLP; "
-            "Algorithm 1 scales a row of a gated MLP's up projection (drop the resuscitation section)"
-        )
     grid = ResuscitationGrid.from_config(config)
     p, q = grid.figure14
     if (p, float(q)) not in grid.grid:

@@ -23,7 +23,6 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin")
 #: The generated world's files by role (kentropy.sources.world writes one per role; ``Layout.world`` names them).
 WORLD_FILES = {
     "pretrain": "pretrain.parquet",
-    "entropy": "entropy.parquet",
     "new_domain": "new_domain.parquet",
     "paraphrase": "fictional_paraphrase.json",
     "once": "fictional_once.json",
@@ -60,6 +59,8 @@ TABLES = frozenset(
         "lab_cells.parquet",
         "lab_effects.parquet",
         "lab_effects.md",
+        "lab_contrast.parquet",
+        "lab_contrast.md",
     }
 )
 #: What a training run's folder holds (``Layout.training``) and a stream's (``Layout.stream``).
@@ -280,13 +281,19 @@ class Layout:
     def resuscitated_checkpoint(self, model, step, variant) -> str:
         return self.resource("resuscitated", model, f"step{step}", variant)
 
-    def tokenizer(self, model) -> str:
-        return self.resource("tokenizers", model)
+    def tokenizer(self, vocab_size) -> str:
+        """The pipeline's BPE tokenizer of ``vocab_size`` tokens, trained on the world alone: one for every
+        model pretrained here with that size (``{vocab}`` wildcard)."""
+        return self.resource("tokenizers", f"vocab{vocab_size}")
 
     # --- data ---
     def world(self, role) -> str:
         """The generated world's file of ``role`` (a key of ``WORLD_FILES``)."""
         return self.resource("world", WORLD_FILES[_known(role, WORLD_FILES, "a world file")])
+
+    def entropy_documents(self) -> str:
+        """The world's held-out documents of the generated entropy corpus (sources.world.write_entropy_documents)."""
+        return self.resource("world", "entropy.parquet")
 
     def skewed_pretraining_corpus(self, person_zipf, object_zipf) -> str:
         """The pretraining corpus of the world at a model's own ``skew`` (``{person}``/``{object}`` wildcards)."""

@@ -311,6 +311,14 @@ def pretrain_recipe(config: dict, model: str) -> dict:
     return {k: v for k, v in recipe.items() if k != "seeds"}
 
 
+def continued_steps(config: dict, model: str) -> list[int]:
+    """The steps of ``model`` that continue training: ``models.<model>.continual_steps``, else those of its steps
+    in ``continual.steps``, else all of them."""
+    spec = config["models"][model]
+    listed = spec.get("continual_steps", config["continual"].get("steps"))
+    return sorted(s for s in spec["steps"] if listed is None or s in listed)
+
+
 def trajectory_seeds(config: dict, model: str) -> list[int]:
     """Pretraining seeds of ``model``: ``models.<model>.seeds``, else ``pretrain.seeds``, else the global seed
     alone; a checkpoint pretrained elsewhere has its one trajectory, keyed by the global seed."""

@@ -40,9 +40,10 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 class EntropyMeter:
     """A running sum per registered statistic; attach with :meth:`hooks`, feed batches with :meth:`update`,
-    read every registered metric with :meth:`table`."""
+    read every registered metric with :meth:`table`. ``statistics``: sum only these (names of
+    kentropy.meters.STATISTICS), for a caller that needs one sum rather than the metrics."""
 
-    def __init__(self, model: nn.Module, average: str):
+    def __init__(self, model: nn.Module, average: str, statistics: Iterable[str] | None = None):
         if average not in AVERAGES:
             raise ValueError(f"entropy.average: {average!r} is not one of {', '.join(AVERAGES)}")
         self.model = model
@@ -62,9 +63,10 @@ class EntropyMeter:
                 device=device,
             )
             for name, stat in STATISTICS.items()
+            if statistics is None or name in statistics
         }
         # The statistics each hook feeds, looked up once rather than on every layer of every batch.
-        self._fed_by = {hook: [(n, s) for n, s in STATISTICS.items() if s.hook == hook] for hook in HOOKS}
+        self._fed_by = {hook: [(n, STATISTICS[n]) for n in self.sums if STATISTICS[n].hook == hook] for hook in HOOKS}
         self.n_tokens = 0
         self.weight_total = torch.zeros((), dtype=torch.float64, device=device)  # the averages' denominator
         self.token_weights: torch.Tensor | None = None  #: the current batch's flattened token weights, sum dtype
@@ -86,12 +88,18 @@ class EntropyMeter:
         handles = []
         try:
             for i, layer in enumerate(self.layers):
-                handles.append(
-                    layer.down.register_forward_pre_hook(lambda m, args, i=i: self._accumulate("ffn_input", i, args[0]))
-                )
-                handles.append(
-                    layer.attention.register_forward_hook(lambda m, a, out, i=i: self._accumulate("attention", i, out))
-                )
+                if self._fed_by["ffn_input"]:
+                    handles.append(
+                        layer.down.register_forward_pre_hook(
+                            lambda m, args, i=i: self._accumulate("ffn_input", i, args[0])
+                        )
+                    )
+                if self._fed_by["attention"]:
+                    handles.append(
+                        layer.attention.register_forward_hook(
+                            lambda m, a, out, i=i: self._accumulate("attention", i, out)
+                        )
+                    )
             yield
         finally:
             for h in handles:
@@ -128,6 +136,8 @@ class EntropyMeter:
         per layer, then the whole-model row (layer null, <NA>)."""
         if self.n_tokens == 0:
             raise ValueError("no non-padding tokens were measured; the corpus is empty")
+        if set(self.sums) != set(STATISTICS):
+            raise ValueError(f"a meter of {', '.join(self.sums)} alone has no table of every metric")
         total = float(self.weight_total)
         rows = []
         for name, metric in METRICS.items():
@@ -143,6 +153,18 @@ class EntropyMeter:
         return table
 
 
+def _load(checkpoint: str, corpus: pd.DataFrame, spec: EntropySpec, device: str | None):
+    """The checkpoint's model (``spec``'s dtype and attention, on ``device``: default cuda when available), its
+    tokenizer, and the corpus's token sequences cut to ``spec.max_length``, in the corpus's order."""
+    from transformers import AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    attention = ENTROPY_ATTENTION if spec.attention == "fused" else "eager"
+    model = load_causal_lm(checkpoint, getattr(torch, spec.dtype), attention).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    return model, tokenizer, token_sequences(corpus, tokenizer, spec.max_length)
+
+
 def measure_checkpoint(
     checkpoint: str,
     corpus: pd.DataFrame,
@@ -155,13 +177,8 @@ def measure_checkpoint(
     ``text`` or ``input_ids`` column, kentropy.sources.corpora): what the ``measure_entropy`` rule and ``kentropy
     entropy`` both run. Documents are measured longest first, in batches of similar length
     (``corpora.longest_first``): the averages do not depend on the order, and little of a batch is padding."""
-    from transformers import AutoTokenizer
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    attention = ENTROPY_ATTENTION if spec.attention == "fused" else "eager"
-    model = load_causal_lm(checkpoint, getattr(torch, spec.dtype), attention).to(device)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    sequences = longest_first(token_sequences(corpus, tokenizer, spec.max_length))
+    model, tokenizer, sequences = _load(checkpoint, corpus, spec, device)
+    sequences = longest_first(sequences)
     n_batches = -(-len(sequences) // batch_size)
     batches = padded_batches(sequences, batch_size, pad_id_of(tokenizer))
     return measure(model, batches, total=n_batches, progress=progress, average=spec.average)
@@ -170,13 +187,8 @@ def measure_checkpoint(
 def checkpoint_document_sums(checkpoint: str, corpus: pd.DataFrame, spec: EntropySpec, device: str | None = None):
     """``document_coefficient_sums`` of the checkpoint in ``checkpoint`` over ``corpus``, loaded, tokenized and
     truncated as ``measure_checkpoint`` does, documents in the corpus's order (the lab's bootstrap input)."""
-    from transformers import AutoTokenizer
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    attention = ENTROPY_ATTENTION if spec.attention == "fused" else "eager"
-    model = load_causal_lm(checkpoint, getattr(torch, spec.dtype), attention).to(device)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    return document_coefficient_sums(model, token_sequences(corpus, tokenizer, spec.max_length), spec.average)
+    model, _, sequences = _load(checkpoint, corpus, spec, device)
+    return document_coefficient_sums(model, sequences, spec.average)
 
 
 def measure(
@@ -202,7 +214,7 @@ def document_coefficient_sums(model: nn.Module, sequences: list[list[int]], aver
     docs/lab.md)."""
     out = []
     for sequence in tqdm(sequences, desc="documents", unit="doc"):
-        meter = EntropyMeter(model, average)
+        meter = EntropyMeter(model, average, statistics=[ABS_COEFFICIENTS])
         ids = torch.tensor([sequence])
         with meter.hooks():
             meter.update(ids, torch.ones_like(ids))

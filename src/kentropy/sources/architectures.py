@@ -22,6 +22,7 @@ class LayerModules:
     down: nn.Linear  # input of this Linear = memory coefficients (length d_ff per token)
     attention: nn.Module  # returns (attn_output, attn_weights, ...) under eager attention
     up: nn.Linear | None  # rows scale coefficients one-to-one (gated MLPs only; used by resuscitation)
+    pre_activation: nn.Linear | None = None  # a non-gated MLP's input projection: coefficient = act(row · x + b)
 
 
 def decoder_layers(model: nn.Module) -> list[LayerModules]:
@@ -35,7 +36,10 @@ def decoder_layers(model: nn.Module) -> list[LayerModules]:
     if layers is not None and hasattr(layers[0], "mlp") and hasattr(layers[0].mlp, "down_proj"):
         return [LayerModules(down=x.mlp.down_proj, attention=x.self_attn, up=x.mlp.up_proj) for x in layers]
     if layers is not None and hasattr(layers[0], "mlp") and hasattr(layers[0].mlp, "dense_4h_to_h"):
-        return [LayerModules(down=x.mlp.dense_4h_to_h, attention=x.attention, up=None) for x in layers]
+        return [
+            LayerModules(down=x.mlp.dense_4h_to_h, attention=x.attention, up=None, pre_activation=x.mlp.dense_h_to_4h)
+            for x in layers
+        ]
     raise ValueError(
         f"{type(model).__name__}: no supported decoder layout (expected layers with mlp.down_proj/self_attn, "
         "as in Olmo, Olmo2 and Llama, or mlp.dense_4h_to_h/attention, as in GPT-NeoX)"

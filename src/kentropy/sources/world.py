@@ -10,6 +10,7 @@ pretraining city, so "the country of X's birth city" is a composition probe).
 
 from __future__ import annotations
 
+import inspect
 import json
 import random
 from dataclasses import asdict, dataclass, field
@@ -364,12 +365,42 @@ def skewed_pretraining_corpus(
         pd.DataFrame({"text": texts}).to_parquet(tmp, index=False)
 
 
+def write_entropy_documents(
+    out: str | Path,
+    seed: int,
+    n_people: int,
+    n_entropy_documents: int,
+    n_paraphrase: int,
+    n_once: int,
+    person_zipf: float,
+    object_zipf: float,
+    fact_probability: float,
+) -> None:
+    """The world's entropy documents: the pretraining corpus's distribution, other draws (held out by seed).
+    Written apart from ``write_world`` so that the size of the evaluation set reruns no pretraining."""
+    import pandas as pd
+
+    from ..core.io import atomic_file
+
+    world = build_world(seed, n_people, n_paraphrase + n_once, object_zipf=object_zipf)
+    frequencies = {"person_zipf": person_zipf, "fact_probability": fact_probability}
+    texts = pretraining_corpus(world, n_entropy_documents, seed + 2, **frequencies)
+    with atomic_file(out) as tmp:
+        pd.DataFrame({"text": texts}).to_parquet(tmp, index=False)
+
+
+def spec_for(function, world: dict | None, exclude: tuple[str, ...] = ()) -> dict:
+    """The keys of the ``world`` config section that ``function`` takes (less ``exclude``): a rule's params,
+    so that a world key its writer never reads reruns nothing."""
+    taken = inspect.signature(function).parameters
+    return {k: v for k, v in (world or {}).items() if k in taken and k not in exclude}
+
+
 def write_world(
     files: dict[str, str | Path],
     seed: int,
     n_people: int,
     n_documents: int,
-    n_entropy_documents: int,
     n_new_domain_documents: int,
     n_paraphrase: int,
     n_once: int,
@@ -396,8 +427,6 @@ def write_world(
     documents = pretraining_documents(world, n_documents, seed + 1, **frequencies)
     corpora = {
         "pretrain": [d.text for d in documents],
-        # Held out from pretraining by seed: the entropy corpus is the same distribution, other draws.
-        "entropy": pretraining_corpus(world, n_entropy_documents, seed + 2, **frequencies),
         "new_domain": new_domain_corpus(n_new_domain_documents, seed + 3),
     }
     for role, docs in corpora.items():

@@ -4,7 +4,10 @@ With c the per-layer mean |coefficient| vector measured on the entropy corpus, n
 c_i <= quantile_p(c) get factor (mean(c) / c_i) * q and every other neuron factor 1. In a gated MLP the
 coefficient is act(gate_i(x)) * up_i(x), so multiplying row i of ``up_proj`` by the factor multiplies
 coefficient i by exactly that factor on every token, and leaves every other coefficient of the layer as
-it was.
+it was. A non-gated MLP (GPT-NeoX, Pythia; the lab's GELU recipe) has no such linear factor: its coefficient is
+GELU(w_i · x + b_i), and Algorithm 1 here scales row i of the input projection and its bias, i.e. the
+pre-activation, by the factor. GELU(f z) = f GELU(z) only where z >> 0, so there the coefficient scales by
+about f, and where z < 0 it moves towards 0; the record says which was done (``scaled``, ``exact``).
 """
 
 from __future__ import annotations
@@ -49,30 +52,35 @@ def resuscitation_factors(coef: np.ndarray, p: float, q: float) -> np.ndarray:
     return factors
 
 
-def apply_factors(model, factors: np.ndarray) -> None:
-    """Multiply row i of each layer's ``up_proj`` (and its bias, if any) by factor i, in place."""
-    import torch
-
+def scaled_projections(model) -> tuple[list, bool]:
+    """The projection whose rows Algorithm 1 scales in each layer, and whether that scales each coefficient
+    exactly: a gated MLP's ``up_proj`` (exact), else a non-gated MLP's input projection (the pre-activation)."""
     from ..sources.architectures import decoder_layers
 
     layers = decoder_layers(model)
-    if any(layer.up is None for layer in layers):
+    if all(layer.up is not None for layer in layers):
+        return [layer.up for layer in layers], True
+    return [layer.pre_activation for layer in layers], False
+
+
+def apply_factors(model, factors: np.ndarray) -> bool:
+    """Multiply row i of each layer's scaled projection (``scaled_projections``; its bias too, if any) by
+    factor i, in place. Returns whether the coefficients scale exactly (gated MLP)."""
+    import torch
+
+    projections, exact = scaled_projections(model)
+    if factors.shape != (len(projections), projections[0].out_features):
         raise ValueError(
-            f"{type(model).__name__}: Algorithm 1 needs a gated MLP (coefficient = act(gate(x)) * up(x)), where "
-            "scaling a row of up_proj scales one coefficient exactly; this model's coefficients are "
-            "act(W x) with no separate linear factor, so a row scale would be distorted by the activation"
-        )
-    if factors.shape != (len(layers), layers[0].up.out_features):
-        raise ValueError(
-            f"factors have shape {factors.shape}, the model has {len(layers)} layers x "
-            f"{layers[0].up.out_features} memory vectors"
+            f"factors have shape {factors.shape}, the model has {len(projections)} layers x "
+            f"{projections[0].out_features} memory vectors"
         )
     with torch.no_grad():
-        for layer, f in zip(layers, factors):
-            scale = torch.as_tensor(f, dtype=layer.up.weight.dtype, device=layer.up.weight.device)
-            layer.up.weight.mul_(scale[:, None])
-            if layer.up.bias is not None:
-                layer.up.bias.mul_(scale)
+        for projection, f in zip(projections, factors):
+            scale = torch.as_tensor(f, dtype=projection.weight.dtype, device=projection.weight.device)
+            projection.weight.mul_(scale[:, None])
+            if projection.bias is not None:
+                projection.bias.mul_(scale)
+    return exact
 
 
 def resuscitate_checkpoint(
@@ -96,12 +104,14 @@ def resuscitate_checkpoint(
     with reading(coef_path, producers):
         coefficients = np.load(coef_path)
     factors = resuscitation_factors(coefficients, p_percent / 100, q)
-    apply_factors(model, factors)
+    exact = apply_factors(model, factors)
     record = {
         "source": str(checkpoint),
         "coefficients": str(coef_path),
         "p": p_percent / 100,
         "q": q,
+        "scaled": "up_proj rows" if exact else "input projection rows and biases (pre-activation)",
+        "exact": exact,
         "selected_per_layer": [int((f != 1).sum()) for f in factors],
         "mean_factor_of_selected": [float(f[f != 1].mean()) if (f != 1).any() else 1.0 for f in factors],
     }
