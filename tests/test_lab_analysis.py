@@ -145,6 +145,13 @@ def test_the_markdown_has_every_factor_and_every_cell(cells):
     for factor, (key, *_) in lab.LEVELS.items():
         assert f"| {factor} {key} |" in text
     assert all(f"| {m} |" in text for m in cells.model) and "24 residual degrees of freedom" in text
+    assert "three-factor words" in text
+    follow_up = lab_analysis.cell_table(lab.lab_config(load_config_file(ROOT / "config" / "config.yaml"), ("E", "C")))
+    slopes = slopes_for(follow_up, {"E": -0.1}, seeds=(0, 1, 2))
+    text = lab_analysis.effects_markdown(
+        lab_analysis.main_effects(slopes, follow_up), lab_analysis.cell_decisions(slopes, follow_up), "AMD EPYC"
+    )
+    assert "curvature over three levels" in text and "three-factor words" not in text
 
 
 def test_the_lab_figures_draw_from_the_lab_tables(cells, config):
@@ -163,6 +170,18 @@ def test_the_lab_figures_draw_from_the_lab_tables(cells, config):
     ):
         assert len(fig.axes) >= 2
         figures.plt.close(fig)
+    fig = figures.lab_trajectories(table, decisions)
+    assert [ax.get_title() for ax in fig.axes][:-1] == [f"{f}: {key}" for f, (key, *_) in lab.LEVELS.items()]
+    follow_up = lab.lab_config(load_config_file(ROOT / "config" / "config.yaml"), ("E", "C"))  # varies E and C
+    varied = lab_analysis.cell_table(follow_up)
+    table = lab_analysis.lab_table(entropy_rows(varied, follow_up), varied)
+    fig = figures.lab_trajectories(table, lab_analysis.cell_decisions(slopes_for(varied, {}), varied))
+    assert [ax.get_title() for ax in fig.axes] == [
+        "C: tokens_per_parameter",
+        "E: activation",
+        "every cell by the rule's verdict",
+    ]
+    figures.plt.close(fig)
     default = load_config_file(ROOT / "config" / "config.yaml")
     assert not set(GROUPS["lab_figures"]) & set(drawn(default))
 
@@ -206,8 +225,10 @@ def test_the_follow_up_takes_the_two_largest_t_at_three_levels_on_three_seeds(ce
 def test_the_contrast_pairs_a_decaying_cell_with_its_activation_twin_at_the_highest_level(tmp_path):
     """The rule of docs/lab.md: GELU against SwiGLU first, at the highest tokens per parameter with such a pair;
     the follow-up's config then continues the pair alone, from their last five checkpoints, baseline run only,
-    and plans exactly that (2 cells x 3 seeds x 5 steps) with the contrast's table."""
+    and plans exactly that with the contrast's table."""
     import json
+
+    import yaml
 
     from kentropy.core.config import SCHEMA, validate_config
 
@@ -228,12 +249,14 @@ def test_the_contrast_pairs_a_decaying_cell_with_its_activation_twin_at_the_high
     validate_config(json.loads(json.dumps(config)), SCHEMA)
     assert list(config["continual"]["runs"]) == ["baseline"] and config["continual"]["steps"] == []
     assert config["models"]["f03"]["continual_steps"] == sorted(follow_up["models"]["f03"]["steps"])[-5:]
-    path = tmp_path / "contrast.yaml"
-    path.write_text(lab.lab_yaml(load_config_file(ROOT / "config" / "config.yaml"), ("E", "C"), ("f03", "f01")))
+    written = lab.lab_yaml(load_config_file(ROOT / "config" / "config.yaml"), ("E", "C"), ("f03", "f01"))
+    assert yaml.safe_load(written) == config
+    path = tmp_path / "contrast.yaml"  # one seed, so that the DAG builds quickly: 2 cells x 1 seed x 5 steps
+    path.write_text(yaml.safe_dump({**config, "pretrain": {**config["pretrain"], "seeds": [0]}}))
     proc = snakemake(tmp_path, "-n", "continual", "lab_contrast", "--configfile", str(path), offline=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts["continual_train"] == 2 * 3 * 5 and counts["lab_contrast"] == 1
+    assert counts["continual_train"] == 2 * 1 * 5 and counts["lab_contrast"] == 1
 
 
 def test_the_contrast_table_is_welchs_interval_by_hand():

@@ -674,21 +674,23 @@ def test_continual_steps_continue_training_from_those_checkpoints_alone(tmp_path
     import yaml
 
     from kentropy.core.config import SCHEMA, ConfigError, validate_config
+    from kentropy.core.plan import continued_steps
 
     config = yaml.safe_load((ROOT / "tests/config/e2e.yaml").read_text())
     counts = {}
-    for case, change in (("all", {}), ("global", {"steps": [30]}), ("own", {"steps": []})):
-        config["continual"].update(change)
-        if case == "own":
+    for case in ("all", "own"):
+        if case == "own":  # none continues but the model's own (continual.steps: [] alone would train nothing)
+            config["continual"]["steps"] = []
             config["models"]["tiny"]["continual_steps"] = [30]
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
         proc = snakemake(tmp_path, "-n", "continual", "--configfile", str(tmp_path / "config.yaml"), offline=True)
         assert proc.returncode == 0, proc.stderr[-2000:]
         counts[case] = job_counts(proc.stdout + proc.stderr)
     # 2 trajectories x steps 10 and 20 x 2 runs (baseline, general) fewer; entropy still at all 3 steps.
-    assert counts["all"]["continual_train"] - counts["global"]["continual_train"] == 2 * 2 * 2
-    assert counts["global"] == counts["own"]
-    assert counts["all"]["measure_entropy"] == counts["global"]["measure_entropy"] == 2 * 3
+    assert counts["all"]["continual_train"] - counts["own"]["continual_train"] == 2 * 2 * 2
+    assert counts["all"]["measure_entropy"] == counts["own"]["measure_entropy"] == 2 * 3
+    assert continued_steps({**config, "models": {"tiny": {"steps": [10, 30]}}}, "tiny") == []
+    assert continued_steps({**config, "continual": {"steps": [10]}, "models": {"t": {"steps": [10, 30]}}}, "t") == [10]
     for change, message in (({"continual": {"steps": [31]}}, r"continual.steps: 31 is not a step of any model"),
                             ({"tiny": {"continual_steps": [31]}}, r"models.tiny.continual_steps: 31 is not one of its"),
                             ({"tiny": {"continual_steps": [20]}},

@@ -306,7 +306,7 @@ def lab_yaml(default: dict, follow_up: tuple[str, str] | None = None, contrast: 
         header += (
             f"# The continual contrast (docs/lab.md): {contrast[0]} (decays) against {contrast[1]}, by the rule, from\n"
             "# `--contrast-from results/lab-followup/tables/lab_cells.parquet`.\n"
-            "# Run: snakemake continual --configfile config/lab-followup.yaml\n"
+            "# Run: snakemake continual lab_contrast --configfile config/lab-followup.yaml\n"
         )
     return header + yaml.safe_dump(config, sort_keys=False)
 

@@ -173,11 +173,17 @@ def effects_markdown(effects: pd.DataFrame, decisions: pd.DataFrame, cpu: str) -
     late = effects[effects.response == "late_slope"].set_index("factor")
     early = effects[effects.response == "early_slope"].set_index("factor")
     n, dof = int(late.trajectories.iloc[0]), int(late.dof.iloc[0])
+    third_level = bool((decisions[list(late.index)] == 0).any(axis=None))
+    residual = (
+        "the interaction of the factors and their curvature over three levels; an effect is the linear trend"
+        if third_level
+        else "every interaction the design aliases with a main effect's three-factor words"
+    )
     lines = [
         f"Main effects on the slope of knowledge entropy against ln(step) (nats per e-fold of steps), low → high "
         f"level; least squares on the coded factors over {n} trajectories ({late.cells.iloc[0]} cells), "
         f"95% Student-t intervals on {dof} residual degrees of freedom (the residual carries the seed-to-seed "
-        f"variation and every interaction the design aliases with a main effect's three-factor words). {cpu}.",
+        f"variation and {residual}). {cpu}.",
         "",
         "| factor | low → high | effect on late slope [95% CI] | p | effect on early slope [95% CI] |",
         "|---|---|---|---|---|",

@@ -410,17 +410,18 @@ def _fraction_axis(ax) -> None:
 
 def lab_trajectories(lab: pd.DataFrame, cells: pd.DataFrame) -> plt.Figure:
     """Knowledge entropy below its maximum (H − L ln m, nats: comparable across widths; down is decay)
-    against the share of the run, a panel per factor, a line per cell (mean over its trajectories) coloured
-    by the factor's level; the verdicts of the rule in the last panel's legend."""
+    against the share of the run, a panel per factor the design varies (the follow-up: two), a line per cell
+    (mean over its trajectories) coloured by the factor's level; the verdicts of the rule in the last panel."""
     from ..analysis.lab_design import level_value
     from ..analysis.lab_tables import FACTOR_KEYS
 
     whole = _lab_whole(lab, "knowledge_entropy_gap").assign(below=lambda t: -t.value)
     means = whole.groupby(["model", "fraction", *FACTOR_KEYS], as_index=False).below.mean()
-    columns = 4
-    rows = -(-(len(FACTOR_KEYS) + 1) // columns)
+    varied = {factor: key for factor, key in FACTOR_KEYS.items() if means[factor].nunique() > 1}
+    columns = min(4, len(varied) + 1)
+    rows = -(-(len(varied) + 1) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.5 * rows), squeeze=False, sharey=True)
-    for ax, (factor, key) in zip(axes.flat, FACTOR_KEYS.items()):
+    for ax, (factor, key) in zip(axes.flat, varied.items()):
         codes = sorted(means[factor].unique())  # coded levels (−1, 0, +1): a run's nominal level
         colours = dict(zip(codes, sns.color_palette("coolwarm", len(codes))))
         for (model, code), line in means.groupby(["model", factor]):
@@ -430,7 +431,7 @@ def lab_trajectories(lab: pd.DataFrame, cells: pd.DataFrame) -> plt.Figure:
         ax.legend(title=key, fontsize=7, title_fontsize=7)
         ax.set(title=f"{factor}: {key}", ylabel="H − L ln m (nats)")
         _fraction_axis(ax)
-    verdicts = axes.flat[len(FACTOR_KEYS)]
+    verdicts = axes.flat[len(varied)]
     decided = whole.merge(cells[["model", "decision"]], on="model")
     palette = {"decays": "tab:blue", "falls, not significant": "tab:orange", "does not decay": "tab:grey"}
     for (model, decision), line in decided.groupby(["model", "decision"]):
@@ -441,7 +442,7 @@ def lab_trajectories(lab: pd.DataFrame, cells: pd.DataFrame) -> plt.Figure:
     verdicts.legend(fontsize=7)
     verdicts.set(title="every cell by the rule's verdict", ylabel="H − L ln m (nats)")
     _fraction_axis(verdicts)
-    for ax in axes.flat[len(FACTOR_KEYS) + 1 :]:
+    for ax in axes.flat[len(varied) + 1 :]:
         ax.remove()
     per_cell = _lab_trajectories(whole)
     fig.suptitle(f"{cells.model.nunique()} cells × {per_cell} pretraining trajectories; a line: a cell's mean")

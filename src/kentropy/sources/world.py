@@ -340,6 +340,18 @@ def multiple_choice_questions(world: World, n: int, seed: int, n_choices: int = 
     return questions
 
 
+def _write_corpus(out, seed, n_people, n_paraphrase, n_once, object_zipf, n_documents, document_seed, **frequencies):
+    """Write ``n_documents`` of the world of (``seed``, ``n_people``, …) drawn at ``document_seed``."""
+    import pandas as pd
+
+    from ..core.io import atomic_file
+
+    world = build_world(seed, n_people, n_paraphrase + n_once, object_zipf=object_zipf)
+    texts = pretraining_corpus(world, n_documents, document_seed, **frequencies)
+    with atomic_file(out) as tmp:
+        pd.DataFrame({"text": texts}).to_parquet(tmp, index=False)
+
+
 def skewed_pretraining_corpus(
     out: str | Path,
     seed: int,
@@ -354,15 +366,8 @@ def skewed_pretraining_corpus(
     """The pretraining corpus ``write_world`` writes for a world spec, at another skew: the same people and
     document seed, persons drawn with weight 1 / i^``person_zipf`` and objects with 1 / rank^``object_zipf``
     (a model's own ``skew``, the lab's data factor). With the world's own skew it is its ``pretrain`` file."""
-    import pandas as pd
-
-    from ..core.io import atomic_file
-
-    world = build_world(seed, n_people, n_paraphrase + n_once, object_zipf=object_zipf)
-    frequencies = {"person_zipf": person_zipf, "fact_probability": fact_probability}
-    texts = pretraining_corpus(world, n_documents, seed + 1, **frequencies)
-    with atomic_file(out) as tmp:
-        pd.DataFrame({"text": texts}).to_parquet(tmp, index=False)
+    _write_corpus(out, seed, n_people, n_paraphrase, n_once, object_zipf, n_documents, seed + 1,
+                  person_zipf=person_zipf, fact_probability=fact_probability)  # fmt: skip
 
 
 def write_entropy_documents(
@@ -378,15 +383,8 @@ def write_entropy_documents(
 ) -> None:
     """The world's entropy documents: the pretraining corpus's distribution, other draws (held out by seed).
     Written apart from ``write_world`` so that the size of the evaluation set reruns no pretraining."""
-    import pandas as pd
-
-    from ..core.io import atomic_file
-
-    world = build_world(seed, n_people, n_paraphrase + n_once, object_zipf=object_zipf)
-    frequencies = {"person_zipf": person_zipf, "fact_probability": fact_probability}
-    texts = pretraining_corpus(world, n_entropy_documents, seed + 2, **frequencies)
-    with atomic_file(out) as tmp:
-        pd.DataFrame({"text": texts}).to_parquet(tmp, index=False)
+    _write_corpus(out, seed, n_people, n_paraphrase, n_once, object_zipf, n_entropy_documents, seed + 2,
+                  person_zipf=person_zipf, fact_probability=fact_probability)  # fmt: skip
 
 
 def spec_for(function, world: dict | None, exclude: tuple[str, ...] = ()) -> dict:
