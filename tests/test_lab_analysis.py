@@ -299,3 +299,34 @@ def test_the_contrast_table_is_welchs_interval_by_hand():
     assert "| acquisition (%) | all | all | all |" in markdown and "3 and 3 pretraining trajectories" in markdown
     with pytest.raises(lab_analysis.LabError, match="cell x has no continual runs"):
         lab_analysis.contrast_table(runs, "x", "s")
+
+
+def test_the_default_cell_is_the_decaying_cell_nearest_olmo_that_fits_the_budget(tmp_path):
+    """docs/lab.md's criterion: decaying cells within the budget, nearest (ln 30, ln 2,600) in (ln Λ, ln tokens
+    per parameter), Λ = 0 never chosen, ties to the cheaper; costs from the benchmark files (mean per trajectory
+    x 3)."""
+    cells = pd.DataFrame(
+        {
+            "model": ["a", "b", "c", "d", "e"],
+            "decision": ["decays", "decays", "decays", "does not decay", "decays"],
+            "timescales": [1.0, 5.0, 5.0, 30.0, 0.0],
+            "tokens_per_parameter": [20.0, 200.0, 200.0, 2600.0, 2600.0],
+        }
+    )
+    files = {}
+    for trajectory, cost in {"a": 90, "a-traj1": 110, "b": 300, "b-traj1": 300, "c": 250, "c-traj1": 250,
+                             "d": 1, "e": 1}.items():  # fmt: skip
+        files[trajectory] = []
+        for step, share in ((10, 0.25), (20, 0.75)):
+            path = tmp_path / f"{trajectory}-{step}.tsv"
+            path.write_text(f"s\th:m:s\n{cost * share}\t0:00:01\n")
+            files[trajectory].append(str(path))
+    seconds = lab_analysis.pretraining_seconds(files, cells)
+    assert seconds == pytest.approx({"a": 300.0, "b": 900.0, "c": 750.0, "d": 3.0, "e": 3.0})
+    assert lab.default_cell(cells, seconds, budget=1000) == "c"  # b and c tie on distance; c is cheaper
+    assert lab.default_cell(cells, seconds, budget=800) == "c"
+    assert lab.default_cell(cells, seconds, budget=700) == "a"  # e (Λ = 0) fits but is infinitely far
+    assert lab.default_cell(cells, seconds, budget=100) == "e"
+    assert lab.default_cell(cells.assign(decision="does not decay"), seconds, budget=1000) is None
+    with pytest.raises(lab_analysis.LabError, match="no pretraining benchmarks for the cells b"):
+        lab_analysis.pretraining_seconds({k: v for k, v in files.items() if not k.startswith("b")}, cells)

@@ -273,3 +273,19 @@ def contrast_markdown(table: pd.DataFrame, cpu: str) -> str:
             f"| {r.p_value:.2g} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def pretraining_seconds(benchmarks: dict[str, list[str]], cells: pd.DataFrame) -> dict[str, float]:
+    """Each cell's pretraining cost for the default criterion (kentropy.lab.default_cell): the mean over its
+    trajectories of their ``pretrain_tiny`` job-seconds (Snakemake's benchmark files, ``s`` column; every
+    segment of the trajectory), times ``lab.DEFAULT_TRAJECTORIES``. ``benchmarks``: trajectory → its files."""
+    from ..core.layout import parse_trajectory_name
+
+    per_trajectory: dict[str, list[float]] = {}
+    for trajectory, files in benchmarks.items():
+        model, _ = parse_trajectory_name(trajectory, 0)
+        per_trajectory.setdefault(model, []).append(sum(float(pd.read_csv(f, sep="\t").s.iloc[0]) for f in files))
+    missing = sorted(set(cells.model) - set(per_trajectory))
+    if missing:
+        raise LabError(f"no pretraining benchmarks for the cells {', '.join(missing)}")
+    return {m: float(np.mean(v)) * lab.DEFAULT_TRAJECTORIES for m, v in per_trajectory.items()}
