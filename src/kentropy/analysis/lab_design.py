@@ -227,6 +227,31 @@ def with_contrast(config: dict, pair: tuple[str, str]) -> dict:
     return {**config, "continual": continual, "models": models}
 
 
+#: OLMo-1B's recipe in the default criterion's coordinates (docs/lab.md): AdamW timescales and tokens per parameter.
+OLMO_TIMESCALES = 30.0
+OLMO_TOKENS_PER_PARAMETER = 2600.0
+#: The default config pretrains this many trajectories; a cell's cost is that many of its trajectories.
+DEFAULT_TRAJECTORIES = 3
+
+
+def default_cell(cells, seconds: dict[str, float], budget: float) -> str | None:
+    """The cell the default config pretrains with, by the criterion of docs/lab.md: of the cells that decay
+    (``lab_cells.parquet``'s verdicts) and whose ``DEFAULT_TRAJECTORIES`` trajectories pretrain within
+    ``budget`` job-seconds (``seconds``: each cell's, measured on the machine type of the budget), the nearest
+    to OLMo's recipe in (ln Λ, ln tokens per parameter), Euclidean (Λ = 0 is infinitely far); ties go to the
+    cheaper cell. None when no decaying cell fits."""
+    fits = cells[(cells.decision == "decays") & (cells.model.map(seconds) <= budget)]
+    if fits.empty:
+        return None
+    with np.errstate(divide="ignore"):
+        distance = np.hypot(
+            np.log(OLMO_TIMESCALES / fits.timescales.to_numpy(float)),
+            np.log(OLMO_TOKENS_PER_PARAMETER / fits.tokens_per_parameter.to_numpy(float)),
+        )
+    ranked = fits.assign(distance=distance, seconds=fits.model.map(seconds)).sort_values(["distance", "seconds"])
+    return str(ranked.model.iloc[0])
+
+
 def cell_name(index: int, prefix: str = "c") -> str:
     """The model name of the design's run ``index`` (0-based, standard order): c01 … c16 (follow-up: f01 …)."""
     return f"{prefix}{index + 1:02d}"
@@ -340,28 +365,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
-
-#: OLMo-1B's recipe in the default criterion's coordinates (docs/lab.md): AdamW timescales and tokens per parameter.
-OLMO_TIMESCALES = 30.0
-OLMO_TOKENS_PER_PARAMETER = 2600.0
-#: The default config pretrains this many trajectories; a cell's cost is that many of its trajectories.
-DEFAULT_TRAJECTORIES = 3
-
-
-def default_cell(cells, seconds: dict[str, float], budget: float) -> str | None:
-    """The cell the default config pretrains with, by the criterion of docs/lab.md: of the cells that decay
-    (``lab_cells.parquet``'s verdicts) and whose ``DEFAULT_TRAJECTORIES`` trajectories pretrain within
-    ``budget`` job-seconds (``seconds``: each cell's, measured on the machine type of the budget), the nearest
-    to OLMo's recipe in (ln Λ, ln tokens per parameter), Euclidean (Λ = 0 is infinitely far); ties go to the
-    cheaper cell. None when no decaying cell fits."""
-    fits = cells[(cells.decision == "decays") & (cells.model.map(seconds) <= budget)]
-    if fits.empty:
-        return None
-    with np.errstate(divide="ignore"):
-        distance = np.hypot(
-            np.log(OLMO_TIMESCALES / fits.timescales.to_numpy(float)),
-            np.log(OLMO_TOKENS_PER_PARAMETER / fits.tokens_per_parameter.to_numpy(float)),
-        )
-    ranked = fits.assign(distance=distance, seconds=fits.model.map(seconds)).sort_values(["distance", "seconds"])
-    return str(ranked.model.iloc[0])

@@ -272,6 +272,14 @@ def _step_key(name: str, step) -> int:
         raise ConfigError(f"config: models.{name}.revisions: key {step!r} is not a step") from None
 
 
+def _check_steps_exist(config: dict, key: str, listed) -> None:
+    """Each step listed under ``key`` is a step of some model."""
+    steps = {s for m in config["models"].values() for s in m["steps"]}
+    for step in listed:
+        if step not in steps:
+            raise ConfigError(f"config: {key}: {step} is not a step of any model")
+
+
 def _check_continual(config: dict) -> None:
     cont = config["continual"]
     generated = [f"continual.corpora.{n}" for n, c in cont["corpora"].items() if c["source"] == "generated"]
@@ -283,10 +291,7 @@ def _check_continual(config: dict) -> None:
         raise ConfigError(f"config: {generated[0]}.source: generated needs the `world` section")
     if cont["baseline"] not in cont["runs"]:
         raise ConfigError(f"config: continual.baseline: {cont['baseline']!r} is not a key of continual.runs")
-    steps = {s for m in config["models"].values() for s in m["steps"]}
-    for step in cont.get("steps", []):
-        if step not in steps:
-            raise ConfigError(f"config: continual.steps: {step} is not a step of any model")
+    _check_steps_exist(config, "continual.steps", cont.get("steps", []))
     for name, model in config["models"].items():
         for step in model.get("continual_steps", []):
             if step not in model["steps"]:
@@ -344,12 +349,9 @@ def _check_resuscitation(config: dict) -> None:
     resus = config.get("resuscitation")
     if not resus:
         return
-    steps = {s for m in config["models"].values() for s in m["steps"]}
-    for step in resus["steps"]:
-        if step not in steps:
-            raise ConfigError(f"config: resuscitation.steps: {step} is not a step of any model")
+    _check_steps_exist(config, "resuscitation.steps", resus["steps"])
     for name, model in config["models"].items():
-        for step in set(resus["steps"]) & set(model["steps"]) - set(continued_steps(config, name)):
+        for step in sorted(set(resus["steps"]) & set(model["steps"]) - set(continued_steps(config, name))):
             raise ConfigError(
                 f"config: resuscitation.steps: {step} does not continue training for models.{name} (continual.steps, "
                 "continual_steps): its copies are compared with the original checkpoint's runs"
