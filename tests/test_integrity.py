@@ -115,15 +115,15 @@ def test_tables_refuse_nan_and_infinity_except_where_missing_has_a_meaning(tmp_p
 
 
 def test_pretraining_stops_on_a_non_finite_loss_naming_the_step(tmp_path):
-    from kentropy.training.pretrain import TinyModelConfig, train_segment
-    from tests.conftest import tiny_olmo
+    from kentropy.training.pretrain import train_segment
+    from tests.conftest import pretraining, tiny_olmo
 
     world, tokenizer, _ = tiny_olmo(tmp_path, n_fictional=4)
     corpus = tmp_path / "corpus.parquet"
     from kentropy.sources.world import pretraining_corpus
 
     pd.DataFrame({"text": pretraining_corpus(world, 60, 1)}).to_parquet(corpus)
-    cfg = TinyModelConfig(32, 48, 2, 2, 32, 4, 1e30, 0.0, 0.0, 1.0, 10, 0, "swiglu")  # an lr no weight survives
+    cfg = pretraining(lr=1e30, weight_decay=0.0, seq_len=32, alpha_f=1.0, warmup_fraction=0.0)  # no weight survives
     with pytest.raises(FloatingPointError, match=r"pretraining: the loss is (nan|inf) at step \d+; stopping"):
         train_segment(cfg, str(corpus), str(tmp_path / "tok"), None, 0, 10, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
+from kentropy.core.plan import Pretraining, Schedule
 from kentropy.sources.world import build_world, pretraining_corpus
-from kentropy.training.pretrain import TinyModelConfig, batch_indices, train_segment, train_tokenizer
+from kentropy.training.pretrain import batch_indices, train_segment, train_tokenizer
 from kentropy.training.schedule import warmup_cosine
 
 
@@ -20,11 +21,12 @@ def test_batch_indices_cover_each_epoch_once():
 
 def test_warmup_cosine_endpoints():
     """OLMo's CosWithWarmup at 1-based steps: warm-up from 10% of the peak, cosine to alpha_f."""
-    assert warmup_cosine(1, 100, 0.1, 0.1) == pytest.approx(0.1 + 0.9 * 1 / 10)
-    assert warmup_cosine(9, 100, 0.1, 0.1) == pytest.approx(0.1 + 0.9 * 9 / 10)
-    assert warmup_cosine(10, 100, 0.1, 0.1) == 1.0
-    assert warmup_cosine(100, 100, 0.1, 0.1) == 0.1
-    assert all(warmup_cosine(s, 100, 0.1, 0.1) >= warmup_cosine(s + 1, 100, 0.1, 0.1) for s in range(10, 100))
+    hundred = Schedule(total_steps=100, warmup_fraction=0.1, alpha_f=0.1)
+    assert warmup_cosine(1, hundred) == pytest.approx(0.1 + 0.9 * 1 / 10)
+    assert warmup_cosine(9, hundred) == pytest.approx(0.1 + 0.9 * 9 / 10)
+    assert warmup_cosine(10, hundred) == 1.0
+    assert warmup_cosine(100, hundred) == 0.1
+    assert all(warmup_cosine(s, hundred) >= warmup_cosine(s + 1, hundred) for s in range(10, 100))
 
 
 @pytest.mark.parametrize("activation", ["swiglu", "reglu", "gelu"])
@@ -35,21 +37,10 @@ def test_segments_equal_one_run(tmp_path, activation):
     docs = pretraining_corpus(build_world(0, 30, 1), 200, seed=1)
     pd.DataFrame({"text": docs}).to_parquet(tmp_path / "c.parquet")
     train_tokenizer(docs, 300, tmp_path / "tok")
-    cfg = TinyModelConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_layers=1,
-        num_heads=2,
-        seq_len=16,
-        batch_size=4,
-        lr=1e-2,
-        weight_decay=0.1,
-        warmup_fraction=0.1,
-        alpha_f=0.1,
-        total_steps=6,
-        seed=0,
-        activation=activation,
-    )
+    recipe = {"tokenizer_vocab_size": 300, "hidden_size": 16, "intermediate_size": 32, "num_layers": 1,
+              "num_heads": 2, "seq_len": 16, "batch_size": 4, "lr": 1e-2, "weight_decay": 0.1, "warmup_fraction": 0.1,
+              "alpha_f": 0.1, "total_steps": 6, "activation": activation}  # fmt: skip
+    cfg = Pretraining.from_recipe(recipe, seed=0)
     args = (cfg, str(tmp_path / "c.parquet"), str(tmp_path / "tok"))
     train_segment(*args, None, 0, 6, tmp_path / "whole")
     train_segment(*args, None, 0, 3, tmp_path / "s3")

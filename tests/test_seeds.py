@@ -29,7 +29,7 @@ def test_run_names_carry_the_seed_unless_it_is_the_global_one():
     runs = [Run.from_config(config, n) for n in names[:3]]
     assert [(r.run, r.seed) for r in runs] == [("baseline", 0), ("baseline", 1), ("baseline", 2)]
     # Each seed draws its own data order and injection rows and seeds the trainer; nothing else changes.
-    assert len({tuple(sorted(r.stream().items())) for r in runs}) == 3
+    assert len({tuple(sorted(r.stream_param().items())) for r in runs}) == 3
     assert {r.seed for r in runs} == {0, 1, 2} and len({r.tokens for r in runs}) == 1
 
 

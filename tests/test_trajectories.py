@@ -43,7 +43,7 @@ def test_a_models_seeds_override_the_pretrain_seeds_and_seeds_nest_in_trajectori
     other = plan.run_on("tiny-traj4", "general")
     assert other.seed != 0 and other.name == "general"  # same run name, its own data draw
     expected = int(np.random.SeedSequence([0, 4]).generate_state(1)[0])
-    assert other.seed == expected and other.stream()["seed"] == expected
+    assert other.seed == expected and other.stream_param()["seed"] == expected
 
 
 @pytest.mark.parametrize(

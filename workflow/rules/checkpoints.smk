@@ -44,8 +44,7 @@ rule pretrain_tiny:
     params:
         code=code("pretrain_tiny.py"),
         producers=producers,
-        pretrain=pretrain_spec,  # the seed is the trajectory's
-        seed=trajectory_seed,
+        pretraining=pretraining_spec,
         start_step=previous_step,
     script:
         "../scripts/pretrain_tiny.py"

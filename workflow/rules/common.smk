@@ -10,7 +10,7 @@ from kentropy.core.config import canonical
 from kentropy.core.errors import KentropyError
 from kentropy.core.integrity import SOURCE, CheckpointError
 from kentropy.core.layout import VARIANT_REGEX, WORLD_FILES, Layout, model_keys
-from kentropy.core.plan import Plan, pretrain_recipe
+from kentropy.core.plan import Plan
 from kentropy.core.plan import continued_steps as plan_continued_steps
 from kentropy.core.provenance import code_digest, local_checkpoint_fingerprint
 from kentropy.measurement.meters import METRICS
@@ -243,24 +243,18 @@ def tokenizer_dir(wildcards):
     model = TRAJECTORIES[wildcards.model].model
     spec = config["models"][model]
     if spec["source"] == "pretrain":
-        return L.tokenizer(pretrain_recipe(config, model)["tokenizer_vocab_size"])
+        return L.tokenizer(PLAN.pretraining[wildcards.model].vocab_size)
     return L.checkpoint(model, spec, min(spec["steps"]))
 
 
-def pretrain_spec(wildcards):
-    """The recipe the trajectory ``wildcards.model`` pretrains with (kentropy.core.plan.pretrain_recipe): the
-    ``pretrain`` section with its model's own keys over it, in param form."""
-    return canonical(pretrain_recipe(config, TRAJECTORIES[wildcards.model].model))
-
-
-def trajectory_seed(wildcards):
-    """The pretraining seed of the trajectory ``wildcards.model``."""
-    return TRAJECTORIES[wildcards.model].seed
+def pretraining_spec(wildcards):
+    """How the trajectory ``wildcards.model`` pretrains (kentropy.core.plan.Pretraining), in param form."""
+    return PLAN.pretraining[wildcards.model].to_dict()
 
 
 def corpus_blocks(wildcards):
     """Blocks a continual corpus must supply: the most any run on it reads in one epoch."""
-    return max(r.blocks for r in RUNS.values() if r.corpus == wildcards.corpus)
+    return max(r.blocks for r in RUNS.values() if r.stream.corpus == wildcards.corpus)
 
 
 def generated_corpus(wildcards):
@@ -274,13 +268,13 @@ def corpus_spec(wildcards):
 
 def stream_spec(wildcards):
     """What a run's training stream on a trajectory depends on (not its optimizer settings)."""
-    return canonical(PLAN.run_on(wildcards.model, wildcards.run).stream())
+    return canonical(PLAN.run_on(wildcards.model, wildcards.run).stream_param())
 
 
 def run_blocks(wildcards):
     """The packed corpus of a run, one per trajectory: it is temporary, and one shared by a model's trajectories,
     rebuilt for a new trajectory, would rerun the streams (and trainings) of all of them."""
-    return L.packed_corpus(wildcards.model, RUNS[wildcards.run].corpus)
+    return L.packed_corpus(wildcards.model, RUNS[wildcards.run].stream.corpus)
 
 
 def run_spec(wildcards):

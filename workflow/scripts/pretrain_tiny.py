@@ -6,14 +6,12 @@ import torch
 
 from kentropy.core.io import write_table
 from kentropy.core.logs import log_to
-from kentropy.training.pretrain import TinyModelConfig, train_segment
+from kentropy.core.plan import Pretraining
+from kentropy.training.pretrain import train_segment
 
 with log_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
-    cfg = TinyModelConfig(
-        **{k: v for k, v in snakemake.params.pretrain.items() if k != "tokenizer_vocab_size"},
-        seed=snakemake.params.seed,
-    )
+    cfg = Pretraining.from_dict(snakemake.params.pretraining)
     start = snakemake.input.get("start")
     start_step = snakemake.params.start_step
     losses = train_segment(

@@ -11,7 +11,7 @@ from kentropy.core.logs import log_to
 from kentropy.sources.fictional_knowledge import load_records
 from kentropy.training.streams import injection_schedule, write_stream
 
-run = snakemake.params.run  # kentropy.core.layout.Run.stream()
+run = snakemake.params.run  # kentropy.core.plan.Run.stream_param()
 with log_to(snakemake.log[0]) as log:
     tokenizer = AutoTokenizer.from_pretrained(snakemake.input.tokenizer)
     with reading(snakemake.input.blocks, snakemake.params.producers):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.plan import Pretraining
+
 #: The screen's base factors (all 16 combinations) and generated factors (docs/lab.md): E = ABC, F = BCD,
 #: G = ACD, a 2^(7-3) design of resolution IV.
 BASE = ("A", "B", "C", "D")
@@ -264,13 +266,11 @@ def level_value(factor: str, code: int):
 
 def cell_recipe(levels: dict[str, int]) -> tuple[dict, dict, int]:
     """(the cell's ``models.<m>.pretrain`` keys, its ``skew``, its parameter count) from its ±1 levels."""
-    from ..training.pretrain import TinyModelConfig, parameter_count
+    from ..training.pretrain import parameter_count
 
     chosen = {LEVELS[f][0]: level_value(f, code) for f, code in levels.items()}
     recipe = {k: chosen[k] for k in ("weight_decay", "lr", "intermediate_size", "activation", "alpha_f")}
-    shape = {k: v for k, v in SHARED.items() if k != "tokenizer_vocab_size"}
-    cfg = TinyModelConfig(**shape, **recipe, total_steps=1, seed=0)
-    parameters = parameter_count(cfg, SHARED["tokenizer_vocab_size"])
+    parameters = parameter_count(Pretraining.from_recipe({**SHARED, **recipe, "total_steps": 1}, seed=0))
     tokens_per_step = SHARED["batch_size"] * SHARED["seq_len"]
     recipe["total_steps"] = steps_for(chosen["tokens_per_parameter"], parameters, tokens_per_step)
     skew = {"person_zipf": chosen["skew"], "object_zipf": chosen["skew"]}

@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from ..core.plan import pretrain_recipe
+from ..core.plan import Pretraining, pretrain_recipe
 from . import lab_design as lab
 
 #: The factor codes in design order, and each one's config key (the column of its value in the lab's tables).
@@ -43,27 +43,28 @@ def coded(factor: str, value) -> int:
 def cell_table(config: dict) -> pd.DataFrame:
     """One row per pretrained model of ``config`` (a lab cell): each factor's value under its config key and
     its code (columns A..G), the parameter count, the run's steps, tokens a step and Λ = lr · wd · T."""
-    from ..training.pretrain import TinyModelConfig, parameter_count
+    from ..training.pretrain import parameter_count
 
     rows, counted = [], {}  # a model's count, built on the meta device, once per shape
     for model, spec in config["models"].items():
         if spec["source"] != "pretrain":
             continue
-        recipe = pretrain_recipe(config, model)
-        cfg = TinyModelConfig(**{k: v for k, v in recipe.items() if k != "tokenizer_vocab_size"}, seed=0)
-        shape = replace(cfg, lr=1.0, weight_decay=0.0, alpha_f=1.0, total_steps=1)  # what the count depends on
-        if (shape, recipe["tokenizer_vocab_size"]) not in counted:
-            counted[shape, recipe["tokenizer_vocab_size"]] = parameter_count(shape, recipe["tokenizer_vocab_size"])
-        parameters = counted[shape, recipe["tokenizer_vocab_size"]]
-        per_step = cfg.batch_size * cfg.seq_len
+        cfg = Pretraining.from_recipe(pretrain_recipe(config, model), seed=0)
+        optimizer, schedule = cfg.optimizer, cfg.schedule
+        shape = replace(cfg, optimizer=None, schedule=None, batch_size=0)  # what the count depends on
+        if shape not in counted:
+            counted[shape] = parameter_count(shape)
+        parameters = counted[shape]
         skew = spec["skew"]["person_zipf"] if "skew" in spec else config["world"]["person_zipf"]
-        values = {"weight_decay": cfg.weight_decay, "lr": cfg.lr, "intermediate_size": cfg.intermediate_size,
-                  "activation": cfg.activation, "skew": skew, "alpha_f": cfg.alpha_f,
-                  "tokens_per_parameter": cfg.total_steps * per_step / parameters}  # fmt: skip
+        values = {"weight_decay": optimizer.weight_decay, "lr": optimizer.lr,
+                  "intermediate_size": cfg.intermediate_size, "activation": cfg.activation, "skew": skew,
+                  "alpha_f": schedule.alpha_f,
+                  "tokens_per_parameter": schedule.total_steps * cfg.tokens_per_step / parameters}  # fmt: skip
         row = {"model": model, **{FACTOR_KEYS[f]: values[FACTOR_KEYS[f]] for f in FACTORS}}
         row.update({f: coded(f, values[FACTOR_KEYS[f]]) for f in FACTORS})
-        row.update(parameters=parameters, total_steps=cfg.total_steps, tokens_per_step=per_step,
-                   timescales=lab.adamw_timescales(cfg.lr, cfg.weight_decay, cfg.total_steps))  # fmt: skip
+        timescales = lab.adamw_timescales(optimizer.lr, optimizer.weight_decay, schedule.total_steps)
+        row.update(parameters=parameters, total_steps=schedule.total_steps, tokens_per_step=cfg.tokens_per_step,
+                   timescales=timescales)  # fmt: skip
         rows.append(row)
     if not rows:
         raise LabError("the config pretrains no model: the lab's cells are `source: pretrain` models")

@@ -315,21 +315,21 @@ def _check_continual(config: dict) -> None:
         if run["corpus"] not in cont["corpora"]:
             raise ConfigError(f"{key}.corpus: {run['corpus']!r} is not a key of continual.corpora")
         typed = Run.from_config(config, name)  # the run with the global seed
+        stream, micro = typed.stream, typed.parallelism.micro_batch_size
         if typed.tokens > MAX_STREAM_TOKENS:
             raise ConfigError(
-                f"{key}: epochs {typed.epochs} x steps_per_epoch {typed.steps_per_epoch} x batch_size "
-                f"{typed.batch_size} x continual.seq_len {typed.seq_len} = {typed.tokens:.3g} tokens, past the "
+                f"{key}: epochs {stream.epochs} x steps_per_epoch {stream.steps_per_epoch} x batch_size "
+                f"{stream.batch_size} x continual.seq_len {stream.seq_len} = {typed.tokens:.3g} tokens, past the "
                 f"{MAX_STREAM_TOKENS:.3g} a training stream may hold ({4 * MAX_STREAM_TOKENS // 2**40} TiB)"
             )
         for gpus in sorted(train_gpus):
-            if typed.batch_size % (typed.micro_batch_size * gpus):
+            if stream.batch_size % (micro * gpus):
                 raise ConfigError(
-                    f"{key}.batch_size: {typed.batch_size} is not a multiple of micro_batch_size "
-                    f"{typed.micro_batch_size} x {gpus} GPUs"
+                    f"{key}.batch_size: {stream.batch_size} is not a multiple of micro_batch_size {micro} x {gpus} GPUs"
                 )
-        if typed.inject_interval < 1 or typed.n_injections * typed.inject_interval > typed.total_steps:
+        if stream.inject_interval < 1 or stream.n_injections * stream.inject_interval > typed.total_steps:
             raise ConfigError(
-                f"{key}.inject_interval: {typed.n_injections} injections every {typed.inject_interval} steps "
+                f"{key}.inject_interval: {stream.n_injections} injections every {stream.inject_interval} steps "
                 f"do not fit in {typed.total_steps} steps"
             )
 

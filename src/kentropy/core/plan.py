@@ -143,70 +143,116 @@ class Speed(Spec):
 
 
 @dataclass(frozen=True)
+class Optimizer(Spec):
+    """AdamW as OLMo builds it (kentropy.training.schedule.adamw), with its gradient clip."""
+
+    lr: float  #: peak learning rate
+    weight_decay: float  #: on weight matrices only
+    grad_clip: float  #: gradient-norm clip
+
+
+@dataclass(frozen=True)
+class Schedule(Spec):
+    """The learning rate's course (kentropy.training.schedule.warmup_cosine): linear warm-up, then cosine to
+    ``alpha_f`` of the peak at ``total_steps``."""
+
+    total_steps: int  #: optimizer steps of the whole run
+    warmup_fraction: float  #: share of total_steps with linear warm-up
+    alpha_f: float  #: final learning rate as a fraction of the peak
+
+
+@dataclass(frozen=True)
+class Stream(Spec):
+    """What a continual run reads (kentropy.training.streams): its corpus cut into rows, and the injections of
+    fictional knowledge."""
+
+    corpus: str  #: the key in ``continual.corpora`` it trains on
+    batch_size: int  #: global batch in rows: micro_batch_size x accumulation x world size
+    seq_len: int  #: tokens per row
+    epochs: int  #: passes over the run's corpus blocks
+    steps_per_epoch: int  #: optimizer steps per pass
+    inject_interval: int  #: steps between injections (``inject_interval``)
+    n_injections: int  #: injections of fictional knowledge per epoch's worth of the schedule
+
+
+@dataclass(frozen=True)
+class Parallelism(Spec):
+    """How the global batch is split over processes and what DeepSpeed shards: never a result beyond rounding,
+    but a resumed state must have been trained the same way."""
+
+    micro_batch_size: int  #: rows per forward pass per process (``micro_batch_size``)
+    zero_stage: int  #: DeepSpeed ZeRO stage (0-3; 3 also shards the weights)
+
+
+def micro_batch_size(config: dict, run: str) -> int:
+    """A run's rows per forward pass: its own ``micro_batch_size``, else ``continual.micro_batch_size``."""
+    return config["continual"]["runs"][run].get("micro_batch_size", config["continual"]["micro_batch_size"])
+
+
+def inject_interval(config: dict, run: str) -> int:
+    """Steps between a run's injections: its own ``inject_interval``, else its first epoch split into
+    ``continual.n_injections`` (the released runs inject every 160 of 1,600 steps)."""
+    spec = config["continual"]["runs"][run]
+    return spec.get("inject_interval", spec["steps_per_epoch"] // config["continual"]["n_injections"])
+
+
+@dataclass(frozen=True)
 class Run(Spec):
     """One continual-training run trained with one seed, every setting filled from the ``continual`` section
-    (schema: ``continual.runs``): the trainer (kentropy.training.continual) and the stream (kentropy.training.streams)
-    read it."""
+    (schema: ``continual.runs``): the trainer (kentropy.training.continual) and the stream
+    (kentropy.training.streams) read it."""
 
     name: str  #: ``run_name(run, seed)``: the ``{run}`` wildcard and the state it trains
     run: str  #: the key in ``continual.runs``
-    corpus: str  #: the key in ``continual.corpora`` it trains on
-    batch_size: int  #: global batch in rows: micro_batch_size x accumulation x world size
-    micro_batch_size: int  #: rows per forward pass per process
-    lr: float  #: peak learning rate
-    epochs: int  #: passes over the run's corpus blocks
-    steps_per_epoch: int  #: optimizer steps per pass
-    inject_interval: int  #: steps between injections (default: the first epoch split into n_injections)
-    n_injections: int  #: injections of fictional knowledge per epoch's worth of the schedule
-    seq_len: int  #: tokens per row
-    warmup_fraction: float  #: share of total_steps with linear warmup
-    alpha_f: float  #: final learning rate as a fraction of the peak (cosine)
-    weight_decay: float  #: AdamW weight decay on matrices
-    grad_clip: float  #: gradient-norm clip
-    zero_stage: int  #: DeepSpeed ZeRO stage (0-3; 3 also shards the weights)
-    save_interval: int  #: optimizer steps between resumable DeepSpeed checkpoints
     seed: int  #: data order, injection rows and the trainer's torch seed
+    stream: Stream
+    optimizer: Optimizer
+    schedule: Schedule
+    parallelism: Parallelism
+    save_interval: int  #: optimizer steps between resumable DeepSpeed checkpoints
 
     @classmethod
     def from_config(cls, config: dict, name: str) -> Run:
         """The run named ``name`` (``kentropy.core.layout.run_name``)."""
         run, seed = parse_run_name(name, config["seed"])
         cont, spec = config["continual"], config["continual"]["runs"][run]
-        shared = ("warmup_fraction", "alpha_f", "weight_decay", "grad_clip", "zero_stage", "save_interval")
         return cls(
             name=name,
             run=run,
-            corpus=spec["corpus"],
-            batch_size=spec["batch_size"],
-            micro_batch_size=spec.get("micro_batch_size", cont["micro_batch_size"]),
-            lr=spec["lr"],
-            epochs=spec["epochs"],
-            steps_per_epoch=spec["steps_per_epoch"],
-            inject_interval=spec.get("inject_interval", spec["steps_per_epoch"] // cont["n_injections"]),
-            n_injections=cont["n_injections"],
-            seq_len=cont["seq_len"],
-            **{k: cont[k] for k in shared},
             seed=seed,
+            stream=Stream(
+                corpus=spec["corpus"],
+                batch_size=spec["batch_size"],
+                seq_len=cont["seq_len"],
+                epochs=spec["epochs"],
+                steps_per_epoch=spec["steps_per_epoch"],
+                inject_interval=inject_interval(config, run),
+                n_injections=cont["n_injections"],
+            ),
+            optimizer=Optimizer(spec["lr"], cont["weight_decay"], cont["grad_clip"]),
+            schedule=Schedule(spec["epochs"] * spec["steps_per_epoch"], cont["warmup_fraction"], cont["alpha_f"]),
+            parallelism=Parallelism(micro_batch_size(config, run), cont["zero_stage"]),
+            save_interval=cont["save_interval"],
         )
 
     @property
     def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
+        return self.schedule.total_steps
 
     @property
     def tokens(self) -> int:
         """Tokens the run trains on."""
-        return self.total_steps * self.batch_size * self.seq_len
+        return self.total_steps * self.stream.batch_size * self.stream.seq_len
 
     @property
     def blocks(self) -> int:
         """Corpus blocks (rows) one epoch reads."""
-        return self.batch_size * self.steps_per_epoch
+        return self.stream.batch_size * self.stream.steps_per_epoch
 
     @property
     def injection_steps(self) -> list[int]:
         """Training steps (from 1) that carry an injection: every ``inject_interval``-th, to the run's end."""
-        return injection_steps(self.inject_interval, self.total_steps)
+        return injection_steps(self.stream.inject_interval, self.total_steps)
 
     @property
     def retention_steps(self) -> tuple[int, ...]:
@@ -216,18 +262,20 @@ class Run(Spec):
 
     def accumulation(self, world_size: int) -> int:
         """Micro-batches per optimizer step and process."""
-        per_pass = self.micro_batch_size * world_size
-        if self.batch_size % per_pass:
+        batch, micro = self.stream.batch_size, self.parallelism.micro_batch_size
+        if batch % (micro * world_size):
             raise ValueError(
-                f"batch_size {self.batch_size} is not a multiple of micro_batch_size "
-                f"{self.micro_batch_size} x {world_size} processes"
+                f"batch_size {batch} is not a multiple of micro_batch_size {micro} x {world_size} processes"
             )
-        return self.batch_size // per_pass
+        return batch // (micro * world_size)
 
-    def stream(self) -> dict:
-        """What the run's training stream depends on (not its optimizer settings), with its derived sizes."""
-        keys = ("corpus", "batch_size", "inject_interval", "n_injections", "seed", "total_steps", "blocks")
-        return {k: getattr(self, k) for k in keys}
+    def stream_param(self) -> dict:
+        """What the run's training stream file depends on (not its optimizer settings), with its derived sizes:
+        the train_stream rule's param."""
+        stream = self.stream
+        return {"corpus": stream.corpus, "batch_size": stream.batch_size, "inject_interval": stream.inject_interval,
+                "n_injections": stream.n_injections, "seed": self.seed, "total_steps": self.total_steps,
+                "blocks": self.blocks}  # fmt: skip
 
 
 def injection_steps(inject_interval: int, total_steps: int) -> list[int]:
@@ -328,6 +376,45 @@ def trajectory_seeds(config: dict, model: str) -> list[int]:
     return list(spec.get("seeds", config["pretrain"].get("seeds", [config["seed"]])))
 
 
+#: The gradient-norm clip of the tiny pretraining (OLMo's ``max_grad_norm``): fixed, not a config key.
+PRETRAIN_GRAD_CLIP = 1.0
+
+
+@dataclass(frozen=True)
+class Pretraining(Spec):
+    """How one trajectory pretrains (kentropy.training.pretrain): its model's shape and activation, its batch,
+    optimizer and schedule (schema ``pretrain`` with the model's own ``models.<m>.pretrain`` over it), and
+    its seed (initialisation and data order)."""
+
+    vocab_size: int  #: the tokenizer's size (``tokenizer_vocab_size``), which the embeddings take
+    hidden_size: int
+    intermediate_size: int  #: FFN width d_ff (memory vectors per layer)
+    num_layers: int
+    num_heads: int
+    activation: str  #: swiglu, reglu or gelu (kentropy.training.pretrain.ACTIVATIONS)
+    seq_len: int  #: tokens per row
+    batch_size: int  #: rows per step
+    optimizer: Optimizer
+    schedule: Schedule
+    seed: int
+
+    @classmethod
+    def from_recipe(cls, recipe: dict, seed: int) -> Pretraining:
+        """From a ``pretrain`` section's keys (``pretrain_recipe``; the lab's designed cells build theirs)."""
+        shape = ("hidden_size", "intermediate_size", "num_layers", "num_heads", "activation", "seq_len", "batch_size")
+        return cls(
+            vocab_size=recipe["tokenizer_vocab_size"],
+            **{k: recipe[k] for k in shape},
+            optimizer=Optimizer(recipe["lr"], recipe["weight_decay"], PRETRAIN_GRAD_CLIP),
+            schedule=Schedule(recipe["total_steps"], recipe["warmup_fraction"], recipe["alpha_f"]),
+            seed=seed,
+        )
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.seq_len
+
+
 @dataclass(frozen=True)
 class Trajectory(Spec):
     """One pretraining trajectory of a model (``kentropy.core.layout.trajectory_name``): the ``{model}`` wildcard of
@@ -365,6 +452,7 @@ class Plan:
     trained: tuple[str, ...]  #: run names trained from every original checkpoint
     resuscitation_trained: tuple[str, ...]  #: run names trained from every resuscitated copy
     runs: dict[str, Run]  #: every trained run by name
+    pretraining: dict[str, Pretraining]  #: the trajectories pretrained here, by name
     evaluation: EvaluationSpec
     entropy: EntropySpec
     resuscitation: ResuscitationGrid | None
@@ -377,19 +465,25 @@ class Plan:
         trained = run_names(config)
         again = run_names(config, resuscitation.runs, resuscitation.seeds) if resuscitation else []
         probe, downstream, entropy = config["probe"], config["downstream"], config["entropy"]
+        trajectories = {
+            t.name: t
+            for model in config["models"]
+            for seed in trajectory_seeds(config, model)
+            for t in [Trajectory(trajectory_name(model, seed, config["seed"]), model, seed)]
+        }
         return cls(
             seed=config["seed"],
             baseline=config["continual"]["baseline"],
             probe_score=probe["score"],
-            trajectories={
-                t.name: t
-                for model in config["models"]
-                for seed in trajectory_seeds(config, model)
-                for t in [Trajectory(trajectory_name(model, seed, config["seed"]), model, seed)]
-            },
+            trajectories=trajectories,
             trained=tuple(trained),
             resuscitation_trained=tuple(again),
             runs={name: Run.from_config(config, name) for name in dict.fromkeys(trained + again)},
+            pretraining={
+                name: Pretraining.from_recipe(pretrain_recipe(config, t.model), t.seed)
+                for name, t in trajectories.items()
+                if config["models"][t.model]["source"] == "pretrain"
+            },
             evaluation=EvaluationSpec(
                 probe_max_length=probe["max_length"],
                 released=ReleasedEvaluator(**probe["released"]),

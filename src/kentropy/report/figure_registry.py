@@ -57,7 +57,7 @@ def _retention(config):
     axis = _axis(config)
     if axis["tokens"] is not None:
         run = Run.from_config(config, config["continual"]["baseline"])
-        axis["train_tokens_per_step"] = run.batch_size * run.seq_len
+        axis["train_tokens_per_step"] = run.stream.batch_size * run.stream.seq_len
     return axis
 
 

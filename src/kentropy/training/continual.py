@@ -43,11 +43,11 @@ def deepspeed_config(run: Run, world_size: int, bf16: bool) -> dict:
     """The DeepSpeed config for ``run``; the optimizer and scheduler are passed as objects. ``bf16`` turns
     on the bf16 autocast forward (GPU)."""
     return {
-        "train_batch_size": run.batch_size,
-        "train_micro_batch_size_per_gpu": run.micro_batch_size,
+        "train_batch_size": run.stream.batch_size,
+        "train_micro_batch_size_per_gpu": run.parallelism.micro_batch_size,
         "gradient_accumulation_steps": run.accumulation(world_size),
-        "gradient_clipping": run.grad_clip,
-        "zero_optimization": {"stage": run.zero_stage},
+        "gradient_clipping": run.optimizer.grad_clip,
+        "zero_optimization": {"stage": run.parallelism.zero_stage},
         # Mixed precision as the released runs (OLMo's amp_bf16 + FSDP "mixed"): fp32 weights, which are the
         # optimizer's master weights, a bf16 autocast forward, gradients reduced in fp32. DeepSpeed's "bf16"
         # mode would instead cast the weights to bf16 and build its fp32 master copy from the rounded values.
@@ -83,13 +83,11 @@ def make_engine(model, run: Run, world_size: int, bf16: bool, compile: bool = Fa
         config |= monitor.deepspeed_sections()
 
     def schedule(opt):  # built on DeepSpeed's wrapped optimizer, whose param groups ZeRO may regroup
-        return torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: warmup_cosine(s + 1, run.total_steps, run.warmup_fraction, run.alpha_f)
-        )  # OLMo counts from 1
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s + 1, run.schedule))  # OLMo: from 1
 
     engine, _, _, _ = deepspeed.initialize(
         model=model,
-        optimizer=adamw(model, run.lr, run.weight_decay, fused=torch.cuda.is_available()),
+        optimizer=adamw(model, run.optimizer, fused=torch.cuda.is_available()),
         lr_scheduler=schedule,
         config=config,
     )
@@ -103,11 +101,11 @@ def train_step(
 ) -> torch.Tensor:
     """One optimizer step on stream rows ``[step * batch_size, (step + 1) * batch_size)``: this rank's
     contiguous share in micro-batches. Returns the sum of this rank's micro-batch losses."""
-    acc = run.accumulation(world_size)
-    first = step * run.batch_size + rank * (run.batch_size // world_size)
+    acc, batch, micro = run.accumulation(world_size), run.stream.batch_size, run.parallelism.micro_batch_size
+    first = step * batch + rank * (batch // world_size)
     total = torch.zeros((), device=device)
     for a in range(acc):
-        rows = slice(first + a * run.micro_batch_size, first + (a + 1) * run.micro_batch_size)
+        rows = slice(first + a * micro, first + (a + 1) * micro)
         batch = torch.from_numpy(np.asarray(tokens[rows], dtype=np.int64)).to(device)
         loss = engine(input_ids=batch, labels=batch).loss
         engine.backward(loss)
@@ -160,6 +158,17 @@ def run_fingerprint(model_dir: str, stream_path: str, run: Run, retention: Reten
     }
 
 
+def _dotted(settings: dict, prefix: str = "") -> dict:
+    """A nested settings dict flattened to dotted keys (``optimizer.lr``), as a message names them."""
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat |= _dotted(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _stale_reason(work_dir: str, fingerprint: dict) -> str | None:
     """Why the resumable state in ``work_dir`` belongs to another run (None: it is this run's, or there is none)."""
     work = Path(work_dir)
@@ -173,10 +182,9 @@ def _stale_reason(work_dir: str, fingerprint: dict) -> str | None:
     if not changed:
         return None
     if "run" in changed:
-        keys = [k for k in fingerprint["run"] if old["run"].get(k) != fingerprint["run"][k]]
-        return "the run's settings changed: " + ", ".join(
-            f"{k} {old['run'].get(k)} -> {fingerprint['run'][k]}" for k in keys
-        )
+        before, now = _dotted(old["run"]), _dotted(fingerprint["run"])
+        keys = [k for k in now if before.get(k) != now[k]]
+        return "the run's settings changed: " + ", ".join(f"{k} {before.get(k)} -> {now[k]}" for k in keys)
     return "the " + " and the ".join(changed) + " changed"
 
 
@@ -210,8 +218,8 @@ def train(
         torch.cuda.set_device(device)
     torch.manual_seed(run.seed)
     tokens = np.load(stream_path, mmap_mode="r")
-    if len(tokens) < run.total_steps * run.batch_size:
-        raise ValueError(f"{stream_path}: {len(tokens)} rows, the run needs {run.total_steps * run.batch_size}")
+    if len(tokens) < run.total_steps * run.stream.batch_size:
+        raise ValueError(f"{stream_path}: {len(tokens)} rows, the run needs {run.total_steps * run.stream.batch_size}")
     bf16 = cuda and torch.cuda.is_bf16_supported()
     # fp32 weights from the checkpoint's own values (the optimizer's master weights); the trained model is
     # saved back in the checkpoint's dtype, so "before" and "after" are scored in the same precision.
@@ -251,7 +259,7 @@ def train(
         initial=start,
         total=run.total_steps,
     )
-    step_tokens = run.batch_size * tokens.shape[1]
+    step_tokens = run.stream.batch_size * tokens.shape[1]
     for step in bar:
         lr = engine.get_lr()[0]  # what the optimizer uses for this step (restored on resume)
         began = time.perf_counter()
@@ -274,7 +282,7 @@ def train(
     # ZeRO-3 shards the weights themselves: every rank joins the gather, rank 0 writes the full model.
     gathered = (
         deepspeed.zero.GatheredParameters(list(engine.module.parameters()))
-        if run.zero_stage == 3
+        if run.parallelism.zero_stage == 3
         else contextlib.nullcontext()
     )
     with gathered:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +18,7 @@ from tqdm.auto import tqdm
 
 from ..core.integrity import checkpoint_dir, verify, write_checksums
 from ..core.io import atomic_dir
+from ..core.plan import Pretraining
 from ..sources.corpora import batch_indices, pack_blocks
 from .schedule import adamw, warmup_cosine
 
@@ -47,31 +47,12 @@ def train_tokenizer(texts: list[str], vocab_size: int, out_dir: str | Path) -> N
         fast.save_pretrained(tmp)
 
 
-@dataclass(frozen=True)
-class TinyModelConfig:
-    """Shape of the tiny OLMo model and its pretraining run (schema: config/schema.yaml, ``pretrain``)."""
-
-    hidden_size: int
-    intermediate_size: int
-    num_layers: int
-    num_heads: int
-    seq_len: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    warmup_fraction: float
-    alpha_f: float
-    total_steps: int
-    seed: int
-    activation: str  #: one of ACTIVATIONS
-
-
 #: The FFN a pretrained model gets (``pretrain.activation``): OLMo's SwiGLU, OLMo with a gated ReLU (ReGLU),
 #: or GPT-NeoX's non-gated GELU MLP with biases, parallel residual and partial rotary embeddings (Pythia's).
 ACTIVATIONS = ("swiglu", "reglu", "gelu")
 
 
-def build_model(cfg: TinyModelConfig, vocab_size: int, pad_id: int | None = None, eos_id: int | None = None):
+def build_model(cfg: Pretraining, vocab_size: int, pad_id: int | None = None, eos_id: int | None = None):
     """A model of ``cfg``'s shape and activation over ``vocab_size`` tokens, initialised by the current torch
     seed (on the meta device inside ``torch.device("meta")``: its parameter count without memory)."""
     import transformers as tf
@@ -97,20 +78,21 @@ def build_model(cfg: TinyModelConfig, vocab_size: int, pad_id: int | None = None
     return tf.OlmoForCausalLM(config)
 
 
-def init_model(cfg: TinyModelConfig, tokenizer):
+def init_model(cfg: Pretraining, tokenizer):
     """A freshly initialised model of ``cfg``'s shape and activation (seeded by ``cfg.seed``)."""
     torch.manual_seed(cfg.seed)
     return build_model(cfg, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)
 
 
-def parameter_count(cfg: TinyModelConfig, vocab_size: int) -> int:
-    """Every weight of ``cfg``'s model, embeddings and output layer included (built on the meta device)."""
+def parameter_count(cfg: Pretraining) -> int:
+    """Every weight of ``cfg``'s model over its vocabulary, embeddings and output layer included (built on the
+    meta device)."""
     with torch.device("meta"):
-        return sum(p.numel() for p in build_model(cfg, vocab_size).parameters())
+        return sum(p.numel() for p in build_model(cfg, cfg.vocab_size).parameters())
 
 
 def train_segment(
-    cfg: TinyModelConfig,
+    cfg: Pretraining,
     corpus_path: str,
     tokenizer_dir: str,
     start_dir: str | None,
@@ -134,7 +116,7 @@ def train_segment(
     else:
         verify(start_dir)  # the previous segment's bytes, as it wrote them
         model = AutoModelForCausalLM.from_pretrained(start_dir, dtype=torch.float32)
-    optimizer = adamw(model, cfg.lr, cfg.weight_decay)
+    optimizer = adamw(model, cfg.optimizer)
     if start_dir is not None:
         state = torch.load(Path(start_dir) / TRAINER_STATE, weights_only=True)
         if state["step"] != start_step:
@@ -143,18 +125,18 @@ def train_segment(
     model.train()
     log_rows = []
     for step in tqdm(range(start_step, end_step), desc=f"pretrain {start_step}->{end_step}", unit="step"):
-        scale = warmup_cosine(step + 1, cfg.total_steps, cfg.warmup_fraction, cfg.alpha_f)  # OLMo counts from 1
+        lr = cfg.optimizer.lr * warmup_cosine(step + 1, cfg.schedule)  # OLMo counts from 1
         for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * scale
+            group["lr"] = lr
         batch = blocks[batch_indices(step, cfg.batch_size, len(blocks), cfg.seed)]
         loss = model(input_ids=batch, labels=batch).loss
         if not torch.isfinite(loss):
             raise FloatingPointError(f"pretraining: the loss is {loss.item()} at step {step + 1}; stopping")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optimizer.grad_clip)
         optimizer.step()
-        log_rows.append({"step": step + 1, "loss": loss.item(), "lr": cfg.lr * scale})
+        log_rows.append({"step": step + 1, "loss": loss.item(), "lr": lr})
     model.eval()
     with checkpoint_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
