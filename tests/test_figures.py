@@ -19,7 +19,7 @@ def test_tokens_seen_from_manifests_pretraining_or_the_config():
     olmo = tokens_seen(config("olmo-1b.yaml"), "olmo-1b")
     assert olmo[117850] == 117850 * 2048 * 2048  # the Hub's "step117850-tokens494B"
     tiny = config("config.yaml")
-    assert tokens_seen(tiny, "tiny")[1200] == 1200 * 16 * 128  # pretrain.batch_size x seq_len per step
+    assert tokens_seen(tiny, "tiny")[1706] == 1706 * 16 * 128  # pretrain.batch_size x seq_len per step
     local = {"models": {"mine": {"source": "local", "path": "/x/step{step}", "steps": [5, 10]}}}
     with pytest.raises(ManifestError, match=r"config: models.mine.tokens_per_step: needed for figures.x_axis"):
         tokens_seen(local, "mine")

@@ -38,7 +38,7 @@ def test_the_default_plan():
     assert len(nested) == 3  # no two trajectories share a continual stream
     assert plan.resuscitation_trained == ("baseline",)
     assert plan.resuscitation.variants == ["resus-p30-q1", "resus-p50-q1", "resus-p50-q2"]
-    assert plan.resuscitation.figure14 == (50, 2) and plan.resuscitation.figure15_steps == (400, 1200)
+    assert plan.resuscitation.figure14 == (50, 2) and plan.resuscitation.figure15_steps == (429, 1706)
     assert [r.seed for r in plan.baseline_runs()] == [0]
     run = dataclasses.replace(plan.runs["baseline"], name="baseline-seed1", seed=1)
     assert (run.run, run.seed, run.total_steps, run.accumulation(1)) == ("baseline", 1, 80, 1)

@@ -571,7 +571,7 @@ def test_malformed_default_config_names_the_file_line_and_column(tmp_path):
 
     checkout = copy_checkout(tmp_path / "checkout")
     default = checkout / "config/config.yaml"
-    default.write_text(default.read_text().replace("700, 1200]", "700, 1200", 1))  # a bracket left open
+    default.write_text(default.read_text().replace("1076, 1706]", "1076, 1706", 1))  # a bracket left open
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(checkout / "Snakefile"), "-n", "-d", str(tmp_path)],
         capture_output=True, text=True, timeout=300, check=False,
