@@ -5,7 +5,8 @@ that nobody copies them by hand:
 
 Per checkpoint, the mean over the pretraining trajectories (and their continual seeds) ± the half-width of its
 95% Student-t interval (``kentropy.tables.over_replicates``, the tables' own rule): knowledge entropy and the
-other whole-model metrics, A, F and the forgetting-curve exponent of every run, closed-book QA accuracy.
+other whole-model metrics; A, F and the forgetting-curve exponent of every run (probe score ``--score``, the
+config's ``probe.score``); closed-book QA accuracy.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from kentropy.analysis.continual_tables import over_replicates, replicates_label, table2
+from kentropy.analysis.outcomes import reported
 from kentropy.sources.facts_file import CORPUS_TEMPLATES
 
 
@@ -38,6 +40,7 @@ def main() -> None:
     parser.add_argument("project", type=Path, nargs="?", default=Path("."))
     parser.add_argument("--experiment", default="tiny")
     parser.add_argument("--model", default="tiny")
+    parser.add_argument("--score", default="per_token", help="the probe score the config reports (probe.score)")
     args = parser.parse_args()
     tables = args.project / "results" / args.experiment / "tables"
 
@@ -50,8 +53,8 @@ def main() -> None:
     for line in rows(over_replicates(wide, ["step"], metrics), ""):
         print(line)
 
-    continual = pd.read_parquet(tables / "continual.parquet")
-    forgetting = pd.read_parquet(tables / "forgetting.parquet")
+    continual = reported(pd.read_parquet(tables / "continual.parquet"), args.score)
+    forgetting = reported(pd.read_parquet(tables / "forgetting.parquet"), args.score)
     summary = table2(continual[continual.model == args.model], forgetting)
     for run, group in summary.groupby("run", sort=True):
         for line in rows(group.drop(columns=["model", "run"]), f"`{run}`: "):
