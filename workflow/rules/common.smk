@@ -243,7 +243,7 @@ def tokenizer_dir(wildcards):
     model = TRAJECTORIES[wildcards.model].model
     spec = config["models"][model]
     if spec["source"] == "pretrain":
-        return L.tokenizer(PLAN.pretraining[wildcards.model].vocab_size)
+        return L.tokenizer(PLAN.pretraining[wildcards.model].data.vocab_size)
     return L.checkpoint(model, spec, min(spec["steps"]))
 
 

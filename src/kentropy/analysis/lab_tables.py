@@ -51,7 +51,7 @@ def cell_table(config: dict) -> pd.DataFrame:
             continue
         cfg = Pretraining.from_recipe(pretrain_recipe(config, model), seed=0)
         optimizer, schedule = cfg.optimizer, cfg.schedule
-        shape = replace(cfg, optimizer=None, schedule=None, batch_size=0)  # what the count depends on
+        shape = replace(cfg, optimizer=None, schedule=None)  # what the count depends on
         if shape not in counted:
             counted[shape] = parameter_count(shape)
         parameters = counted[shape]

@@ -381,19 +381,35 @@ PRETRAIN_GRAD_CLIP = 1.0
 
 
 @dataclass(frozen=True)
+class PretrainData(Spec):
+    """What every model pretrained here reads, in the same order (schema ``pretrain``; not a model's own recipe):
+    the tokenizer's size, the block length and the batch. The facts' exposures follow it too."""
+
+    vocab_size: int  #: the tokenizer's size (``tokenizer_vocab_size``), which the embeddings take
+    seq_len: int  #: tokens per block
+    batch_size: int  #: blocks per step
+
+    @classmethod
+    def from_config(cls, config: dict) -> PretrainData | None:
+        """The experiment's, or None where no model is pretrained here (the section may then be absent)."""
+        if not any(m["source"] == "pretrain" for m in config["models"].values()):
+            return None
+        section = config["pretrain"]
+        return cls(section["tokenizer_vocab_size"], section["seq_len"], section["batch_size"])
+
+
+@dataclass(frozen=True)
 class Pretraining(Spec):
     """How one trajectory pretrains (kentropy.training.pretrain): its model's shape and activation, its batch,
     optimizer and schedule (schema ``pretrain`` with the model's own ``models.<m>.pretrain`` over it), and
     its seed (initialisation and data order)."""
 
-    vocab_size: int  #: the tokenizer's size (``tokenizer_vocab_size``), which the embeddings take
+    data: PretrainData
     hidden_size: int
     intermediate_size: int  #: FFN width d_ff (memory vectors per layer)
     num_layers: int
     num_heads: int
     activation: str  #: swiglu, reglu or gelu (kentropy.training.pretrain.ACTIVATIONS)
-    seq_len: int  #: tokens per row
-    batch_size: int  #: rows per step
     optimizer: Optimizer
     schedule: Schedule
     seed: int
@@ -401,9 +417,9 @@ class Pretraining(Spec):
     @classmethod
     def from_recipe(cls, recipe: dict, seed: int) -> Pretraining:
         """From a ``pretrain`` section's keys (``pretrain_recipe``; the lab's designed cells build theirs)."""
-        shape = ("hidden_size", "intermediate_size", "num_layers", "num_heads", "activation", "seq_len", "batch_size")
+        shape = ("hidden_size", "intermediate_size", "num_layers", "num_heads", "activation")
         return cls(
-            vocab_size=recipe["tokenizer_vocab_size"],
+            data=PretrainData(recipe["tokenizer_vocab_size"], recipe["seq_len"], recipe["batch_size"]),
             **{k: recipe[k] for k in shape},
             optimizer=Optimizer(recipe["lr"], recipe["weight_decay"], PRETRAIN_GRAD_CLIP),
             schedule=Schedule(recipe["total_steps"], recipe["warmup_fraction"], recipe["alpha_f"]),
@@ -412,7 +428,7 @@ class Pretraining(Spec):
 
     @property
     def tokens_per_step(self) -> int:
-        return self.batch_size * self.seq_len
+        return self.data.batch_size * self.data.seq_len
 
 
 @dataclass(frozen=True)
@@ -453,6 +469,7 @@ class Plan:
     resuscitation_trained: tuple[str, ...]  #: run names trained from every resuscitated copy
     runs: dict[str, Run]  #: every trained run by name
     pretraining: dict[str, Pretraining]  #: the trajectories pretrained here, by name
+    pretrain_data: PretrainData | None  #: what they all read (None: nothing is pretrained here)
     evaluation: EvaluationSpec
     entropy: EntropySpec
     resuscitation: ResuscitationGrid | None
@@ -484,6 +501,7 @@ class Plan:
                 for name, t in trajectories.items()
                 if config["models"][t.model]["source"] == "pretrain"
             },
+            pretrain_data=PretrainData.from_config(config),
             evaluation=EvaluationSpec(
                 probe_max_length=probe["max_length"],
                 released=ReleasedEvaluator(**probe["released"]),

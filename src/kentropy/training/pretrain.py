@@ -63,7 +63,7 @@ def build_model(cfg: Pretraining, vocab_size: int, pad_id: int | None = None, eo
         intermediate_size=cfg.intermediate_size,
         num_hidden_layers=cfg.num_layers,
         num_attention_heads=cfg.num_heads,
-        max_position_embeddings=cfg.seq_len,
+        max_position_embeddings=cfg.data.seq_len,
         pad_token_id=pad_id,
         eos_token_id=eos_id,
         bos_token_id=None,
@@ -88,7 +88,7 @@ def parameter_count(cfg: Pretraining) -> int:
     """Every weight of ``cfg``'s model over its vocabulary, embeddings and output layer included (built on the
     meta device)."""
     with torch.device("meta"):
-        return sum(p.numel() for p in build_model(cfg, cfg.vocab_size).parameters())
+        return sum(p.numel() for p in build_model(cfg, cfg.data.vocab_size).parameters())
 
 
 def train_segment(
@@ -108,7 +108,7 @@ def train_segment(
 
     torch.manual_seed(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    blocks = torch.from_numpy(pack_blocks(pd.read_parquet(corpus_path)["text"].tolist(), tokenizer, cfg.seq_len))
+    blocks = torch.from_numpy(pack_blocks(pd.read_parquet(corpus_path)["text"].tolist(), tokenizer, cfg.data.seq_len))
     if start_dir is None:
         if start_step != 0:
             raise ValueError("a fresh model starts at step 0")
@@ -128,7 +128,7 @@ def train_segment(
         lr = cfg.optimizer.lr * warmup_cosine(step + 1, cfg.schedule)  # OLMo counts from 1
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch = blocks[batch_indices(step, cfg.batch_size, len(blocks), cfg.seed)]
+        batch = blocks[batch_indices(step, cfg.data.batch_size, len(blocks), cfg.seed)]
         loss = model(input_ids=batch, labels=batch).loss
         if not torch.isfinite(loss):
             raise FloatingPointError(f"pretraining: the loss is {loss.item()} at step {step + 1}; stopping")
