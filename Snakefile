@@ -1,9 +1,9 @@
 # knowledge-entropy: from pretraining checkpoints to entropy, continual-learning tables and figures.
 # Target rules: all, entropy, continual, resuscitation, figures, continual_figures, table2, and each figure
-# of kentropy.figure_registry by name (figure3, figure4, ..., retention). See README.md.
+# of kentropy.report.figure_registry by name (figure3, figure4, ..., retention). See README.md.
 from snakemake.utils import min_version
 
-from kentropy.config import ConfigError, load_config_file
+from kentropy.core.config import ConfigError, load_config_file
 
 min_version("9.0")
 
@@ -12,7 +12,7 @@ min_version("9.0")
 # embedded default. Snakemake would otherwise deep-merge the two, mixing the tiny model into every run.
 # Every config file is read again with kentropy's strict YAML loader before anything is validated: malformed
 # YAML stops with the file, line and column (Snakemake's own parser names neither), a key written twice
-# with both lines, an alias bomb in one line and at once (kentropy.config.load_config_file).
+# with both lines, an alias bomb in one line and at once (kentropy.core.config.load_config_file).
 DEFAULT_CONFIG = f"{workflow.basedir}/config/config.yaml"
 try:
     for path in workflow.overwrite_configfiles or [DEFAULT_CONFIG]:
@@ -38,15 +38,15 @@ include: "workflow/rules/lab.smk"
 
 
 onstart:
-    start_warm_server(*warm_server_settings())
+    WARM.start(*warm_server_settings())
 
 
 onsuccess:
-    stop_warm_server()
+    WARM.stop()
 
 
 onerror:
-    stop_warm_server()
+    WARM.stop()
 
 
 rule all:

@@ -1,4 +1,4 @@
-"""Cost of verifying a checkpoint's bytes (kentropy.integrity.verify) against loading its weights, which the
+"""Cost of verifying a checkpoint's bytes (kentropy.core.integrity.verify) against loading its weights, which the
 job does anyway, on one multi-GB safetensors file, in the same run.
 
     python bench/checksums.py              # a 4 GiB file in a temporary folder (disk: 4 GiB; memory: 8)
@@ -38,7 +38,7 @@ def main() -> None:
     import torch
     from safetensors.torch import load_file, save_file
 
-    from kentropy.integrity import verify, write_checksums
+    from kentropy.core.integrity import verify, write_checksums
 
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         folder = Path(tmp) / "step1"

@@ -7,7 +7,7 @@ with the new in another, then
 
 compares every Parquet table under ``results/`` exactly (``pandas.testing.assert_frame_equal(check_exact=True)``)
 and every PNG figure byte for byte. Rows of metrics the new code adds (``--added-metric``, a registered
-per-checkpoint metric, kentropy.meters) are left out of the new entropy and correlation tables first.
+per-checkpoint metric, kentropy.measurement.meters) are left out of the new entropy and correlation tables first.
 Exits 1 when a table differs or is missing.
 """
 

@@ -2,9 +2,9 @@
 
 Same randomly initialised OLMo-architecture model, same batches, one run, per dtype:
   time:   plain forward with the fastest attention available (SDPA: flash/efficient on GPU, the CPU flash
-          kernel on CPU; no hooks) vs kentropy.entropy.measure (every registered metric) with fused attention
-          entropy (kentropy.attention), vs the same pass with eager attention (the weights materialised,
-          as before kentropy.attention); median of interleaved repeats.
+          kernel on CPU; no hooks) vs kentropy.measurement.entropy_pass.measure (every registered metric) with fused
+          attention entropy (kentropy.measurement.attention), vs the same pass with eager attention (the weights
+          materialised, as before kentropy.measurement.attention); median of interleaved repeats.
   memory: peak RSS of a fresh process running (a) our streaming pass, (b) the released code's approach
           (keep every layer's coefficients for every token, then average) on growing corpora.
 
@@ -39,7 +39,7 @@ def build(args):
         bos_token_id=None,
         eos_token_id=1,
     )
-    from kentropy.attention import ENTROPY_ATTENTION
+    from kentropy.measurement.attention import ENTROPY_ATTENTION
 
     model = OlmoForCausalLM(cfg).to(args.device).eval()
     model.set_attn_implementation(ENTROPY_ATTENTION)
@@ -69,7 +69,7 @@ def plain_pass(model, data, device):
 
 def materialising_pass(model, data, device):
     """What the released code did: keep all coefficients, average at the end."""
-    from kentropy.architectures import decoder_layers
+    from kentropy.sources.architectures import decoder_layers
 
     kept = [[] for _ in decoder_layers(model)]
     handles = [
@@ -92,8 +92,8 @@ def timed(fn, device) -> float:
 
 def time_ratio(args, dtype: torch.dtype) -> dict:
     """Median seconds of the plain SDPA forward, the fused entropy pass and the eager entropy pass."""
-    from kentropy.attention import ENTROPY_ATTENTION
-    from kentropy.entropy import measure
+    from kentropy.measurement.attention import ENTROPY_ATTENTION
+    from kentropy.measurement.entropy_pass import measure
 
     model = build(args).to(dtype)
     data = list(batches(args, args.time_sequences))
@@ -128,7 +128,7 @@ def _reset_peak_rss() -> int:
 
 def peak_memory_child(args, method: str, n_sequences: int) -> None:
     """Runs in a fresh process; prints peak memory (bytes) above the loaded model."""
-    from kentropy.entropy import measure
+    from kentropy.measurement.entropy_pass import measure
 
     model = build(args)
     if args.device == "cuda":

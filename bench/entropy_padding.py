@@ -1,10 +1,10 @@
-"""Padding saved by measuring the entropy corpus longest first (kentropy.corpora.longest_first), in one run.
+"""Padding saved by measuring the entropy corpus longest first (kentropy.sources.corpora.longest_first), in one run.
 
 A corpus with a C4-like length spread (document lengths log-normal, median ``--median`` tokens, cut to
 ``--max-length`` as the entropy pass cuts them; token ids random: the cost of a forward pass does not depend
-on them) is measured twice by ``kentropy.entropy.measure`` on the same randomly initialised OLMo-architecture
-model, with fused attention entropy as the DAG measures: in corpus order (before) and longest first (after).
-Printed: the padded fraction of each order's batches, the median time of interleaved repeats and their ratio,
+on them) is measured twice by ``kentropy.measurement.entropy_pass.measure`` on the same randomly initialised
+OLMo-architecture model, with fused attention entropy as the DAG measures: in corpus order (before) and longest first
+(after). Printed: the padded fraction of each order's batches, the median time of interleaved repeats and their ratio,
 and the largest relative difference between the two orders' metrics (float32 model: rounding only; float64:
 float64 rounding).
 
@@ -21,8 +21,8 @@ import time
 import numpy as np
 import torch
 
-from kentropy.corpora import longest_first, padded_batches
-from kentropy.entropy import measure
+from kentropy.measurement.entropy_pass import measure
+from kentropy.sources.corpora import longest_first, padded_batches
 
 
 def corpus(args) -> list[list[int]]:

@@ -1,7 +1,7 @@
 """What measuring in bf16 instead of fp32 does to every entropy, on a real checkpoint and corpus.
 
-One run, the same checkpoint and documents: ``kentropy.entropy.measure`` with the model loaded in float32
-(the released code's precision and the paper configs' default) and in bfloat16; prints each whole-model
+One run, the same checkpoint and documents: ``kentropy.measurement.entropy_pass.measure`` with the model loaded in
+float32 (the released code's precision and the paper configs' default) and in bfloat16; prints each whole-model
 metric in both and the relative difference.
 
     python bench/entropy_precision.py --checkpoint resources/tiny/checkpoints/tiny/step1200 \
@@ -27,10 +27,10 @@ def main() -> None:
     args = parser.parse_args()
     from transformers import AutoTokenizer
 
-    from kentropy.architectures import load_causal_lm
-    from kentropy.attention import ENTROPY_ATTENTION
-    from kentropy.corpora import pad_id_of, padded_batches, token_sequences
-    from kentropy.entropy import measure
+    from kentropy.measurement.attention import ENTROPY_ATTENTION
+    from kentropy.measurement.entropy_pass import measure
+    from kentropy.sources.architectures import load_causal_lm
+    from kentropy.sources.corpora import pad_id_of, padded_batches, token_sequences
 
     tokenizer = AutoTokenizer.from_pretrained(args.checkpoint)
     pad = pad_id_of(tokenizer)

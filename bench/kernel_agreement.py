@@ -4,9 +4,9 @@ settings (``ATEN_CPU_CAPABILITY``, ``MKL_ENABLE_INSTRUCTIONS``), whose pretraini
     python bench/kernel_agreement.py A B [--config config/config.yaml]
 
 For every number the tables report with a 95% interval — Table 2's cells (``table2.csv``), every whole-model
-entropy metric per step (mean over trajectories, ``kentropy.tables.over_replicates``), the resuscitation
-table's knowledge entropy, A and F, and the correlations' r — whether A's mean lies inside B's interval and
-B's inside A's; then the counts per table, the spread |A - B| per quantity, and every number that falls
+entropy metric per step (mean over trajectories, ``kentropy.analysis.continual_tables.over_replicates``), the
+resuscitation table's knowledge entropy, A and F, and the correlations' r — whether A's mean lies inside B's interval
+and B's inside A's; then the counts per table, the spread |A - B| per quantity, and every number that falls
 outside.
 """
 
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from kentropy.config import load_config
-from kentropy.layout import Layout
-from kentropy.meters import METRICS
-from kentropy.tables import RESUSCITATION_QUANTITIES, over_replicates
+from kentropy.analysis.continual_tables import RESUSCITATION_QUANTITIES, over_replicates
+from kentropy.core.config import load_config
+from kentropy.core.layout import Layout
+from kentropy.measurement.meters import METRICS
 
 
 def summaries(root: Path, layout: Layout) -> pd.DataFrame:

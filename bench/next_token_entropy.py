@@ -1,5 +1,5 @@
-"""Next-token entropy over a batch of logits: the current ``kentropy.entropy.next_token_entropy`` against the
-version it replaced (256-row chunks, the e.z' sum as a batched dot product), in one run.
+"""Next-token entropy over a batch of logits: the current ``kentropy.measurement.entropy_pass.next_token_entropy``
+against the version it replaced (256-row chunks, the e.z' sum as a batched dot product), in one run.
 
 Same random logits (scaled normal, so rows range from peaked to flat) for each vocabulary size; prints the
 median time of each, their ratio, and each one's largest relative error per row against float64.
@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from kentropy.meters.kernels import next_token_entropy
+from kentropy.measurement.meters.kernels import next_token_entropy
 
 
 def before(logits: torch.Tensor, chunk: int = 256) -> torch.Tensor:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from kentropy.facts import CORPUS_TEMPLATES
-from kentropy.metrics import reported
-from kentropy.tables import over_replicates, replicates_label, table2
+from kentropy.analysis.continual_tables import over_replicates, replicates_label, table2
+from kentropy.analysis.outcomes import reported
+from kentropy.sources.facts_file import CORPUS_TEMPLATES
 
 
 def cell(row) -> str:

@@ -2,7 +2,7 @@
 
 Same randomly initialised OLMo-architecture model, same batches, same AdamW, schedule and clipping:
   plain:     model in fp32, torch.autocast(bfloat16) on GPU, gradient accumulation by hand;
-  deepspeed: kentropy.continual.make_engine + train_step (fp32 master weights + bf16 autocast + ZeRO on
+  deepspeed: kentropy.training.continual.make_engine + train_step (fp32 master weights + bf16 autocast + ZeRO on
              GPU, fp32 on CPU), exactly what the continual_train rule runs.
 ``--compile`` compiles the model in both (the ``continual.compile`` setting); on a GPU both use the fused
 AdamW kernel, as the training path does. Prints one JSON line: tokens/s of each, the slowdown ratio
@@ -75,15 +75,13 @@ def timed(step_fn, args) -> float:
 
 
 def plain(args, run, tokens) -> float:
-    from kentropy.schedule import adamw, warmup_cosine
+    from kentropy.training.schedule import adamw, warmup_cosine
 
     model = build(args).train()
     if args.compile:
         model.compile()
-    optimizer = adamw(model, run.lr, run.weight_decay, fused=args.device == "cuda")
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s + 1, run.total_steps, run.warmup_fraction, run.alpha_f)
-    )
+    optimizer = adamw(model, run.optimizer, fused=args.device == "cuda")
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s + 1, run.schedule))
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.device == "cuda")
     micro = args.batch // args.micro
 
@@ -94,7 +92,7 @@ def plain(args, run, tokens) -> float:
             with autocast:
                 loss = model(input_ids=batch, labels=batch).loss / micro
             loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), run.grad_clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), run.optimizer.grad_clip)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
@@ -103,7 +101,7 @@ def plain(args, run, tokens) -> float:
 
 
 def deepspeed_path(args, run, tokens) -> tuple[float, float]:
-    from kentropy.continual import _init_distributed, make_engine, train_step
+    from kentropy.training.continual import _init_distributed, make_engine, train_step
 
     _init_distributed("nccl" if args.device == "cuda" else "gloo")
     model = build(args)
@@ -132,7 +130,7 @@ def profile(step_fn, args) -> None:
 
 
 def main() -> None:
-    from kentropy.plan import Run
+    from kentropy.core.plan import Optimizer, Parallelism, Run, Schedule, Stream
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -153,22 +151,13 @@ def main() -> None:
     run = Run(
         name="throughput",
         run="throughput",
-        corpus="random",
-        batch_size=args.batch,
-        micro_batch_size=args.micro,
-        lr=4e-4,
-        epochs=1,
-        steps_per_epoch=total_steps,
-        inject_interval=total_steps,  # the random stream carries no injections
-        n_injections=1,
-        seq_len=args.seq,
-        warmup_fraction=0.05,
-        alpha_f=0.1,
-        weight_decay=0.1,
-        grad_clip=1.0,
-        zero_stage=args.zero_stage,
-        save_interval=1 << 30,
         seed=0,
+        # the random stream carries no injections
+        stream=Stream("random", args.batch, args.seq, 1, total_steps, inject_interval=total_steps, n_injections=1),
+        optimizer=Optimizer(lr=4e-4, weight_decay=0.1, grad_clip=1.0),
+        schedule=Schedule(total_steps, warmup_fraction=0.05, alpha_f=0.1),
+        parallelism=Parallelism(micro_batch_size=args.micro, zero_stage=args.zero_stage),
+        save_interval=1 << 30,
     )
     vocab = SIZES[args.size][4]
     tokens = np.random.default_rng(0).integers(2, vocab, size=(run.total_steps * args.batch, args.seq), dtype=np.int32)

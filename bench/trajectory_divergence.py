@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file
 
-from kentropy.config import load_config
-from kentropy.layout import Layout, parse_trajectory_name
+from kentropy.core.config import load_config
+from kentropy.core.layout import Layout, parse_trajectory_name
 
 
 def main() -> None:

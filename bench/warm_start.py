@@ -1,5 +1,5 @@
 """Start-up of a script job, cold (a fresh interpreter imports torch, transformers, DeepSpeed, lm-eval) vs warm
-(forked from kentropy.warm's server), interleaved, on a script that imports what the compute jobs import and
+(forked from kentropy.pipeline.warm's server), interleaved, on a script that imports what the compute jobs import and
 builds a tiny OLMo model. Prints the median wall time of each and their ratio.
 
     python bench/warm_start.py --repeats 5
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kentropy.warm import Server
+from kentropy.pipeline.warm import Server
 
 SCRIPT = """import torch, transformers, deepspeed, lm_eval.evaluator, pandas, pyarrow.parquet
 from transformers import OlmoConfig, OlmoForCausalLM
@@ -43,7 +43,8 @@ def main() -> None:
         try:
             for _ in range(args.repeats):
                 cold.append(timed([sys.executable, "job.py"], work))
-                hot.append(timed([sys.executable, "-m", "kentropy.warm", "--socket", server.path, "job.py"], work))
+                warm = [sys.executable, "-m", "kentropy.pipeline.warm", "--socket", server.path, "job.py"]
+                hot.append(timed(warm, work))
         finally:
             server.stop()
     c, w = statistics.median(cold), statistics.median(hot)

@@ -73,18 +73,29 @@ def random_sequences(n: int, seed: int, min_len: int = 3, max_len: int = 17) -> 
     return [torch.randint(2, VOCAB, (int(n),), generator=g).tolist() for n in lengths]
 
 
+def pretraining(lr: float, weight_decay: float, seq_len: int, alpha_f: float = 0.1, warmup_fraction: float = 0.1):
+    """The tests' small pretraining (32 wide, d_ff 48, 2 layers, 2 heads, batch 4, 10 steps, seed 0, SwiGLU)."""
+    from kentropy.core.plan import Pretraining
+
+    recipe = {"tokenizer_vocab_size": 300, "hidden_size": 32, "intermediate_size": 48, "num_layers": 2,
+              "num_heads": 2, "seq_len": seq_len, "batch_size": 4, "lr": lr, "weight_decay": weight_decay,
+              "warmup_fraction": warmup_fraction, "alpha_f": alpha_f, "total_steps": 10,
+              "activation": "swiglu"}  # fmt: skip
+    return Pretraining.from_recipe(recipe, seed=0)
+
+
 def tiny_olmo(root: Path, n_fictional: int, noise: float = 0.0):
     """(world, tokenizer, model): a BPE tokenizer trained on a small generated world (saved in
     ``root/tok``) and a randomly initialised tiny OLMo on it, weights perturbed by ``noise``."""
     from transformers import AutoTokenizer
 
-    from kentropy.pretrain import TinyModelConfig, init_model, train_tokenizer
-    from kentropy.world import build_world, pretraining_corpus
+    from kentropy.sources.world import build_world, pretraining_corpus
+    from kentropy.training.pretrain import init_model, train_tokenizer
 
     world = build_world(0, 20, n_fictional)
     train_tokenizer(pretraining_corpus(world, 200, 1), 300, root / "tok")
     tokenizer = AutoTokenizer.from_pretrained(root / "tok")
-    model = init_model(TinyModelConfig(32, 48, 2, 2, 64, 4, 1e-3, 0.1, 0.1, 0.1, 10, 0, "swiglu"), tokenizer).eval()
+    model = init_model(pretraining(lr=1e-3, weight_decay=0.1, seq_len=64), tokenizer).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(noise * torch.randn_like(p))

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import tomllib
 
-from kentropy.layout import Layout
+from kentropy.core.layout import Layout
 
 from .conftest import ROOT, save_word_tokenizer, tiny_model
 
@@ -184,7 +184,7 @@ def test_the_base_install_measures_entropy_without_any_extra(tmp_path):
     site = _base_site(tmp_path / "site")
     assert not any((site / name).exists() for name in ("snakemake", "deepspeed", "lm_eval", "seaborn"))
     env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{ROOT / 'src'}"}
-    code = "import sys; from kentropy.cli import main; main(sys.argv[1:])"
+    code = "import sys; from kentropy.cli.commands import main; main(sys.argv[1:])"
     args = [
         "entropy",
         "--model",
@@ -231,7 +231,9 @@ def test_every_imported_package_is_declared():
         assert dists & declared, f"{package} (from {sorted(dists) or 'no installed distribution'}) is not declared"
 
 
-@pytest.mark.parametrize("module", ["kentropy.downstream", "kentropy.manifests", "kentropy.continual"])
+@pytest.mark.parametrize(
+    "module", ["kentropy.cli.downstream", "kentropy.sources.manifests", "kentropy.pipeline.continual_job"]
+)
 def test_python_m_keeps_working(module):
     proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "usage:" in proc.stdout

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from kentropy.cli import main
-from kentropy.io import MARKER
+from kentropy.cli.commands import main
+from kentropy.core.io import MARKER
 
 from .conftest import save_word_tokenizer, tiny_model
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kentropy.config import ConfigError, validate_config
+from kentropy.core.config import ConfigError, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -94,8 +94,8 @@ def test_a_failing_job_writes_its_traceback_to_its_log(tmp_path):
     """The log helper writes the exception into the rule's log before it propagates."""
     import pytest
 
-    from kentropy.logs import log_to
-    from kentropy.streams import StreamError
+    from kentropy.core.logs import log_to
+    from kentropy.training.streams import StreamError
 
     log = tmp_path / "job.log"
     with pytest.raises(StreamError), log_to(str(log)):
@@ -130,8 +130,8 @@ def test_constraints_known_from_the_config_fail_at_dag_build(change, message):
 
 
 def test_weak_inputs_name_their_file_or_key(tmp_path):
-    from kentropy.architectures import CheckpointError, load_causal_lm
-    from kentropy.corpora import CorpusError, text_file_corpus
+    from kentropy.sources.architectures import CheckpointError, load_causal_lm
+    from kentropy.sources.corpora import CorpusError, text_file_corpus
 
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("caf\xe9\n".encode("latin-1"))
@@ -178,7 +178,7 @@ def test_validation_fills_every_schema_default():
     assert config["models"]["tiny"]["gpus"] == 0 and "layout" not in config["models"]["tiny"]  # hf only
     hf = yaml.safe_load((ROOT / "config" / "olmo-1b.yaml").read_text())
     validate_config(hf, SCHEMA)
-    from kentropy.hub import DEFAULT_REVISION_REGEX
+    from kentropy.sources.hub import DEFAULT_REVISION_REGEX
 
     assert hf["models"]["olmo-1b"]["revision_regex"] == DEFAULT_REVISION_REGEX  # one pattern, two readers
     assert hf["models"]["olmo-1b"]["layout"] == "hf"

@@ -1,6 +1,6 @@
 """Config files that must not hang or lie (issue 33): duplicate keys, alias bombs, names with a trailing newline,
 counts that would exhaust memory, path and template fields that would be evaluated, a corpus that is not UTF-8.
-Each stops ``python -m kentropy.config`` and the DAG build with the same one line, within seconds."""
+Each stops ``python -m kentropy.pipeline.config_check`` and the DAG build with the same one line, within seconds."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import time
 import pytest
 import yaml
 
-from kentropy.config import ConfigError, load_config_file, validate_config
-from kentropy.facts import FactsError, check_facts
-from kentropy.layout import PatternError, fill_pattern, step_path
+from kentropy.core.config import ConfigError, load_config_file, validate_config
+from kentropy.core.layout import PatternError, fill_pattern, step_path
+from kentropy.sources.facts_file import FactsError, check_facts
 
 from .conftest import ROOT, snakemake
 
@@ -36,8 +36,8 @@ def written(tmp_path, text: str, name: str = "config.yaml"):
 
 
 def check(path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kentropy.config", str(path)], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    command = [sys.executable, "-m", "kentropy.pipeline.config_check", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
 def variant(change) -> str:

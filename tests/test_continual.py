@@ -14,16 +14,26 @@ import pandas as pd
 import pytest
 import torch
 
-from kentropy.continual import deepspeed_config
-from kentropy.corpora import pack_blocks
-from kentropy.downstream import write_local_tasks
-from kentropy.evaluation import Evaluation, evaluate_state
-from kentropy.forgetting import PROBE_COLUMNS
-from kentropy.knowledge import probe_table
-from kentropy.launch import launch_command
-from kentropy.plan import Downstream, EvaluationSpec, ReleasedEvaluator, Run
-from kentropy.streams import injection_schedule, write_stream
-from kentropy.world import fictional_record, multiple_choice_questions, new_domain_corpus
+from kentropy.core.plan import (
+    Downstream,
+    EvaluationSpec,
+    Optimizer,
+    Parallelism,
+    ReleasedEvaluator,
+    Run,
+    Schedule,
+    Stream,
+)
+from kentropy.core.vocabulary import PROBE_COLUMNS
+from kentropy.evaluation.benchmarks import write_local_tasks
+from kentropy.evaluation.model_state import Evaluation, evaluate_state
+from kentropy.pipeline.continual_job import TrainingJob
+from kentropy.pipeline.launch import launch_command
+from kentropy.sources.corpora import pack_blocks
+from kentropy.sources.fictional_knowledge import probe_table
+from kentropy.sources.world import fictional_record, multiple_choice_questions, new_domain_corpus
+from kentropy.training.continual import deepspeed_config
+from kentropy.training.streams import injection_schedule, write_stream
 
 from .conftest import tiny_model, tiny_olmo
 
@@ -35,28 +45,25 @@ def tiny_olmo_model():
 RUN = Run(
     name="run",
     run="run",
-    corpus="new_domain",
-    batch_size=8,
-    micro_batch_size=4,
-    lr=3e-3,
-    epochs=1,
-    steps_per_epoch=60,
-    inject_interval=20,  # the retention curve is scored after steps 39, 59 and 60
-    n_injections=3,
-    seq_len=32,
-    warmup_fraction=0.05,
-    alpha_f=0.1,
-    weight_decay=0.1,
-    grad_clip=1.0,
-    zero_stage=1,
-    save_interval=5,
     seed=0,
+    # the retention curve is scored after steps 39, 59 and 60
+    stream=Stream(
+        corpus="new_domain", batch_size=8, seq_len=32, epochs=1, steps_per_epoch=60, inject_interval=20, n_injections=3
+    ),  # fmt: skip
+    optimizer=Optimizer(lr=3e-3, weight_decay=0.1, grad_clip=1.0),
+    schedule=Schedule(total_steps=60, warmup_fraction=0.05, alpha_f=0.1),
+    parallelism=Parallelism(micro_batch_size=4, zero_stage=1),
+    save_interval=5,
 )
 
 
-def shorter(run: Run, steps: int, **changes) -> Run:
-    """``run`` with ``steps`` steps (one epoch) and other ``changes``."""
-    return replace(run, steps_per_epoch=steps, inject_interval=min(run.inject_interval, steps), **changes)
+def shorter(run: Run, steps: int, lr: float | None = None, zero_stage: int | None = None) -> Run:
+    """``run`` with ``steps`` steps (one epoch), and another peak ``lr`` or ZeRO stage."""
+    stream = replace(run.stream, steps_per_epoch=steps, inject_interval=min(run.stream.inject_interval, steps))
+    optimizer = run.optimizer if lr is None else replace(run.optimizer, lr=lr)
+    parallelism = run.parallelism if zero_stage is None else replace(run.parallelism, zero_stage=zero_stage)
+    schedule = replace(run.schedule, total_steps=steps)
+    return replace(run, stream=stream, optimizer=optimizer, schedule=schedule, parallelism=parallelism)
 
 
 def test_deepspeed_config_accumulates_to_the_global_batch():
@@ -76,12 +83,12 @@ def test_deepspeed_config_accumulates_to_the_global_batch():
 
 def test_launch_command_runs_one_process_per_gpu():
     python = "/home/me/my project/.venv/bin/python"  # a space: one argument, never split
-    assert launch_command(0, python=python) == [python, "-m", "kentropy.continual"]
-    assert launch_command(1, python=python) == [python, "-m", "kentropy.continual"]
+    assert launch_command(0, python=python) == [python, "-m", "kentropy.pipeline.continual_job"]
+    assert launch_command(1, python=python) == [python, "-m", "kentropy.pipeline.continual_job"]
     for n in (4, 8):
         assert launch_command(n, python=python) == [
             *(python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n)),
-            *("-m", "kentropy.continual"),
+            *("-m", "kentropy.pipeline.continual_job"),
         ]
 
 
@@ -93,11 +100,11 @@ def start(tmp_path_factory):
     model.save_pretrained(root / "ckpt")
     tokenizer.save_pretrained(root / "ckpt")
     records = [fictional_record(p, world.country_of[p.city], i) for i, p in enumerate(world.fictional)]
-    blocks = pack_blocks(new_domain_corpus(400, 3), tokenizer, 32, n_blocks=RUN.batch_size * RUN.total_steps)
+    blocks = pack_blocks(new_domain_corpus(400, 3), tokenizer, 32, n_blocks=RUN.stream.batch_size * RUN.total_steps)
     (root / "paraphrase.json").write_text(json.dumps(records[:2]))
     (root / "once.json").write_text(json.dumps(records[2:]))
-    schedule = injection_schedule(records[:2], records[2:], 6, 2, RUN.batch_size, RUN.total_steps)
-    write_stream(blocks, schedule, tokenizer, RUN.batch_size, RUN.total_steps, 0, root / "stream.npy")
+    schedule = injection_schedule(records[:2], records[2:], 6, 2, RUN.stream.batch_size, RUN.total_steps)
+    write_stream(blocks, schedule, tokenizer, RUN.stream.batch_size, RUN.total_steps, 0, root / "stream.npy")
     (root / "questions.jsonl").write_text(
         "".join(json.dumps(q) + "\n" for q in multiple_choice_questions(world, 12, 1))
     )
@@ -125,30 +132,21 @@ def evaluation(root, name) -> Evaluation:
     )
 
 
-def train_command(root, name, retention=False):
+def train_command(root, name, retention=False, run=RUN, model=None):
     """The training command line; with ``retention``, the probes are scored during training and the trained
-    model is evaluated (both read ``--evaluation``)."""
-    scored = ["--retention", str(root / name / "retention.parquet"), "--evaluation", evaluation(root, name).to_json()]
-    return [
-        sys.executable,
-        "-m",
-        "kentropy.continual",
-        "--model",
-        str(root / "ckpt"),
-        "--stream",
-        str(root / "stream.npy"),
-        "--run-config",
-        RUN.to_json(),
-        "--out",
-        str(root / name / "model"),
-        "--loss",
-        str(root / name / "loss.parquet"),
-        "--work-dir",
-        str(root / name / "work"),
-        "--threads",
-        "1",
-        *(scored if retention else []),
-    ]
+    model is evaluated (both read the job's evaluation)."""
+    job = TrainingJob(
+        model=str(model or root / "ckpt"),
+        stream=str(root / "stream.npy"),
+        run=run,
+        out=str(root / name / "model"),
+        loss=str(root / name / "loss.parquet"),
+        work_dir=str(root / name / "work"),
+        retention=str(root / name / "retention.parquet") if retention else None,
+        evaluation=evaluation(root, name) if retention else None,
+        threads=1,
+    )
+    return [sys.executable, "-m", "kentropy.pipeline.continual_job", "--job", job.to_json()]
 
 
 def uninterrupted(root):
@@ -201,18 +199,17 @@ def test_killed_run_resumes_to_the_same_result(start):
 
 
 def test_learning_rate_log_follows_the_schedule(start):
-    from kentropy.schedule import warmup_cosine
+    from kentropy.training.schedule import warmup_cosine
 
     log = pd.read_parquet(uninterrupted(start) / "loss.parquet")
-    want = [RUN.lr * warmup_cosine(s, RUN.total_steps, RUN.warmup_fraction, RUN.alpha_f) for s in log.step]
+    lr, alpha_f = RUN.optimizer.lr, RUN.schedule.alpha_f
+    want = [lr * warmup_cosine(s, RUN.schedule) for s in log.step]
     np.testing.assert_allclose(log.lr, want)
     # OLMo's CosWithWarmup at its 1-based steps: warm-up from 10% of the peak over round(0.05 x 60) = 3 steps,
     # cosine to alpha_f x lr at the last step.
-    assert log.lr.iloc[0] == pytest.approx(RUN.lr * (0.1 + 0.9 * 1 / 3))
-    assert log.lr.iloc[3] == pytest.approx(
-        RUN.lr * (RUN.alpha_f + (1 - RUN.alpha_f) * 0.5 * (1 + np.cos(np.pi * 1 / 57)))
-    )
-    assert log.lr.iloc[-1] == pytest.approx(RUN.lr * RUN.alpha_f)
+    assert log.lr.iloc[0] == pytest.approx(lr * (0.1 + 0.9 * 1 / 3))
+    assert log.lr.iloc[3] == pytest.approx(lr * (alpha_f + (1 - alpha_f) * 0.5 * (1 + np.cos(np.pi * 1 / 57))))
+    assert log.lr.iloc[-1] == pytest.approx(lr * alpha_f)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -226,9 +223,7 @@ def test_zero_learning_rate_saves_the_checkpoint_bit_for_bit(start, dtype):
     ckpt = start / f"ckpt-{str(dtype).split('.')[-1]}"
     AutoModelForCausalLM.from_pretrained(start / "ckpt", dtype=dtype).save_pretrained(ckpt)
     AutoTokenizer.from_pretrained(start / "ckpt").save_pretrained(ckpt)
-    cmd = train_command(start, f"lr0-{ckpt.name}")
-    cmd[cmd.index("--model") + 1] = str(ckpt)
-    cmd[cmd.index("--run-config") + 1] = shorter(RUN, 8, lr=0.0).to_json()
+    cmd = train_command(start, f"lr0-{ckpt.name}", run=shorter(RUN, 8, lr=0.0), model=ckpt)
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     before, after = (
@@ -241,10 +236,10 @@ def test_zero_learning_rate_saves_the_checkpoint_bit_for_bit(start, dtype):
 
 
 def test_adamw_as_olmo_builds_it():
-    from kentropy.schedule import adamw
+    from kentropy.training.schedule import adamw
 
     model = tiny_olmo_model()
-    optimizer = adamw(model, 1e-3, 0.1)
+    optimizer = adamw(model, Optimizer(lr=1e-3, weight_decay=0.1, grad_clip=1.0))
     decay, rest = optimizer.param_groups
     assert optimizer.defaults["eps"] == 1e-5 and optimizer.defaults["betas"] == (0.9, 0.95)
     names = {id(p): n for n, p in model.named_parameters()}
@@ -261,9 +256,7 @@ def test_zero3_trains_and_saves_the_same_model_as_zero1(start):
     run3 = shorter(RUN, 20, zero_stage=3)
     run1 = shorter(RUN, 20)
     for name, run in (("zero1", run1), ("zero3", run3)):
-        cmd = train_command(start, name)
-        cmd[cmd.index("--run-config") + 1] = run.to_json()
-        subprocess.run(cmd, check=True, capture_output=True)
+        subprocess.run(train_command(start, name, run=run), check=True, capture_output=True)
     np.testing.assert_allclose(
         pd.read_parquet(start / "zero3" / "loss.parquet").loss,
         pd.read_parquet(start / "zero1" / "loss.parquet").loss,
@@ -283,7 +276,8 @@ def test_two_processes_launched_like_a_two_gpu_job_train_the_same_model(start):
     from safetensors.torch import load_file
 
     done = evaluation(start, "ranks2")
-    cmd = [*launch_command(2), *train_command(start, "ranks2")[3:], "--evaluation", done.to_json()]
+    job = TrainingJob.from_json(train_command(start, "ranks2")[-1])
+    cmd = [*launch_command(2), "--job", replace(job, evaluation=done).to_json()]
     assert cmd[:6] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     cpu = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # two ranks need two GPUs; the CPU path needs none
     subprocess.run(cmd, check=True, capture_output=True, env=cpu)
@@ -314,12 +308,10 @@ def test_a_changed_run_never_resumes_stale_state(start):
     new = shorter(RUN, 20, lr=2e-3)
 
     def command(name, run):
-        cmd = train_command(start, name)
-        cmd[cmd.index("--run-config") + 1] = run.to_json()
-        return cmd
+        return train_command(start, name, run=run)
 
     subprocess.run(command("fresh-new-lr", new), check=True, capture_output=True)
-    kill_after_first_save(command("changed", replace(new, lr=RUN.lr)), start / "changed" / "work")
+    kill_after_first_save(command("changed", shorter(RUN, 20)), start / "changed" / "work")
     rerun = subprocess.run(command("changed", new), check=True, capture_output=True, text=True)
     assert "not resuming from" in rerun.stderr and "lr 0.003 -> 0.002" in rerun.stderr
     assert "resumed from" not in rerun.stderr

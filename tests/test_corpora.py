@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from kentropy.corpora import CorpusError, build_corpus, dolma_first_batch, padded_batches, text_file_corpus
+from kentropy.sources.corpora import CorpusError, build_corpus, dolma_first_batch, padded_batches, text_file_corpus
 
 
 def test_text_file_one_document_per_line(tmp_path):
@@ -69,7 +69,7 @@ def test_padded_batches_masks_and_sides():
 def test_hf_dataset_is_streamed_and_packed_only_as_far_as_needed(tmp_path):
     from itertools import count
 
-    from kentropy.corpora import pack_blocks, stream_hf_texts
+    from kentropy.sources.corpora import pack_blocks, stream_hf_texts
 
     data = tmp_path / "pubmed-like"
     data.mkdir()

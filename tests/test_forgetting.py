@@ -1,14 +1,15 @@
-"""Forgetting curves and their decay-exponent fits (kentropy.forgetting), on hand-made tables; the fit
+"""Forgetting curves and their decay-exponent fits (kentropy.analysis.forgetting), on hand-made tables; the fit
 against a brute-force least squares with one dummy column per item (float64, every quantity checked)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from kentropy.figures import forgetting_curves
-from kentropy.forgetting import PROBE_COLUMNS, curve_points, decay_fit, fit, item_curves, retention_scores
-from kentropy.metrics import correlations, probe_scores
-from kentropy.tables import table2, table2_markdown
+from kentropy.analysis.continual_tables import table2, table2_markdown
+from kentropy.analysis.forgetting import curve_points, decay_fit, fit, item_curves, retention_scores
+from kentropy.analysis.outcomes import correlations, probe_scores
+from kentropy.core.vocabulary import PROBE_COLUMNS
+from kentropy.report.figures import forgetting_curves
 
 from .test_seeds import continual
 

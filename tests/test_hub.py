@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kentropy.hub import step_revisions
+from kentropy.sources.hub import step_revisions
 from tests.conftest import save_word_tokenizer, tiny_model
 from tests.hub_cache import add_revision, folder_files
 
@@ -38,7 +38,7 @@ def offline(code: str) -> subprocess.CompletedProcess:
 def fetch(step: int, out: Path, cache: Path, repo: str = REPO) -> subprocess.CompletedProcess:
     """``fetch_checkpoint`` of ``step`` into ``out`` from ``cache``, offline, in a fresh interpreter."""
     return offline(
-        f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint({repo!r}, {step}, {str(out)!r}, "
+        f"from kentropy.sources.hub import fetch_checkpoint; fetch_checkpoint({repo!r}, {step}, {str(out)!r}, "
         f"cache_dir={str(cache)!r})"
     )
 
@@ -72,7 +72,8 @@ def test_missing_step_lists_nearest_available(hub_cache, tmp_path):
 
 def test_unknown_repo_offline_is_a_clear_error(hub_cache, tmp_path):
     proc = offline(
-        f"from kentropy.hub import resolve_revision; resolve_revision('allenai/OLMo-7B', 1000, {str(hub_cache)!r})"
+        "from kentropy.sources.hub import resolve_revision; "
+        f"resolve_revision('allenai/OLMo-7B', 1000, {str(hub_cache)!r})"
     )
     assert "allenai/OLMo-7B: no branch matching" in proc.stderr and "offline" in proc.stderr
 
@@ -89,7 +90,7 @@ def test_fetch_converts_hf_olmo_layout(tmp_path):
     add_revision(cache, "allenai/OLMo-7B", "step1000-tokens4B", folder_files(src))
     out = tmp_path / "step1000"
     proc = offline(
-        "from kentropy.hub import fetch_checkpoint; "
+        "from kentropy.sources.hub import fetch_checkpoint; "
         f"fetch_checkpoint('allenai/OLMo-7B', 1000, {str(out)!r}, cache_dir={str(cache)!r}, layout='hf_olmo')"
     )
     assert proc.returncode == 0, proc.stderr
@@ -102,7 +103,7 @@ def test_identical_weights_under_two_steps_are_recorded_and_flagged(tmp_path):
     LFS blob name), and the check names the later step as a duplicate of the earlier one."""
     import hashlib
 
-    from kentropy.manifests import identical_weights
+    from kentropy.sources.manifests import identical_weights
 
     cache, model_dir = tmp_path / "cache", tmp_path / "m"
     tiny_model("olmo", seed=1).float().save_pretrained(model_dir)
@@ -117,7 +118,7 @@ def test_identical_weights_under_two_steps_are_recorded_and_flagged(tmp_path):
     for step in (1000, 2000, 3000):
         out = tmp_path / f"step{step}"
         proc = offline(
-            f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint({repo!r}, {step}, {str(out)!r}, "
+            f"from kentropy.sources.hub import fetch_checkpoint; fetch_checkpoint({repo!r}, {step}, {str(out)!r}, "
             f"cache_dir={str(cache)!r}, pattern=r'^stage1-step(\\d+)-tokens\\d+B$')"
         )
         assert proc.returncode == 0, proc.stderr
@@ -155,9 +156,9 @@ def test_a_corrupted_cached_blob_is_refused_and_nothing_is_linked(tmp_path, dama
 
 
 def test_a_fetched_checkpoint_changed_later_is_refused_by_its_reader(hub_cache, tmp_path):
-    """The fetch records every file's sha256 beside the checkpoint (kentropy.integrity); a reader checks them."""
-    from kentropy.architectures import load_causal_lm
-    from kentropy.integrity import CHECKSUMS, CheckpointError
+    """The fetch records every file's sha256 beside the checkpoint (kentropy.core.integrity); a reader checks them."""
+    from kentropy.core.integrity import CHECKSUMS, CheckpointError
+    from kentropy.sources.architectures import load_causal_lm
 
     out = tmp_path / "step738020"
     proc = fetch(738020, out, hub_cache)
@@ -179,7 +180,7 @@ def test_a_manifest_refreshes_from_the_branch_list(hub_cache, tmp_path):
     """The refresh command's listing and parsing, offline from the cache (online it lists the Hub)."""
     out = tmp_path / "OLMo-1B.csv"
     code = (
-        "from kentropy.manifests import refresh; "
+        "from kentropy.sources.manifests import refresh; "
         f"refresh('OLMo-1B', {REPO!r}, __import__('pathlib').Path({str(out)!r}), cache_dir={str(hub_cache)!r})"
     )
     proc = offline(code)
@@ -231,7 +232,8 @@ def test_a_step_pinned_to_a_commit_is_fetched_from_that_commit_by_the_dag(reuplo
     assert json.loads((tmp_path / "unpinned/source.json").read_text())["commit"] == new
     assert _weights_equal(tmp_path / "unpinned", seed=2)
     proc = offline(
-        f"from kentropy.hub import fetch_checkpoint; fetch_checkpoint({REPO!r}, 369000, {str(tmp_path / 'x')!r}, "
+        "from kentropy.sources.hub import fetch_checkpoint; "
+        f"fetch_checkpoint({REPO!r}, 369000, {str(tmp_path / 'x')!r}, "
         f"cache_dir={str(cache)!r}, revision={'0' * 40!r})"
     )
     assert f"{REPO}@{'0' * 40}: cannot be read" in proc.stderr and not (tmp_path / "x").exists()
@@ -242,7 +244,7 @@ def test_the_cli_reads_a_hub_repo_at_a_step_or_revision_offline(reuploaded, tmp_
     cache, old, new = reuploaded
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(" ".join(f"w{(7 * i + j) % 95 + 2}" for j in range(2 * i + 3)) + "\n" for i in range(12)))
-    kentropy = [sys.executable, "-m", "kentropy.cli", "entropy", "--corpus", str(corpus), "--max-length", "32"]
+    kentropy = [sys.executable, "-m", "kentropy.cli.commands", "entropy", "--corpus", str(corpus), "--max-length", "32"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     for model, extra, out in (
         (f"{REPO}@{old}", ["--hf-cache", str(cache)], "pinned.parquet"),

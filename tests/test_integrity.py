@@ -14,9 +14,9 @@ import pytest
 import torch
 import yaml
 
-from kentropy.config import ConfigError, load_config_file, validate_config
-from kentropy.io import InputError, TableError, read_table, write_table
-from kentropy.layout import NAME_PATTERN, Layout, LayoutError
+from kentropy.core.config import ConfigError, load_config_file, validate_config
+from kentropy.core.io import InputError, TableError, read_table, write_table
+from kentropy.core.layout import NAME_PATTERN, Layout, LayoutError
 from tests.conftest import tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def _nan_in_place(weights: Path) -> None:
 @pytest.fixture
 def checkpoint(tmp_path) -> Path:
     """A tiny checkpoint written as the pipeline writes one: files, then their checksums."""
-    from kentropy.integrity import write_checksums
+    from kentropy.core.integrity import write_checksums
 
     folder = tmp_path / "step10"
     tiny_model("olmo").float().save_pretrained(folder)
@@ -48,8 +48,8 @@ def checkpoint(tmp_path) -> Path:
 
 
 def test_a_weight_changed_in_place_is_refused_naming_the_file(checkpoint):
-    from kentropy.architectures import load_causal_lm
-    from kentropy.integrity import CheckpointError
+    from kentropy.core.integrity import CheckpointError
+    from kentropy.sources.architectures import load_causal_lm
 
     load_causal_lm(str(checkpoint))  # as written: loads
     _nan_in_place(checkpoint / "model.safetensors")
@@ -60,7 +60,7 @@ def test_a_weight_changed_in_place_is_refused_naming_the_file(checkpoint):
 
 
 def test_a_file_added_to_or_removed_from_a_checkpoint_is_refused(checkpoint):
-    from kentropy.integrity import CheckpointError, verify
+    from kentropy.core.integrity import CheckpointError, verify
 
     (checkpoint / "model-00002.safetensors").write_bytes(b"x")
     with pytest.raises(CheckpointError, match="model-00002.safetensors was added"):
@@ -72,8 +72,8 @@ def test_a_file_added_to_or_removed_from_a_checkpoint_is_refused(checkpoint):
 
 
 def test_a_users_own_checkpoint_has_no_checksums_and_loads(tmp_path):
-    from kentropy.architectures import load_causal_lm
-    from kentropy.integrity import verify
+    from kentropy.core.integrity import verify
+    from kentropy.sources.architectures import load_causal_lm
 
     tiny_model("olmo").float().save_pretrained(tmp_path / "mine")
     assert verify(tmp_path / "mine") is None
@@ -82,8 +82,8 @@ def test_a_users_own_checkpoint_has_no_checksums_and_loads(tmp_path):
 
 def test_nan_never_reaches_an_entropy_table(tmp_path):
     """A NaN weight in a checkpoint nothing can verify (a user's own): the meter's NaN is refused by the writer."""
-    from kentropy.entropy import measure
-    from kentropy.layout import with_keys
+    from kentropy.core.layout import with_keys
+    from kentropy.measurement.entropy_pass import measure
     from tests.conftest import random_sequences
 
     model = tiny_model("olmo", dtype=torch.float32)
@@ -115,15 +115,15 @@ def test_tables_refuse_nan_and_infinity_except_where_missing_has_a_meaning(tmp_p
 
 
 def test_pretraining_stops_on_a_non_finite_loss_naming_the_step(tmp_path):
-    from kentropy.pretrain import TinyModelConfig, train_segment
-    from tests.conftest import tiny_olmo
+    from kentropy.training.pretrain import train_segment
+    from tests.conftest import pretraining, tiny_olmo
 
     world, tokenizer, _ = tiny_olmo(tmp_path, n_fictional=4)
     corpus = tmp_path / "corpus.parquet"
-    from kentropy.world import pretraining_corpus
+    from kentropy.sources.world import pretraining_corpus
 
     pd.DataFrame({"text": pretraining_corpus(world, 60, 1)}).to_parquet(corpus)
-    cfg = TinyModelConfig(32, 48, 2, 2, 32, 4, 1e30, 0.0, 0.0, 1.0, 10, 0, "swiglu")  # an lr no weight survives
+    cfg = pretraining(lr=1e30, weight_decay=0.0, seq_len=32, alpha_f=1.0, warmup_fraction=0.0)  # no weight survives
     with pytest.raises(FloatingPointError, match=r"pretraining: the loss is (nan|inf) at step \d+; stopping"):
         train_segment(cfg, str(corpus), str(tmp_path / "tok"), None, 0, 10, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
@@ -181,7 +181,7 @@ def test_an_unreadable_table_names_the_rule_that_writes_it(tmp_path):
 
 
 def test_a_corpus_with_fewer_or_far_longer_documents_warns_with_the_numbers(tmp_path, caplog):
-    from kentropy.corpora import build_corpus, text_file_warnings, token_sequences
+    from kentropy.sources.corpora import build_corpus, text_file_warnings, token_sequences
     from tests.conftest import tiny_olmo
 
     text = tmp_path / "one line.txt"
@@ -203,11 +203,11 @@ def test_a_corpus_with_fewer_or_far_longer_documents_warns_with_the_numbers(tmp_
 
 def test_entropy_tables_are_identical_under_different_thread_counts():
     """The same checkpoint and corpus with 1, 2 and 4 torch threads: the same bits (float64 sums over tokens in
-    an order fixed by the shapes, kentropy.meters.kernels.fixed_order_sum)."""
+    an order fixed by the shapes, kentropy.measurement.meters.kernels.fixed_order_sum)."""
     from transformers import OlmoConfig, OlmoForCausalLM
 
-    from kentropy.attention import ENTROPY_ATTENTION
-    from kentropy.entropy import measure
+    from kentropy.measurement.attention import ENTROPY_ATTENTION
+    from kentropy.measurement.entropy_pass import measure
 
     torch.manual_seed(0)
     config = OlmoConfig(vocab_size=1024, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
@@ -236,14 +236,14 @@ def test_entropy_tables_are_identical_under_different_thread_counts():
 
 
 def test_checksums_record_every_file_but_the_records(checkpoint):
-    from kentropy.integrity import CHECKSUMS
+    from kentropy.core.integrity import CHECKSUMS
 
     recorded = json.loads((checkpoint / CHECKSUMS).read_text())
     assert set(recorded) == {"config.json", "generation_config.json", "model.safetensors"}
 
 
 def test_a_truncated_checksums_file_names_itself_and_its_rule(checkpoint):
-    from kentropy.integrity import CheckpointError, verify
+    from kentropy.core.integrity import CheckpointError, verify
 
     (checkpoint / "pretrain.json").write_text("{}")  # what pretraining leaves beside its checkpoint
     (checkpoint / "checksums.json").write_text('{"config.json": "ab')
@@ -256,8 +256,8 @@ def test_a_truncated_checksums_file_names_itself_and_its_rule(checkpoint):
 def test_a_pipeline_checkpoint_without_its_checksums_is_refused_not_trusted(checkpoint):
     """Checksums deleted and a byte changed: the folder's own record says the pipeline wrote it, so it is not
     taken for a user's folder (whose bytes nothing checks)."""
-    from kentropy.architectures import load_causal_lm
-    from kentropy.integrity import CheckpointError
+    from kentropy.core.integrity import CheckpointError
+    from kentropy.sources.architectures import load_causal_lm
 
     (checkpoint / "resuscitation.json").write_text("{}")
     (checkpoint / "checksums.json").unlink()
@@ -267,7 +267,7 @@ def test_a_pipeline_checkpoint_without_its_checksums_is_refused_not_trusted(chec
 
 
 def test_a_truncated_coefficient_file_names_its_rule(checkpoint, tmp_path):
-    from kentropy.resuscitation import resuscitate_checkpoint
+    from kentropy.training.resuscitation import resuscitate_checkpoint
 
     coef = tmp_path / "original.coef.npy"
     np.save(coef, np.ones((3, 48)))
@@ -278,7 +278,7 @@ def test_a_truncated_coefficient_file_names_its_rule(checkpoint, tmp_path):
 
 
 def test_every_checkpoint_writer_the_integrity_module_names_is_a_rule():
-    from kentropy.integrity import WRITERS
+    from kentropy.core.integrity import WRITERS
 
     rules = set(re.findall(r"^rule (\w+):", "".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk")),
                            re.MULTILINE))  # fmt: skip

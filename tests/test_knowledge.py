@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kentropy.knowledge import (
+from kentropy.sources.fictional_knowledge import (
     KnowledgeError,
     fetch_file,
     load_records,

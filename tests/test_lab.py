@@ -1,5 +1,5 @@
-"""The lab's design and decision rule (kentropy.lab, docs/lab.md): the screen is the stated 2^(7-3) design of
-resolution IV with the stated aliasing; derived numbers; knowledge entropy from per-document sums and the
+"""The lab's design and decision rule (kentropy.analysis.lab_design, docs/lab.md): the screen is the stated 2^(7-3)
+design of resolution IV with the stated aliasing; derived numbers; knowledge entropy from per-document sums and the
 slope against float64 brute force; the rule on constructed cells."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from kentropy import lab
+from kentropy.analysis import lab_design as lab
 
 
 def test_the_screen_is_a_balanced_orthogonal_2_7_3_design():
@@ -30,7 +30,7 @@ def test_its_defining_relation_and_aliases_are_the_documented_ones():
         assert {a for a in lab.aliases(pair) if len(a) == 2} == others
     for factor in "ABCDEFG":  # a main effect meets no other main effect nor a two-factor interaction
         assert min(len(a) for a in lab.aliases(factor)) == 3
-    text = open(lab.__file__.replace("src/kentropy/lab.py", "docs/lab.md")).read()
+    text = open(lab.__file__.replace("src/kentropy/analysis/lab_design.py", "docs/lab.md")).read()
     assert "I = ABCE = BCDF = ACDG = ADEF = BDEG = ABFG = CEFG" in text
 
 
@@ -102,11 +102,12 @@ def test_the_rule_on_constructed_cells():
 
 
 def test_the_committed_lab_config_is_the_designs_and_valid():
-    """config/lab.yaml is what ``python -m kentropy.lab`` writes (one owner: kentropy.lab), it validates, and
-    its cells carry the documented levels, lengths and checkpoint steps."""
-    from kentropy.config import SCHEMA, load_config_file, validate_config
+    """config/lab.yaml is what ``python -m kentropy.analysis.lab_design`` writes (one owner:
+    kentropy.analysis.lab_design), it validates, and its cells carry the documented levels, lengths and checkpoint
+    steps."""
+    from kentropy.core.config import SCHEMA, load_config_file, validate_config
 
-    root = lab.__file__.replace("/src/kentropy/lab.py", "")
+    root = lab.__file__.replace("/src/kentropy/analysis/lab_design.py", "")
     text = open(f"{root}/config/lab.yaml").read()
     assert text == lab.lab_yaml(load_config_file(f"{root}/config/config.yaml"))
     config = load_config_file(f"{root}/config/lab.yaml")

@@ -1,4 +1,4 @@
-"""The lab's tables (kentropy.lab_analysis): cells read back to the design's levels, main effects against a
+"""The lab's tables (kentropy.analysis.lab_tables): cells read back to the design's levels, main effects against a
 float64 least-squares reference and the orthogonal design's difference of means, verdicts per cell, lab.parquet
 and the markdown, and the three lab figures on constructed tables."""
 
@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kentropy import lab, lab_analysis
-from kentropy.config import load_config_file
+from kentropy.analysis import lab_design as lab
+from kentropy.analysis import lab_tables as lab_analysis
+from kentropy.core.config import load_config_file
 
 from .conftest import ROOT
 
@@ -154,8 +155,8 @@ def test_the_markdown_has_every_factor_and_every_cell(cells):
 
 
 def test_the_lab_figures_draw_from_the_lab_tables(cells, config):
-    from kentropy import figures
-    from kentropy.figure_registry import GROUPS, drawn
+    from kentropy.report import figures
+    from kentropy.report.figure_registry import GROUPS, drawn
 
     assert set(GROUPS["lab_figures"]) <= set(drawn(config))
     few = cells.iloc[[0, 5, 10, 15]]  # every factor still takes both levels
@@ -202,7 +203,7 @@ def test_the_lab_target_plans_every_trajectory_its_tables_and_figures(tmp_path):
 def test_the_follow_up_takes_the_two_largest_t_at_three_levels_on_three_seeds(cells):
     """The rule of docs/lab.md picks the factors; the follow-up config varies exactly those over their three
     levels (9 cells), keeps every other factor at the level nearest OLMo's recipe, validates, and reads back."""
-    from kentropy.config import SCHEMA, validate_config
+    from kentropy.core.config import SCHEMA, validate_config
 
     effects = lab_analysis.main_effects(slopes_for(cells, {"C": 0.02, "F": -0.05}, noise=0.005), cells)
     assert lab.strongest_factors(effects) == ("F", "C")
@@ -229,7 +230,7 @@ def test_the_contrast_pairs_a_decaying_cell_with_its_activation_twin_at_the_high
 
     import yaml
 
-    from kentropy.config import SCHEMA, validate_config
+    from kentropy.core.config import SCHEMA, validate_config
 
     from .conftest import job_counts, snakemake
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from kentropy.config import validate_config
-from kentropy.layout import VARIANT_REGEX, Layout, LayoutError, Variant, with_keys
-from kentropy.plan import Run
+from kentropy.core.config import validate_config
+from kentropy.core.layout import VARIANT_REGEX, Layout, LayoutError, Variant, with_keys
+from kentropy.core.plan import Run
 
 from .conftest import ROOT
 
@@ -32,13 +32,13 @@ def test_run_fills_defaults_and_derives_its_numbers():
     validate_config(config, ROOT / "config/schema.yaml")
     run = Run.from_config(config, "baseline")
     # The paper's baseline: 1,600 steps of 128 rows of 1,024 tokens, ten injections 160 steps apart.
-    assert (run.total_steps, run.inject_interval, run.blocks) == (1600, 160, 128 * 1600)
+    assert (run.total_steps, run.stream.inject_interval, run.blocks) == (1600, 160, 128 * 1600)
     assert run.tokens == 1600 * 128 * 1024
     assert run.injection_steps == list(range(160, 1601, 160))
     assert run.retention_steps == (*range(319, 1600, 160), 1600)
-    assert run.micro_batch_size == config["continual"]["micro_batch_size"] and run.seed == config["seed"]
+    assert run.parallelism.micro_batch_size == config["continual"]["micro_batch_size"] and run.seed == config["seed"]
     assert Run.from_json(run.to_json()) == run  # the one serialisation, on the training command line
-    assert set(run.stream()) == {
+    assert set(run.stream_param()) == {
         "corpus",
         "batch_size",
         "inject_interval",
@@ -78,5 +78,5 @@ def test_no_path_is_parsed_outside_the_vocabulary_module():
         cwd=ROOT, capture_output=True, text=True, check=False,
     ).stdout.splitlines()  # fmt: skip
     # config.py matches the schema's patterns against config values (its ``pattern`` keyword), not paths.
-    owners = ("src/kentropy/layout.py", "src/kentropy/hub.py", "src/kentropy/config.py")
+    owners = ("src/kentropy/core/layout.py", "src/kentropy/sources/hub.py", "src/kentropy/core/config.py")
     assert [h for h in hits if not h.startswith(owners)] == []

@@ -11,10 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kentropy.meters import METRICS, Metric, correlated, per_layer
-from kentropy.meters.memory_use import DORMANT_THRESHOLD
-from kentropy.meters.reductions import coefficient_of_variation, dormant_fraction, gini_coefficient, hoyer_sparsity
-from kentropy.meters.registry import RegistryError, register_metric
+from kentropy.measurement.meters import METRICS, Metric, correlated, per_layer
+from kentropy.measurement.meters.memory_use import DORMANT_THRESHOLD
+from kentropy.measurement.meters.reductions import (
+    coefficient_of_variation,
+    dormant_fraction,
+    gini_coefficient,
+    hoyer_sparsity,
+)
+from kentropy.measurement.meters.registry import RegistryError, register_metric
 from tests.conftest import random_sequences, tiny_model
 from tests.test_entropy import REL, reference, run, value
 
@@ -118,7 +123,7 @@ def test_sparsity_of_memory_use_matches_brute_force(average):
 
 
 def test_every_registered_metric_is_tabled_drawn_and_correlated():
-    from kentropy import figures
+    from kentropy.report import figures
 
     table = run(tiny_model("olmo"), random_sequences(6, seed=1)).table()
     assert list(dict.fromkeys(table.metric)) == list(METRICS)
@@ -153,8 +158,8 @@ def largest_share():
 
 def test_a_metric_registered_in_one_place_reaches_the_table_figure_3_and_the_correlations(largest_share):
     """The extension path of docs/design.md: the registration is the only change."""
-    from kentropy import figures
-    from kentropy.metrics import correlations
+    from kentropy.analysis.outcomes import correlations
+    from kentropy.report import figures
 
     with pytest.raises(RegistryError, match="registered twice"):
         register_metric(largest_share)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from kentropy.metrics import (
+from kentropy.analysis.outcomes import (
     acquisition,
     continual_rows,
     correlate,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from kentropy.monitor import Monitor, retention_events
+from kentropy.training.monitor import Monitor, retention_events
 
 from .test_config import SCHEMA, default
 
@@ -13,7 +13,7 @@ from .test_config import SCHEMA, default
 def test_backends_become_deepspeed_sections_under_one_folder_per_job(tmp_path):
     from deepspeed.monitor.config import get_monitor_config
 
-    from kentropy.config import validate_config
+    from kentropy.core.config import validate_config
 
     config = default()
     config["monitor"] = {"csv": False, "wandb": {"enabled": True}}
@@ -61,10 +61,10 @@ def test_wandb_offline_writes_a_run_without_network(tmp_path):
     pytest.importorskip("wandb")
     code = f"""
 import wandb
-from kentropy.config import validate_config
-from kentropy.continual import _init_distributed, make_engine
-from kentropy.monitor import Monitor
-from kentropy.plan import Plan
+from kentropy.core.config import validate_config
+from kentropy.training.continual import _init_distributed, make_engine
+from kentropy.training.monitor import Monitor
+from kentropy.core.plan import Plan
 from tests.conftest import tiny_model
 from tests.test_config import SCHEMA, default
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from kentropy.olmo_layout import convert_hf_olmo_checkpoint, olmo_config_from_hf_olmo
+from kentropy.sources.olmo_checkpoints import convert_hf_olmo_checkpoint, olmo_config_from_hf_olmo
 
 CFG = {
     "d_model": 32,

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from kentropy.metrics import reported
-from kentropy.paper import comparison, paper_table2, published
-from kentropy.tables import table2, table2_markdown
+from kentropy.analysis.continual_tables import table2, table2_markdown
+from kentropy.analysis.outcomes import reported
+from kentropy.analysis.paper import comparison, paper_table2, published
 
 STEPS = [117850, 369000, 554000, 738020]
 MAPPING = {"models": {"olmo-1b": "OLMo-1B"}, "runs": {"base": "baseline", "web": "c4"}}

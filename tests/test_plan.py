@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from kentropy.config import load_config
-from kentropy.plan import Plan, Run, Spec
+from kentropy.core.config import load_config
+from kentropy.core.plan import Plan, Run, Spec
 
 from .conftest import ROOT
 
@@ -41,7 +41,8 @@ def test_the_default_plan():
     assert plan.resuscitation.figure14 == (50, 2) and plan.resuscitation.figure15_steps == (429, 1706)
     assert [r.seed for r in plan.baseline_runs()] == [0]
     run = dataclasses.replace(plan.runs["baseline"], name="baseline-seed1", seed=1)
-    assert (run.run, run.seed, run.total_steps, run.inject_interval, run.accumulation(1)) == ("baseline", 1, 80, 8, 1)
+    assert (run.run, run.seed, run.total_steps, run.accumulation(1)) == ("baseline", 1, 80, 1)
+    assert run.stream.inject_interval == 8  # plan.inject_interval: the first epoch split into n_injections
     assert run.retention_steps == (15, 23, 31, 39, 47, 55, 63, 71, 79, 80)
     # The speed settings are a part of their own, never a param: nothing else holds a batch size of a job.
     assert plan.speed.threads == 1 and plan.speed.entropy_batch_size == 32 and plan.speed.compile is False
@@ -53,5 +54,6 @@ def test_a_run_refuses_a_batch_its_processes_cannot_split():
     run = Plan.from_config(load_config(ROOT / "config/config.yaml")).runs["baseline"]
     with pytest.raises(ValueError, match="batch_size 16 is not a multiple of micro_batch_size 16 x 3 processes"):
         run.accumulation(3)
-    assert dataclasses.replace(run, micro_batch_size=4).accumulation(2) == 2
+    smaller = dataclasses.replace(run.parallelism, micro_batch_size=4)
+    assert dataclasses.replace(run, parallelism=smaller).accumulation(2) == 2
     assert Run.from_json(run.to_json()).tokens == run.tokens == 80 * 16 * 128

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from kentropy.pretrain import TinyModelConfig, batch_indices, train_segment, train_tokenizer
-from kentropy.schedule import warmup_cosine
-from kentropy.world import build_world, pretraining_corpus
+from kentropy.core.plan import Pretraining, Schedule
+from kentropy.sources.world import build_world, pretraining_corpus
+from kentropy.training.pretrain import batch_indices, train_segment, train_tokenizer
+from kentropy.training.schedule import warmup_cosine
 
 
 def test_batch_indices_cover_each_epoch_once():
@@ -20,11 +21,12 @@ def test_batch_indices_cover_each_epoch_once():
 
 def test_warmup_cosine_endpoints():
     """OLMo's CosWithWarmup at 1-based steps: warm-up from 10% of the peak, cosine to alpha_f."""
-    assert warmup_cosine(1, 100, 0.1, 0.1) == pytest.approx(0.1 + 0.9 * 1 / 10)
-    assert warmup_cosine(9, 100, 0.1, 0.1) == pytest.approx(0.1 + 0.9 * 9 / 10)
-    assert warmup_cosine(10, 100, 0.1, 0.1) == 1.0
-    assert warmup_cosine(100, 100, 0.1, 0.1) == 0.1
-    assert all(warmup_cosine(s, 100, 0.1, 0.1) >= warmup_cosine(s + 1, 100, 0.1, 0.1) for s in range(10, 100))
+    hundred = Schedule(total_steps=100, warmup_fraction=0.1, alpha_f=0.1)
+    assert warmup_cosine(1, hundred) == pytest.approx(0.1 + 0.9 * 1 / 10)
+    assert warmup_cosine(9, hundred) == pytest.approx(0.1 + 0.9 * 9 / 10)
+    assert warmup_cosine(10, hundred) == 1.0
+    assert warmup_cosine(100, hundred) == 0.1
+    assert all(warmup_cosine(s, hundred) >= warmup_cosine(s + 1, hundred) for s in range(10, 100))
 
 
 @pytest.mark.parametrize("activation", ["swiglu", "reglu", "gelu"])
@@ -35,21 +37,10 @@ def test_segments_equal_one_run(tmp_path, activation):
     docs = pretraining_corpus(build_world(0, 30, 1), 200, seed=1)
     pd.DataFrame({"text": docs}).to_parquet(tmp_path / "c.parquet")
     train_tokenizer(docs, 300, tmp_path / "tok")
-    cfg = TinyModelConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_layers=1,
-        num_heads=2,
-        seq_len=16,
-        batch_size=4,
-        lr=1e-2,
-        weight_decay=0.1,
-        warmup_fraction=0.1,
-        alpha_f=0.1,
-        total_steps=6,
-        seed=0,
-        activation=activation,
-    )
+    recipe = {"tokenizer_vocab_size": 300, "hidden_size": 16, "intermediate_size": 32, "num_layers": 1,
+              "num_heads": 2, "seq_len": 16, "batch_size": 4, "lr": 1e-2, "weight_decay": 0.1, "warmup_fraction": 0.1,
+              "alpha_f": 0.1, "total_steps": 6, "activation": activation}  # fmt: skip
+    cfg = Pretraining.from_recipe(recipe, seed=0)
     args = (cfg, str(tmp_path / "c.parquet"), str(tmp_path / "tok"))
     train_segment(*args, None, 0, 6, tmp_path / "whole")
     train_segment(*args, None, 0, 3, tmp_path / "s3")
@@ -71,18 +62,18 @@ def test_segments_equal_one_run(tmp_path, activation):
 def test_the_schemas_activations_are_the_ones_init_model_builds():
     import yaml
 
-    from kentropy.config import SCHEMA
-    from kentropy.pretrain import ACTIVATIONS
+    from kentropy.core.config import SCHEMA
+    from kentropy.training.pretrain import ACTIVATIONS
 
     schema = yaml.safe_load(SCHEMA.read_text())
     assert tuple(schema["properties"]["pretrain"]["properties"]["activation"]["enum"]) == ACTIVATIONS
 
 
 def test_a_gelu_model_with_resuscitation_validates():
-    """Algorithm 1 runs on the non-gated GELU MLP too (kentropy.resuscitation: the pre-activation is scaled)."""
+    """Algorithm 1 runs on the non-gated GELU MLP too (training.resuscitation: the pre-activation is scaled)."""
     import yaml
 
-    from kentropy.config import SCHEMA, validate_config
+    from kentropy.core.config import SCHEMA, validate_config
 
     from .conftest import ROOT
 
@@ -104,8 +95,8 @@ def _two_recipes(**override):
 
 
 def test_a_model_may_pretrain_its_own_recipe_over_the_experiments():
-    from kentropy.config import SCHEMA, validate_config
-    from kentropy.plan import RECIPE_KEYS, pretrain_recipe
+    from kentropy.core.config import SCHEMA, validate_config
+    from kentropy.core.plan import RECIPE_KEYS, pretrain_recipe
 
     config = _two_recipes(intermediate_size=256, activation="gelu", lr=0.004)
     validate_config(config, SCHEMA)
@@ -119,7 +110,7 @@ def test_a_model_may_pretrain_its_own_recipe_over_the_experiments():
 def yaml_schema():
     import yaml
 
-    from kentropy.config import SCHEMA
+    from kentropy.core.config import SCHEMA
 
     return yaml.safe_load(SCHEMA.read_text())
 
@@ -134,14 +125,14 @@ def yaml_schema():
     ],
 )
 def test_a_models_recipe_is_checked_naming_its_key(override, message):
-    from kentropy.config import SCHEMA, ConfigError, validate_config
+    from kentropy.core.config import SCHEMA, ConfigError, validate_config
 
     with pytest.raises(ConfigError, match=message):
         validate_config(_two_recipes(**override), SCHEMA)
 
 
 def test_a_model_with_its_own_skew_pretrains_on_its_own_corpus(tmp_path):
-    from kentropy.config import SCHEMA, ConfigError, validate_config
+    from kentropy.core.config import SCHEMA, ConfigError, validate_config
 
     from .conftest import snakemake
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import torch
 
-from kentropy.knowledge import load_records, probe_table
-from kentropy.plan import ReleasedEvaluator
-from kentropy.probes import encode_probe, encode_probe_released, released_divisors, score_probes
-from kentropy.world import fictional_record
+from kentropy.core.plan import ReleasedEvaluator
+from kentropy.evaluation.probes import encode_probe, encode_probe_released, released_divisors, score_probes
+from kentropy.sources.fictional_knowledge import load_records, probe_table
+from kentropy.sources.world import fictional_record
 
 from .conftest import tiny_olmo
 from .test_knowledge import REAL, needs_shared

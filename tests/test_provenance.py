@@ -7,8 +7,8 @@ import shutil
 import pandas as pd
 import pyarrow.parquet as pq
 
-from kentropy.io import write_table
-from kentropy.provenance import (
+from kentropy.core.io import write_table
+from kentropy.core.provenance import (
     PACKAGE,
     code_digest,
     imported_modules,
@@ -31,12 +31,15 @@ def _copy_package(tmp_path):
 def test_a_library_change_changes_the_digest_of_exactly_the_scripts_that_run_it(tmp_path):
     package = _copy_package(tmp_path)
     entropy, figure = SCRIPTS / "measure_entropy.py", SCRIPTS / "figure.py"
-    assert "entropy" in modules_used(entropy, package) and "entropy" not in modules_used(figure, package)
-    # training runs kentropy.continual as a program: found through the launch command's "-m kentropy.continual"
-    assert "continual" in modules_used(SCRIPTS / "continual_train.py", package)
+    measuring = "measurement.entropy_pass"
+    assert measuring in modules_used(entropy, package) and measuring not in modules_used(figure, package)
+    # training runs kentropy.pipeline.continual_job as a program: found through the launch command's "-m
+    # kentropy.pipeline.continual_job", and the trainer through it
+    used = modules_used(SCRIPTS / "continual_train.py", package)
+    assert {"pipeline.continual_job", "training.continual"} <= set(used)
     before = {s: code_digest(s, package) for s in (entropy, figure)}
 
-    source = package / "entropy.py"
+    source = package / "measurement" / "entropy_pass.py"
     text = source.read_text()
     # A docstring, a comment and reformatting change no behaviour: nothing reruns.
     first_def = text.index("\ndef ")
@@ -79,14 +82,17 @@ def test_a_local_checkpoint_changed_in_place_changes_its_fingerprint(tmp_path):
 
 
 def test_an_edit_in_a_subpackage_changes_the_digest_of_the_jobs_that_run_it(tmp_path):
-    """kentropy.meters is a subpackage, reached through ``from .meters import …`` and its own relative
+    """kentropy.measurement.meters is a subpackage, reached through ``from .meters import …`` and its own relative
     imports: editing one of its modules reruns the entropy jobs (a changed code param), not the training."""
     package = _copy_package(tmp_path)
     entropy, train = SCRIPTS / "measure_entropy.py", SCRIPTS / "continual_train.py"
-    assert {"meters", "meters.registry", "meters.sparsity", "meters.kernels"} <= set(modules_used(entropy, package))
-    assert not any(m.startswith("meters") for m in modules_used(train, package))
+    meters = "measurement.meters"
+    assert {meters, f"{meters}.registry", f"{meters}.sparsity", f"{meters}.kernels"} <= set(
+        modules_used(entropy, package)
+    )
+    assert not any(m.startswith(meters) for m in modules_used(train, package))
     before = {s: code_digest(s, package) for s in (entropy, train)}
-    source = package / "meters" / "sparsity.py"
+    source = package / "measurement" / "meters" / "sparsity.py"
     source.write_text(source.read_text() + "\n\ndef _added():\n    return 1\n")
     assert code_digest(entropy, package) != before[entropy] and code_digest(train, package) == before[train]
 
@@ -107,7 +113,7 @@ def test_the_library_has_no_import_cycle():
     from graphlib import CycleError, TopologicalSorter
 
     graph = _import_graph()
-    assert {"plan", "meters.sparsity", "hashing"} <= set(graph)
+    assert {"core.plan", "measurement.meters.sparsity", "core.hashing"} <= set(graph)
     try:
         list(TopologicalSorter(graph).static_order())
     except CycleError as err:
@@ -123,3 +129,51 @@ def test_no_library_module_imports_another_modules_private_name():
             if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("kentropy")):
                 private += [f"{path.relative_to(PACKAGE)}: {a.name}" for a in node.names if a.name.startswith("_")]
     assert private == []
+
+
+#: The stages from the bottom up (docs/design.md, "Layout"): a module imports only modules of its own stage and
+#: of the stages below it.
+STAGES = ("core", "sources", "evaluation", "measurement", "training", "analysis", "report", "pipeline", "cli")
+
+
+def test_imports_run_one_way_from_the_stages_down_to_the_core():
+    graph = _import_graph()
+    assert {name.split(".")[0] for name in graph if name != "__init__"} == set(STAGES)
+    rank = {stage: i for i, stage in enumerate(STAGES)}
+    upward = sorted(
+        f"{name} -> {m}"
+        for name, imported in graph.items()
+        if name != "__init__"
+        for m in imported
+        if rank[m.split(".")[0]] > rank[name.split(".")[0]]
+    )
+    assert upward == []
+
+
+def test_the_trainer_never_imports_the_benchmark_harness():
+    """Train, then evaluate, is the training job's composition (kentropy.pipeline.continual_job): everything the
+    trainer imports, followed transitively (imports inside functions too), leaves lm-eval and the command line
+    out."""
+    graph, reached, todo = _import_graph(), set(), ["training.continual"]
+    while todo:
+        name = todo.pop()
+        reached.add(name)
+        todo += [m for m in graph[name] if m not in reached]
+    assert "evaluation.benchmarks" not in reached and "evaluation.model_state" not in reached
+    assert not any(m.split(".")[0] in ("cli", "pipeline") for m in reached)
+
+
+def test_the_design_maps_every_module_of_the_tree():
+    """docs/design.md's module map lists each module under its stage's folder, in the tree's order of stages."""
+    text = (PACKAGE.parents[1] / "docs" / "design.md").read_text()
+    tree = text[text.index("src/kentropy/ ") : text.index("profiles/default/")]
+    stage, listed = None, set()
+    for line in tree.splitlines()[1:]:
+        name = line.split("#")[0].strip()
+        if line.startswith("  ") and not line.startswith("    ") and name.endswith("/"):
+            stage = name.rstrip("/")
+        elif line.startswith("    ") and not line.startswith("     ") and name:
+            listed.add(f"{stage}/{name}")
+    modules = {str(p.relative_to(PACKAGE)) for p in PACKAGE.glob("*/*.py") if p.name != "__init__.py"}
+    modules |= {f"{p.parent.relative_to(PACKAGE)}/" for p in PACKAGE.glob("*/*/__init__.py")}
+    assert listed == modules

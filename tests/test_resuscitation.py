@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from kentropy.corpora import padded_batches
-from kentropy.entropy import measure
-from kentropy.resuscitation import (
+from kentropy.measurement.entropy_pass import measure
+from kentropy.sources.corpora import padded_batches
+from kentropy.training.resuscitation import (
     apply_factors,
     resuscitate_checkpoint,
     resuscitation_factors,

@@ -9,10 +9,10 @@ import pytest
 import yaml
 from scipy import stats
 
-from kentropy.layout import parse_run_name, run_name
-from kentropy.metrics import correlate, correlations, mean_interval
-from kentropy.plan import Run, run_names
-from kentropy.tables import resuscitation_table, table2, table2_markdown
+from kentropy.analysis.continual_tables import resuscitation_table, table2, table2_markdown
+from kentropy.analysis.outcomes import correlate, correlations, mean_interval
+from kentropy.core.layout import parse_run_name, run_name
+from kentropy.core.plan import Run, run_names
 
 from .conftest import ROOT
 
@@ -29,7 +29,7 @@ def test_run_names_carry_the_seed_unless_it_is_the_global_one():
     runs = [Run.from_config(config, n) for n in names[:3]]
     assert [(r.run, r.seed) for r in runs] == [("baseline", 0), ("baseline", 1), ("baseline", 2)]
     # Each seed draws its own data order and injection rows and seeds the trainer; nothing else changes.
-    assert len({tuple(sorted(r.stream().items())) for r in runs}) == 3
+    assert len({tuple(sorted(r.stream_param().items())) for r in runs}) == 3
     assert {r.seed for r in runs} == {0, 1, 2} and len({r.tokens for r in runs}) == 1
 
 
@@ -163,7 +163,7 @@ def _bands(ax) -> int:
 
 @pytest.mark.parametrize("seeds", [1, 3])
 def test_figures_band_the_interval_over_seeds(seeds):
-    from kentropy import figures
+    from kentropy.report import figures
 
     values = {("base", step, seed): (20.0 - step / 10 + 2 * seed, 5.0 + seed) for step in (10, 20, 30)
               for seed in range(seeds)}  # fmt: skip

@@ -1,4 +1,5 @@
-"""SMI (kentropy.smi) against a plain-Python transcription of the released arithmetic, float64, every element."""
+"""SMI (kentropy.analysis.smi) against a plain-Python transcription of the released arithmetic, float64, every
+element."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kentropy import smi
-from kentropy.fact_tables import smi_tables
+from kentropy.analysis import smi
+from kentropy.analysis.fact_tables import smi_tables
 
 
 def _counts(rng, n):

@@ -1,5 +1,5 @@
-"""Parameter specialization (kentropy.specialization) and closed-book QA (kentropy.qa) against brute force, on
-every supported architecture, float64."""
+"""Parameter specialization (kentropy.measurement.specialization) and closed-book QA (kentropy.measurement.qa) against
+brute force, on every supported architecture, float64."""
 
 from __future__ import annotations
 
@@ -10,22 +10,22 @@ import pandas as pd
 import pytest
 import torch
 
-from kentropy.architectures import decoder_layers, load_causal_lm
-from kentropy.facts import questions
-from kentropy.metrics import mean_interval
-from kentropy.probes import encode_probe, score_targets
-from kentropy.qa import answer_questions, greedy_continuations
-from kentropy.specialization import (
+from kentropy.analysis.fact_tables import specialization_summary as summary
+from kentropy.analysis.outcomes import mean_interval
+from kentropy.evaluation.probes import encode_probe, score_targets
+from kentropy.measurement.qa import answer_questions, greedy_continuations
+from kentropy.measurement.specialization import (
     concept_sets,
     masked,
     peaks,
     pss,
     question_coefficients,
     specialization,
-    summary,
     top_vectors,
     vector_scores,
 )
+from kentropy.sources.architectures import decoder_layers, load_causal_lm
+from kentropy.sources.facts_file import questions
 from tests.conftest import random_sequences, tiny_model, tiny_olmo
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from kentropy.knowledge import load_records
-from kentropy.pretrain import batch_indices
-from kentropy.streams import StreamError, injection_schedule, write_stream
+from kentropy.sources.corpora import batch_indices
+from kentropy.sources.fictional_knowledge import load_records
+from kentropy.training.streams import StreamError, injection_schedule, write_stream
 
 from .test_knowledge import REAL, needs_shared, record
 

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kentropy.corpora import pack_blocks, token_sequences
-from kentropy.knowledge import load_records, probe_table
-from kentropy.probes import encode_probe, encode_probe_released
-from kentropy.streams import injection_schedule, write_stream
+from kentropy.evaluation.probes import encode_probe, encode_probe_released
+from kentropy.sources.corpora import pack_blocks, token_sequences
+from kentropy.sources.fictional_knowledge import load_records, probe_table
+from kentropy.training.streams import injection_schedule, write_stream
 
 from .test_knowledge import REAL, needs_shared
 

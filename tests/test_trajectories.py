@@ -7,11 +7,11 @@ import pytest
 import yaml
 from scipy import stats
 
-from kentropy.config import ConfigError, load_config
-from kentropy.layout import model_keys, parse_trajectory_name, trajectory_name, with_keys
-from kentropy.metrics import ACROSS_METHOD, CI_METHOD, across_trajectories, hierarchical_interval
-from kentropy.plan import Plan
-from kentropy.tables import resuscitation_table, table2, table2_markdown
+from kentropy.analysis.continual_tables import resuscitation_table, table2, table2_markdown
+from kentropy.analysis.outcomes import ACROSS_METHOD, CI_METHOD, across_trajectories, hierarchical_interval
+from kentropy.core.config import ConfigError, load_config
+from kentropy.core.layout import model_keys, parse_trajectory_name, trajectory_name, with_keys
+from kentropy.core.plan import Plan
 
 from .conftest import ROOT
 
@@ -43,7 +43,7 @@ def test_a_models_seeds_override_the_pretrain_seeds_and_seeds_nest_in_trajectori
     other = plan.run_on("tiny-traj4", "general")
     assert other.seed != 0 and other.name == "general"  # same run name, its own data draw
     expected = int(np.random.SeedSequence([0, 4]).generate_state(1)[0])
-    assert other.seed == expected and other.stream()["seed"] == expected
+    assert other.seed == expected and other.stream_param()["seed"] == expected
 
 
 @pytest.mark.parametrize(

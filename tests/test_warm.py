@@ -1,4 +1,4 @@
-"""The warm start (kentropy.warm): a forked child runs the script as a cold interpreter would, or the client
+"""The warm start (kentropy.pipeline.warm): a forked child runs the script as a cold interpreter would, or the client
 falls back to one; exit codes, streams, directory, environment and signals reach the job; nobody but its
 user reaches the server; a stopped server, a killed client or a killed server leaves no job running; two
 runs never share a server; and Snakemake's private API it patches is what it expects."""
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kentropy import warm
+from kentropy.pipeline import warm
 
 from .conftest import ROOT
 
@@ -50,7 +50,7 @@ def wait_for(condition, timeout: float = 15.0) -> None:
 def start_server(directory: Path) -> tuple[subprocess.Popen, str]:
     """A server process with its socket under ``directory`` that preloads only ``json``."""
     path = warm.private_socket(directory / warm.SOCKET_ROOT)
-    code = f"from kentropy import warm; warm.serve({path!r}, env={{'HF_HUB_OFFLINE': '1'}}, preload=('json',))"
+    code = f"from kentropy.pipeline import warm; warm.serve({path!r}, env={{'HF_HUB_OFFLINE': '1'}}, preload=('json',))"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=directory, stdout=subprocess.PIPE, text=True)
     wait_for(lambda: os.path.exists(path))
     return proc, path
@@ -78,12 +78,12 @@ def server(tmp_path, monkeypatch):
 
 def client(path, env=None, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env or {})}
-    command = [sys.executable, "-m", "kentropy.warm", "--socket", path, "job.py"]
+    command = [sys.executable, "-m", "kentropy.pipeline.warm", "--socket", path, "job.py"]
     return subprocess.run(command, env=env, capture_output=True, text=True, **kwargs)
 
 
 def background_client(path, sleep: float = 60) -> subprocess.Popen:
-    command = [sys.executable, "-m", "kentropy.warm", "--socket", path, "job.py"]
+    command = [sys.executable, "-m", "kentropy.pipeline.warm", "--socket", path, "job.py"]
     return subprocess.Popen(command, env={**os.environ, "SLEEP": str(sleep)}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
 
@@ -250,8 +250,8 @@ def test_a_client_never_talks_to_another_users_server(shared_directory):
     impostor = shared_directory / "impostor"
     impostor.mkdir(mode=0o700)
     os.chown(impostor, NOBODY, NOBODY)
-    done = subprocess.run([sys.executable, "-m", "kentropy.warm", "--socket", str(impostor / "sock"), "job.py"],
-                          cwd=shared_directory, capture_output=True, text=True)  # fmt: skip
+    command = [sys.executable, "-m", "kentropy.pipeline.warm", "--socket", str(impostor / "sock"), "job.py"]
+    done = subprocess.run(command, cwd=shared_directory, capture_output=True, text=True)
     assert done.returncode == 0 and "warm False" in done.stdout
     assert f"not a private directory of uid {os.getuid()}; starting cold" in done.stderr
 
@@ -263,7 +263,7 @@ def test_peer_uid_is_the_kernels_record():
 
 
 def test_the_private_snakemake_api_the_warm_start_patches_is_still_there():
-    """workflow/rules/warm.smk replaces ``PythonScript._execute_cmd`` and reads ``workflow._localrules``: if
+    """kentropy.pipeline.warm_hooks replaces ``PythonScript._execute_cmd`` and reads ``workflow._localrules``: if
     Snakemake renames either, or stops starting scripts with the command it intercepts, this fails."""
     import snakemake.api  # noqa: F401  (imports the workflow module without a cycle)
     from snakemake.script import PythonScript, ScriptBase
@@ -277,11 +277,11 @@ def test_the_private_snakemake_api_the_warm_start_patches_is_still_there():
 
 SNAKEFILE = f"""include: {str(ROOT / "workflow/rules/warm.smk")!r}
 onstart:
-    start_warm_server(True, {{}}, "warm.log", preload=["json"])
+    WARM.start(True, {{}}, "warm.log", preload=["json"])
 onsuccess:
-    stop_warm_server()
+    WARM.stop()
 onerror:
-    stop_warm_server()
+    WARM.stop()
 rule all:
     input: "b.txt", "c.txt"
 rule a:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kentropy.meters import METRICS, correlated
+from kentropy.measurement.meters import METRICS, correlated
 
 from .conftest import ROOT, job_counts, snakemake
 
@@ -287,7 +287,7 @@ def test_paper_training_jobs_ask_for_gpus_and_launch_one_process_each(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
     train = out[out.index("rule continual_train:") :]
-    # The job asks for 8 GPUs; its script starts one process per GPU with kentropy.launch.launch_command(8)
+    # The job asks for 8 GPUs; its script starts one process per GPU with kentropy.pipeline.launch.launch_command(8)
     # (tested in test_continual.py, and run with two ranks there).
     assert re.search(r"resources: .*\bgpu=8\b", train)
 
@@ -565,7 +565,8 @@ def test_a_truncated_table_names_the_rule_that_writes_it(e2e, tmp_path):
 
 def test_malformed_default_config_names_the_file_line_and_column(tmp_path):
     """The embedded default config, edited into invalid YAML: the DAG build names file, line and column. (A
-    ``--configfile`` is parsed by Snakemake before the workflow runs; ``python -m kentropy.config`` names them.)"""
+    ``--configfile`` is parsed by Snakemake before the workflow runs; ``python -m kentropy.pipeline.config_check``
+    names them.)"""
     from tests.conftest import copy_checkout
 
     checkout = copy_checkout(tmp_path / "checkout")
@@ -577,7 +578,9 @@ def test_malformed_default_config_names_the_file_line_and_column(tmp_path):
     )  # fmt: skip
     assert proc.returncode != 0
     assert re.search(rf"{re.escape(str(default))}:\d+:\d+: not valid YAML: ", proc.stdout + proc.stderr)
-    check = subprocess.run([sys.executable, "-m", "kentropy.config", str(default)], capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-m", "kentropy.pipeline.config_check", str(default)], capture_output=True, text=True
+    )
     assert check.returncode == 1 and re.match(rf"{re.escape(str(default))}:\d+:\d+: not valid YAML", check.stderr)
 
 
@@ -622,7 +625,7 @@ def test_training_jobs_write_live_tensorboard_and_csv_logs(e2e):
     scores as TensorBoard events (read back here) and CSV files, equal to the job's own tables."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from kentropy.layout import Layout
+    from kentropy.core.layout import Layout
 
     L = Layout("e2e")
     job = "tiny/step30/original/baseline"
@@ -670,8 +673,8 @@ def test_continual_steps_continue_training_from_those_checkpoints_alone(tmp_path
     refused naming the key."""
     import yaml
 
-    from kentropy.config import SCHEMA, ConfigError, validate_config
-    from kentropy.plan import continued_steps
+    from kentropy.core.config import SCHEMA, ConfigError, validate_config
+    from kentropy.core.plan import continued_steps
 
     config = yaml.safe_load((ROOT / "tests/config/e2e.yaml").read_text())
     counts = {}

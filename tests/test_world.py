@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from kentropy.layout import WORLD_FILES
-from kentropy.world import build_world, fictional_record, multiple_choice_questions, write_world
+from kentropy.core.layout import WORLD_FILES
+from kentropy.sources.world import build_world, fictional_record, multiple_choice_questions, write_world
 
 ARGS = dict(
     seed=3,
@@ -72,7 +72,7 @@ def test_uniform_settings_give_the_earlier_world():
     of this corpus as that code wrote it), so the miniature's documented numbers stay reproducible."""
     import hashlib
 
-    from kentropy.world import pretraining_corpus
+    from kentropy.sources.world import pretraining_corpus
 
     world = build_world(3, 40, 10, object_zipf=0.0)
     corpus = pretraining_corpus(world, 50, 4, person_zipf=0.0, fact_probability=1.0)
@@ -85,8 +85,8 @@ def test_a_models_own_skew_reads_the_worlds_corpus_at_that_skew(tmp_path):
     it draws the same people with other weights (docs/lab.md, the data factor)."""
     import pandas as pd
 
-    from kentropy.layout import WORLD_FILES
-    from kentropy.world import skewed_pretraining_corpus, write_world
+    from kentropy.core.layout import WORLD_FILES
+    from kentropy.sources.world import skewed_pretraining_corpus, write_world
 
     spec = dict(seed=3, n_people=20, n_documents=60, n_paraphrase=2, n_once=2, fact_probability=0.6)
     files = {role: tmp_path / name for role, name in WORLD_FILES.items()}
@@ -106,7 +106,7 @@ def test_entropy_documents_are_held_out_draws_that_grow_by_appending(tmp_path):
     (so it reruns no pretraining)."""
     import pandas as pd
 
-    from kentropy.world import pretraining_corpus, skewed_pretraining_corpus, spec_for, write_entropy_documents
+    from kentropy.sources.world import pretraining_corpus, skewed_pretraining_corpus, spec_for, write_entropy_documents
 
     spec = {k: v for k, v in ARGS.items() if k not in ("n_documents", "n_new_domain_documents", "n_questions")}
     write_entropy_documents(tmp_path / "small.parquet", n_entropy_documents=6, **spec)

@@ -1,4 +1,4 @@
-# Checkpoints in save_pretrained format, whatever the source (kentropy.layout: Layout.checkpoint).
+# Checkpoints in save_pretrained format, whatever the source (kentropy.core.layout: Layout.checkpoint).
 
 
 rule train_tokenizer:
@@ -44,8 +44,7 @@ rule pretrain_tiny:
     params:
         code=code("pretrain_tiny.py"),
         producers=producers,
-        pretrain=pretrain_spec,  # the seed is the trajectory's
-        seed=trajectory_seed,
+        pretraining=pretraining_spec,
         start_step=previous_step,
     script:
         "../scripts/pretrain_tiny.py"

@@ -1,40 +1,34 @@
-# Config validation (every default filled), the typed plan (kentropy.plan), the experiment's layout
-# (kentropy.layout), and the input functions of the rules.
+# Config validation (every default filled), the typed plan (kentropy.core.plan), the experiment's layout
+# (kentropy.core.layout), and the input functions of the rules.
 import functools
 import math
 import re
 
 from snakemake.logging import logger
 
-from kentropy.config import ConfigError, canonical, validate_config
-from kentropy.downstream import BenchmarkError, check_tasks
-from kentropy.figure_registry import FIGURES, GROUPS, drawn
-from kentropy.integrity import SOURCE, CheckpointError
-from kentropy.knowledge import SPLITS
-from kentropy.layout import VARIANT_REGEX, WORLD_FILES, Layout, model_keys
-from kentropy.manifests import ManifestError, check_model, duplicate_steps, tokens_seen
-from kentropy.meters import METRICS
-from kentropy.plan import Plan, pretrain_recipe
-from kentropy.plan import continued_steps as plan_continued_steps
-from kentropy.provenance import code_digest, local_checkpoint_fingerprint
-from kentropy.world import skewed_pretraining_corpus, spec_for, write_entropy_documents, write_world
+from kentropy.core.config import canonical
+from kentropy.core.errors import KentropyError
+from kentropy.core.integrity import SOURCE, CheckpointError
+from kentropy.core.layout import VARIANT_REGEX, WORLD_FILES, Layout, model_keys
+from kentropy.core.plan import Plan
+from kentropy.core.plan import continued_steps as plan_continued_steps
+from kentropy.core.provenance import code_digest, local_checkpoint_fingerprint
+from kentropy.measurement.meters import METRICS
+from kentropy.pipeline.config_check import check_config
+from kentropy.report.figure_registry import FIGURES, GROUPS, drawn
+from kentropy.sources.fictional_knowledge import SPLITS
+from kentropy.sources.manifests import duplicate_steps
+from kentropy.sources.world import skewed_pretraining_corpus, spec_for, write_entropy_documents, write_world
 
-try:
-    validate_config(config, workflow.source_path("../../config/schema.yaml"))
-    for name, spec in config["models"].items():
-        unchecked = check_model(name, spec)  # published steps only (kentropy/data/checkpoints), offline
-        if unchecked:
-            logger.warning(unchecked)
-        if config["figures"]["x_axis"] == "tokens":
-            tokens_seen(config, name)
-    if config["downstream"]["source"] != "generated":
-        check_tasks(list(config["downstream"]["tasks"]))  # lm-eval's registry, indexed only for non-paper tasks
-except (ConfigError, ManifestError, BenchmarkError) as err:
+try:  # every check of kentropy.pipeline.config_check, the same as `python -m kentropy.pipeline.config_check`
+    for warning in check_config(config, workflow.source_path("../../config/schema.yaml")):
+        logger.warning(warning)
+except KentropyError as err:
     raise WorkflowError(str(err)) from None
 
 PLAN = Plan.from_config(config)  # every setting a job needs, typed; rule params take its to_dict() forms
 L = Layout(config["experiment"])
-# Every trajectory by name (the {model} wildcard; kentropy.plan.Trajectory), and its model's settings: a model
+# Every trajectory by name (the {model} wildcard; kentropy.core.plan.Trajectory), and its model's settings: a model
 # pretrained here has one trajectory per pretraining seed, any other model one.
 TRAJECTORIES = PLAN.trajectories
 MODELS = {name: config["models"][t.model] for name, t in TRAJECTORIES.items()}
@@ -44,7 +38,7 @@ JOB_THREADS = PLAN.speed.threads  # CPU threads of a compute job: speed only, ne
 
 
 def code(script):
-    """Digest of the library code ``script`` runs (kentropy.provenance): a param of its rule, so a change to
+    """Digest of the library code ``script`` runs (kentropy.core.provenance): a param of its rule, so a change to
     that code reruns the jobs it affects, and nothing else."""
     return code_digest(workflow.source_path(f"../scripts/{script}"))
 
@@ -57,7 +51,7 @@ def producer(path):
 
 def producers(wildcards, input):
     """{input file: the name of the rule writing it}, so that a job that cannot read an input says which
-    rule redoes it (kentropy.io.reading)."""
+    rule redoes it (kentropy.core.io.reading)."""
     found = {path: producer(path) for path in sorted(map(str, input))}
     return {path: rule for path, rule in found.items() if rule}
 
@@ -159,7 +153,7 @@ def warn_text_corpus():
     """At DAG build: a local text corpus with fewer lines than ``count``, or lines far past ``max_length``."""
     spec = config["entropy"]["corpus"]
     if spec["source"] == "text":
-        from kentropy.corpora import text_file_warnings
+        from kentropy.sources.corpora import text_file_warnings
 
         for warning in text_file_warnings(spec["path"], spec.get("count"), config["entropy"]["max_length"]):
             logger.warning(warning)
@@ -227,7 +221,7 @@ def pinned_revision(wildcards):
 # --- continual knowledge learning ---
 CONTINUAL = config["continual"]
 PROBE_SCORE = PLAN.probe_score  # the definition tables and figures report
-# What a model state's evaluation depends on (kentropy.plan.EvaluationSpec): the param of the evaluate rule and
+# What a model state's evaluation depends on (kentropy.core.plan.EvaluationSpec): the param of the evaluate rule and
 # of the training job, which evaluates the model it trained.
 EVALUATION = PLAN.evaluation.to_dict()
 RESUSCITATION = PLAN.resuscitation
@@ -249,24 +243,18 @@ def tokenizer_dir(wildcards):
     model = TRAJECTORIES[wildcards.model].model
     spec = config["models"][model]
     if spec["source"] == "pretrain":
-        return L.tokenizer(pretrain_recipe(config, model)["tokenizer_vocab_size"])
+        return L.tokenizer(PLAN.pretraining[wildcards.model].data.vocab_size)
     return L.checkpoint(model, spec, min(spec["steps"]))
 
 
-def pretrain_spec(wildcards):
-    """The recipe the trajectory ``wildcards.model`` pretrains with (kentropy.plan.pretrain_recipe): the
-    ``pretrain`` section with its model's own keys over it, in param form."""
-    return canonical(pretrain_recipe(config, TRAJECTORIES[wildcards.model].model))
-
-
-def trajectory_seed(wildcards):
-    """The pretraining seed of the trajectory ``wildcards.model``."""
-    return TRAJECTORIES[wildcards.model].seed
+def pretraining_spec(wildcards):
+    """How the trajectory ``wildcards.model`` pretrains (kentropy.core.plan.Pretraining), in param form."""
+    return PLAN.pretraining[wildcards.model].to_dict()
 
 
 def corpus_blocks(wildcards):
     """Blocks a continual corpus must supply: the most any run on it reads in one epoch."""
-    return max(r.blocks for r in RUNS.values() if r.corpus == wildcards.corpus)
+    return max(r.blocks for r in RUNS.values() if r.stream.corpus == wildcards.corpus)
 
 
 def generated_corpus(wildcards):
@@ -280,17 +268,17 @@ def corpus_spec(wildcards):
 
 def stream_spec(wildcards):
     """What a run's training stream on a trajectory depends on (not its optimizer settings)."""
-    return canonical(PLAN.run_on(wildcards.model, wildcards.run).stream())
+    return canonical(PLAN.run_on(wildcards.model, wildcards.run).stream_param())
 
 
 def run_blocks(wildcards):
     """The packed corpus of a run, one per trajectory: it is temporary, and one shared by a model's trajectories,
     rebuilt for a new trajectory, would rerun the streams (and trainings) of all of them."""
-    return L.packed_corpus(wildcards.model, RUNS[wildcards.run].corpus)
+    return L.packed_corpus(wildcards.model, RUNS[wildcards.run].stream.corpus)
 
 
 def run_spec(wildcards):
-    """The run (kentropy.plan.Run) a training job trains on its trajectory, in its param form."""
+    """The run (kentropy.core.plan.Run) a training job trains on its trajectory, in its param form."""
     return PLAN.run_on(wildcards.model, wildcards.run).to_dict()
 
 
@@ -336,11 +324,11 @@ def retention_curves():
 
 
 def run_keys():
-    """Run and seed of every trained run's name, for tables (``kentropy.layout.parse_run_name``)."""
+    """Run and seed of every trained run's name, for tables (``kentropy.core.layout.parse_run_name``)."""
     return canonical({name: {"run": r.run, "seed": r.seed} for name, r in RUNS.items()})
 
 
-# --- knowledge frequency (the `facts` section; kentropy.plan.FactsSpec) ---
+# --- knowledge frequency (the `facts` section; kentropy.core.plan.FactsSpec) ---
 FACTS = PLAN.facts
 # The models pretrained here: with the generated facts, each fact's exposures come from their data orders.
 PRETRAINED = [m for m, spec in config["models"].items() if spec["source"] == "pretrain"]
@@ -380,7 +368,7 @@ def correlation_inputs(wildcards):
 
 # --- resuscitation (Algorithm 1) ---
 def resuscitation_variants():
-    """Variant names of the grid (kentropy.plan.ResuscitationGrid.variants)."""
+    """Variant names of the grid (kentropy.core.plan.ResuscitationGrid.variants)."""
     return RESUSCITATION.variants if RESUSCITATION else []
 
 
@@ -396,8 +384,8 @@ def resuscitation_entropy_tables():
     return [L.entropy(m, s, v) for m, s in resuscitated_checkpoints() for v in ["original", *resuscitation_variants()]]
 
 
-# --- figures (kentropy.figure_registry) ---
-# What each registered per-checkpoint metric is (kentropy.meters), for the report's captions.
+# --- figures (kentropy.report.figure_registry) ---
+# What each registered per-checkpoint metric is (kentropy.measurement.meters), for the report's captions.
 METRIC_CAPTIONS = {name: metric.caption for name, metric in METRICS.items()}
 
 
@@ -415,10 +403,10 @@ def group_figures(group):
     return figure_files(*(name for name in GROUPS[group] if name in drawn(config)))
 
 
-# --- warm start of the script jobs on this machine (warm.smk, kentropy.warm; speed only) ---
+# --- warm start of the script jobs on this machine (warm.smk, kentropy.pipeline.warm; speed only) ---
 def warm_server_settings():
     """(whether to start the warm server, the environment every compute job sets for itself before its
     imports: offline, the config's cache, fixed thread counts; its log)."""
-    from kentropy.offline import FIXED_THREADS, hf_env
+    from kentropy.core.environment import job_environment
 
-    return PLAN.speed.warm_start, {**hf_env(config["hf_cache"]), **FIXED_THREADS}, L.log("warm_start")
+    return PLAN.speed.warm_start, job_environment(config), L.log("warm_start")

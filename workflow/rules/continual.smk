@@ -75,8 +75,8 @@ rule train_stream:
 
 rule continual_train:
     # A killed job resumes from its latest DeepSpeed checkpoint in work/ (not an output, so it survives;
-    # removed when the job succeeds), but only into the same run (kentropy.continual: run_fingerprint).
-    # The job then evaluates the model it trained (probes and benchmarks, kentropy.evaluation: the evaluate
+    # removed when the job succeeds), but only into the same run (kentropy.training.continual: run_fingerprint).
+    # The job then evaluates the model it trained (probes and benchmarks, kentropy.evaluation.model_state: the evaluate
     # rule's code, on the saved model): a separate job would pay the interpreter and library start-up again,
     # most of a small model's evaluation. The price: a change to the probe or downstream settings reruns
     # the training too. The longest jobs after pretraining: scheduled before shorter ready ones, so none is

@@ -25,7 +25,7 @@ rule evaluate:
     # Probes and downstream benchmarks of one checkpoint before training, in one job: the model is loaded
     # once, and the process start-up (torch and transformers imports), most of a tiny model's evaluation
     # time, is paid once. A change to either section's settings reruns both halves of the job. The model
-    # a run trained is evaluated by its training job, with the same code (kentropy.evaluation).
+    # a run trained is evaluated by its training job, with the same code (kentropy.evaluation.model_state).
     input:
         model=variant_checkpoint,
         paraphrase=L.knowledge("paraphrase"),
@@ -74,7 +74,7 @@ rule continual_table:
 
 
 rule retention_table:
-    # Retention curves, forgetting curves and their decay-exponent fits (kentropy.forgetting) in one job:
+    # Retention curves, forgetting curves and their decay-exponent fits (kentropy.analysis.forgetting) in one job:
     # all three read the same per-probe scores.
     input:
         scores=[path for path, _, _ in retention_curves()],

@@ -37,7 +37,7 @@ rule facts_exposure:
         statements=L.world("statements"),
         facts=L.world("facts"),
         # one world, one tokenizer for every model
-        tokenizer=L.tokenizer(config["pretrain"]["tokenizer_vocab_size"]) if PRETRAINED else [],
+        tokenizer=L.tokenizer(PLAN.pretrain_data.vocab_size) if PRETRAINED else [],
     output:
         L.table("facts_exposure.parquet"),
     log:
@@ -47,7 +47,7 @@ rule facts_exposure:
     params:
         code=code("facts_exposure.py"),
         producers=producers,
-        pretrain={k: config["pretrain"][k] for k in ("seq_len", "batch_size")} if PRETRAINED else {},
+        pretrain=PLAN.pretrain_data.to_dict() if PRETRAINED else {},
         trajectories=exposure_trajectories(),
     script:
         "../scripts/facts_exposure.py"

@@ -1,5 +1,5 @@
 # Figures and tables from the aggregated tables only, so `snakemake -f figure3` takes seconds.
-# One rule draws every figure of kentropy.figure_registry; each figure's name is also a target rule.
+# One rule draws every figure of kentropy.report.figure_registry; each figure's name is also a target rule.
 
 
 rule figure:

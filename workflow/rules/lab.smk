@@ -1,4 +1,4 @@
-# The lab (docs/lab.md, kentropy.lab, kentropy.lab_analysis): each trajectory's per-document sums (the
+# The lab (docs/lab.md, kentropy.analysis.lab_design, kentropy.analysis.lab_tables): each trajectory's per-document sums (the
 # bootstrap's input), the lab's tables and its figures.
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 from transformers import AutoTokenizer
 
-from kentropy.corpora import pack_blocks, stream_hf_texts
-from kentropy.io import atomic_file, table_reader
-from kentropy.logs import log_to
+from kentropy.core.io import atomic_file, table_reader
+from kentropy.core.logs import log_to
+from kentropy.sources.corpora import pack_blocks, stream_hf_texts
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

@@ -1,11 +1,12 @@
-"""Acquisition and forgetting of every trained model -> results/tables/continual.parquet (kentropy.metrics)."""
+"""Acquisition and forgetting of every trained model -> results/tables/continual.parquet
+(kentropy.analysis.outcomes)."""
 
 import pandas as pd
 
-from kentropy.io import table_reader, write_table
-from kentropy.knowledge import ALL
-from kentropy.logs import log_to
-from kentropy.metrics import CONTINUAL_COLUMNS, continual_rows
+from kentropy.analysis.outcomes import CONTINUAL_COLUMNS, continual_rows
+from kentropy.core.io import table_reader, write_table
+from kentropy.core.logs import log_to
+from kentropy.sources.fictional_knowledge import ALL
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

@@ -1,56 +1,51 @@
-"""Train one checkpoint on one run's stream with DeepSpeed (kentropy.continual), then evaluate the trained
-model (kentropy.evaluation, the evaluate rule's code) in the same process. One process (CPU or one GPU): the
-trainer runs in this job's interpreter, so the libraries are imported once (and a warm-started job,
-kentropy.warm, imports nothing); several GPUs: one process per GPU (kentropy.launch). The run and the
-evaluation cross the command line once each, as the JSON of their typed objects (kentropy.plan). The
-interpreter, GPU count, threads, batch sizes of probes and benchmarks, ``continual.compile`` and the live logs
-(``monitor``) are not params: they change speed (and rounding), not the result, so changing them reruns
-nothing."""
+"""Train one checkpoint on one run's stream with DeepSpeed, then evaluate the trained model (the evaluate rule's
+code) in the same job (kentropy.pipeline.continual_job). One process (CPU or one GPU): the job runs in this
+interpreter, its typed settings handed over as they are, so the libraries are imported once (and a warm-started
+job, kentropy.pipeline.warm, imports nothing); several GPUs: one process per GPU (kentropy.pipeline.launch), the
+job crossing the command line once as JSON. The interpreter, GPU count, threads, batch sizes of probes and
+benchmarks, ``continual.compile`` and the live logs (``monitor``) are not params: they change speed (and
+rounding), not the result, so changing them reruns nothing."""
 
-import os
+from kentropy.pipeline.compute_job import snakemake
+
 import shlex
 import subprocess
 import sys
 
-from kentropy.offline import hf_env
+from kentropy.core.layout import Layout
+from kentropy.core.logs import log_to
+from kentropy.core.plan import Run, Speed
+from kentropy.evaluation.model_state import Evaluation
+from kentropy.pipeline.continual_job import TrainingJob, run_job
+from kentropy.pipeline.launch import launch_command
+from kentropy.training.monitor import Monitor
 
-os.environ.update(hf_env(snakemake.config["hf_cache"]))  # before any HF import: compute nodes are offline
-
-from kentropy.evaluation import Evaluation  # noqa: E402
-from kentropy.launch import launch_command  # noqa: E402
-from kentropy.layout import Layout  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
-from kentropy.monitor import Monitor  # noqa: E402
-from kentropy.plan import Run, Speed  # noqa: E402
-
-out = snakemake.output
-speed = Speed.from_config(snakemake.config)
+out, wc = snakemake.output, snakemake.wildcards
 gpus = int(snakemake.resources.get("gpu", 0))
-wc = snakemake.wildcards
-# Live logs: read from the config, not a param (they change no result).
-job = f"{wc.model}/step{wc.step}/{wc.variant}/{wc.run}"
-monitor = Monitor.from_config(snakemake.config, Layout(snakemake.config["experiment"]).monitor(), job)
-options = [
-    "--model", snakemake.input.checkpoint,
-    "--stream", snakemake.input.stream,
-    "--run-config", Run.from_dict(snakemake.params.run).to_json(),
-    "--out", out.model,
-    "--loss", out.loss,
-    "--work-dir", snakemake.params.work,
-    "--threads", str(snakemake.threads),
-    "--retention", out.retention,
-    "--evaluation", Evaluation.from_job(snakemake, snakemake.wildcards.run).to_json(),
-    *(["--compile"] if speed.compile else []),
-    *(["--monitor", monitor.to_json()] if monitor.enabled else []),
-]  # fmt: skip
+job = TrainingJob(
+    model=snakemake.input.checkpoint,
+    stream=snakemake.input.stream,
+    run=Run.from_dict(snakemake.params.run),
+    out=out.model,
+    loss=out.loss,
+    work_dir=snakemake.params.work,
+    retention=out.retention,
+    evaluation=Evaluation.from_job(snakemake, wc.run),
+    threads=snakemake.threads,
+    compile=Speed.from_config(snakemake.config).compile,
+    # Live logs: read from the config, not a param (they change no result).
+    monitor=Monitor.from_config(
+        snakemake.config,
+        Layout(snakemake.config["experiment"]).monitor(),
+        f"{wc.model}/step{wc.step}/{wc.variant}/{wc.run}",
+    ),  # fmt: skip
+)
 if gpus <= 1:
-    from kentropy.continual import main
-
     with log_to(snakemake.log[0]) as log:
-        log.info("python -m kentropy.continual %s", shlex.join(options))
-        main(options)
+        log.info("continual training %s/step%s/%s/%s", wc.model, wc.step, wc.variant, wc.run)
+        run_job(job)
 else:
-    argv = [*launch_command(gpus, python=sys.executable), *options]
+    argv = [*launch_command(gpus, python=sys.executable), "--job", job.to_json()]
     with open(snakemake.log[0], "w") as log:
         log.write(shlex.join(argv) + "\n")
         log.flush()

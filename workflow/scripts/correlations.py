@@ -1,14 +1,14 @@
-"""Every registered metric marked ``correlate`` (kentropy.meters: knowledge entropy, its ReLU variant, the
+"""Every registered metric marked ``correlate`` (kentropy.measurement.meters: knowledge entropy, its ReLU variant, the
 sparsity of memory use) vs acquisition, forgetting and the forgetting-curve exponent, and with a `facts`
 section vs QA accuracy, SMI's R² and upper bound and PSS (run ``pretraining``), across steps, per
 pretraining trajectory -> results/tables/correlations_by_trajectory.parquet, and summarised over the
 trajectories -> results/tables/correlations.parquet."""
 
-from kentropy.fact_tables import checkpoint_outcomes
-from kentropy.io import table_reader, write_table
-from kentropy.logs import log_to
-from kentropy.meters import correlated
-from kentropy.metrics import CORRELATION_MISSING, across_trajectories, correlations, reported
+from kentropy.analysis.fact_tables import checkpoint_outcomes
+from kentropy.analysis.outcomes import CORRELATION_MISSING, across_trajectories, correlations, reported
+from kentropy.core.io import table_reader, write_table
+from kentropy.core.logs import log_to
+from kentropy.measurement.meters import correlated
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

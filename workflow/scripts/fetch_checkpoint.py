@@ -1,8 +1,8 @@
 """Fetch one Hub checkpoint by step (branch resolved here, not at DAG build, unless the step is pinned to a
 revision) into save_pretrained format."""
 
-from kentropy.hub import fetch_checkpoint
-from kentropy.logs import log_to
+from kentropy.core.logs import log_to
+from kentropy.sources.hub import fetch_checkpoint
 
 spec = snakemake.params.spec
 with log_to(snakemake.log[0]):

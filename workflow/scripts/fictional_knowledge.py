@@ -2,9 +2,9 @@
 
 import shutil
 
-from kentropy.io import atomic_file
-from kentropy.knowledge import fetch_file, load_records
-from kentropy.logs import log_to
+from kentropy.core.io import atomic_file
+from kentropy.core.logs import log_to
+from kentropy.sources.fictional_knowledge import fetch_file, load_records
 
 spec = snakemake.params.spec
 split = snakemake.wildcards.split

@@ -1,10 +1,10 @@
-"""Draw one figure of kentropy.figure_registry from its aggregated tables."""
+"""Draw one figure of kentropy.report.figure_registry from its aggregated tables."""
 
-from kentropy import figures
-from kentropy.figure_registry import FIGURES, SCORED_TABLES
-from kentropy.io import table_reader
-from kentropy.logs import log_to
-from kentropy.metrics import reported
+from kentropy.analysis.outcomes import reported
+from kentropy.core.io import table_reader
+from kentropy.core.logs import log_to
+from kentropy.report import figures
+from kentropy.report.figure_registry import FIGURES, SCORED_TABLES
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

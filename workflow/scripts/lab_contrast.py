@@ -1,11 +1,11 @@
-"""The lab's continual contrast (kentropy.lab_analysis.contrast_table, docs/lab.md): acquisition and forgetting
+"""The lab's continual contrast (kentropy.analysis.lab_tables.contrast_table, docs/lab.md): acquisition and forgetting
 of a decaying cell against its twin, and their markdown."""
 
-from kentropy import lab_analysis
-from kentropy.io import atomic_file, table_reader, write_table
-from kentropy.logs import log_to
-from kentropy.metrics import reported
-from kentropy.tables import totals
+from kentropy.analysis import lab_tables as lab_analysis
+from kentropy.analysis.continual_tables import totals
+from kentropy.analysis.outcomes import reported
+from kentropy.core.io import atomic_file, table_reader, write_table
+from kentropy.core.logs import log_to
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

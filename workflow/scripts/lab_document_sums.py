@@ -1,21 +1,15 @@
 """Each evaluation document's |coefficient| sums at every configured step of one trajectory: the input of the
-lab's bootstrap over documents (kentropy.lab, docs/lab.md)."""
+lab's bootstrap over documents (kentropy.analysis.lab_design, docs/lab.md)."""
 
-import os
+from kentropy.pipeline.compute_job import snakemake
 
-from kentropy.offline import FIXED_THREADS, hf_env
+import numpy as np
+import torch
 
-# Before any HF or torch import: compute nodes read the prefetched cache only; no library picks its own
-# thread count.
-os.environ.update({**hf_env(), **FIXED_THREADS})
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from kentropy.entropy import checkpoint_document_sums  # noqa: E402
-from kentropy.io import atomic_file, table_reader  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
-from kentropy.plan import EntropySpec  # noqa: E402
+from kentropy.core.io import atomic_file, table_reader
+from kentropy.core.logs import log_to
+from kentropy.core.plan import EntropySpec
+from kentropy.measurement.entropy_pass import checkpoint_document_sums
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

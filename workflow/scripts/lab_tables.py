@@ -1,14 +1,14 @@
-"""The lab's tables (kentropy.lab_analysis, docs/lab.md): lab.parquet, each trajectory's slopes, each cell's
+"""The lab's tables (kentropy.analysis.lab_tables, docs/lab.md): lab.parquet, each trajectory's slopes, each cell's
 verdict and the main effects, and their markdown."""
 
 import numpy as np
 import pandas as pd
 
-from kentropy import lab_analysis
-from kentropy.io import atomic_file, table_reader, write_table
-from kentropy.layout import model_keys
-from kentropy.logs import log_to
-from kentropy.meters import KNOWLEDGE_ENTROPY
+from kentropy.analysis import lab_tables as lab_analysis
+from kentropy.core.io import atomic_file, table_reader, write_table
+from kentropy.core.layout import model_keys
+from kentropy.core.logs import log_to
+from kentropy.measurement.meters import KNOWLEDGE_ENTROPY
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

@@ -1,22 +1,16 @@
-"""Measure every entropy of one checkpoint on the entropy corpus (see kentropy.entropy)."""
+"""Measure every entropy of one checkpoint on the entropy corpus (see kentropy.measurement.entropy_pass)."""
 
-import os
+from kentropy.pipeline.compute_job import snakemake
 
-from kentropy.offline import FIXED_THREADS, hf_env
+import numpy as np
+import torch
 
-# Before any HF or torch import: compute nodes read the prefetched cache only; no library picks its own
-# thread count.
-os.environ.update({**hf_env(), **FIXED_THREADS})
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from kentropy.entropy import measure_checkpoint  # noqa: E402
-from kentropy.io import atomic_file, table_reader, write_table  # noqa: E402
-from kentropy.layout import model_keys, with_keys  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
-from kentropy.meters import KNOWLEDGE_ENTROPY  # noqa: E402
-from kentropy.plan import EntropySpec, Speed  # noqa: E402
+from kentropy.core.io import atomic_file, table_reader, write_table
+from kentropy.core.layout import model_keys, with_keys
+from kentropy.core.logs import log_to
+from kentropy.core.plan import EntropySpec, Speed
+from kentropy.measurement.entropy_pass import measure_checkpoint
+from kentropy.measurement.meters import KNOWLEDGE_ENTROPY
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

@@ -1,24 +1,19 @@
-"""Closed-book QA of every fact (kentropy.qa) and parameter specialization (kentropy.specialization) of one
-checkpoint, the model loaded once."""
+"""Closed-book QA of every fact (kentropy.measurement.qa) and parameter specialization
+(kentropy.measurement.specialization) of one checkpoint, the model loaded once."""
 
-import os
+from kentropy.pipeline.compute_job import snakemake
 
-from kentropy.offline import FIXED_THREADS, hf_env
+import torch
+from transformers import AutoTokenizer
 
-# Before any HF or torch import: compute nodes read the prefetched cache only; fixed thread counts.
-os.environ.update({**hf_env(snakemake.config["hf_cache"]), **FIXED_THREADS})
-
-import torch  # noqa: E402
-from transformers import AutoTokenizer  # noqa: E402
-
-from kentropy.architectures import load_causal_lm  # noqa: E402
-from kentropy.facts import load_facts  # noqa: E402
-from kentropy.io import write_table  # noqa: E402
-from kentropy.layout import model_keys, with_keys  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
-from kentropy.plan import FactsSpec, Speed  # noqa: E402
-from kentropy.qa import answer_questions, count_parameters  # noqa: E402
-from kentropy.specialization import CONCEPT_MISSING, specialization  # noqa: E402
+from kentropy.core.io import write_table
+from kentropy.core.layout import model_keys, with_keys
+from kentropy.core.logs import log_to
+from kentropy.core.plan import FactsSpec, Speed
+from kentropy.measurement.qa import answer_questions, count_parameters
+from kentropy.measurement.specialization import CONCEPT_MISSING, specialization
+from kentropy.sources.architectures import load_causal_lm
+from kentropy.sources.facts_file import load_facts
 
 spec = FactsSpec.from_dict(snakemake.params.facts)
 with log_to(snakemake.log[0]) as log:

@@ -1,9 +1,10 @@
-"""Our numbers beside the paper's, per cell -> results/tables/paper_comparison.{parquet,md} (kentropy.paper)."""
+"""Our numbers beside the paper's, per cell -> results/tables/paper_comparison.{parquet,md}
+(kentropy.analysis.paper)."""
 
-from kentropy.io import atomic_file, table_reader, write_table
-from kentropy.logs import log_to
-from kentropy.metrics import reported
-from kentropy.paper import COMPARISON_MISSING, comparison
+from kentropy.analysis.outcomes import reported
+from kentropy.analysis.paper import COMPARISON_MISSING, comparison
+from kentropy.core.io import atomic_file, table_reader, write_table
+from kentropy.core.logs import log_to
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

@@ -1,23 +1,17 @@
 """Train one segment of the tiny trajectory: previous configured step -> this step."""
 
-import os
+from kentropy.pipeline.compute_job import snakemake
 
-from kentropy.offline import hf_env
+import torch
 
-os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
-
-import torch  # noqa: E402
-
-from kentropy.io import write_table  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
-from kentropy.pretrain import TinyModelConfig, train_segment  # noqa: E402
+from kentropy.core.io import write_table
+from kentropy.core.logs import log_to
+from kentropy.core.plan import Pretraining
+from kentropy.training.pretrain import train_segment
 
 with log_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
-    cfg = TinyModelConfig(
-        **{k: v for k, v in snakemake.params.pretrain.items() if k != "tokenizer_vocab_size"},
-        seed=snakemake.params.seed,
-    )
+    cfg = Pretraining.from_dict(snakemake.params.pretraining)
     start = snakemake.input.get("start")
     start_step = snakemake.params.start_step
     losses = train_segment(

@@ -1,10 +1,10 @@
 """Per fact and checkpoint, the object's log-probability beside its exposures and the steps since the last one,
-and the forgetting curves' fit of both (kentropy.fact_tables)."""
+and the forgetting curves' fit of both (kentropy.analysis.fact_tables)."""
 
-from kentropy.fact_tables import acquisition_fits, pretraining_acquisition
-from kentropy.forgetting import FIT_MISSING
-from kentropy.io import table_reader, write_table
-from kentropy.logs import log_to
+from kentropy.analysis.fact_tables import acquisition_fits, pretraining_acquisition
+from kentropy.analysis.forgetting import FIT_MISSING
+from kentropy.core.io import table_reader, write_table
+from kentropy.core.logs import log_to
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

@@ -1,14 +1,10 @@
-"""Write the resuscitated copy of one checkpoint (kentropy.resuscitation, Algorithm 1)."""
+"""Write the resuscitated copy of one checkpoint (kentropy.training.resuscitation, Algorithm 1)."""
 
-import os
+from kentropy.pipeline.compute_job import snakemake
 
-from kentropy.offline import hf_env
-
-os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
-
-from kentropy.layout import Variant  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
-from kentropy.resuscitation import resuscitate_checkpoint  # noqa: E402
+from kentropy.core.layout import Variant
+from kentropy.core.logs import log_to
+from kentropy.training.resuscitation import resuscitate_checkpoint
 
 variant = Variant.parse(snakemake.wildcards.variant)
 with log_to(snakemake.log[0]) as log:

@@ -2,11 +2,7 @@
 
 import pandas as pd
 
-from kentropy.io import atomic_file, table_reader, write_table
-from kentropy.logs import log_to
-from kentropy.meters import KNOWLEDGE_ENTROPY
-from kentropy.metrics import reported
-from kentropy.tables import (
+from kentropy.analysis.continual_tables import (
     INTERVAL_NOTE,
     RESUSCITATION_MISSING,
     RESUSCITATION_QUANTITIES,
@@ -14,6 +10,10 @@ from kentropy.tables import (
     replicates_label,
     resuscitation_table,
 )
+from kentropy.analysis.outcomes import reported
+from kentropy.core.io import atomic_file, table_reader, write_table
+from kentropy.core.logs import log_to
+from kentropy.measurement.meters import KNOWLEDGE_ENTROPY
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

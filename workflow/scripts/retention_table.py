@@ -1,14 +1,14 @@
 """The baseline run's retention curves from every checkpoint (``train_step``: the continual-training step
 at which the probes were scored), its forgetting curves after each item's last injection, and their
-decay-exponent fits (kentropy.forgetting), each with its key columns, in three tables."""
+decay-exponent fits (kentropy.analysis.forgetting), each with its key columns, in three tables."""
 
 import pandas as pd
 
-from kentropy.forgetting import FIT_MISSING, curve_points, fit, item_curves, retention_scores
-from kentropy.io import table_reader, write_table
-from kentropy.knowledge import ALL
-from kentropy.layout import with_keys
-from kentropy.logs import log_to
+from kentropy.analysis.forgetting import FIT_MISSING, curve_points, fit, item_curves, retention_scores
+from kentropy.core.io import table_reader, write_table
+from kentropy.core.layout import with_keys
+from kentropy.core.logs import log_to
+from kentropy.sources.fictional_knowledge import ALL
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

@@ -1,7 +1,7 @@
-"""The world's pretraining corpus at a model's own data skew (kentropy.world.skewed_pretraining_corpus)."""
+"""The world's pretraining corpus at a model's own data skew (kentropy.sources.world.skewed_pretraining_corpus)."""
 
-from kentropy.logs import log_to
-from kentropy.world import skewed_pretraining_corpus
+from kentropy.core.logs import log_to
+from kentropy.sources.world import skewed_pretraining_corpus
 
 with log_to(snakemake.log[0]) as log:
     skew = {"person_zipf": float(snakemake.wildcards.person), "object_zipf": float(snakemake.wildcards.object)}

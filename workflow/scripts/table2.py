@@ -1,12 +1,12 @@
 """Table 2 (runs x checkpoint steps) as Markdown and CSV, with the baseline's forgetting-curve exponent
 beside A and F, and the paper's values in brackets when the config reproduces a paper experiment
-(kentropy.tables)."""
+(kentropy.analysis.continual_tables)."""
 
-from kentropy.io import atomic_file, table_reader
-from kentropy.logs import log_to
-from kentropy.metrics import reported
-from kentropy.paper import paper_table2
-from kentropy.tables import table2, table2_markdown
+from kentropy.analysis.continual_tables import table2, table2_markdown
+from kentropy.analysis.outcomes import reported
+from kentropy.analysis.paper import paper_table2
+from kentropy.core.io import atomic_file, table_reader
+from kentropy.core.logs import log_to
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

@@ -1,20 +1,17 @@
-"""The run's training stream: corpus blocks in seeded order with fictional knowledge injected (kentropy.streams)."""
+"""The run's training stream: corpus blocks in seeded order with fictional knowledge injected
+(kentropy.training.streams)."""
 
-import os
+from kentropy.pipeline.compute_job import snakemake
 
-from kentropy.offline import hf_env
+import numpy as np
+from transformers import AutoTokenizer
 
-os.environ.update(hf_env())  # before any HF import: compute nodes read the prefetched cache only
+from kentropy.core.io import atomic_file, reading, write_table
+from kentropy.core.logs import log_to
+from kentropy.sources.fictional_knowledge import load_records
+from kentropy.training.streams import injection_schedule, write_stream
 
-import numpy as np  # noqa: E402
-from transformers import AutoTokenizer  # noqa: E402
-
-from kentropy.io import atomic_file, reading, write_table  # noqa: E402
-from kentropy.knowledge import load_records  # noqa: E402
-from kentropy.logs import log_to  # noqa: E402
-from kentropy.streams import injection_schedule, write_stream  # noqa: E402
-
-run = snakemake.params.run  # kentropy.layout.Run.stream()
+run = snakemake.params.run  # kentropy.core.plan.Run.stream_param()
 with log_to(snakemake.log[0]) as log:
     tokenizer = AutoTokenizer.from_pretrained(snakemake.input.tokenizer)
     with reading(snakemake.input.blocks, snakemake.params.producers):

@@ -1,8 +1,8 @@
 """Train the tiny model's byte-level BPE tokenizer on the pretraining corpus."""
 
-from kentropy.io import table_reader
-from kentropy.logs import log_to
-from kentropy.pretrain import train_tokenizer
+from kentropy.core.io import table_reader
+from kentropy.core.logs import log_to
+from kentropy.training.pretrain import train_tokenizer
 
 read_input = table_reader(snakemake.params.producers)  # an unreadable input names its rule
 

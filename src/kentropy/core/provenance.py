@@ -1,0 +1,151 @@
+"""What made a result: digests of the library code a job runs, the version every table records, and the
+fingerprint of a user's own (``source: local``) checkpoint.
+
+A job's code digest is a rule param, so Snakemake reruns exactly the jobs whose code changed (see
+docs/design.md, "What reruns a job"). It covers the ``kentropy`` modules the job's script imports,
+followed transitively (imports inside functions and ``-m kentropy.<module>`` command lines included),
+and hashes each module's syntax tree without docstrings: comments, docstrings and formatting rerun nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import re
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .hashing import sha256
+from .layout import WEIGHT_SUFFIXES
+
+PACKAGE = Path(__file__).resolve().parents[1]  # src/kentropy
+# A module run as a program: the argument after ``-m`` (kentropy.pipeline.launch), or a whole ``-m kentropy.<module>``.
+_MODULE_STRING = re.compile(r"(?:-m )?kentropy\.([\w.]+)")
+
+
+def library_version() -> str:
+    try:
+        return version("kentropy")
+    except PackageNotFoundError:  # a source tree on sys.path, not installed
+        return "unknown"
+
+
+def module_file(name: str, package: Path) -> Path | None:
+    """The file of module ``name`` (dotted, relative to kentropy: ``entropy``, ``meters.sparsity``, ``meters``
+    for a subpackage's ``__init__``), or None when there is no such module."""
+    base = package.joinpath(*name.split("."))
+    return next((f for f in (base.with_suffix(".py"), base / "__init__.py") if f.is_file()), None)
+
+
+@cache
+def _import_statements(source: str) -> tuple[tuple[int, str, tuple[str, ...]], ...]:
+    """(level, module, imported names) of every import in ``source``, inside functions too, and
+    ``-m kentropy.<module>`` in a string as an absolute import."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            found.append((node.level, node.module or "", tuple(alias.name for alias in node.names)))
+        elif isinstance(node, ast.Import):
+            found += [(0, alias.name, ()) for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if match := _MODULE_STRING.fullmatch(node.value):
+                found.append((0, f"kentropy.{match[1]}", ()))
+    return tuple(found)
+
+
+def imported_modules(path: Path, package: Path, name: str | None) -> set[str]:
+    """Dotted names of the kentropy modules a file imports or runs, with every package above them (importing
+    ``kentropy.measurement.meters.kernels`` runs ``meters/__init__.py``). ``name``: the file's own module name, for its
+    relative imports (None for a script outside the package)."""
+    here = [] if name is None else name.split(".")[: None if path.name == "__init__.py" else -1]
+    found = set()
+    for level, module, names in _import_statements(path.read_text()):
+        if level == 0:
+            if module.split(".")[0] != "kentropy":
+                continue
+            base = module.split(".")[1:]
+        elif name is None:
+            continue
+        else:
+            base = here[: len(here) - level + 1] + (module.split(".") if module else [])
+        for target in (base, *(base + [n] for n in names)):  # ``from .pkg import module`` imports a module
+            for depth in range(1, len(target) + 1):
+                dotted = ".".join(target[:depth])
+                if module_file(dotted, package):
+                    found.add(dotted)
+    return found
+
+
+def _normalised(path: Path) -> str:
+    """The module's syntax tree without docstrings: what changes behaviour."""
+    return _normalised_source(path.read_text())
+
+
+@cache
+def _normalised_source(source: str) -> str:  # cached by content: a DAG build digests ~20 scripts
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def modules_used(script: str | Path, package: Path = PACKAGE) -> list[str]:
+    """The modules of ``package`` (kentropy, subpackages included) that ``script`` runs, followed
+    transitively, as sorted dotted names."""
+    todo, seen = imported_modules(Path(script), package, None), set()
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        todo |= imported_modules(module_file(name, package), package, name) - seen
+    return sorted(seen)
+
+
+def _digest(named_files) -> str:
+    digest = hashlib.sha256()
+    for name, path in named_files:
+        digest.update(f"{name}\0{_normalised(path)}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def code_digest(script: str | Path, package: Path = PACKAGE) -> str:
+    """sha256 (16 hex digits) of the library code ``script`` runs, ignoring docstrings, comments and layout."""
+    return _digest((name, module_file(name, package)) for name in modules_used(script, package))
+
+
+@cache
+def library_digest() -> str:
+    """The code digest of the whole library (every module of every subpackage), once per process."""
+    return _digest((str(p.relative_to(PACKAGE)), p) for p in sorted(PACKAGE.rglob("*.py")))
+
+
+def table_metadata() -> dict[bytes, bytes]:
+    """Parquet key-value metadata every table carries: the library version and its code digest."""
+    return {b"kentropy_version": library_version().encode(), b"kentropy_code": library_digest().encode()}
+
+
+def local_checkpoint_fingerprint(folder: str | Path, cache_file: str | Path) -> dict[str, str]:
+    """{file: "size:sha256"} of a checkpoint folder's weight files and config, so a checkpoint changed in
+    place is noticed. Hashes are cached in ``cache_file`` by (path, size, mtime): a DAG build hashes a
+    file only when it changed."""
+    cache_path = Path(cache_file)
+    known = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    fingerprint, changed = {}, False
+    for f in sorted(Path(folder).iterdir()):
+        if not (f.name.endswith(WEIGHT_SUFFIXES) or f.name == "config.json"):
+            continue
+        stat = f.stat()
+        key = f"{f.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        if key not in known:
+            known[key], changed = sha256(f), True
+        fingerprint[f.name] = f"{stat.st_size}:{known[key]}"
+    if changed:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(known, sort_keys=True))
+        tmp.replace(cache_path)
+    return fingerprint

@@ -1,0 +1,64 @@
+"""The warm start's hooks into Snakemake (workflow/rules/warm.smk): one kentropy.pipeline.warm server per
+Snakemake run, and the script command that asks it for a job. Snakemake's private API is used in two places,
+``PythonScript._execute_cmd`` and ``workflow._localrules``: tests/test_warm.py fails when either changes."""
+
+from __future__ import annotations
+
+from snakemake.logging import logger
+from snakemake.script import PythonScript
+
+_run_script = PythonScript._execute_cmd
+
+
+class WarmStart:
+    """This run's warm server (none until ``start``), and what decides that a script job asks it."""
+
+    current: WarmStart | None = None  #: the run whose jobs the patched script command serves
+
+    def __init__(self, workflow):
+        self.workflow = workflow
+        self.server = None
+        WarmStart.current = self
+        PythonScript._execute_cmd = _script_command
+
+    def start(self, enabled: bool, env: dict, log: str, preload=None) -> None:
+        """Start the server (``env``: the variables every compute job sets before its imports; output to
+        ``log``), unless disabled, a dry run, a cluster executor (its jobs start on other machines), a
+        subordinate Snakemake, or a machine with a GPU (a process that has initialised CUDA cannot fork)."""
+        from .warm import Server, gpu_present
+
+        workflow = self.workflow
+        if not (enabled and workflow.local_exec and workflow.is_main_process) or workflow.dryrun:
+            return
+        if gpu_present():
+            logger.info("warm start: off (a GPU is present; jobs start cold)")
+            return
+        self.server = Server(env, log, preload=preload)
+
+    def stop(self) -> None:
+        """Stop the server: it stops any job still running and removes its socket."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def warm(self, script: PythonScript) -> bool:
+        """Whether ``script``'s job asks the server: one is running, and the job is a compute job outside
+        any conda or container environment and outside the localrules (downloads: they go online)."""
+        return (
+            self.server is not None
+            and script.rulename not in self.workflow._localrules
+            and script.conda_env is None
+            and script.container_img is None
+        )
+
+
+def _script_command(self, cmd, **kwargs):
+    """Snakemake starts a Python script with the command ``{py_exec} {fname:q}``, the interpreter unquoted, so
+    an interpreter path with a space (a checkout at ``~/my project/.venv``) breaks every script job
+    (snakemake/snakemake#2645, open). Quote it; once Snakemake quotes it itself, the command differs and this
+    passes it through. A job that ``WarmStart.warm`` admits asks this run's server for the run (``python -m
+    kentropy.pipeline.warm --socket PATH script``): the same interpreter and script."""
+    if cmd == "{py_exec} {fname:q}":
+        run = WarmStart.current
+        cmd = run.server.command() if run is not None and run.warm(self) else "{py_exec:q} {fname:q}"
+    return _run_script(self, cmd, **kwargs)
