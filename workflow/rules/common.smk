@@ -290,7 +290,7 @@ def variant_checkpoint(wildcards):
 
 
 def continued_steps():
-    """(trajectory, step) pairs of the checkpoints that continue training (kentropy.plan.continued_steps)."""
+    """(trajectory, step) pairs of the checkpoints that continue training (kentropy.core.plan.continued_steps)."""
     return [(t, s) for t, spec in TRAJECTORIES.items() for s in plan_continued_steps(config, spec.model)]
 
 

@@ -59,8 +59,8 @@ if "lab" in config:
             rules.lab_tables.output,
             group_figures("lab_figures"),
 
-    # The continual contrast (docs/lab.md): the two models that continue training (`python -m kentropy.lab
-    # --contrast-from`), the decaying one told apart by the lab's verdicts.
+    # The continual contrast (docs/lab.md): the two models that continue training (`python -m
+    # kentropy.analysis.lab_design --contrast-from`), the decaying one told apart by the lab's verdicts.
     CONTRAST = sorted(m for m, spec in config["models"].items() if spec.get("continual_steps"))
     if len(CONTRAST) == 2:
 
