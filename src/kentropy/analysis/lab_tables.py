@@ -277,8 +277,8 @@ def contrast_markdown(table: pd.DataFrame, cpu: str) -> str:
 
 
 def pretraining_seconds(benchmarks: dict[str, list[str]], cells: pd.DataFrame) -> dict[str, float]:
-    """Each cell's pretraining cost for the default criterion (kentropy.analysis.lab_design.default_cell): the mean over its
-    trajectories of their ``pretrain_tiny`` job-seconds (Snakemake's benchmark files, ``s`` column; every
+    """Each cell's pretraining cost for the default criterion (kentropy.analysis.lab_design.default_cell): the mean
+    over its trajectories of their ``pretrain_tiny`` job-seconds (Snakemake's benchmark files, ``s`` column; every
     segment of the trajectory), times ``lab.DEFAULT_TRAJECTORIES``. ``benchmarks``: trajectory → its files."""
     from ..core.layout import parse_trajectory_name
 
