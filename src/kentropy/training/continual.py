@@ -33,6 +33,7 @@ from ..core.plan import ReleasedEvaluator, Run
 from ..core.vocabulary import PROBE_COLUMNS
 from ..evaluation.probes import EncodedProbes, encode_probes, score_encoded
 from .monitor import Monitor, retention_events, step_events
+from .ranks import process_group_environment
 from .schedule import adamw, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -57,15 +58,18 @@ def deepspeed_config(run: Run, world_size: int, bf16: bool) -> dict:
     }
 
 
+def _free_port() -> int:
+    """A free local port, so that single-process jobs can share a node."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _init_distributed(backend: str) -> None:
-    """Single-process runs get the env a launcher would set (a free port, so jobs can share a node)."""
+    """Join the job's process group: its place from the launcher, Slurm, or alone (kentropy.training.ranks)."""
     import deepspeed
 
-    if "RANK" not in os.environ:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(process_group_environment(os.environ, _free_port))
     deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False)
 
 
