@@ -249,3 +249,24 @@ def test_downstream_batch_size_auto_and_monitor_defaults():
     config["downstream"]["batch_size"] = "big"
     with pytest.raises(ConfigError, match=r"^config: downstream.batch_size: 'big' does not match"):
         validate_config(config, SCHEMA)
+
+
+def test_training_across_nodes_splits_gpus_evenly_and_batches_by_the_world_size():
+    from kentropy.core.plan import Placement, training_placement
+
+    def placed(micro: int = 16, **tiny):
+        cfg = copy.deepcopy(default())
+        cfg["models"]["tiny"].update(tiny)
+        cfg["continual"]["micro_batch_size"] = micro
+        validate_config(cfg, SCHEMA)
+        return training_placement(cfg, "tiny")
+
+    assert placed(train_nodes=2, train_gpus=8, micro=2) == Placement(2, 4)  # 8 processes x 2 rows = 16
+    assert placed(train_nodes=2, train_gpus=8, micro=2).world_size == 8
+    assert placed(train_nodes=2, micro=8).world_size == 2  # on CPU: one process per node
+    assert placed() == Placement(1, 0) and placed().world_size == 1
+    with pytest.raises(ConfigError, match=r"models.tiny.train_gpus: 6 GPUs do not divide into train_nodes 4"):
+        placed(train_nodes=4, train_gpus=6)
+    with pytest.raises(ConfigError, match=r"batch_size: 16 is not a multiple of micro_batch_size 16 x 8 training "
+                                          r"processes \(models.tiny: "):  # fmt: skip
+        placed(train_nodes=2, train_gpus=8)

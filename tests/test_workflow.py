@@ -309,7 +309,7 @@ def test_paper_training_jobs_ask_for_gpus_and_launch_one_process_each(tmp_path):
         (
             "batch_size: 8, lr: 0.001, epochs: 1, steps_per_epoch: 10}\n    general",
             "batch_size: 6, lr: 0.001, epochs: 1, steps_per_epoch: 10}\n    general",
-            "config: continual.runs.baseline.batch_size: 6 is not a multiple of micro_batch_size 4 x 1 GPUs",
+            "config: continual.runs.baseline.batch_size: 6 is not a multiple of micro_batch_size 4 x 1 ",
         ),
         ("n_injections: 5", "n_injections: 11", "config: continual.n_injections: 11 is greater than the maximum of 10"),
         ("    general: {corpus: general,", "    ..: {corpus: general,", "config: continual.runs: '..' is not a name: "),

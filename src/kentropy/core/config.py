@@ -18,7 +18,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from .errors import KentropyError
 from .layout import NAME_PATTERN, PatternError, parse_run_name, parse_trajectory_name, step_path
-from .plan import ResuscitationGrid, Run, continued_steps, pretrain_recipe
+from .plan import ResuscitationGrid, Run, continued_steps, pretrain_recipe, training_placement
 
 #: The schema of a config, in the checkout (the workflow passes its own copy's path).
 SCHEMA = Path(__file__).resolve().parents[3] / "config/schema.yaml"
@@ -307,7 +307,14 @@ def _check_continual(config: dict) -> None:
                     f"config: continual.runs.{name}.batch_size: {run['batch_size']} rows cannot hold the "
                     f"{rows} paragraphs of one injection (world.n_paraphrase + world.n_once / continual.n_injections)"
                 )
-    train_gpus = {max(1, m.get("train_gpus", m["gpus"])) for m in config["models"].values()}
+    for model, spec in config["models"].items():
+        nodes, gpus = spec.get("train_nodes", 1), spec.get("train_gpus", spec["gpus"])
+        if gpus % nodes:
+            raise ConfigError(
+                f"config: models.{model}.train_gpus: {gpus} GPUs do not divide into train_nodes {nodes} "
+                f"(each node runs the same number of processes)"
+            )
+    worlds = {training_placement(config, m).world_size: m for m in sorted(config["models"], reverse=True)}
     for name, run in cont["runs"].items():
         key = f"config: continual.runs.{name}"
         if parse_run_name(name, config["seed"])[0] != name:
@@ -322,10 +329,11 @@ def _check_continual(config: dict) -> None:
                 f"{stream.batch_size} x continual.seq_len {stream.seq_len} = {typed.tokens:.3g} tokens, past the "
                 f"{MAX_STREAM_TOKENS:.3g} a training stream may hold ({4 * MAX_STREAM_TOKENS // 2**40} TiB)"
             )
-        for gpus in sorted(train_gpus):
-            if stream.batch_size % (micro * gpus):
+        for world, model in sorted(worlds.items()):
+            if stream.batch_size % (micro * world):
                 raise ConfigError(
-                    f"{key}.batch_size: {stream.batch_size} is not a multiple of micro_batch_size {micro} x {gpus} GPUs"
+                    f"{key}.batch_size: {stream.batch_size} is not a multiple of micro_batch_size {micro} x "
+                    f"{world} training processes (models.{model}: train_nodes x train_gpus per node, or 1 on CPU)"
                 )
         if stream.inject_interval < 1 or stream.n_injections * stream.inject_interval > typed.total_steps:
             raise ConfigError(

@@ -184,6 +184,31 @@ class Parallelism(Spec):
     zero_stage: int  #: DeepSpeed ZeRO stage (0-3; 3 also shards the weights)
 
 
+@dataclass(frozen=True)
+class Placement(Spec):
+    """Where a model's continual-training job runs its processes (schema ``models.<m>.train_nodes`` and
+    ``train_gpus``): one process per GPU across ``nodes`` nodes, or one per node on CPU."""
+
+    nodes: int
+    gpus_per_node: int  #: 0: CPU
+
+    @property
+    def processes_per_node(self) -> int:
+        return max(1, self.gpus_per_node)
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.processes_per_node
+
+
+def training_placement(config: dict, model: str) -> Placement:
+    """A model's training placement: ``train_nodes`` (default 1) nodes sharing ``train_gpus`` (default: the
+    model's ``gpus``) GPUs evenly (the config check refuses an uneven split)."""
+    spec = config["models"][model]
+    nodes = spec.get("train_nodes", 1)
+    return Placement(nodes, spec.get("train_gpus", spec["gpus"]) // nodes)
+
+
 def micro_batch_size(config: dict, run: str) -> int:
     """A run's rows per forward pass: its own ``micro_batch_size``, else ``continual.micro_batch_size``."""
     return config["continual"]["runs"][run].get("micro_batch_size", config["continual"]["micro_batch_size"])

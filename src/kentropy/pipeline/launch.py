@@ -1,4 +1,5 @@
-"""How a training job starts its processes: one per GPU inside one job, one on CPU.
+"""How a training job is placed and starts its processes: one per GPU inside one job, one on CPU; across
+nodes, one Slurm task per process.
 
 Kept free of heavy imports: the workflow imports it when the DAG is built.
 """
@@ -6,6 +7,8 @@ Kept free of heavy imports: the workflow imports it when the DAG is built.
 from __future__ import annotations
 
 import sys
+
+from ..core.plan import Placement
 
 
 def launch_command(n_gpus: int, python: str = sys.executable) -> list[str]:
@@ -18,3 +21,36 @@ def launch_command(n_gpus: int, python: str = sys.executable) -> list[str]:
         return [python, "-m", "kentropy.pipeline.continual_job"]
     ranks = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n_gpus)]
     return [python, *ranks, "-m", "kentropy.pipeline.continual_job"]
+
+
+def training_resources(placement: Placement, cpus_per_gpu: int, mem_mb_per_gpu: int, mem_mb: int) -> dict:
+    """The Slurm resources of a continual-training job placed by ``placement``, in the terms of
+    snakemake-executor-plugin-slurm (the version ``pyproject.toml`` pins; ``tests/test_launch.py`` runs its own
+    ``sbatch`` builder on them). One node: ``gpu`` (its ``--gpus``), ``cpus_per_gpu`` and ``mem_mb`` per job, the
+    step started as one task (the plugin's ``srun -n1``) that starts one process per GPU itself. Several nodes:
+    ``nodes``, the tasks per node (one per GPU, one on CPU), GPUs per node as ``gres`` and memory per node
+    (Slurm's ``--mem`` is per node), and ``mpi`` so that the plugin runs the job's command once in the
+    allocation, where the training script starts its processes with ``srun`` (``srun_command``)."""
+    gpus = placement.gpus_per_node
+    per_node_memory = mem_mb_per_gpu * gpus if gpus else mem_mb
+    if placement.nodes == 1:
+        return {"gpu": gpus, "cpus_per_gpu": cpus_per_gpu, "mem_mb": per_node_memory}
+    resources = {"nodes": placement.nodes, "mpi": "srun", "mem_mb": per_node_memory}
+    if gpus > 1:
+        resources["tasks_per_node"] = gpus  # no ``tasks``: on a GPU job the plugin reads it as tasks per GPU
+    else:  # the plugin's MPI check wants tasks_per_node > 1: the total, one task per node
+        resources["tasks"] = placement.nodes
+        if gpus:
+            resources["tasks_per_gpu"] = 1  # else the plugin would take ``tasks`` for tasks per GPU
+    if gpus:
+        resources.update(gres=f"gpu:{gpus}", cpus_per_gpu=cpus_per_gpu)
+    return resources
+
+
+def srun_command(placement: Placement, python: str = sys.executable) -> list[str]:
+    """Start ``kentropy.pipeline.continual_job`` as one task per process across the allocation; each takes its
+    rank from Slurm's task variables (kentropy.training.ranks)."""
+    per_node = placement.processes_per_node
+    return ["srun", f"--nodes={placement.nodes}", f"--ntasks={placement.world_size}",
+            f"--ntasks-per-node={per_node}", "--kill-on-bad-exit=1", python, "-m",
+            "kentropy.pipeline.continual_job"]  # fmt: skip
