@@ -75,3 +75,10 @@ def test_srun_starts_one_task_per_process_across_the_nodes():
     ]  # fmt: skip
     assert srun_command(Placement(2, 0))[1:4] == ["--nodes=2", "--ntasks=2", "--ntasks-per-node=1"]
     assert srun_command(Placement(2, 0))[5] == sys.executable
+
+
+def test_the_rule_names_every_resource_a_placement_sets():
+    from kentropy.pipeline.launch import TRAINING_RESOURCES
+
+    for placement in (Placement(1, 0), Placement(1, 8), Placement(2, 4), Placement(3, 1), Placement(2, 0)):
+        assert set(training_resources(placement, 8, 64000, 8000)) <= set(TRAINING_RESOURCES)

@@ -10,11 +10,12 @@ from kentropy.core.config import canonical
 from kentropy.core.errors import KentropyError
 from kentropy.core.integrity import SOURCE, CheckpointError
 from kentropy.core.layout import VARIANT_REGEX, WORLD_FILES, Layout, model_keys
-from kentropy.core.plan import Plan
+from kentropy.core.plan import Plan, training_placement
 from kentropy.core.plan import continued_steps as plan_continued_steps
 from kentropy.core.provenance import code_digest, local_checkpoint_fingerprint
 from kentropy.measurement.meters import METRICS
 from kentropy.pipeline.config_check import check_config
+from kentropy.pipeline.launch import TRAINING_RESOURCES, training_resources
 from kentropy.report.figure_registry import FIGURES, GROUPS, drawn
 from kentropy.sources.fictional_knowledge import SPLITS
 from kentropy.sources.manifests import duplicate_steps
@@ -172,9 +173,21 @@ def model_gpus(wildcards):
 
 
 def train_gpus(wildcards):
-    """GPUs of a continual-training job: ``train_gpus``, else the model's ``gpus``."""
+    """GPUs of a continual-training job in all: ``train_gpus``, else the model's ``gpus``."""
     spec = MODELS[wildcards.model]
     return spec.get("train_gpus", spec["gpus"])
+
+
+def training_resource(key):
+    """One Slurm resource of a continual-training job (kentropy.pipeline.launch.training_resources), from its
+    model's placement; None (Snakemake then leaves the resource out) where the placement has none."""
+
+    def value(wildcards):
+        placement = training_placement(config, TRAJECTORIES[wildcards.model].model)
+        resources = training_resources(placement, CLUSTER["cpus_per_gpu"], CLUSTER["mem_mb_per_gpu"], CLUSTER["mem_mb"])
+        return resources.get(key)
+
+    return value
 
 
 def job_memory(gpus):

@@ -102,9 +102,9 @@ rule continual_train:
         ENV
     threads: JOB_THREADS
     resources:
-        gpu=train_gpus,
-        cpus_per_gpu=CLUSTER["cpus_per_gpu"],
-        mem_mb=job_memory(train_gpus),
+        # one node: gpu, cpus_per_gpu, mem_mb as every GPU job; several: nodes, tasks and GPUs per node, memory
+        # per node and `mpi` (the job's command runs once in the allocation and starts its tasks with srun)
+        **{k: training_resource(k) for k in TRAINING_RESOURCES},
         runtime=train_runtime,
     params:
         code=code("continual_train.py"),

@@ -1,10 +1,12 @@
 """Train one checkpoint on one run's stream with DeepSpeed, then evaluate the trained model (the evaluate rule's
 code) in the same job (kentropy.pipeline.continual_job). One process (CPU or one GPU): the job runs in this
 interpreter, its typed settings handed over as they are, so the libraries are imported once (and a warm-started
-job, kentropy.pipeline.warm, imports nothing); several GPUs: one process per GPU (kentropy.pipeline.launch), the
-job crossing the command line once as JSON. The interpreter, GPU count, threads, batch sizes of probes and
-benchmarks, ``continual.compile`` and the live logs (``monitor``) are not params: they change speed (and
-rounding), not the result, so changing them reruns nothing."""
+job, kentropy.pipeline.warm, imports nothing); several GPUs on one node: one process per GPU
+(``torch.distributed.run``); several nodes (``models.<m>.train_nodes``): one Slurm task per process across the
+allocation (``srun``, kentropy.pipeline.launch), each taking its rank from Slurm. Either way the job crosses the
+command line once, as JSON. The interpreter, placement, threads, batch sizes of probes and benchmarks,
+``continual.compile`` and the live logs (``monitor``) are not params: they change speed (and rounding), not the
+result, so changing them reruns nothing."""
 
 from kentropy.pipeline.compute_job import snakemake
 
@@ -12,12 +14,12 @@ import shlex
 import subprocess
 import sys
 
-from kentropy.core.layout import Layout
+from kentropy.core.layout import Layout, parse_trajectory_name
 from kentropy.core.logs import log_to
-from kentropy.core.plan import Run, Speed
+from kentropy.core.plan import Run, Speed, training_placement
 from kentropy.evaluation.model_state import Evaluation
 from kentropy.pipeline.continual_job import TrainingJob, run_job
-from kentropy.pipeline.launch import launch_command
+from kentropy.pipeline.launch import launch_command, srun_command
 from kentropy.training.monitor import Monitor
 
 out, wc = snakemake.output, snakemake.wildcards
@@ -40,15 +42,22 @@ job = TrainingJob(
         f"{wc.model}/step{wc.step}/{wc.variant}/{wc.run}",
     ),  # fmt: skip
 )
-if gpus <= 1:
+model, _ = parse_trajectory_name(wc.model, snakemake.config["seed"])
+placement = training_placement(snakemake.config, model)  # where it runs: speed (and rounding), not a result
+if placement.nodes > 1:  # an MPI-style job: this command runs once in the allocation, srun starts the tasks
+    launch = [*srun_command(placement, python=sys.executable), "--job", job.to_json()]
+elif gpus > 1:
+    launch = [*launch_command(gpus, python=sys.executable), "--job", job.to_json()]
+else:
+    launch = None
+if launch is None:
     with log_to(snakemake.log[0]) as log:
         log.info("continual training %s/step%s/%s/%s", wc.model, wc.step, wc.variant, wc.run)
         run_job(job)
 else:
-    argv = [*launch_command(gpus, python=sys.executable), "--job", job.to_json()]
     with open(snakemake.log[0], "w") as log:
-        log.write(shlex.join(argv) + "\n")
+        log.write(shlex.join(launch) + "\n")
         log.flush()
-        done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
+        done = subprocess.run(launch, stdout=log, stderr=subprocess.STDOUT, check=False)
     if done.returncode:
         sys.exit(f"continual_train failed (exit {done.returncode}); the traceback is in {snakemake.log[0]}")

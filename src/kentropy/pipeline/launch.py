@@ -23,6 +23,11 @@ def launch_command(n_gpus: int, python: str = sys.executable) -> list[str]:
     return [python, *ranks, "-m", "kentropy.pipeline.continual_job"]
 
 
+#: Every resource ``training_resources`` may set: the training rule names each, a placement fills some.
+TRAINING_RESOURCES = ("gpu", "cpus_per_gpu", "mem_mb", "nodes", "mpi", "tasks", "tasks_per_node", "tasks_per_gpu",
+                      "gres")  # fmt: skip
+
+
 def training_resources(placement: Placement, cpus_per_gpu: int, mem_mb_per_gpu: int, mem_mb: int) -> dict:
     """The Slurm resources of a continual-training job placed by ``placement``, in the terms of
     snakemake-executor-plugin-slurm (the version ``pyproject.toml`` pins; ``tests/test_launch.py`` runs its own

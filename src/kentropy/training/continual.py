@@ -237,18 +237,21 @@ def train(
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     # Tokenised once: the same probes are scored after every one of retention.steps.
     encoded = encode_probes(tokenizer, retention.probes, retention.max_length) if retention is not None else None
-    fingerprint = run_fingerprint(model_dir, stream_path, run, retention)
-    stale = _stale_reason(work_dir, fingerprint)
+    # One decision, rank 0's, told to every rank: ranks on several nodes may see a shared folder differently.
+    resume = [False]
     if rank == 0:
+        fingerprint = run_fingerprint(model_dir, stream_path, run, retention)
+        stale = _stale_reason(work_dir, fingerprint)
         if stale:
             log.warning("not resuming from %s: %s; starting fresh", work_dir, stale)
             shutil.rmtree(work_dir)
+        resume[0] = (Path(work_dir) / "latest").is_file()
         # Written before any checkpoint, so a state that exists always has its fingerprint beside it.
         with atomic_file(Path(work_dir) / FINGERPRINT) as tmp:
             tmp.write_text(json.dumps(fingerprint, sort_keys=True))
-    dist.barrier()
+    dist.broadcast_object_list(resume, src=0)
     start, logs = 0, {"losses": [], "retention": []}
-    if (Path(work_dir) / "latest").is_file():
+    if resume[0]:
         _, client = engine.load_checkpoint(work_dir)
         start, logs = client["step"], client["logs"]
         log.info("resumed from %s at step %d", work_dir, start)
