@@ -178,18 +178,20 @@ def test_checkpoint_outcomes_are_correlated_across_steps():
 
 
 def test_config_checks_the_facts_section(tmp_path):
-    from kentropy.core.config import SCHEMA, ConfigError, load_config, validate_config
+    """At DAG build (kentropy.pipeline.config_check): validation, then the facts file's own check."""
+    from kentropy.core.config import SCHEMA, ConfigError, load_config
+    from kentropy.pipeline.config_check import check_config
 
     config = load_config(SCHEMA.parent / "config.yaml")
     assert config["facts"]["size"] == "log2" and config["facts"]["specialization"]["k"] == [1, 8, 64]
     config["facts"] = {"source": "file", "path": str(tmp_path / "none.jsonl")}
     with pytest.raises(ConfigError, match=r"config: facts.path: no file .*none.jsonl"):
-        validate_config(config, SCHEMA)
+        check_config(config, SCHEMA)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"subject": "a", "relation": "r", "object": "o"}\n')
     config["facts"] = {"source": "file", "path": str(bad)}
     with pytest.raises(ConfigError, match=r"config: facts.path: .*bad.jsonl: no column templates"):
-        validate_config(config, SCHEMA)
+        check_config(config, SCHEMA)
     config["facts"] = {"source": "file"}
     with pytest.raises(ConfigError, match="facts: 'path' is a required property"):
-        validate_config(config, SCHEMA)
+        check_config(config, SCHEMA)
