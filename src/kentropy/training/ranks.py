@@ -10,7 +10,6 @@ the others' outputs: it is refused.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 
 from ..core.errors import KentropyError
@@ -28,12 +27,19 @@ class RankError(KentropyError):
 
 def first_host(nodelist: str) -> str:
     """The first host of a Slurm node list (``SLURM_STEP_NODELIST``): ``gpu[003-004,9],cpu1`` -> ``gpu003``."""
-    match = re.match(r"([^,\[]*)(?:\[([^\]]+)\])?([^,]*)", nodelist.strip())
-    if not match or not (match.group(1) or match.group(2)):
-        raise RankError(f"cannot read the first host of the Slurm node list {nodelist!r}")
-    prefix, ranges, suffix = match.groups()
-    first = ranges.split(",")[0].split("-")[0] if ranges else ""
-    return f"{prefix}{first}{suffix}"
+    head, depth = nodelist.strip(), 0
+    for i, char in enumerate(head):  # the first entry: up to a comma outside brackets
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            head = head[:i]
+            break
+    if "[" not in head:
+        if not head:
+            raise RankError(f"cannot read the first host of the Slurm node list {nodelist!r}")
+        return head
+    prefix, rest = head.split("[", 1)
+    ranges, _, suffix = rest.partition("]")
+    return prefix + ranges.split(",")[0].split("-")[0] + suffix
 
 
 def process_group_environment(env: Mapping[str, str], free_port: Callable[[], int]) -> dict[str, str]:
