@@ -15,7 +15,7 @@ from kentropy.core.plan import continued_steps as plan_continued_steps
 from kentropy.core.provenance import code_digest, local_checkpoint_fingerprint
 from kentropy.measurement.meters import METRICS
 from kentropy.pipeline.config_check import check_config
-from kentropy.pipeline.launch import TRAINING_RESOURCES, training_resources
+from kentropy.pipeline.launch import TRAINING_RESOURCES, node_memory, training_resources
 from kentropy.report.figure_registry import FIGURES, GROUPS, drawn
 from kentropy.sources.fictional_knowledge import SPLITS
 from kentropy.sources.manifests import duplicate_steps
@@ -194,8 +194,7 @@ def job_memory(gpus):
     """mem_mb of a job whose GPU count is ``gpus(wildcards)``: per GPU on GPU jobs, else the CPU default."""
 
     def mem_mb(wildcards):
-        n = gpus(wildcards)
-        return CLUSTER["mem_mb_per_gpu"] * n if n else CLUSTER["mem_mb"]
+        return node_memory(gpus(wildcards), CLUSTER["mem_mb_per_gpu"], CLUSTER["mem_mb"])
 
     return mem_mb
 

@@ -415,12 +415,16 @@ class PretrainData(Spec):
     batch_size: int  #: blocks per step
 
     @classmethod
+    def from_recipe(cls, recipe: dict) -> PretrainData:
+        """From a ``pretrain`` section's keys (a model's recipe holds the experiment's, ``RECIPE_KEYS``)."""
+        return cls(recipe["tokenizer_vocab_size"], recipe["seq_len"], recipe["batch_size"])
+
+    @classmethod
     def from_config(cls, config: dict) -> PretrainData | None:
         """The experiment's, or None where no model is pretrained here (the section may then be absent)."""
         if not any(m["source"] == "pretrain" for m in config["models"].values()):
             return None
-        section = config["pretrain"]
-        return cls(section["tokenizer_vocab_size"], section["seq_len"], section["batch_size"])
+        return cls.from_recipe(config["pretrain"])
 
 
 @dataclass(frozen=True)
@@ -444,7 +448,7 @@ class Pretraining(Spec):
         """From a ``pretrain`` section's keys (``pretrain_recipe``; the lab's designed cells build theirs)."""
         shape = ("hidden_size", "intermediate_size", "num_layers", "num_heads", "activation")
         return cls(
-            data=PretrainData(recipe["tokenizer_vocab_size"], recipe["seq_len"], recipe["batch_size"]),
+            data=PretrainData.from_recipe(recipe),
             **{k: recipe[k] for k in shape},
             optimizer=Optimizer(recipe["lr"], recipe["weight_decay"], PRETRAIN_GRAD_CLIP),
             schedule=Schedule(recipe["total_steps"], recipe["warmup_fraction"], recipe["alpha_f"]),

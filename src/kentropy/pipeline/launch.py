@@ -28,6 +28,11 @@ TRAINING_RESOURCES = ("gpu", "cpus_per_gpu", "mem_mb", "nodes", "mpi", "tasks", 
                       "gres")  # fmt: skip
 
 
+def node_memory(gpus: int, mem_mb_per_gpu: int, mem_mb: int) -> int:
+    """mem_mb of a node running ``gpus`` GPUs' processes: per GPU on GPU jobs, else the CPU default."""
+    return mem_mb_per_gpu * gpus if gpus else mem_mb
+
+
 def training_resources(placement: Placement, cpus_per_gpu: int, mem_mb_per_gpu: int, mem_mb: int) -> dict:
     """The Slurm resources of a continual-training job placed by ``placement``, in the terms of
     snakemake-executor-plugin-slurm (the version ``pyproject.toml`` pins; ``tests/test_launch.py`` runs its own
@@ -37,7 +42,7 @@ def training_resources(placement: Placement, cpus_per_gpu: int, mem_mb_per_gpu: 
     (Slurm's ``--mem`` is per node), and ``mpi`` so that the plugin runs the job's command once in the
     allocation, where the training script starts its processes with ``srun`` (``srun_command``)."""
     gpus = placement.gpus_per_node
-    per_node_memory = mem_mb_per_gpu * gpus if gpus else mem_mb
+    per_node_memory = node_memory(gpus, mem_mb_per_gpu, mem_mb)
     if placement.nodes == 1:
         return {"gpu": gpus, "cpus_per_gpu": cpus_per_gpu, "mem_mb": per_node_memory}
     resources = {"nodes": placement.nodes, "mpi": "srun", "mem_mb": per_node_memory}
