@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# A one-node Slurm cluster on this (Debian, root, no systemd, no cgroups) machine, for CI.
+# A two-node Slurm cluster on this one (Debian, root, no systemd, no cgroups) machine, for CI: one slurmctld and
+# two slurmd, started as `slurmd -N n1` and `slurmd -N n2`, each node with its own loopback address and port,
+# so that multi-node jobs (tests/test_slurm.py: training across two nodes) run for real.
 #   bash .ci/slurm.sh start   install slurm-wlm + munge if missing, configure, start the daemons, smoke-test
 #   bash .ci/slurm.sh stop    stop exactly the daemons this script started (by their PID files), and remove
-#                             the packages and slurm.conf it installed, so the machine is left as found
+#                             the packages, slurm.conf and /etc/hosts lines it added, so the machine is left as found
 # Why remove them: with Slurm's clients installed but no controller, every `snakemake` start (each local job
 # too) waits 9 s in the Slurm executor plugin, which probes `scontrol show config` at import.
 # No slurmdbd: `sacct` fails on this cluster, so the Snakemake profile must use `squeue` for job status
@@ -11,10 +13,12 @@ set -euo pipefail
 
 STATE=/var/tmp/kentropy-slurm            # PID files, spool, logs: one folder to inspect or remove
 PIDS="$STATE/pids"
+NODES="n1 n2"                            # node n<i> listens on 127.0.0.<i>, port 1700<i>
+HOSTS_MARK="# kentropy-ci"               # the /etc/hosts lines start adds end with this
 
 stop() {
   # slurmd first (it reports to slurmctld), munged last (both Slurm daemons need it).
-  for name in slurmd slurmctld munged; do
+  for name in slurmd-n1 slurmd-n2 slurmctld munged; do
     file="$PIDS/$name.pid"
     [ -s "$file" ] || continue
     pid=$(cat "$file")
@@ -26,6 +30,9 @@ stop() {
     fi
     rm -f "$file"
   done
+  if grep -q "$HOSTS_MARK\$" /etc/hosts; then  # rewritten in place: /etc/hosts may be a bind mount
+    grep -v "$HOSTS_MARK\$" /etc/hosts > "$STATE/hosts" && cat "$STATE/hosts" > /etc/hosts
+  fi
   if [ -e "$STATE/installed" ]; then
     rm -f /etc/slurm/slurm.conf
     DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq --autoremove slurm-wlm slurm-client slurmctld slurmd \
@@ -42,7 +49,8 @@ start() {
     apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
     mkdir -p "$STATE" && touch "$STATE/installed"  # stop removes what start installed
   fi
-  mkdir -p "$PIDS" "$STATE/ctld" "$STATE/d" "$STATE/log" /run/munge /var/lib/munge /var/log/munge /etc/slurm
+  mkdir -p "$PIDS" "$STATE/ctld" "$STATE/d-n1" "$STATE/d-n2" "$STATE/log" /run/munge /var/lib/munge /var/log/munge \
+    /etc/slurm
 
   # munge: the Debian package makes a key; make one when it did not (no postinst in some images).
   [ -s /etc/munge/munge.key ] || head -c 1024 /dev/urandom > /etc/munge/munge.key
@@ -57,11 +65,14 @@ start() {
 
   host=$(hostname -s)
   getent hosts "$host" >/dev/null || echo "127.0.0.1 $host" >> /etc/hosts
-  # RealMemory above what slurmd detects would drain the node; leave 10% to the system.
+  # Node names resolve as a cluster's do: a training job meets on its first node by name (kentropy.training.ranks).
+  for i in 1 2; do getent hosts "n$i" >/dev/null || echo "127.0.0.$i n$i $HOSTS_MARK" >> /etc/hosts; done
+  # RealMemory above what slurmd detects would drain a node; the two share the machine: 45% each.
   detected=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
+  memory=$((detected * 45 / 100))
   chown slurm:slurm "$STATE/ctld" "$STATE/log"
   cat > /etc/slurm/slurm.conf <<CONF
-# Written by .ci/slurm.sh: one node, no accounting database, no cgroups.
+# Written by .ci/slurm.sh: two nodes on one machine, no accounting database, no cgroups.
 ClusterName=kentropy-ci
 SlurmctldHost=${host}
 SlurmUser=slurm
@@ -78,25 +89,28 @@ ReturnToService=2
 # Finished jobs must stay visible to squeue long enough for Snakemake's status checks.
 MinJobAge=600
 SlurmctldPidFile=${PIDS}/slurmctld.pid
-SlurmdPidFile=${PIDS}/slurmd.pid
+SlurmdPidFile=${PIDS}/slurmd-%n.pid
 StateSaveLocation=${STATE}/ctld
-SlurmdSpoolDir=${STATE}/d
+SlurmdSpoolDir=${STATE}/d-%n
 SlurmctldLogFile=${STATE}/log/slurmctld.log
-SlurmdLogFile=${STATE}/log/slurmd.log
+SlurmdLogFile=${STATE}/log/slurmd-%n.log
 KillWait=5
-NodeName=${host} NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$((detected * 9 / 10)) State=UNKNOWN
-PartitionName=ci Nodes=${host} Default=YES MaxTime=INFINITE State=UP
+# Each node offers every core (the machine's two are shared): a one-node job gets as many as before.
+NodeName=n1 NodeHostname=${host} NodeAddr=127.0.0.1 Port=17001 CPUs=$(nproc) RealMemory=${memory} State=UNKNOWN
+NodeName=n2 NodeHostname=${host} NodeAddr=127.0.0.2 Port=17002 CPUs=$(nproc) RealMemory=${memory} State=UNKNOWN
+PartitionName=ci Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP
 CONF
   running() { [ -s "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
   running slurmctld || /usr/sbin/slurmctld -c
-  running slurmd || /usr/sbin/slurmd
-  for _ in $(seq 60); do [ "$(sinfo -h -N -o %T 2>/dev/null)" = idle ] && break; sleep 0.5; done
-  if [ "$(sinfo -h -N -o %T)" != idle ]; then
-    sinfo -R; tail -n 20 "$STATE"/log/*.log; exit 1
+  for node in $NODES; do running "slurmd-$node" || /usr/sbin/slurmd -N "$node"; done
+  idle() { [ "$(sinfo -h -N -o %T 2>/dev/null | sort -u | tr '\n' ' ')" = "idle " ]; }
+  for _ in $(seq 60); do idle && break; sleep 0.5; done
+  if ! idle; then
+    sinfo -N; sinfo -R; tail -n 20 "$STATE"/log/*.log; exit 1
   fi
-  out=$(srun -t 1 echo smoke-ok)
-  [ "$out" = smoke-ok ] || { echo "srun smoke test failed: $out"; exit 1; }
-  echo "slurm up: partition ci, node $host, $(nproc) CPUs, $((detected * 9 / 10)) MB"
+  out=$(srun -N2 -n2 -t 1 bash -c 'echo "$SLURMD_NODENAME"' | sort | tr '\n' ' ')
+  [ "$out" = "n1 n2 " ] || { echo "srun smoke test across both nodes failed: $out"; exit 1; }
+  echo "slurm up: partition ci, nodes n1 n2 on $host, $(nproc) CPUs and ${memory} MB each"
 }
 
 case "${1:-}" in

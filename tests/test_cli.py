@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import tomllib
+import torch
 
 from kentropy.core.layout import Layout
 
-from .conftest import ROOT, save_word_tokenizer, tiny_model
+from .conftest import ROOT, save_word_tokenizer, snakemake, tiny_model
 
 L = Layout("e2e")
 KENTROPY = str(Path(sys.executable).parent / "kentropy")  # the console script pip installed
@@ -133,6 +134,56 @@ def test_kentropy_resuscitate_writes_the_dags_resuscitated_weights(e2e, tmp_path
     assert mine.keys() == dag.keys() and all((mine[k] == dag[k]).all() for k in mine)
 
 
+def test_kentropy_train_reproduces_the_rules_run_bit_for_bit(e2e, tmp_path):
+    """The training rule's run from a shell: the same settings from the same config, the same inputs from its
+    layout, the same code; every output equal to the DAG's, byte for byte where it is a table or a weight."""
+    from safetensors.torch import load_file
+
+    out, run = tmp_path / "run", ("tiny", 10, "original", "baseline")
+    config = str(ROOT / "tests/config/e2e.yaml")
+    stream = e2e / L.stream("tiny", "baseline", "tokens.npy")  # temporary: the DAG deleted it after training
+    try:
+        built = snakemake(e2e, L.stream("tiny", "baseline", "tokens.npy"), "--configfile", config, offline=True)
+        assert built.returncode == 0, built.stderr[-3000:]
+        args = ["--config", config, "--model", "tiny", "--step", "10", "--run-name", "baseline", "--out", str(out)]
+        kentropy(e2e, "train", *args)
+    finally:
+        stream.unlink(missing_ok=True)  # the DAG's folder as the other tests expect it
+    for name in ("loss.parquet", "retention.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(out / name), pd.read_parquet(e2e / L.training(*run, name)))
+    for kind in ("probes", "downstream"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(out / f"{kind}.parquet"), pd.read_parquet(e2e / L.evaluation(*run, kind))
+        )
+    ours, rules = (
+        load_file(out / "model/model.safetensors"),
+        load_file(e2e / L.training(*run, "model") / "model.safetensors"),
+    )
+    assert ours.keys() == rules.keys() and all(torch.equal(ours[k], rules[k]) for k in ours)
+    assert not (out / "work").exists()  # removed once the run is done
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "tiny", "--step", "10", "--out", "o"], "give --run-name (or the whole job as --job)"),
+        (["--model", "nope", "--step", "10", "--run-name", "baseline", "--out", "o"], "--model nope: not a trajectory"),
+        (["--model", "tiny", "--step", "10", "--run-name", "baseline", "--out", "o", "--set", "continual.seq_len=x"],
+         "continual.seq_len"),
+        (["--model", "tiny", "--step", "10", "--run-name", "baseline", "--out", "o", "--set", "seed.x=1"],
+         "seed is not a mapping: cannot set seed.x"),
+        (["--model", "tiny", "--step", "10", "--run-name", "baseline", "--out", "o"], "build it with `snakemake"),
+    ],
+)  # fmt: skip
+def test_kentropy_train_names_what_is_wrong_before_training(tmp_path, monkeypatch, args, message):
+    from kentropy.cli.commands import main
+
+    monkeypatch.chdir(tmp_path)  # no checkpoint here: the last case stops at its missing input
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--config", str(ROOT / "tests/config/e2e.yaml"), *args])
+    assert message in str(stop.value.code)  # sys.exit's message: printed, exit status 1
+
+
 def test_kentropy_manifests_lists_the_shipped_step_lists(tmp_path):
     proc = kentropy(tmp_path, "manifests", "list")
     assert "OLMo-1B: " in proc.stdout and "allenai/OLMo-1B-hf" in proc.stdout
@@ -231,9 +282,7 @@ def test_every_imported_package_is_declared():
         assert dists & declared, f"{package} (from {sorted(dists) or 'no installed distribution'}) is not declared"
 
 
-@pytest.mark.parametrize(
-    "module", ["kentropy.cli.downstream", "kentropy.sources.manifests", "kentropy.pipeline.continual_job"]
-)
+@pytest.mark.parametrize("module", ["kentropy.cli.downstream", "kentropy.sources.manifests", "kentropy.cli.train"])
 def test_python_m_keeps_working(module):
     proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "usage:" in proc.stdout

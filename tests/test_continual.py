@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
+from kentropy.cli.train import program
 from kentropy.core.plan import (
     Downstream,
     EvaluationSpec,
@@ -83,12 +84,12 @@ def test_deepspeed_config_accumulates_to_the_global_batch():
 
 def test_launch_command_runs_one_process_per_gpu():
     python = "/home/me/my project/.venv/bin/python"  # a space: one argument, never split
-    assert launch_command(0, python=python) == [python, "-m", "kentropy.pipeline.continual_job"]
-    assert launch_command(1, python=python) == [python, "-m", "kentropy.pipeline.continual_job"]
+    assert launch_command(0, program(python)) == [python, "-m", "kentropy.cli.train"]
+    assert launch_command(1, program(python)) == [python, "-m", "kentropy.cli.train"]
     for n in (4, 8):
-        assert launch_command(n, python=python) == [
+        assert launch_command(n, program(python)) == [
             *(python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n)),
-            *("-m", "kentropy.pipeline.continual_job"),
+            *("-m", "kentropy.cli.train"),
         ]
 
 
@@ -132,7 +133,7 @@ def evaluation(root, name) -> Evaluation:
     )
 
 
-def train_command(root, name, retention=False, run=RUN, model=None):
+def train_command(root, name, retention=False, run=RUN, model=None, checkpointing=False):
     """The training command line; with ``retention``, the probes are scored during training and the trained
     model is evaluated (both read the job's evaluation)."""
     job = TrainingJob(
@@ -145,8 +146,9 @@ def train_command(root, name, retention=False, run=RUN, model=None):
         retention=str(root / name / "retention.parquet") if retention else None,
         evaluation=evaluation(root, name) if retention else None,
         threads=1,
+        checkpointing=checkpointing,
     )
-    return [sys.executable, "-m", "kentropy.pipeline.continual_job", "--job", job.to_json()]
+    return [sys.executable, "-m", "kentropy.cli.train", "--job", job.to_json()]
 
 
 def uninterrupted(root):
@@ -249,18 +251,26 @@ def test_adamw_as_olmo_builds_it():
     assert "model.embed_tokens.weight" in {names[id(p)] for p in rest["params"]}  # embeddings: no decay
 
 
-def test_zero3_trains_and_saves_the_same_model_as_zero1(start):
-
+def test_zero3_builds_partitioned_and_trains_the_same_model_as_zero1(start):
+    """ZeRO-3 builds the model in its shards (never the whole fp32 model on a rank) and ends where ZeRO-1, which
+    builds it whole, ends; activation checkpointing changes no number."""
     from safetensors.torch import load_file
 
     run3 = shorter(RUN, 20, zero_stage=3)
     run1 = shorter(RUN, 20)
-    for name, run in (("zero1", run1), ("zero3", run3)):
-        subprocess.run(train_command(start, name, run=run), check=True, capture_output=True)
+    logs = {}
+    for name, run, checkpointing in (("zero1", run1, False), ("zero3", run3, False), ("recompute", run1, True)):
+        command = train_command(start, name, run=run, checkpointing=checkpointing)
+        logs[name] = subprocess.run(command, check=True, capture_output=True, text=True).stderr
+    assert "ZeRO-3: built partitioned, rank 0 holds" in logs["zero3"]
+    assert "built partitioned" not in logs["zero1"]
     np.testing.assert_allclose(
         pd.read_parquet(start / "zero3" / "loss.parquet").loss,
         pd.read_parquet(start / "zero1" / "loss.parquet").loss,
         rtol=1e-5,
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(start / "recompute" / "loss.parquet"), pd.read_parquet(start / "zero1" / "loss.parquet")
     )
     a = load_file(start / "zero1" / "model" / "model.safetensors")
     b = load_file(start / "zero3" / "model" / "model.safetensors")
@@ -277,7 +287,7 @@ def test_two_processes_launched_like_a_two_gpu_job_train_the_same_model(start):
 
     done = evaluation(start, "ranks2")
     job = TrainingJob.from_json(train_command(start, "ranks2")[-1])
-    cmd = [*launch_command(2), "--job", replace(job, evaluation=done).to_json()]
+    cmd = [*launch_command(2, program()), "--job", replace(job, evaluation=done).to_json()]
     assert cmd[:6] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     cpu = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # two ranks need two GPUs; the CPU path needs none
     subprocess.run(cmd, check=True, capture_output=True, env=cpu)

@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
+from kentropy.cli.train import program
 from kentropy.core.plan import Placement
-from kentropy.pipeline.launch import srun_command, training_resources
+from kentropy.pipeline.launch import failed_tasks, srun_command, training_resources
 
 
 class Resources(dict):
@@ -69,12 +70,12 @@ def test_one_node_asks_as_before(gpus):
 
 
 def test_srun_starts_one_task_per_process_across_the_nodes():
-    assert srun_command(Placement(2, 4), python="/v/bin/python") == [
+    assert srun_command(Placement(2, 4), program("/v/bin/python")) == [
         "srun", "--nodes=2", "--ntasks=8", "--ntasks-per-node=4", "--kill-on-bad-exit=1",
-        "/v/bin/python", "-m", "kentropy.pipeline.continual_job",
+        "/v/bin/python", "-m", "kentropy.cli.train",
     ]  # fmt: skip
-    assert srun_command(Placement(2, 0))[1:4] == ["--nodes=2", "--ntasks=2", "--ntasks-per-node=1"]
-    assert srun_command(Placement(2, 0))[5] == sys.executable
+    assert srun_command(Placement(2, 0), program())[1:4] == ["--nodes=2", "--ntasks=2", "--ntasks-per-node=1"]
+    assert srun_command(Placement(2, 0), program())[5] == sys.executable
 
 
 def test_the_rule_names_every_resource_a_placement_sets():
@@ -82,3 +83,15 @@ def test_the_rule_names_every_resource_a_placement_sets():
 
     for placement in (Placement(1, 0), Placement(1, 8), Placement(2, 4), Placement(3, 1), Placement(2, 0)):
         assert set(training_resources(placement, 8, 64000, 8000)) <= set(TRAINING_RESOURCES)
+
+
+def test_a_failed_task_is_named_as_srun_reports_it():
+    log = """rank 1 of 2 on n2 (local rank 0)
+srun: error: n2: task 1: Killed
+srun: launch/slurm: _step_signal: Terminating StepId=240.0
+slurmstepd-n1: error: *** STEP 240.0 ON n1 CANCELLED AT 2026-12-03T23:43:14 ***
+srun: error: n1: task 0: Terminated
+srun: Force Terminated StepId=240.0
+"""
+    assert failed_tasks(log) == ["n2: task 1: Killed", "n1: task 0: Terminated"]
+    assert failed_tasks("Traceback (most recent call last):\nValueError: x\n") == []

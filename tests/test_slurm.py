@@ -1,31 +1,44 @@
-"""The test DAG submitted to a real Slurm cluster with the project's profile (``.ci/run`` starts one).
+"""The test DAG submitted to a real two-node Slurm cluster with the project's profile (``.ci/run`` starts one on
+the one machine, ``.ci/slurm.sh``): its training job across both nodes, one task each (gloo).
 
-Without a reachable Slurm controller the test is skipped: it needs ``.ci/slurm.sh start`` (root, Debian).
+Without a reachable Slurm controller the tests are skipped: they need ``.ci/slurm.sh start`` (root, Debian).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shlex
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+from safetensors.torch import load_file
 
-from .conftest import ROOT, snakemake
+from kentropy.cli.train import program
+from kentropy.pipeline.continual_job import TrainingJob
+
+from .conftest import ROOT, _snakemake_call
+from .test_continual import RUN
 
 
-def slurm_idle() -> bool:
+def idle_nodes() -> int:
     if shutil.which("sinfo") is None:
-        return False
+        return 0
     proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, check=False)
-    return proc.returncode == 0 and "idle" in proc.stdout.split()
+    return proc.stdout.split().count("idle") if proc.returncode == 0 else 0
 
 
-pytestmark = pytest.mark.skipif(not slurm_idle(), reason="no idle Slurm node here (.ci/slurm.sh start makes one)")
+pytestmark = pytest.mark.skipif(idle_nodes() < 2, reason="no two idle Slurm nodes here (.ci/slurm.sh start makes them)")
 
 TRAINED = "results/e2e/continual/tiny/step10/original/baseline/loss.parquet"
+TRAIN_LOG = "logs/e2e/continual_train/tiny/step10/original/baseline.log"
 # Test-only overrides of the site profile: the CI cluster's partition, and squeue for job status
 # because it has no accounting database (sacct fails, and the plugin would wait forever).
 OVERRIDES = [
@@ -44,23 +57,43 @@ OVERRIDES = [
 ]
 
 
-def test_test_dag_runs_through_slurm_and_matches_the_local_run(tmp_path, e2e):
-    proc = snakemake(
-        tmp_path,
-        "entropy",
-        TRAINED,
-        "--profile",
-        str(ROOT / "profiles/slurm"),
-        "--configfile",
-        str(ROOT / "tests/config/e2e.yaml"),
-        *OVERRIDES,
-        offline=True,
-        timeout=900,
-    )
+def through_slurm(work: Path, *targets: str) -> list[str]:
+    """The command line that runs ``targets`` of the test DAG in ``work`` through the Slurm profile, its
+    training job placed on two nodes (``train_nodes: 2``), and its environment."""
+    (work / "two-nodes.yaml").write_text("models: {tiny: {train_nodes: 2}}\n")
+    configs = [str(ROOT / "tests/config/e2e.yaml"), str(work / "two-nodes.yaml")]
+    return _snakemake_call(work, (*targets, "--profile", str(ROOT / "profiles/slurm"), *OVERRIDES, "--configfile",
+                                  *configs), offline=True)  # fmt: skip
+
+
+def submitted_jobs(stderr: str) -> dict[str, str]:
+    """{Slurm job id: its log} of every job Snakemake submitted."""
+    return dict(re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", stderr))
+
+
+@pytest.fixture(scope="module")
+def slurm_dag(tmp_path_factory):
+    """The test DAG's entropy table and baseline training run through Slurm, once per module."""
+    work = tmp_path_factory.mktemp("slurm")
+    command, env = through_slurm(work, "entropy", TRAINED)
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    submitted = dict(re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", proc.stderr))
+    return work, proc
+
+
+def test_test_dag_runs_through_slurm_training_across_two_nodes_and_matches_the_local_run(slurm_dag, e2e):
+    """The test DAG through the Slurm profile, its training job an MPI-style job on two nodes whose script
+    starts one task per node with srun; the tasks meet in one gloo group and train what one process trains
+    locally."""
+    tmp_path, proc = slurm_dag
+    submitted = submitted_jobs(proc.stderr)
     rules = {re.search(r"slurm_logs/rule_(\w+)/", log)[1] for log in submitted.values()}
     assert {"pretrain_tiny", "measure_entropy", "continual_train"} <= rules
+    # Two tasks, one on each node, in one process group of two; the saved model records the world size.
+    train_log = (tmp_path / TRAIN_LOG).read_text()
+    assert train_log.startswith("srun --nodes=2 --ntasks=2 --ntasks-per-node=1 --kill-on-bad-exit=1 ")
+    assert {"rank 0 of 2 on n1", "rank 1 of 2 on n2"} <= set(re.findall(r"rank \d of \d on n\d", train_log))
+    assert json.loads((tmp_path / TRAINED).parent.joinpath("model/continual.json").read_text())["world_size"] == 2
     assert "fetch_checkpoint" not in rules and "fictional_knowledge" not in rules  # localrules stay local
     for jobid, log in submitted.items():
         assert Path(log).name == f"{jobid}.log" and Path(log).is_file()
@@ -73,5 +106,66 @@ def test_test_dag_runs_through_slurm_and_matches_the_local_run(tmp_path, e2e):
     local = pd.read_parquet(e2e / "results/e2e/tables/entropy.parquet")
     pd.testing.assert_frame_equal(slurm, local, check_exact=False, rtol=1e-6)
     pd.testing.assert_frame_equal(
-        pd.read_parquet(tmp_path / TRAINED), pd.read_parquet(e2e / TRAINED), check_exact=False, rtol=1e-6
+        pd.read_parquet(tmp_path / TRAINED), pd.read_parquet(e2e / TRAINED), check_exact=False, rtol=1e-5
     )
+    two, one = (
+        load_file(root / TRAINED.replace("loss.parquet", "model/model.safetensors")) for root in (tmp_path, e2e)
+    )
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-6)
+
+
+def slurm_task(rank: int) -> int | None:
+    """The process of the training job's Slurm task ``rank`` (both nodes' tasks run on this one machine)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or b"kentropy.cli.train" not in (proc / "cmdline").read_bytes().split(b"\0"):
+                continue
+            if f"SLURM_PROCID={rank}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                return int(proc.name)
+        except OSError:  # ended while we looked
+            continue
+    return None
+
+
+def test_a_task_lost_mid_run_fails_the_job_naming_it_and_the_retry_resumes_byte_for_byte(slurm_dag):
+    """Kill rank 1 (on n2) after the first resumable checkpoint: srun stops rank 0, the job fails naming the task
+    and its node, the profile's retry resumes from the checkpoint, and the model is the uninterrupted run's."""
+    work, _ = slurm_dag
+    run = (work / TRAINED).parent
+    uninterrupted = {name: (run / name).read_bytes() for name in ("loss.parquet", "model/model.safetensors")}
+    command, env = through_slurm(work, TRAINED, "--forcerun", "continual_train")
+    with open(work / "killed.log", "w+") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        killed, deadline = None, time.time() + 600
+        while killed is None and proc.poll() is None and time.time() < deadline:
+            task = slurm_task(1) if (run / "work/latest").exists() else None
+            if task is not None:
+                os.kill(task, signal.SIGKILL)
+                killed = task
+            time.sleep(0.01)
+        assert proc.wait(timeout=600) == 0, log.seek(0) or log.read()[-4000:]
+        log.seek(0)
+        stderr = log.read()
+    assert killed is not None, "the run ended before a task could be killed after its first checkpoint"
+    logs = [Path(p).read_text() for p in submitted_jobs(stderr).values() if "rule_continual_train" in p]
+    assert len(logs) == 2  # the failed attempt and its retry
+    assert "continual_train failed (exit " in logs[0] and ": n2: task 1: Killed" in logs[0]
+    assert (
+        "resumed from results/e2e/continual/tiny/step10/original/baseline/work at step 5"
+        in (work / TRAIN_LOG).read_text()
+    )
+    assert {name: (run / name).read_bytes() for name in uninterrupted} == uninterrupted
+
+
+def test_a_process_in_an_allocation_of_several_tasks_without_a_rank_is_refused(tmp_path):
+    """``kentropy train`` started once in a two-task allocation (not by srun) would train the whole batch alone
+    and write over the other task's outputs: it stops first, saying what to do."""
+    job = TrainingJob(model="ckpt", stream="tokens.npy", run=RUN, out=str(tmp_path / "model"), loss="loss.parquet",
+                      work_dir=str(tmp_path / "work"), retention=None, evaluation=None)  # fmt: skip
+    log = tmp_path / "refused.log"
+    command = shlex.join([*program(), "--job", job.to_json()])
+    submit = ["sbatch", "--wait", "--nodes=2", "--ntasks=2", "--partition=ci", "--time=2", f"--output={log}"]
+    proc = subprocess.run([*submit, f"--wrap={command}"], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode != 0 and not (tmp_path / "model").exists()
+    assert "runs in a Slurm allocation of 2 tasks but is not one task of a multi-task step" in log.read_text()

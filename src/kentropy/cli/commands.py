@@ -145,7 +145,7 @@ def is_npy(path: Path) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     from ..sources import manifests
-    from . import downstream
+    from . import downstream, train
 
     parser = argparse.ArgumentParser(prog="kentropy", description=__doc__.split("\n\n")[0])
     debug = argparse.ArgumentParser(add_help=False)
@@ -186,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     resuscitate.add_argument("--q", type=positive_finite, required=True, help="amplification ratio, > 0")
     add_output_arguments(resuscitate, "folder of the resuscitated checkpoint")
     resuscitate.set_defaults(run=run_resuscitate)
+
+    training = sub.add_parser("train", help="one continual-training run, as the training rule runs it (DeepSpeed)")
+    train.add_arguments(training)
+    training.set_defaults(run=train.run)
 
     listing = sub.add_parser("manifests", help="published checkpoint step lists")
     manifests.add_arguments(listing)

@@ -114,6 +114,23 @@ def load_config_file(path: str | Path) -> dict:
     return config
 
 
+def set_key(config: dict, dotted: str, text: str) -> None:
+    """Set the key ``dotted`` (``continual.runs.baseline.lr``) of a config not yet validated to the YAML value
+    ``text``: a command line's override, checked with the rest of the config afterwards."""
+    *parents, last = parts = dotted.split(".")
+    if not all(parts):
+        raise ConfigError(f"{dotted!r}: not a dotted key (write e.g. continual.runs.baseline.lr)")
+    node = config
+    for depth, part in enumerate(parents, 1):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{'.'.join(parents[:depth])} is not a mapping: cannot set {dotted}")
+    try:
+        node[last] = parse_yaml(text, dotted)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{dotted}: {text!r} is not a YAML value ({err})") from None
+
+
 def load_config(path: str | Path, schema_path: str | Path = SCHEMA) -> dict:
     """A config file, validated and with every default filled: what the workflow's jobs see (for a shell
     or a notebook)."""

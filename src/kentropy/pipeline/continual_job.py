@@ -3,14 +3,12 @@ evaluation of the model it saved (kentropy.evaluation.model_state, the evaluate 
 itself never imports the benchmark harness.
 
 ``TrainingJob`` is everything one job needs, typed. On one process the workflow script hands it to ``run_job``
-directly; with one process per GPU (kentropy.pipeline.launch) it crosses the command line once, as JSON
-(``python -m kentropy.pipeline.continual_job --job JSON``), the only place it becomes text."""
+directly; with several processes (kentropy.pipeline.launch) it crosses the command line once, as JSON
+(``python -m kentropy.cli.train --job JSON``), the only place it becomes text."""
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 from dataclasses import dataclass
 
 from ..core.plan import Run, Spec
@@ -35,6 +33,7 @@ class TrainingJob(Spec):
     evaluation: Evaluation | None  #: scores the trained model, and the probes during training (None: neither)
     threads: int | None = None  #: torch CPU threads (speed only)
     compile: bool = False  #: torch.compile the model (speed only)
+    checkpointing: bool = False  #: activation checkpointing (memory only)
     monitor: Monitor | None = None  #: live logs (TensorBoard, CSV, W&B)
 
     def __post_init__(self):
@@ -56,21 +55,10 @@ def run_job(job: TrainingJob) -> None:
     if job.retention is not None:  # the same probes and settings score the trained model afterwards
         retention = Retention(evaluation.probe_table(), run.retention_steps, evaluation.probe_batch_size,
                               evaluation.spec.probe_max_length, evaluation.spec.released, job.retention)  # fmt: skip
-    table = train(job.model, job.stream, run, job.out, job.loss, job.work_dir, retention, job.compile, job.monitor)
+    table = train(job.model, job.stream, run, job.out, job.loss, job.work_dir, retention, job.compile, job.monitor,
+                  job.checkpointing)  # fmt: skip
     log.info("%d steps, final loss %.4f", len(table), table.loss.iloc[-1])
     rank = dist.get_rank()
     dist.destroy_process_group()  # training is over: what follows is one process's work
     if evaluation is not None and rank == 0:  # one process scores, as the evaluate rule's job would
         evaluate_state(job.out, evaluation)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Continual training of one checkpoint on one stream (DeepSpeed).")
-    parser.add_argument("--job", required=True, help="the job: JSON of kentropy.pipeline.continual_job.TrainingJob")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    run_job(TrainingJob.from_json(args.job))
-
-
-if __name__ == "__main__":
-    main()

@@ -6,21 +6,19 @@ Kept free of heavy imports: the workflow imports it when the DAG is built.
 
 from __future__ import annotations
 
-import sys
-
 from ..core.plan import Placement
 
 
-def launch_command(n_gpus: int, python: str = sys.executable) -> list[str]:
-    """The argument list that starts ``kentropy.pipeline.continual_job`` with one process per GPU (one process on CPU).
+def launch_command(n_gpus: int, program: list[str]) -> list[str]:
+    """Start ``program`` (an argument list: the interpreter, ``-m``, a module; kentropy.cli.train.program) once
+    per GPU with ``torch.distributed.run`` (once on CPU or one GPU).
 
-    The interpreter is the one running Snakemake, so an unactivated virtual environment still works; a list,
-    never a string to split, so a checkout path with spaces or quotes stays one argument.
+    A list, never a string to split, so a checkout path with spaces or quotes stays one argument.
     """
     if n_gpus <= 1:
-        return [python, "-m", "kentropy.pipeline.continual_job"]
-    ranks = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n_gpus)]
-    return [python, *ranks, "-m", "kentropy.pipeline.continual_job"]
+        return list(program)
+    python, *module = program
+    return [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n_gpus), *module]
 
 
 #: Every resource ``training_resources`` may set: the training rule names each, a placement fills some.
@@ -57,10 +55,17 @@ def training_resources(placement: Placement, cpus_per_gpu: int, mem_mb_per_gpu: 
     return resources
 
 
-def srun_command(placement: Placement, python: str = sys.executable) -> list[str]:
-    """Start ``kentropy.pipeline.continual_job`` as one task per process across the allocation; each takes its
-    rank from Slurm's task variables (kentropy.training.ranks)."""
+def srun_command(placement: Placement, program: list[str]) -> list[str]:
+    """Start ``program`` as one Slurm task per process across the allocation; each takes its rank from Slurm's
+    task variables (kentropy.training.ranks)."""
     per_node = placement.processes_per_node
     return ["srun", f"--nodes={placement.nodes}", f"--ntasks={placement.world_size}",
-            f"--ntasks-per-node={per_node}", "--kill-on-bad-exit=1", python, "-m",
-            "kentropy.pipeline.continual_job"]  # fmt: skip
+            f"--ntasks-per-node={per_node}", "--kill-on-bad-exit=1", *program]  # fmt: skip
+
+
+def failed_tasks(log_text: str) -> list[str]:
+    """The tasks ``srun`` reports ended badly, in its words and order (``n2: task 1: Killed``: node, task = rank,
+    why): the first is the one that failed, the others are those ``--kill-on-bad-exit`` stopped after it."""
+    prefix = "srun: error: "
+    return [line[len(prefix):].strip() for line in log_text.splitlines()
+            if line.startswith(prefix) and ": task " in line]  # fmt: skip

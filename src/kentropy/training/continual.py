@@ -69,8 +69,40 @@ def _init_distributed(backend: str) -> None:
     """Join the job's process group: its place from the launcher, Slurm, or alone (kentropy.training.ranks)."""
     import deepspeed
 
-    os.environ.update(process_group_environment(os.environ, _free_port))
+    place = process_group_environment(os.environ, _free_port)
+    os.environ.update(place)
     deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False)
+    node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()  # a failed task's log line names both
+    log.info("rank %s of %s on %s (local rank %s)", place["RANK"], place["WORLD_SIZE"], node, place["LOCAL_RANK"])
+
+
+def load_trainable(model_dir: str, config: dict, checkpointing: bool = False):
+    """The starting checkpoint as fp32 weights (the optimizer's master weights), and the dtype its trained model
+    is saved in: the checkpoint's, so "before" and "after" are scored in the same precision.
+
+    Under ZeRO-3 the model is built partitioned: while transformers' ``HfDeepSpeedConfig`` for ``config`` lives,
+    ``from_pretrained`` constructs the model inside ``deepspeed.zero.Init`` and loads each weight straight into
+    its shards, so no rank holds the whole fp32 model (OLMo-7B: 28 GB per rank otherwise). ``checkpointing``:
+    recompute each layer's activations in the backward pass (memory for time; the same numbers)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    saved_dtype = AutoConfig.from_pretrained(model_dir).dtype or torch.float32
+    if isinstance(saved_dtype, str):
+        saved_dtype = getattr(torch, saved_dtype)
+    if config["zero_optimization"]["stage"] != 3:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    else:
+        from transformers.integrations import HfDeepSpeedConfig, unset_hf_deepspeed_config
+
+        alive = HfDeepSpeedConfig(config)  # noqa: F841 (transformers holds only a weak reference to it)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        finally:
+            unset_hf_deepspeed_config()
+    model.config.use_cache = False
+    if checkpointing:
+        model.gradient_checkpointing_enable()
+    return model, saved_dtype
 
 
 def make_engine(model, run: Run, world_size: int, bf16: bool, compile: bool = False, monitor: Monitor | None = None):
@@ -202,6 +234,7 @@ def train(
     retention: Retention | None = None,
     compile: bool = False,
     monitor: Monitor | None = None,
+    checkpointing: bool = False,
 ) -> pd.DataFrame:
     """Train the checkpoint in ``model_dir`` on the stream; write the HF model and the loss log (and the
     retention curve when ``retention`` is given).
@@ -209,10 +242,11 @@ def train(
     ``work_dir`` holds the DeepSpeed checkpoints; it is removed after a successful run. ``compile``: see
     ``make_engine`` (speed only, so not part of the run's fingerprint). ``monitor``: live logs of loss, learning
     rate, tokens/s and retention scores (kentropy.training.monitor; not part of the fingerprint either).
+    ``checkpointing``: activation checkpointing (``load_trainable``; memory only, not in the fingerprint).
     """
     import deepspeed
     import torch.distributed as dist
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     cuda = torch.cuda.is_available()
     _init_distributed("nccl" if cuda else "gloo")
@@ -225,13 +259,12 @@ def train(
     if len(tokens) < run.total_steps * run.stream.batch_size:
         raise ValueError(f"{stream_path}: {len(tokens)} rows, the run needs {run.total_steps * run.stream.batch_size}")
     bf16 = cuda and torch.cuda.is_bf16_supported()
-    # fp32 weights from the checkpoint's own values (the optimizer's master weights); the trained model is
-    # saved back in the checkpoint's dtype, so "before" and "after" are scored in the same precision.
     verify(model_dir)  # the starting checkpoint's bytes, as its producer wrote them
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto")
-    saved_dtype = next(model.parameters()).dtype
-    model = model.float()
-    model.config.use_cache = False
+    model, saved_dtype = load_trainable(model_dir, deepspeed_config(run, world, bf16), checkpointing)
+    if run.parallelism.zero_stage == 3:
+        held = sum(p.ds_tensor.numel() for p in model.parameters())
+        log.info("ZeRO-3: built partitioned, rank %d holds %d of %d weights", rank, held,
+                 sum(p.ds_numel for p in model.parameters()))  # fmt: skip
     engine = make_engine(model, run, world, bf16=bf16, compile=compile, monitor=monitor)
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -47,7 +47,9 @@ def adamw(model: torch.nn.Module, optimizer: Optimizer, fused: bool = False) -> 
     ``fused``: torch's single-kernel update (GPU; the same update up to rounding). The clip is the trainer's."""
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
     params = list(dict.fromkeys(model.parameters()))  # tied weights once
-    decay = [p for p in params if p.ndim >= 2 and id(p) not in embeddings]
-    rest = [p for p in params if p.ndim < 2 or id(p) in embeddings]
+    # A weight built partitioned by ZeRO-3 is an empty 1-D tensor in place; ``ds_shape`` is the weight's shape.
+    matrix = {id(p) for p in params if len(getattr(p, "ds_shape", p.shape)) >= 2}
+    decay = [p for p in params if id(p) in matrix and id(p) not in embeddings]
+    rest = [p for p in params if id(p) not in matrix or id(p) in embeddings]
     groups = [{"params": decay, "weight_decay": optimizer.weight_decay}, {"params": rest, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=optimizer.lr, betas=(0.9, 0.95), eps=ADAMW_EPS, fused=fused or None)
