@@ -173,12 +173,14 @@ def test_kentropy_train_reproduces_the_rules_run_bit_for_bit(e2e, tmp_path):
         (["--model", "tiny", "--step", "10", "--run-name", "baseline", "--out", "o", "--set", "seed.x=1"],
          "seed is not a mapping: cannot set seed.x"),
         (["--model", "tiny", "--step", "10", "--run-name", "baseline", "--out", "o"], "build it with `snakemake"),
+        (["--model", "tiny", "--step", "10", "--run-name", "baseline", "--out", "."], "holds what kentropy train does"),
     ],
 )  # fmt: skip
 def test_kentropy_train_names_what_is_wrong_before_training(tmp_path, monkeypatch, args, message):
     from kentropy.cli.commands import main
 
-    monkeypatch.chdir(tmp_path)  # no checkpoint here: the last case stops at its missing input
+    monkeypatch.chdir(tmp_path)  # no checkpoint here: the last cases stop at a missing input or a user's file
+    (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(SystemExit) as stop:
         main(["train", "--config", str(ROOT / "tests/config/e2e.yaml"), *args])
     assert message in str(stop.value.code)  # sys.exit's message: printed, exit status 1

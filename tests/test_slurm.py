@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file
 
 from kentropy.cli.train import program
+from kentropy.core.layout import Layout
 from kentropy.pipeline.continual_job import TrainingJob
 
 from .conftest import ROOT, _snakemake_call
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.skipif(idle_nodes() < 2, reason="no two idle Slurm node
 
 TRAINED = "results/e2e/continual/tiny/step10/original/baseline/loss.parquet"
 TRAIN_LOG = "logs/e2e/continual_train/tiny/step10/original/baseline.log"
+MEASURED = Layout("e2e").entropy("tiny", 10, "original")
 # Test-only overrides of the site profile: the CI cluster's partition, and squeue for job status
 # because it has no accounting database (sacct fails, and the plugin would wait forever).
 OVERRIDES = [
@@ -73,9 +75,11 @@ def submitted_jobs(stderr: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def slurm_dag(tmp_path_factory):
-    """The test DAG's entropy table and baseline training run through Slurm, once per module."""
+    """One checkpoint's entropy and its baseline training run, through Slurm, once per module: the first
+    trajectory's first pretraining segment, its entropy job, the stream and the training job (the other steps
+    and trajectory would only repeat the same jobs)."""
     work = tmp_path_factory.mktemp("slurm")
-    command, env = through_slurm(work, "entropy", TRAINED)
+    command, env = through_slurm(work, MEASURED, TRAINED)
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return work, proc
@@ -102,8 +106,7 @@ def test_test_dag_runs_through_slurm_training_across_two_nodes_and_matches_the_l
     states = dict(line.split() for line in listed.stdout.splitlines())
     assert all(states.get(j) == "COMPLETED" for j in submitted)
 
-    slurm = pd.read_parquet(tmp_path / "results/e2e/tables/entropy.parquet")
-    local = pd.read_parquet(e2e / "results/e2e/tables/entropy.parquet")
+    slurm, local = pd.read_parquet(tmp_path / MEASURED), pd.read_parquet(e2e / MEASURED)
     pd.testing.assert_frame_equal(slurm, local, check_exact=False, rtol=1e-6)
     pd.testing.assert_frame_equal(
         pd.read_parquet(tmp_path / TRAINED), pd.read_parquet(e2e / TRAINED), check_exact=False, rtol=1e-5

@@ -65,6 +65,14 @@ def job_from_args(args: argparse.Namespace):
     missing = [flag for flag, value in given.items() if value is None]
     if missing:
         raise UsageError(f"give {', '.join(missing)} (or the whole job as --job)")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: a file, not a folder")
+    strays = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_FILES.values()) if out.is_dir() else []
+    if strays:  # a run's outputs replace only their own names: never a user's files
+        raise UsageError(
+            f"--out {out} holds what kentropy train does not write ({', '.join(strays)}): give a new folder"
+        )
     config_file = args.config or DEFAULT_CONFIG
     if not Path(config_file).is_file():
         raise UsageError(f"no --config, and no {DEFAULT_CONFIG} here: give --config, or run from the repository")
@@ -92,9 +100,6 @@ def job_from_args(args: argparse.Namespace):
     for path, flag in ((checkpoint, "--checkpoint"), (stream, "--stream")):
         if not Path(path).exists():
             raise UsageError(f"no {path} ({flag}'s default): build it with `snakemake {path}`, or give {flag}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: a file, not a folder")
     files = {key: str(out / name) for key, name in OUTPUT_FILES.items()}
     speed, evaluation = Speed.from_config(config), None
     if not args.no_evaluate:
