@@ -15,6 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..core.logs import for_log
 from .arguments import UsageError, add_debug_argument, existing_dir, existing_file, run_command
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    sys.stderr = for_log(sys.stderr)  # in a job's log file (each process of a job), a few lines per progress bar
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(description="One continual-training run (kentropy train).")
     add_arguments(parser)
