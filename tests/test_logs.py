@@ -63,3 +63,15 @@ def test_a_terminal_keeps_its_live_bars():
 
     terminal, file = Terminal(), io.StringIO()
     assert for_log(terminal) is terminal and isinstance(for_log(file), BarLines)
+
+
+def test_phases_add_each_lap_to_its_name():
+    from kentropy.core.logs import Phases
+
+    clock = Clock()
+    phases = Phases(clock)
+    for name, now in (("setup", 2.0), ("train", 3.0), ("retention", 3.5), ("train", 4.0)):
+        clock.now = now
+        phases.lap(name)
+    assert phases.seconds == {"setup": 2.0, "train": 1.5, "retention": 0.5}
+    assert str(phases) == "setup 2.00 s, train 1.50 s, retention 0.50 s"

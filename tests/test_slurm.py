@@ -131,7 +131,7 @@ def slurm_task(rank: int) -> int | None:
     return None
 
 
-def test_a_task_lost_mid_run_fails_the_job_naming_it_and_the_retry_resumes_byte_for_byte(slurm_dag):
+def test_a_task_lost_mid_run_fails_the_job_naming_it_and_the_retry_resumes_byte_for_byte(slurm_dag, e2e):
     """Kill rank 1 (on n2) after the first resumable checkpoint: srun stops rank 0, the job fails naming the task
     and its node, the profile's retry resumes from the checkpoint, and the model is the uninterrupted run's."""
     work, _ = slurm_dag
@@ -159,6 +159,7 @@ def test_a_task_lost_mid_run_fails_the_job_naming_it_and_the_retry_resumes_byte_
         in (work / TRAIN_LOG).read_text()
     )
     assert {name: (run / name).read_bytes() for name in uninterrupted} == uninterrupted
+    # (requesting e2e keeps this test beside the other one that reads the module's DAG: it runs once)
 
 
 def test_a_process_in_an_allocation_of_several_tasks_without_a_rank_is_refused(tmp_path):

@@ -66,6 +66,23 @@ class BarLines(io.TextIOBase):
         super().close()  # flushes the stream; the file itself stays its owner's to close
 
 
+class Phases:
+    """Wall seconds of a job's phases, for its log's closing ``time:`` line (bench/job_floor.py reads it): each
+    ``lap(name)`` adds the time since the previous lap (or since the start) to ``name``."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter):
+        self.clock, self.seconds = clock, {}
+        self.last = clock()
+
+    def lap(self, name: str) -> None:
+        now = self.clock()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self.last
+        self.last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.seconds.items())
+
+
 def for_log(stream: TextIO) -> TextIO:
     """``stream`` as a log should get it: unchanged on a terminal (live bars), else with ``BarLines``."""
     return stream if stream.isatty() else BarLines(stream)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from ..core.logs import Phases
 from ..core.plan import Run, Spec
 from ..evaluation.model_state import Evaluation
 from ..training.monitor import Monitor
@@ -61,4 +62,7 @@ def run_job(job: TrainingJob) -> None:
     rank = dist.get_rank()
     dist.destroy_process_group()  # training is over: what follows is one process's work
     if evaluation is not None and rank == 0:  # one process scores, as the evaluate rule's job would
+        phases = Phases()
         evaluate_state(job.out, evaluation)
+        phases.lap("evaluation")
+        log.info("time: %s", phases)

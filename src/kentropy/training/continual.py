@@ -29,6 +29,7 @@ from ..core.hashing import sha256
 from ..core.integrity import checkpoint_dir, recorded, verify, write_checksums
 from ..core.io import atomic_file, write_table
 from ..core.layout import WEIGHT_SUFFIXES
+from ..core.logs import Phases
 from ..core.plan import ReleasedEvaluator, Run
 from ..core.vocabulary import PROBE_COLUMNS
 from ..evaluation.probes import EncodedProbes, encode_probes, score_encoded
@@ -248,6 +249,7 @@ def train(
     import torch.distributed as dist
     from transformers import AutoTokenizer
 
+    phases = Phases()
     cuda = torch.cuda.is_available()
     _init_distributed("nccl" if cuda else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -289,6 +291,7 @@ def train(
         start, logs = client["step"], client["logs"]
         log.info("resumed from %s at step %d", work_dir, start)
     losses = logs["losses"]
+    phases.lap("setup")
 
     engine.train()
     bar = tqdm(
@@ -310,14 +313,17 @@ def train(
             raise FloatingPointError(f"continual training: the loss is {losses[-1]['loss']} at step {step + 1}; stop")
         bar.set_postfix(loss=f"{losses[-1]['loss']:.3f}", refresh=False)
         events = step_events(step + 1, losses[-1]["loss"], lr, step_tokens / (time.perf_counter() - began))
+        phases.lap("train")
         if retention is not None and step + 1 in retention.steps:
             scored = _score_retention(engine, encoded, retention, step + 1)
             logs["retention"] += scored
             events += retention_events(scored, step + 1)
+            phases.lap("retention")
         if monitor is not None and monitor.enabled:
             engine.monitor.write_events(events)  # rank 0 writes; the others' monitors are inert
         if (step + 1) % run.save_interval == 0 and step + 1 < run.total_steps:
             _save_resumable(engine, work_dir, step + 1, logs, rank)
+            phases.lap("checkpoints")
     table = pd.DataFrame(losses, columns=["step", "loss", "lr"])
     # ZeRO-3 shards the weights themselves: every rank joins the gather, rank 0 writes the full model.
     gathered = (
@@ -340,6 +346,8 @@ def train(
     dist.barrier()
     if rank == 0:
         shutil.rmtree(work_dir, ignore_errors=True)
+    phases.lap("write")
+    log.info("time: %s", phases)
     return table
 
 

@@ -1,0 +1,148 @@
+"""Where a continual-training job's time goes, against this machine's floor, in one run.
+
+The floor, measured here: fp32 matrix products at the model's shapes (GFLOP/s), and a plain PyTorch training
+loop on one of the run's own checkpoints (AdamW as the trainer builds it, the run's batch, micro-batch and
+sequence length, gradient clipping; no DeepSpeed, no retention, no evaluation), at the jobs' thread count.
+The jobs, from a finished run's folder: each ``continual_train`` job's wall seconds (its benchmark file) split
+into the phases its log's ``time:`` lines record (setup: process group, loading, engine, probes, resume
+decision; train; retention scoring; resumable checkpoints; writing the model; evaluation of the trained model)
+and the rest (interpreter start-up, imports, Snakemake's script preamble), each as a multiple of the floor:
+the job's steps at the plain loop's rate.
+
+    python bench/job_floor.py                                   # the default config, after its DAG ran
+    python bench/job_floor.py --config tests/config/e2e.yaml --root <a finished e2e folder>
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kentropy.core.config import load_config
+from kentropy.core.layout import Layout
+from kentropy.core.plan import Plan
+
+PHASES = ("setup", "train", "retention", "checkpoints", "write", "evaluation")
+
+
+def matmul_gflops(rows: int, inner: int, cols: int, seconds: float = 1.0) -> float:
+    """fp32 ``(rows x inner) @ (inner x cols)`` products per second, in GFLOP/s."""
+    a, b = torch.randn(rows, inner), torch.randn(inner, cols)
+    for _ in range(3):
+        a @ b
+    n, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        a @ b
+        n += 1
+    return 2 * rows * inner * cols * n / (time.perf_counter() - began) / 1e9
+
+
+def plain_steps_per_s(checkpoint: str, run, steps: int = 30) -> float:
+    """Optimizer steps per second of a plain loop on ``checkpoint`` with ``run``'s batch shape."""
+    from transformers import AutoModelForCausalLM
+
+    from kentropy.training.schedule import adamw
+
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+    model.config.use_cache = False
+    model.train()
+    optimizer = adamw(model, run.optimizer)
+    batch, micro, seq = run.stream.batch_size, run.parallelism.micro_batch_size, run.stream.seq_len
+    rng = np.random.default_rng(0)
+    tokens = torch.from_numpy(rng.integers(0, model.config.vocab_size, (steps + 3, batch, seq)))
+
+    def step(rows):
+        for start in range(0, batch, micro):
+            chunk = rows[start : start + micro]
+            (model(input_ids=chunk, labels=chunk).loss * micro / batch).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), run.optimizer.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for rows in tokens[:3]:
+        step(rows)
+    began = time.perf_counter()
+    for rows in tokens[3:]:
+        step(rows)
+    return steps / (time.perf_counter() - began)
+
+
+def job_phases(log: Path) -> dict[str, float]:
+    """The seconds of each phase a training job's log records (its ``time:`` lines)."""
+    seconds = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if " time: " not in line:
+            continue
+        for part in line.split(" time: ", 1)[1].split(", "):
+            name, value, _ = part.split(" ")
+            seconds[name] = seconds.get(name, 0.0) + float(value)
+    return seconds
+
+
+def wall_seconds(tsv: Path) -> float:
+    with open(tsv) as f:
+        return float(list(csv.DictReader(f, delimiter="\t"))[-1]["s"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="config/config.yaml")
+    parser.add_argument("--root", default=".", help="the folder the DAG ran in")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    plan, layout, root = Plan.from_config(config), Layout(config["experiment"]), Path(args.root)
+    torch.set_num_threads(plan.speed.threads)
+    run = plan.runs[plan.baseline]
+    trajectory = next(iter(plan.trajectories))
+    spec = config["models"][plan.trajectories[trajectory].model]
+    checkpoint = root / layout.checkpoint(trajectory, spec, spec["steps"][-1])
+    hidden = json.loads((checkpoint / "config.json").read_text())
+    tokens = run.parallelism.micro_batch_size * run.stream.seq_len
+    gflops = matmul_gflops(tokens, hidden["hidden_size"], hidden["intermediate_size"])
+    rate = plain_steps_per_s(str(checkpoint), run)
+
+    rows, logs = [], root / "logs" / config["experiment"] / "continual_train"
+    for log in sorted(logs.glob("**/*.log")):
+        key = log.relative_to(logs).with_suffix("")
+        tsv = root / layout.benchmark("continual_train", *key.parts)
+        phases = job_phases(log)
+        if not tsv.is_file() or "train" not in phases:
+            continue
+        wall = wall_seconds(tsv)
+        floor = plan.runs[key.parts[-1]].total_steps / rate
+        rows.append({"job": str(key), "wall": wall, "floor": floor, **phases,
+                     "rest": wall - sum(phases.values())})  # fmt: skip
+    print(f"threads {plan.speed.threads}; CPU: {cpu_model()}; torch {torch.__version__}")
+    print(f"matmul {tokens} x {hidden['hidden_size']} x {hidden['intermediate_size']} fp32: {gflops:.1f} GFLOP/s")
+    print(f"plain loop on {checkpoint}: {rate:.2f} steps/s (batch {run.stream.batch_size}, micro "
+          f"{run.parallelism.micro_batch_size}, seq {run.stream.seq_len})")  # fmt: skip
+    if not rows:
+        print("no continual_train job with a benchmark file and a time: line under", root)
+        return
+    print(f"\n{len(rows)} continual_train jobs, median seconds (and as multiples of the floor, the job's steps "
+          "at the plain loop's rate):\n")  # fmt: skip
+    print("| part | s a job | × floor |\n|---|---|---|")
+    floor = statistics.median(r["floor"] for r in rows)
+    for part in ("wall", *PHASES, "rest"):
+        value = statistics.median(r.get(part, 0.0) for r in rows)
+        print(f"| {part} | {value:.2f} | {value / floor:.2f} |")
+    print(f"| floor | {floor:.2f} | 1.00 |")
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return os.uname().machine
+
+
+if __name__ == "__main__":
+    main()
