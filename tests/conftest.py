@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from .slurm_cluster import MEASURED, TRAINED, idle_nodes, slurm_targets
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "2"]
 
@@ -121,8 +123,8 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 def _reads_e2e(item) -> bool:
-    """Whether a collected test reads the end-to-end DAG (the ``e2e`` fixture)."""
-    return "e2e" in getattr(item, "fixturenames", ())
+    """Whether a collected test reads the end-to-end DAG (the ``e2e`` fixture) or the Slurm run's."""
+    return bool({"e2e", "slurm_dag"} & set(getattr(item, "fixturenames", ())))
 
 
 def pytest_collection_modifyitems(items):
@@ -173,6 +175,42 @@ def _e2e_started(request, tmp_path_factory):
             if proc.poll() is None:  # the session ended before the DAG did
                 proc.terminate()
                 proc.wait()
+
+
+def _reads_slurm_dag(item) -> bool:
+    return "slurm_dag" in getattr(item, "fixturenames", ())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _slurm_started(request, tmp_path_factory):
+    """One checkpoint's entropy and its baseline training run through Slurm (tests/slurm_cluster.py), started
+    in the background with the session's first test when a collected test reads it and two Slurm nodes are
+    idle: the first trajectory's first pretraining segment, its entropy job, the stream and the training
+    job, placed on both nodes."""
+    if idle_nodes() < 2 or not any(map(_reads_slurm_dag, request.session.items)):
+        yield None
+        return
+    work = tmp_path_factory.mktemp("slurm")
+    command, env = _snakemake_call(work, slurm_targets(work, ROOT, MEASURED, TRAINED), offline=True)
+    with open(work.with_name("slurm.log"), "w+") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            yield work, proc, log
+        finally:
+            if proc.poll() is None:  # Snakemake ignores SIGTERM while it waits on Slurm jobs
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="session")
+def slurm_dag(_slurm_started) -> tuple[Path, str]:
+    """The finished Slurm run: its folder and Snakemake's output."""
+    work, proc, log = _slurm_started
+    returncode = proc.wait(timeout=900)
+    log.seek(0)
+    output = log.read()
+    assert returncode == 0, output[-4000:]
+    return work, output
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import time
@@ -22,75 +21,26 @@ import torch
 from safetensors.torch import load_file
 
 from kentropy.cli.train import program
-from kentropy.core.layout import Layout
 from kentropy.pipeline.continual_job import TrainingJob
 
 from .conftest import ROOT, _snakemake_call
+from .slurm_cluster import MEASURED, TRAIN_LOG, TRAINED, idle_nodes, slurm_targets
 from .test_continual import RUN
-
-
-def idle_nodes() -> int:
-    if shutil.which("sinfo") is None:
-        return 0
-    proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, check=False)
-    return proc.stdout.split().count("idle") if proc.returncode == 0 else 0
-
 
 pytestmark = pytest.mark.skipif(idle_nodes() < 2, reason="no two idle Slurm nodes here (.ci/slurm.sh start makes them)")
 
-TRAINED = "results/e2e/continual/tiny/step10/original/baseline/loss.parquet"
-TRAIN_LOG = "logs/e2e/continual_train/tiny/step10/original/baseline.log"
-MEASURED = Layout("e2e").entropy("tiny", 10, "original")
-# Test-only overrides of the site profile: the CI cluster's partition, and squeue for job status
-# because it has no accounting database (sacct fails, and the plugin would wait forever).
-OVERRIDES = [
-    "--slurm-status-command",
-    "squeue",
-    "--slurm-no-account",
-    "--slurm-keep-successful-logs",
-    "--slurm-init-seconds-before-status-checks",
-    "1",
-    "--seconds-between-status-checks",
-    "2",
-    "--default-resources",
-    "slurm_partition=ci",
-    "runtime=10",
-    "mem_mb=1000",
-]
 
-
-def through_slurm(work: Path, *targets: str) -> list[str]:
-    """The command line that runs ``targets`` of the test DAG in ``work`` through the Slurm profile, its
-    training job placed on two nodes (``train_nodes: 2``), and its environment."""
-    (work / "two-nodes.yaml").write_text("models: {tiny: {train_nodes: 2}}\n")
-    configs = [str(ROOT / "tests/config/e2e.yaml"), str(work / "two-nodes.yaml")]
-    return _snakemake_call(work, (*targets, "--profile", str(ROOT / "profiles/slurm"), *OVERRIDES, "--configfile",
-                                  *configs), offline=True)  # fmt: skip
-
-
-def submitted_jobs(stderr: str) -> dict[str, str]:
+def submitted_jobs(output: str) -> dict[str, str]:
     """{Slurm job id: its log} of every job Snakemake submitted."""
-    return dict(re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", stderr))
-
-
-@pytest.fixture(scope="module")
-def slurm_dag(tmp_path_factory):
-    """One checkpoint's entropy and its baseline training run, through Slurm, once per module: the first
-    trajectory's first pretraining segment, its entropy job, the stream and the training job (the other steps
-    and trajectory would only repeat the same jobs)."""
-    work = tmp_path_factory.mktemp("slurm")
-    command, env = through_slurm(work, MEASURED, TRAINED)
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return work, proc
+    return dict(re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", output))
 
 
 def test_test_dag_runs_through_slurm_training_across_two_nodes_and_matches_the_local_run(slurm_dag, e2e):
     """The test DAG through the Slurm profile, its training job an MPI-style job on two nodes whose script
     starts one task per node with srun; the tasks meet in one gloo group and train what one process trains
     locally."""
-    tmp_path, proc = slurm_dag
-    submitted = submitted_jobs(proc.stderr)
+    tmp_path, output = slurm_dag
+    submitted = submitted_jobs(output)
     rules = {re.search(r"slurm_logs/rule_(\w+)/", log)[1] for log in submitted.values()}
     assert {"pretrain_tiny", "measure_entropy", "continual_train"} <= rules
     # Two tasks, one on each node, in one process group of two; the saved model records the world size.
@@ -131,13 +81,15 @@ def slurm_task(rank: int) -> int | None:
     return None
 
 
-def test_a_task_lost_mid_run_fails_the_job_naming_it_and_the_retry_resumes_byte_for_byte(slurm_dag, e2e):
+def test_a_task_lost_mid_run_fails_the_job_naming_it_and_the_retry_resumes_byte_for_byte(slurm_dag):
     """Kill rank 1 (on n2) after the first resumable checkpoint: srun stops rank 0, the job fails naming the task
     and its node, the profile's retry resumes from the checkpoint, and the model is the uninterrupted run's."""
     work, _ = slurm_dag
     run = (work / TRAINED).parent
     uninterrupted = {name: (run / name).read_bytes() for name in ("loss.parquet", "model/model.safetensors")}
-    command, env = through_slurm(work, TRAINED, "--forcerun", "continual_train")
+    command, env = _snakemake_call(
+        work, slurm_targets(work, ROOT, TRAINED, "--forcerun", "continual_train"), offline=True
+    )
     with open(work / "killed.log", "w+") as log:
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         killed, deadline = None, time.time() + 600
@@ -159,7 +111,6 @@ def test_a_task_lost_mid_run_fails_the_job_naming_it_and_the_retry_resumes_byte_
         in (work / TRAIN_LOG).read_text()
     )
     assert {name: (run / name).read_bytes() for name in uninterrupted} == uninterrupted
-    # (requesting e2e keeps this test beside the other one that reads the module's DAG: it runs once)
 
 
 def test_a_process_in_an_allocation_of_several_tasks_without_a_rank_is_refused(tmp_path):
