@@ -148,3 +148,13 @@ def keyed(table, keys: dict):
     table.insert(1, "revision", pd.Series([keys["revision"]] * len(table), dtype="string", index=table.index))
     table.insert(2, "step", pd.Series([keys["step"]] * len(table), dtype="Int64", index=table.index))
     return table
+
+
+def run_program(description: str, add_arguments, run, argv: list[str] | None = None) -> None:
+    """A subcommand run as its own program (``python -m kentropy.cli.<name>``): its arguments, ``--debug``, and
+    ``run_command``'s one-line errors."""
+    parser = argparse.ArgumentParser(description=description)
+    add_arguments(parser)
+    add_debug_argument(parser)
+    parser.set_defaults(run=run)
+    run_command(parser, argv)

@@ -17,14 +17,13 @@ from ..evaluation.benchmarks import (
 )
 from .arguments import (
     UsageError,
-    add_debug_argument,
     add_model_arguments,
     add_output_arguments,
     existing_dir,
     keyed,
     positive_int,
     resolve_model,
-    run_command,
+    run_program,
 )
 
 
@@ -112,11 +111,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Evaluate one checkpoint with lm-eval (kentropy downstream).")
-    add_arguments(parser)
-    add_debug_argument(parser)
-    parser.set_defaults(run=run)
-    run_command(parser, argv)
+    run_program("Evaluate one checkpoint with lm-eval (kentropy downstream).", add_arguments, run, argv)
 
 
 if __name__ == "__main__":

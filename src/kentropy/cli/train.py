@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from ..core.logs import for_log
-from .arguments import UsageError, add_debug_argument, existing_dir, existing_file, run_command
+from .arguments import UsageError, existing_dir, existing_file, run_program
 
 log = logging.getLogger(__name__)
 DEFAULT_CONFIG = "config/config.yaml"  # the workflow's, from the repository's root
@@ -146,11 +146,7 @@ def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     sys.stderr = for_log(sys.stderr)  # in a job's log file (each process of a job), a few lines per progress bar
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(description="One continual-training run (kentropy train).")
-    add_arguments(parser)
-    add_debug_argument(parser)
-    parser.set_defaults(run=run)
-    run_command(parser, argv)
+    run_program("One continual-training run (kentropy train).", add_arguments, run, argv)
 
 
 if __name__ == "__main__":
