@@ -86,8 +86,9 @@ AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
-# Finished jobs must stay visible to squeue long enough for Snakemake's status checks.
-MinJobAge=600
+# Finished jobs must stay visible to squeue for Snakemake's status checks, and for tests/test_slurm.py, which
+# reads their states at the session's end (its Slurm run starts with the session).
+MinJobAge=3600
 SlurmctldPidFile=${PIDS}/slurmctld.pid
 SlurmdPidFile=${PIDS}/slurmd-%n.pid
 StateSaveLocation=${STATE}/ctld
