@@ -15,15 +15,17 @@ import logging
 import sys
 from pathlib import Path
 
+from ..core.layout import EVALUATION_KINDS, TRAINING_FILES
 from ..core.logs import for_log
 from .arguments import UsageError, existing_dir, existing_file, run_program
 
 log = logging.getLogger(__name__)
 DEFAULT_CONFIG = "config/config.yaml"  # the workflow's, from the repository's root
 
-#: What ``--out`` holds: the rule's outputs by the names the layout gives them in a run's folder.
-OUTPUT_FILES = {"model": "model", "loss": "loss.parquet", "retention": "retention.parquet", "work": "work",
-                "probes": "probes.parquet", "downstream": "downstream.parquet"}  # fmt: skip
+#: What ``--out`` holds: the rule's outputs by the names the layout gives them (a run's files, the evaluations).
+OUTPUT_FILES = {Path(name).stem: name for name in sorted(TRAINING_FILES)} | {
+    kind: f"{kind}.parquet" for kind in sorted(EVALUATION_KINDS)
+}
 
 
 def program(python: str = sys.executable) -> list[str]:
