@@ -6,12 +6,13 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 
-from .slurm_cluster import MEASURED, TRAINED, idle_nodes, slurm_targets
+from .slurm_cluster import SlurmRuns, idle_nodes, run_through_slurm
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "2"]
@@ -183,34 +184,26 @@ def _reads_slurm_dag(item) -> bool:
 
 @pytest.fixture(scope="session", autouse=True)
 def _slurm_started(request, tmp_path_factory):
-    """One checkpoint's entropy and its baseline training run through Slurm (tests/slurm_cluster.py), started
-    in the background with the session's first test when a collected test reads it and two Slurm nodes are
-    idle: the first trajectory's first pretraining segment, its entropy job, the stream and the training
-    job, placed on both nodes."""
+    """Part of the test DAG through Slurm, then its training job killed and resumed (tests/slurm_cluster.py),
+    in a thread started with the session's first test when a collected test reads it and two Slurm nodes are
+    idle: the first trajectory's first pretraining segment, its entropy job, the stream and the training job,
+    placed on both nodes."""
     if idle_nodes() < 2 or not any(map(_reads_slurm_dag, request.session.items)):
         yield None
         return
-    work = tmp_path_factory.mktemp("slurm")
-    command, env = _snakemake_call(work, slurm_targets(work, ROOT, MEASURED, TRAINED), offline=True)
-    with open(work.with_name("slurm.log"), "w+") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            yield work, proc, log
-        finally:
-            if proc.poll() is None:  # Snakemake ignores SIGTERM while it waits on Slurm jobs
-                proc.kill()
-                proc.wait()
+    runs = SlurmRuns(tmp_path_factory.mktemp("slurm"))
+    thread = threading.Thread(target=run_through_slurm, args=(runs, _snakemake_call, ROOT), daemon=True)
+    thread.start()
+    yield runs, thread
 
 
 @pytest.fixture(scope="session")
-def slurm_dag(_slurm_started) -> tuple[Path, str]:
-    """The finished Slurm run: its folder and Snakemake's output."""
-    work, proc, log = _slurm_started
-    returncode = proc.wait(timeout=900)
-    log.seek(0)
-    output = log.read()
-    assert returncode == 0, output[-4000:]
-    return work, output
+def slurm_dag(_slurm_started) -> SlurmRuns:
+    """Both Slurm runs, finished."""
+    runs, thread = _slurm_started
+    thread.join(timeout=1800)
+    assert runs.returncode == 0, runs.output[-4000:]
+    return runs
 
 
 @pytest.fixture(scope="session")

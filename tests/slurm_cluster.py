@@ -4,8 +4,12 @@ there, so the unit tests fill the cores meanwhile)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kentropy.core.layout import Layout
@@ -37,3 +41,61 @@ def slurm_targets(work: Path, root: Path, *targets: str) -> tuple[str, ...]:
     (work / "two-nodes.yaml").write_text("models: {tiny: {train_nodes: 2}}\n")
     configs = (str(root / "tests/config/e2e.yaml"), str(work / "two-nodes.yaml"))
     return (*targets, "--notemp", "--profile", str(root / "profiles/slurm"), *OVERRIDES, "--configfile", *configs)
+
+
+def slurm_task(rank: int) -> int | None:
+    """The process of the training job's Slurm task ``rank`` (both nodes' tasks run on this one machine)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or b"kentropy.cli.train" not in (proc / "cmdline").read_bytes().split(b"\0"):
+                continue
+            if f"SLURM_PROCID={rank}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                return int(proc.name)
+        except OSError:  # ended while we looked
+            continue
+    return None
+
+
+#: What the kill test compares: the uninterrupted two-node run's files.
+COMPARED = ("loss.parquet", "model/model.safetensors")
+
+
+@dataclass
+class SlurmRuns:
+    """What ``run_through_slurm`` did: Snakemake's output of the uninterrupted run and its return code, the
+    bytes it wrote, then the same of the forced rerun whose rank 1 was killed after its first checkpoint."""
+
+    work: Path
+    returncode: int | None = None
+    output: str = ""
+    uninterrupted: dict = field(default_factory=dict)
+    killed: int | None = None  #: the killed process (None: the run ended before a checkpoint could be cut)
+    rerun_returncode: int | None = None
+    rerun_output: str = ""
+
+
+def run_through_slurm(runs: SlurmRuns, snakemake_call, root: Path) -> None:
+    """The test DAG's part through Slurm (two-node training), then the training job again with its rank 1 killed
+    after the first resumable checkpoint (the profile's retry resumes it): both in the background of the test
+    session, since Snakemake mostly waits on Slurm there."""
+    work, run = runs.work, (runs.work / TRAINED).parent
+    command, env = snakemake_call(work, slurm_targets(work, root, MEASURED, TRAINED), offline=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
+    runs.returncode, runs.output = done.returncode, done.stdout + done.stderr
+    if done.returncode:
+        return
+    runs.uninterrupted = {name: (run / name).read_bytes() for name in COMPARED}
+    rerun = slurm_targets(work, root, TRAINED, "--forcerun", "continual_train")
+    command, env = snakemake_call(work, rerun, offline=True)
+    with open(work / "killed.log", "w+") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 600
+        while runs.killed is None and proc.poll() is None and time.time() < deadline:
+            task = slurm_task(1) if (run / "work/latest").exists() else None
+            if task is not None:
+                os.kill(task, signal.SIGKILL)
+                runs.killed = task
+            time.sleep(0.01)
+        runs.rerun_returncode = proc.wait(timeout=600)
+        log.seek(0)
+        runs.rerun_output = log.read()

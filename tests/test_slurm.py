@@ -7,12 +7,9 @@ Without a reachable Slurm controller the tests are skipped: they need ``.ci/slur
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -23,8 +20,7 @@ from safetensors.torch import load_file
 from kentropy.cli.train import program
 from kentropy.pipeline.continual_job import TrainingJob
 
-from .conftest import ROOT, _snakemake_call
-from .slurm_cluster import MEASURED, TRAIN_LOG, TRAINED, idle_nodes, slurm_targets
+from .slurm_cluster import COMPARED, MEASURED, TRAIN_LOG, TRAINED, idle_nodes
 from .test_continual import RUN
 
 pytestmark = pytest.mark.skipif(idle_nodes() < 2, reason="no two idle Slurm nodes here (.ci/slurm.sh start makes them)")
@@ -39,7 +35,7 @@ def test_test_dag_runs_through_slurm_training_across_two_nodes_and_matches_the_l
     """The test DAG through the Slurm profile, its training job an MPI-style job on two nodes whose script
     starts one task per node with srun; the tasks meet in one gloo group and train what one process trains
     locally."""
-    tmp_path, output = slurm_dag
+    tmp_path, output = slurm_dag.work, slurm_dag.output
     submitted = submitted_jobs(output)
     rules = {re.search(r"slurm_logs/rule_(\w+)/", log)[1] for log in submitted.values()}
     assert {"pretrain_tiny", "measure_entropy", "continual_train"} <= rules
@@ -68,49 +64,22 @@ def test_test_dag_runs_through_slurm_training_across_two_nodes_and_matches_the_l
         torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-6)
 
 
-def slurm_task(rank: int) -> int | None:
-    """The process of the training job's Slurm task ``rank`` (both nodes' tasks run on this one machine)."""
-    for proc in Path("/proc").iterdir():
-        try:
-            if not proc.name.isdigit() or b"kentropy.cli.train" not in (proc / "cmdline").read_bytes().split(b"\0"):
-                continue
-            if f"SLURM_PROCID={rank}".encode() in (proc / "environ").read_bytes().split(b"\0"):
-                return int(proc.name)
-        except OSError:  # ended while we looked
-            continue
-    return None
-
-
 def test_a_task_lost_mid_run_fails_the_job_naming_it_and_the_retry_resumes_byte_for_byte(slurm_dag):
-    """Kill rank 1 (on n2) after the first resumable checkpoint: srun stops rank 0, the job fails naming the task
-    and its node, the profile's retry resumes from the checkpoint, and the model is the uninterrupted run's."""
-    work, _ = slurm_dag
-    run = (work / TRAINED).parent
-    uninterrupted = {name: (run / name).read_bytes() for name in ("loss.parquet", "model/model.safetensors")}
-    command, env = _snakemake_call(
-        work, slurm_targets(work, ROOT, TRAINED, "--forcerun", "continual_train"), offline=True
-    )
-    with open(work / "killed.log", "w+") as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        killed, deadline = None, time.time() + 600
-        while killed is None and proc.poll() is None and time.time() < deadline:
-            task = slurm_task(1) if (run / "work/latest").exists() else None
-            if task is not None:
-                os.kill(task, signal.SIGKILL)
-                killed = task
-            time.sleep(0.01)
-        assert proc.wait(timeout=600) == 0, log.seek(0) or log.read()[-4000:]
-        log.seek(0)
-        stderr = log.read()
-    assert killed is not None, "the run ended before a task could be killed after its first checkpoint"
-    logs = [Path(p).read_text() for p in submitted_jobs(stderr).values() if "rule_continual_train" in p]
+    """Rank 1 (on n2) killed after the first resumable checkpoint (tests/slurm_cluster.py): srun stops rank 0, the
+    job fails naming the task and its node, the profile's retry resumes from the checkpoint, and the model is the
+    uninterrupted run's, byte for byte."""
+    runs = slurm_dag
+    assert runs.killed is not None, "the run ended before a task could be killed after its first checkpoint"
+    assert runs.rerun_returncode == 0, runs.rerun_output[-4000:]
+    logs = [Path(p).read_text() for p in submitted_jobs(runs.rerun_output).values() if "rule_continual_train" in p]
     assert len(logs) == 2  # the failed attempt and its retry
     assert "continual_train failed (exit " in logs[0] and ": n2: task 1: Killed" in logs[0]
     assert (
         "resumed from results/e2e/continual/tiny/step10/original/baseline/work at step 5"
-        in (work / TRAIN_LOG).read_text()
+        in (runs.work / TRAIN_LOG).read_text()
     )
-    assert {name: (run / name).read_bytes() for name in uninterrupted} == uninterrupted
+    run = (runs.work / TRAINED).parent
+    assert {name: (run / name).read_bytes() for name in COMPARED} == runs.uninterrupted
 
 
 def test_a_process_in_an_allocation_of_several_tasks_without_a_rank_is_refused(tmp_path):
