@@ -1,13 +1,14 @@
-"""Where a continual-training job's time goes, against this machine's floor, in one run.
+"""Where the DAG's training and measuring jobs spend their time, against this machine's floor, in one run.
 
 The floor, measured here: fp32 matrix products at the model's shapes (GFLOP/s), and a plain PyTorch training
 loop on one of the run's own checkpoints (AdamW as the trainer builds it, the run's batch, micro-batch and
 sequence length, gradient clipping; no DeepSpeed, no retention, no evaluation), at the jobs' thread count.
-The jobs, from a finished run's folder: each ``continual_train`` job's wall seconds (its benchmark file) split
-into the phases its log's ``time:`` lines record (setup: process group, loading, engine, probes, resume
-decision; train; retention scoring; resumable checkpoints; writing the model; evaluation of the trained model)
-and the rest (interpreter start-up, imports, Snakemake's script preamble), each as a multiple of the floor:
-the job's steps at the plain loop's rate.
+The jobs, from a finished run's folder: each job's wall seconds (its benchmark file) split into the phases its
+log's ``time:`` lines record and the rest (interpreter start-up, imports, Snakemake's script preamble), each as a
+multiple of its floor. ``continual_train``: setup (process group, loading, engine, probes, resume decision),
+train, retention scoring, resumable checkpoints, writing the model, evaluation of the trained model; its floor
+is its steps at the plain loop's rate. ``evaluate`` (load, probes, downstream) and ``measure_facts`` (load, QA,
+specialization): their floor is their own forward passes, the phases after loading.
 
     python bench/job_floor.py                                   # the default config, after its DAG ran
     python bench/job_floor.py --config tests/config/e2e.yaml --root <a finished e2e folder>
@@ -29,8 +30,6 @@ import torch
 from kentropy.core.config import load_config
 from kentropy.core.layout import Layout
 from kentropy.core.plan import Plan
-
-PHASES = ("setup", "train", "retention", "checkpoints", "write", "evaluation")
 
 
 def matmul_gflops(rows: int, inner: int, cols: int, seconds: float = 1.0) -> float:
@@ -76,7 +75,7 @@ def plain_steps_per_s(checkpoint: str, run, steps: int = 30) -> float:
 
 
 def job_phases(log: Path) -> dict[str, float]:
-    """The seconds of each phase a training job's log records (its ``time:`` lines)."""
+    """The seconds of each phase a job's log records (its ``time:`` lines)."""
     seconds = {}
     for line in log.read_text(errors="replace").splitlines():
         if " time: " not in line:
@@ -90,6 +89,33 @@ def job_phases(log: Path) -> dict[str, float]:
 def wall_seconds(tsv: Path) -> float:
     with open(tsv) as f:
         return float(list(csv.DictReader(f, delimiter="\t"))[-1]["s"])
+
+
+#: Each job kind's logged phases (in its ``time:`` lines), and those of them that are its floor: for a training
+#: job, its steps at the plain loop's rate (computed here instead); for a measuring job, its own forward passes.
+KINDS = {
+    "continual_train": (("setup", "train", "retention", "checkpoints", "write", "evaluation"), ()),
+    "evaluate": (("load", "probes", "downstream"), ("probes", "downstream")),
+    "measure_facts": (("load", "qa", "specialization"), ("qa", "specialization")),
+}
+
+
+def jobs(root: Path, layout: Layout, experiment: str, kind: str, floor_of) -> list[dict]:
+    """Every ``kind`` job of the run in ``root`` with a benchmark file and a ``time:`` line: its wall seconds,
+    its phases, the rest (interpreter start, imports, Snakemake's preamble) and its floor."""
+    parts, compute = KINDS[kind]
+    rows, logs = [], root / "logs" / experiment / kind
+    for log in sorted(logs.glob("**/*.log")):
+        key = log.relative_to(logs).with_suffix("")
+        tsv = root / layout.benchmark(kind, *key.parts)
+        logged = job_phases(log)
+        if not tsv.is_file() or not set(parts) & set(logged):
+            continue
+        phases = {part: logged.get(part, 0.0) for part in parts}
+        wall = wall_seconds(tsv)
+        floor = floor_of(key) if not compute else sum(phases[part] for part in compute)
+        rows.append({"wall": wall, **phases, "rest": wall - sum(phases.values()), "floor": floor})
+    return rows
 
 
 def main() -> None:
@@ -109,32 +135,25 @@ def main() -> None:
     gflops = matmul_gflops(tokens, hidden["hidden_size"], hidden["intermediate_size"])
     rate = plain_steps_per_s(str(checkpoint), run)
 
-    rows, logs = [], root / "logs" / config["experiment"] / "continual_train"
-    for log in sorted(logs.glob("**/*.log")):
-        key = log.relative_to(logs).with_suffix("")
-        tsv = root / layout.benchmark("continual_train", *key.parts)
-        phases = job_phases(log)
-        if not tsv.is_file() or "train" not in phases:
-            continue
-        wall = wall_seconds(tsv)
-        floor = plan.runs[key.parts[-1]].total_steps / rate
-        rows.append({"job": str(key), "wall": wall, "floor": floor, **phases,
-                     "rest": wall - sum(phases.values())})  # fmt: skip
     print(f"threads {plan.speed.threads}; CPU: {cpu_model()}; torch {torch.__version__}")
     print(f"matmul {tokens} x {hidden['hidden_size']} x {hidden['intermediate_size']} fp32: {gflops:.1f} GFLOP/s")
     print(f"plain loop on {checkpoint}: {rate:.2f} steps/s (batch {run.stream.batch_size}, micro "
           f"{run.parallelism.micro_batch_size}, seq {run.stream.seq_len})")  # fmt: skip
-    if not rows:
-        print("no continual_train job with a benchmark file and a time: line under", root)
-        return
-    print(f"\n{len(rows)} continual_train jobs, median seconds (and as multiples of the floor, the job's steps "
-          "at the plain loop's rate):\n")  # fmt: skip
-    print("| part | s a job | × floor |\n|---|---|---|")
-    floor = statistics.median(r["floor"] for r in rows)
-    for part in ("wall", *PHASES, "rest"):
-        value = statistics.median(r.get(part, 0.0) for r in rows)
-        print(f"| {part} | {value:.2f} | {value / floor:.2f} |")
-    print(f"| floor | {floor:.2f} | 1.00 |")
+    for kind in KINDS:
+        rows = jobs(root, layout, config["experiment"], kind, lambda key: plan.runs[key.parts[-1]].total_steps / rate)
+        if not rows:
+            print(f"\nno {kind} job with a benchmark file and a time: line under {root}")
+            continue
+        floor = statistics.median(r["floor"] for r in rows)
+        what = "its steps at the plain loop's rate" if kind == "continual_train" else "its own forward passes"
+        print(f"\n{kind}: {len(rows)} jobs, median seconds and multiples of the floor ({what}):\n")
+        print("| part | s a job | x floor |\n|---|---|---|")
+        for part in ("wall", *KINDS[kind][0], "rest"):
+            value = statistics.median(r[part] for r in rows)
+            print(f"| {part} | {value:.2f} | {value / floor:.2f} |")
+        print(f"| floor | {floor:.2f} | 1.00 |")
+        walls, floors = sum(r["wall"] for r in rows), sum(r["floor"] for r in rows)
+        print(f"all {len(rows)}: {walls:.0f} job-seconds, {floors:.0f} at the floor ({walls / floors:.2f}x)")
 
 
 def cpu_model() -> str:

@@ -214,3 +214,17 @@ def e2e(_e2e_started) -> Path:
     log.seek(0)
     assert returncode == 0, log.read()[-4000:]
     return work
+
+
+@pytest.fixture(scope="session")
+def warm_python(tmp_path_factory) -> list[str]:
+    """An interpreter command whose program runs in a child forked by a warm server (kentropy.pipeline.warm) that
+    has imported torch, transformers, DeepSpeed and lm-eval once: for tests that start many short training
+    processes whose start-up is not what they test. A command with an import-time variable the server was not
+    started with runs cold, as in the workflow."""
+    from kentropy.pipeline.warm import Server
+
+    root = tmp_path_factory.mktemp("warm")
+    server = Server({}, str(root / "server.log"), root=root / "socket")
+    yield [sys.executable, "-m", "kentropy.pipeline.warm", "--socket", server.path]
+    server.stop()

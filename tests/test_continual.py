@@ -133,9 +133,10 @@ def evaluation(root, name) -> Evaluation:
     )
 
 
-def train_command(root, name, retention=False, run=RUN, model=None, checkpointing=False):
-    """The training command line; with ``retention``, the probes are scored during training and the trained
-    model is evaluated (both read the job's evaluation)."""
+def train_command(root, name, retention=False, run=RUN, model=None, checkpointing=False, python=(sys.executable,)):
+    """The training command line (``python``: the interpreter command, ``warm_python`` for a warm one); with
+    ``retention``, the probes are scored during training and the trained model is evaluated (both read the job's
+    evaluation)."""
     job = TrainingJob(
         model=str(model or root / "ckpt"),
         stream=str(root / "stream.npy"),
@@ -148,14 +149,30 @@ def train_command(root, name, retention=False, run=RUN, model=None, checkpointin
         threads=1,
         checkpointing=checkpointing,
     )
-    return [sys.executable, "-m", "kentropy.cli.train", "--job", job.to_json()]
+    return [*python, "-m", "kentropy.cli.train", "--job", job.to_json()]
 
 
-def uninterrupted(root):
-    """The reference run (trained once per module)."""
-    if not (root / "whole" / "loss.parquet").exists():
-        subprocess.run(train_command(root, "whole", retention=True), check=True, capture_output=True)
-    return root / "whole"
+def trained_once(root: Path, name: str, command: list[str]) -> Path:
+    """``root / name`` after ``command`` trained it (once per module, its stderr in ``train.log``): a reference
+    run that several tests compare with."""
+    if not (root / name / "loss.parquet").exists():
+        log = subprocess.run(command, check=True, capture_output=True, text=True).stderr
+        (root / name / "train.log").write_text(log)
+    return root / name
+
+
+def uninterrupted(root, python):
+    """The reference run: the whole of ``RUN``, its retention scored and its trained model evaluated."""
+    return trained_once(root, "whole", train_command(root, "whole", retention=True, python=python))
+
+
+#: The changed run of the stale-state test: ``RUN`` shortened to 20 steps, at another peak lr.
+NEW_LR = shorter(RUN, 20, lr=2e-3)
+
+
+def fresh_at_new_lr(root, python):
+    """``NEW_LR`` trained from the start, uninterrupted (ZeRO-1)."""
+    return trained_once(root, "fresh-new-lr", train_command(root, "fresh-new-lr", run=NEW_LR, python=python))
 
 
 def kill_after_first_save(command: list[str], work: Path, env: dict | None = None) -> None:
@@ -169,9 +186,9 @@ def kill_after_first_save(command: list[str], work: Path, env: dict | None = Non
     assert (work / "latest").exists() and not (work.parent / "model").exists(), "the run was not killed midway"
 
 
-def test_killed_run_resumes_to_the_same_result(start):
+def test_killed_run_resumes_to_the_same_result(start, warm_python):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    uninterrupted(start)
+    uninterrupted(start, warm_python)
     kill_after_first_save(train_command(start, "killed", retention=True), start / "killed" / "work", env)
     resumed = subprocess.run(
         train_command(start, "killed", retention=True), check=True, env=env, capture_output=True, text=True
@@ -200,10 +217,10 @@ def test_killed_run_resumes_to_the_same_result(start):
     assert not (start / "killed" / "work").exists(), "DeepSpeed checkpoints are removed after success"
 
 
-def test_learning_rate_log_follows_the_schedule(start):
+def test_learning_rate_log_follows_the_schedule(start, warm_python):
     from kentropy.training.schedule import warmup_cosine
 
-    log = pd.read_parquet(uninterrupted(start) / "loss.parquet")
+    log = pd.read_parquet(uninterrupted(start, warm_python) / "loss.parquet")
     lr, alpha_f = RUN.optimizer.lr, RUN.schedule.alpha_f
     want = [lr * warmup_cosine(s, RUN.schedule) for s in log.step]
     np.testing.assert_allclose(log.lr, want)
@@ -215,7 +232,7 @@ def test_learning_rate_log_follows_the_schedule(start):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_zero_learning_rate_saves_the_checkpoint_bit_for_bit(start, dtype):
+def test_zero_learning_rate_saves_the_checkpoint_bit_for_bit(start, dtype, warm_python):
     """lr 0: fp32 master weights start from the checkpoint's own values and the model is saved back in the
     checkpoint's dtype, so nothing changes, not one bit (a bf16 checkpoint stays bf16)."""
 
@@ -225,7 +242,7 @@ def test_zero_learning_rate_saves_the_checkpoint_bit_for_bit(start, dtype):
     ckpt = start / f"ckpt-{str(dtype).split('.')[-1]}"
     AutoModelForCausalLM.from_pretrained(start / "ckpt", dtype=dtype).save_pretrained(ckpt)
     AutoTokenizer.from_pretrained(start / "ckpt").save_pretrained(ckpt)
-    cmd = train_command(start, f"lr0-{ckpt.name}", run=shorter(RUN, 8, lr=0.0), model=ckpt)
+    cmd = train_command(start, f"lr0-{ckpt.name}", run=shorter(RUN, 8, lr=0.0), model=ckpt, python=warm_python)
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     before, after = (
@@ -251,25 +268,21 @@ def test_adamw_as_olmo_builds_it():
     assert "model.embed_tokens.weight" in {names[id(p)] for p in rest["params"]}  # embeddings: no decay
 
 
-def test_zero3_builds_partitioned_and_trains_the_same_model_as_zero1(start):
+def test_zero3_builds_partitioned_and_trains_the_same_model_as_zero1(start, warm_python):
     """ZeRO-3 builds the model in its shards (never the whole fp32 model on a rank) and, with activation
     checkpointing (memory only), ends where ZeRO-1, which builds it whole and keeps every activation, ends."""
     from safetensors.torch import load_file
 
-    run3 = shorter(RUN, 20, zero_stage=3)
-    run1 = shorter(RUN, 20)
-    logs = {}
-    for name, run, checkpointing in (("zero1", run1, False), ("zero3", run3, True)):
-        command = train_command(start, name, run=run, checkpointing=checkpointing)
-        logs[name] = subprocess.run(command, check=True, capture_output=True, text=True).stderr
-    assert "ZeRO-3: built partitioned, rank 0 holds" in logs["zero3"]
-    assert "built partitioned" not in logs["zero1"]
+    zero1 = fresh_at_new_lr(start, warm_python)  # ZeRO-1 (the default), every activation kept
+    zero3 = train_command(start, "zero3", run=replace(NEW_LR, parallelism=replace(NEW_LR.parallelism, zero_stage=3)),
+                          checkpointing=True, python=warm_python)  # fmt: skip
+    log = subprocess.run(zero3, check=True, capture_output=True, text=True).stderr
+    assert "ZeRO-3: built partitioned, rank 0 holds" in log
+    assert "built partitioned" not in (zero1 / "train.log").read_text()
     np.testing.assert_allclose(
-        pd.read_parquet(start / "zero3" / "loss.parquet").loss,
-        pd.read_parquet(start / "zero1" / "loss.parquet").loss,
-        rtol=1e-5,
+        pd.read_parquet(start / "zero3" / "loss.parquet").loss, pd.read_parquet(zero1 / "loss.parquet").loss, rtol=1e-5
     )
-    a = load_file(start / "zero1" / "model" / "model.safetensors")
+    a = load_file(zero1 / "model" / "model.safetensors")
     b = load_file(start / "zero3" / "model" / "model.safetensors")
     assert a.keys() == b.keys()
     for name in a:
@@ -277,7 +290,7 @@ def test_zero3_builds_partitioned_and_trains_the_same_model_as_zero1(start):
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6)
 
 
-def test_two_processes_launched_like_a_two_gpu_job_train_the_same_model(start):
+def test_two_processes_launched_like_a_two_gpu_job_train_the_same_model(start, warm_python):
     """The multi-GPU launch command, on CPU (gloo): two ranks, half the rows each, same result; rank 0 then
     evaluates the saved model exactly as the evaluate rule's code does."""
     from safetensors.torch import load_file
@@ -288,12 +301,12 @@ def test_two_processes_launched_like_a_two_gpu_job_train_the_same_model(start):
     assert cmd[:6] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     cpu = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # two ranks need two GPUs; the CPU path needs none
     subprocess.run(cmd, check=True, capture_output=True, env=cpu)
-    subprocess.run(train_command(start, "rank1"), check=True, capture_output=True, env=cpu)
-    one, two = pd.read_parquet(start / "rank1" / "loss.parquet"), pd.read_parquet(start / "ranks2" / "loss.parquet")
+    whole = uninterrupted(start, warm_python)  # one process; scoring retention changes no weight
+    one, two = pd.read_parquet(whole / "loss.parquet"), pd.read_parquet(start / "ranks2" / "loss.parquet")
     np.testing.assert_allclose(two.loss, one.loss, rtol=1e-5)
     assert json.loads((start / "ranks2" / "model" / "continual.json").read_text())["world_size"] == 2
     a, b = (
-        load_file(start / "rank1" / "model" / "model.safetensors"),
+        load_file(whole / "model" / "model.safetensors"),
         load_file(start / "ranks2" / "model" / "model.safetensors"),
     )
     for name in a:
@@ -306,23 +319,19 @@ def test_two_processes_launched_like_a_two_gpu_job_train_the_same_model(start):
         pd.testing.assert_frame_equal(got.drop(columns="state"), want.drop(columns="state"))
 
 
-def test_a_changed_run_never_resumes_stale_state(start):
+def test_a_changed_run_never_resumes_stale_state(start, warm_python):
     """Kill a run, change its lr, rerun in the same work dir: it starts fresh, says why, and ends exactly where
     an uninterrupted run at the new lr ends."""
 
     from safetensors.torch import load_file
 
-    new = shorter(RUN, 20, lr=2e-3)
-
-    def command(name, run):
-        return train_command(start, name, run=run)
-
-    subprocess.run(command("fresh-new-lr", new), check=True, capture_output=True)
-    kill_after_first_save(command("changed", shorter(RUN, 20)), start / "changed" / "work")
-    rerun = subprocess.run(command("changed", new), check=True, capture_output=True, text=True)
+    fresh = fresh_at_new_lr(start, warm_python)
+    kill_after_first_save(train_command(start, "changed", run=shorter(RUN, 20)), start / "changed" / "work")
+    rerun = subprocess.run(train_command(start, "changed", run=NEW_LR, python=warm_python), check=True,
+                           capture_output=True, text=True)  # fmt: skip
     assert "not resuming from" in rerun.stderr and "lr 0.003 -> 0.002" in rerun.stderr
     assert "resumed from" not in rerun.stderr
-    a = load_file(start / "fresh-new-lr" / "model" / "model.safetensors")
+    a = load_file(fresh / "model" / "model.safetensors")
     b = load_file(start / "changed" / "model" / "model.safetensors")
     for name in a:
         assert torch.equal(a[name], b[name]), name

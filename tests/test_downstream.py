@@ -7,6 +7,7 @@ import torch
 
 from kentropy.cli.downstream import main
 from kentropy.evaluation.benchmarks import (
+    ENVIRONMENT_REPORT,
     BenchmarkError,
     _task_manager,
     check_tasks,
@@ -64,6 +65,23 @@ def test_local_tasks_through_lm_eval_match_brute_force(setup):
             100 * brute_force_accuracy(model, tokenizer, subset)
         )  # percent
         assert table.loc[task, "stderr"] > 0 and table.loc[task, "split"] == "test"
+
+
+def test_scoring_skips_lm_evals_environment_report_and_restores_it(setup, monkeypatch):
+    """The functions the evaluation leaves out are lm-eval's (this fails when lm-eval renames them), none of them
+    runs during ``evaluate``, and they are lm-eval's own again afterwards."""
+    from lm_eval import evaluator
+
+    model, tokenizer, _, tasks, root = setup
+    called, original = [], {name: getattr(evaluator, name) for name in ENVIRONMENT_REPORT}
+    for name in ENVIRONMENT_REPORT:
+        monkeypatch.setattr(evaluator, name, lambda *args, name=name: called.append(name))
+    table = evaluate(model, tokenizer, tasks, batch_size=8, source="generated", data_dir=root / "tasks")
+    assert len(table) == len(tasks) and called == []
+    assert all(getattr(evaluator, name) is not original[name] for name in ENVIRONMENT_REPORT)  # the test's again
+    assert {name: original[name].__module__ for name in ENVIRONMENT_REPORT} == dict.fromkeys(
+        ENVIRONMENT_REPORT, "lm_eval.loggers.utils"
+    )
 
 
 def test_unknown_metric_is_named(setup):

@@ -7,6 +7,7 @@ import shutil
 import pandas as pd
 import pyarrow.parquet as pq
 
+from kentropy.core import provenance
 from kentropy.core.io import write_table
 from kentropy.core.provenance import (
     PACKAGE,
@@ -177,3 +178,27 @@ def test_the_design_maps_every_module_of_the_tree():
     modules = {str(p.relative_to(PACKAGE)) for p in PACKAGE.glob("*/*.py") if p.name != "__init__.py"}
     modules |= {f"{p.parent.relative_to(PACKAGE)}/" for p in PACKAGE.glob("*/*/__init__.py")}
     assert listed == modules
+
+
+def test_module_digests_are_cached_by_content_and_a_bad_entry_is_recomputed(tmp_path, monkeypatch):
+    """The second digest of the same code parses nothing; an entry that is not a whole digest is ignored and
+    rewritten; a changed module misses the cache; with no writable cache the digest is the same."""
+    package = _copy_package(tmp_path)
+    entropy = SCRIPTS / "measure_entropy.py"
+    monkeypatch.setattr(provenance, "DIGEST_CACHE", tmp_path / "cache")
+    first = code_digest(entropy, package)
+    entries = sorted((tmp_path / "cache").iterdir())
+    contents = {module_file(name, package).read_bytes() for name in modules_used(entropy, package)}
+    assert len(entries) == len(contents) and first == code_digest(entropy, package)  # one entry per content
+    parsed = []
+    monkeypatch.setattr(provenance, "_normalised_source", lambda source: parsed.append(source) or "")
+    assert code_digest(entropy, package) == first and parsed == []
+    entries[0].write_text("0" * 63)  # torn
+    assert code_digest(entropy, package) != first and len(parsed) == 1  # recomputed (by the stub here)
+    monkeypatch.undo()
+    monkeypatch.setattr(provenance, "DIGEST_CACHE", tmp_path / "cache")
+    entries[0].write_text("not a digest\n")
+    assert code_digest(entropy, package) == first and len(entries[0].read_text()) == 64
+    monkeypatch.setattr(provenance, "DIGEST_CACHE", tmp_path / "a-file" / "cache")
+    (tmp_path / "a-file").write_text("")  # the cache cannot be created
+    assert code_digest(entropy, package) == first

@@ -102,6 +102,17 @@ def test_a_warm_job_runs_in_a_child_with_the_jobs_streams_directory_and_environm
     assert failed.returncode == 1 and failed.stderr.endswith("failed here\n")
 
 
+def test_a_module_runs_as_python_m_runs_it(server):
+    """``-m module``: the module found from the job's directory, its arguments after it; warm, and cold alike."""
+    directory, path, _ = server
+    (directory / "job_module.py").write_text(SCRIPT)
+    command = [sys.executable, "-m", "kentropy.pipeline.warm", "--socket", path, "-m", "job_module", "a", "b"]
+    for env, started in (({}, "warm True"), ({"ATEN_CPU_CAPABILITY": "default"}, "warm False")):
+        done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"argv ['a', 'b'] cwd {directory} job None {started}\n"
+
+
 def test_an_import_time_variable_the_server_was_not_started_with_starts_the_job_cold(server):
     _, path, _ = server
     done = client(path, {"ATEN_CPU_CAPABILITY": "default"})

@@ -10,8 +10,10 @@ and hashes each module's syntax tree without docstrings: comments, docstrings an
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
+import os
 import re
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
@@ -21,6 +23,8 @@ from .hashing import sha256
 from .layout import WEIGHT_SUFFIXES
 
 PACKAGE = Path(__file__).resolve().parents[1]  # src/kentropy
+#: Each module's normalised digest by the sha256 of its bytes (``_normalised_digest``): the user's cache, any checkout.
+DIGEST_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kentropy" / "code-digests"
 # A module run as a program: the argument after ``-m`` (kentropy.pipeline.launch), or a whole ``-m kentropy.<module>``.
 _MODULE_STRING = re.compile(r"(?:-m )?kentropy\.([\w.]+)")
 
@@ -78,9 +82,23 @@ def imported_modules(path: Path, package: Path, name: str | None) -> set[str]:
     return found
 
 
-def _normalised(path: Path) -> str:
-    """The module's syntax tree without docstrings: what changes behaviour."""
-    return _normalised_source(path.read_text())
+def _normalised_digest(path: Path) -> str:
+    """sha256 of the module's syntax tree without docstrings (what changes behaviour), kept in ``DIGEST_CACHE``
+    under the sha256 of the module's bytes: parsing the library takes most of a second, and every job that
+    writes a table (``library_digest``) and every DAG build would parse it again."""
+    source = path.read_bytes()
+    cached = DIGEST_CACHE / hashlib.sha256(source).hexdigest()
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        digest = cached.read_text()
+        if len(digest) == 64 and not digest.strip("0123456789abcdef"):  # whole, not a torn or foreign file
+            return digest
+    digest = hashlib.sha256(_normalised_source(source.decode()).encode()).hexdigest()
+    with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
+        partial.write_text(digest)
+        os.replace(partial, cached)
+    return digest
 
 
 @cache
@@ -108,7 +126,7 @@ def modules_used(script: str | Path, package: Path = PACKAGE) -> list[str]:
 def _digest(named_files) -> str:
     digest = hashlib.sha256()
     for name, path in named_files:
-        digest.update(f"{name}\0{_normalised(path)}\0".encode())
+        digest.update(f"{name}\0{_normalised_digest(path)}\0".encode())
     return digest.hexdigest()[:16]
 
 

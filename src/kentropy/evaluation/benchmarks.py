@@ -222,6 +222,27 @@ def _task_manager(include_path: list[str]):
     return TaskManager(include_path=include_path, include_defaults=False)
 
 
+#: What ``lm_eval.simple_evaluate`` calls, after scoring, to record the machine and the checkout in results that
+#: are never read here: torch's ``collect_env`` (eleven subprocesses) and ``git``, about 1.6 s a call on a 2-core
+#: VM, twice for every training job. tests/test_downstream.py fails when lm-eval renames them.
+ENVIRONMENT_REPORT = ("add_env_info", "get_git_commit_hash")
+
+
+@contextlib.contextmanager
+def without_environment_report():
+    """``lm_eval.simple_evaluate`` without its ``ENVIRONMENT_REPORT`` (their results stay unset; scores unchanged)."""
+    from lm_eval import evaluator
+
+    saved = {name: getattr(evaluator, name) for name in ENVIRONMENT_REPORT}
+    evaluator.add_env_info = lambda results: None
+    evaluator.get_git_commit_hash = lambda: None
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(evaluator, name, function)
+
+
 def prefetch(tasks: list[str], source: str = "generated", data_dir: str | Path | None = None) -> dict[str, int]:
     """Load every task once (downloading a Hub dataset into the HF cache); returns documents per task."""
     with task_folder(tasks, source, data_dir) as folder:
@@ -279,7 +300,7 @@ def evaluate(
 
     device = str(next(model.parameters()).device)
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
-    with task_folder(list(tasks), source, data_dir) as folders:
+    with task_folder(list(tasks), source, data_dir) as folders, without_environment_report():
         out = simple_evaluate(
             model=lm,
             tasks=list(tasks),

@@ -66,21 +66,24 @@ class Evaluation(Spec):
 
 def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None = None) -> None:
     """Load the ``save_pretrained`` model in ``model_dir`` (fp32, on the GPU when there is one), score the
-    probes and the benchmarks, and write both tables."""
+    probes and the benchmarks, and write both tables; the log's ``time:`` line has the three phases' seconds."""
     import torch
     from transformers import AutoTokenizer
 
     from ..core.io import write_table
     from ..core.layout import with_keys
+    from ..core.logs import Phases
     from ..sources.architectures import load_causal_lm
     from .benchmarks import DOWNSTREAM_MISSING, evaluate
     from .probes import probe_score_table
 
+    phases = Phases()
     if threads:
         torch.set_num_threads(threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_causal_lm(model_dir, dtype=torch.float32).to(device)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    phases.lap("load")
 
     scores = probe_score_table(
         model,
@@ -94,6 +97,7 @@ def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None =
     write_table(table, evaluation.probes_out)
     means = table.per_token.mean(), table.released.mean()
     log.info("%d probes, mean score: per_token %.4f, released %.4f", len(table), *means)
+    phases.lap("probes")
 
     cfg = evaluation.spec.downstream
     benchmarks = json.loads((Path(evaluation.benchmarks) / "tasks.json").read_text())
@@ -111,3 +115,5 @@ def evaluate_state(model_dir: str, evaluation: Evaluation, threads: int | None =
     table = with_keys(table, **evaluation.keys)
     write_table(table, evaluation.downstream_out, missing=DOWNSTREAM_MISSING)
     log.info("mean %s over %d tasks: %.2f%%", "/".join(sorted(set(table.metric))), len(table), table.value.mean())
+    phases.lap("downstream")
+    log.info("time: %s", phases)

@@ -53,6 +53,8 @@ PRELOAD = (
     "tokenizers",
     "safetensors.torch",
     "deepspeed",
+    # imported by every engine's optimizer check (``deepspeed.runtime.zero.utils``); it imports torch's compiler
+    "deepspeed.runtime.zero.muon.muon_optimizer",
     "lm_eval.evaluator",
     "snakemake.script",
     "threadpoolctl",
@@ -318,7 +320,8 @@ def _die_with_parent() -> None:
 
 
 def _child(request: dict, fds: list[int]) -> None:
-    """In the forked child: become the job (streams, directory, environment, arguments) and run its script."""
+    """In the forked child: become the job (streams, directory, environment, arguments) and run its script, or
+    its module where the arguments start with ``-m`` as an interpreter's do."""
     import runpy
 
     code = 1
@@ -337,9 +340,14 @@ def _child(request: dict, fds: list[int]) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         _apply_job_threads(request["env"])
-        sys.argv = list(request["argv"])
-        sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))
-        runpy.run_path(sys.argv[0], run_name="__main__")
+        if request["argv"][0] == "-m":  # ``python -m module``: the module from sys.path, the directory first
+            sys.argv = list(request["argv"][1:])
+            sys.path[0] = request["cwd"]
+            runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = list(request["argv"])
+            sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))
+            runpy.run_path(sys.argv[0], run_name="__main__")
         code = 0
     except SystemExit as exit:
         code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
@@ -369,7 +377,7 @@ def _connect(path: str) -> socket.socket:
 
 
 def run(argv: list[str], path: str) -> int:
-    """Run the script ``argv[0]`` with arguments ``argv[1:]`` through this user's server at ``path``
+    """Run the script ``argv[0]`` (or the module after ``-m``) with arguments through this user's server at ``path``
     (forwarding SIGTERM and SIGINT to the job), or, with no server that takes it, replace this process by a
     cold interpreter on it."""
     try:
