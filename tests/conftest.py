@@ -222,7 +222,14 @@ def warm_python(tmp_path_factory) -> list[str]:
     has imported torch, transformers, DeepSpeed and lm-eval once: for tests that start many short training
     processes whose start-up is not what they test. A command with an import-time variable the server was not
     started with runs cold, as in the workflow."""
+    # Variables libraries set in this process when a test first uses them (importing DeepSpeed, loading a model
+    # with transformers: its inductor cache folder), set now, so that they are the server's too.
+    import deepspeed  # noqa: F401
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
     from kentropy.pipeline.warm import Server
+
+    cache_dir()
 
     root = tmp_path_factory.mktemp("warm")
     server = Server({}, str(root / "server.log"), root=root / "socket")

@@ -82,6 +82,19 @@ def test_deepspeed_config_accumulates_to_the_global_batch():
         deepspeed_config(RUN, world_size=3, bf16=False)
 
 
+def test_deepspeed_compiles_no_shared_memory_collective():
+    """Training reduces through torch.distributed, so DeepSpeed's CPU shared-memory op is never compiled: the name
+    is DeepSpeed's (this fails when DeepSpeed renames it), and once marked, its backend's builder returns nothing."""
+    from deepspeed.comm.torch import build_shm_op
+    from deepspeed.ops.op_builder.cpu.comm import ShareMemCommBuilder
+
+    from kentropy.training.continual import SHM_OP, _without_shared_memory_op
+
+    assert ShareMemCommBuilder.NAME == SHM_OP
+    _without_shared_memory_op()
+    assert build_shm_op() is None
+
+
 def test_launch_command_runs_one_process_per_gpu():
     python = "/home/me/my project/.venv/bin/python"  # a space: one argument, never split
     assert launch_command(0, program(python)) == [python, "-m", "kentropy.cli.train"]

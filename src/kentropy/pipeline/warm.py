@@ -237,7 +237,10 @@ def _accept(listener, selector, baseline: dict, children: dict) -> None:
             os.close(fd)
         conn.close()
         return
-    if _import_time_env(request["env"]) != baseline or len(fds) != 3:
+    differing = sorted(k for k in baseline.keys() | _import_time_env(request["env"]).keys()
+                       if baseline.get(k) != request["env"].get(k))  # fmt: skip
+    if differing or len(fds) != 3:
+        print(f"warm start: a job sent cold (its environment differs in {', '.join(differing) or '-'})", flush=True)
         _send(conn, {"cold": True})
         conn.close()
         for fd in fds:

@@ -66,12 +66,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: DeepSpeed's shared-memory collective for CPU ranks: its backend JIT-compiles it when it starts (a minute of one
+#: core, once per environment, and again whenever another environment rebuilt it in the shared torch_extensions
+#: cache), yet only its inference all-reduce uses it; training reduces with torch.distributed (gloo, NCCL).
+SHM_OP = "deepspeed_shm_comm"
+
+
+def _without_shared_memory_op() -> None:
+    """Mark ``SHM_OP`` incompatible, so DeepSpeed's backend builds and loads nothing (changes no number)."""
+    from deepspeed import ops
+
+    ops.__compatible_ops__[SHM_OP] = False
+
+
 def _init_distributed(backend: str) -> None:
     """Join the job's process group: its place from the launcher, Slurm, or alone (kentropy.training.ranks)."""
     import deepspeed
 
     place = process_group_environment(os.environ, _free_port)
     os.environ.update(place)
+    _without_shared_memory_op()
     deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False)
     node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()  # a failed task's log line names both
     log.info("rank %s of %s on %s (local rank %s)", place["RANK"], place["WORLD_SIZE"], node, place["LOCAL_RANK"])
