@@ -222,13 +222,20 @@ def warm_python(tmp_path_factory) -> list[str]:
     has imported torch, transformers, DeepSpeed and lm-eval once: for tests that start many short training
     processes whose start-up is not what they test. A command with an import-time variable the server was not
     started with runs cold, as in the workflow."""
-    # Variables libraries set in this process when a test first uses them (importing DeepSpeed, loading a model
-    # with transformers: its inductor cache folder), set now, so that they are the server's too.
-    import deepspeed  # noqa: F401
+    # Variables libraries set in this process when a test first uses them, set now, so that they are the server's
+    # too: importing DeepSpeed, lm-eval and scikit-learn (lm-eval's metrics); a model loaded by transformers (its
+    # inductor cache folder).
+    import importlib
+    import warnings
+
     from torch._inductor.runtime.cache_dir_utils import cache_dir
 
-    from kentropy.pipeline.warm import Server
+    from kentropy.pipeline.warm import PRELOAD, Server
 
+    with warnings.catch_warnings():  # the libraries' own deprecations, not the tests' concern
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for name in (*PRELOAD, "sklearn"):
+            importlib.import_module(name)
     cache_dir()
 
     root = tmp_path_factory.mktemp("warm")
