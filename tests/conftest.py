@@ -178,6 +178,33 @@ def _e2e_started(request, tmp_path_factory):
                 proc.wait()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _readme_plans_started(request, tmp_path_factory):
+    """The README's commands planned one after another in a background thread from the session's start, when a
+    collected test reads them (``readme_plans``): {command: a future of (argv, the finished process)}."""
+    if not any("readme_plans" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        yield None
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .readme_plans import plan, readme_commands
+
+    root = tmp_path_factory.mktemp("readme")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        futures = {}
+        for i, command in enumerate(readme_commands()):
+            (root / str(i)).mkdir()
+            futures[command] = pool.submit(plan, command, root / str(i))
+        yield futures
+        for future in futures.values():
+            future.cancel()
+
+
+@pytest.fixture(scope="session")
+def readme_plans(_readme_plans_started) -> dict:
+    return _readme_plans_started
+
+
 def _reads_slurm_dag(item) -> bool:
     return "slurm_dag" in getattr(item, "fixturenames", ())
 

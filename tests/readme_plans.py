@@ -1,0 +1,47 @@
+"""The ``snakemake`` commands of the README and the pages it moved its reference to, and their plans: each run
+as written (``-n``) offline from a checkout-like folder, with the Slurm profile installed where ``--profile
+slurm`` finds it. ``conftest`` plans them in a background thread from the session's start (each is a Snakemake
+process that mostly builds a DAG), and ``tests/test_readme.py`` reads the results."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = re.compile(r"(?:\.venv/bin/)?snakemake(?=\s|$)")
+#: The README and the reference pages it links (docs/design.md and docs/benchmarks.md record commands as run).
+PAGES = ["README.md", *(f"docs/{p}.md" for p in ("configs", "experiments", "outputs", "results", "cluster", "testing"))]
+
+
+def readme_commands() -> list[str]:
+    """The ``snakemake`` commands of the README: in bash blocks (each ``&&`` part; comments dropped) and in
+    inline code spans."""
+    text = "\n".join((ROOT / page).read_text() for page in PAGES)
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL):
+        for line in block.splitlines():
+            commands += [part.split("#")[0].strip() for part in line.split("&&")]
+    spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.DOTALL))
+    commands += [part.strip() for span in spans for part in span.split("&&")]
+    return sorted({c for c in commands if SNAKEMAKE.match(c)})
+
+
+def plan(command: str, folder: Path) -> tuple[list[str], subprocess.CompletedProcess]:
+    """Snakemake's argument list for ``command`` and its run in ``folder`` (the checkout's files linked in)."""
+    for name in ("Snakefile", "workflow", "config", "profiles", "envs"):
+        (folder / name).symlink_to(ROOT / name)
+    xdg = folder / "xdg"
+    shutil.copytree(ROOT / "profiles/slurm", xdg / "snakemake/slurm")  # as the README installs it
+    argv = shlex.split(SNAKEMAKE.sub("", command, count=1))
+    if "--report" not in argv:
+        argv.append("-n")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(xdg), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "snakemake", *argv], cwd=folder, env=env, capture_output=True,
+                          text=True, timeout=600, check=False)  # fmt: skip
+    return argv, done
