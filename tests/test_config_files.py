@@ -4,6 +4,8 @@ Each stops ``python -m kentropy.pipeline.config_check`` and the DAG build with t
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 import sys
 import time
@@ -13,6 +15,7 @@ import yaml
 
 from kentropy.core.config import ConfigError, load_config_file, validate_config
 from kentropy.core.layout import PatternError, fill_pattern, step_path
+from kentropy.pipeline import config_check
 from kentropy.sources.facts_file import FactsError, check_facts
 
 from .conftest import ROOT, snakemake
@@ -35,9 +38,15 @@ def written(tmp_path, text: str, name: str = "config.yaml"):
     return path
 
 
-def check(path) -> subprocess.CompletedProcess:
+def check(path, program: bool = False) -> subprocess.CompletedProcess:
+    """``python -m kentropy.pipeline.config_check path``: run as a program, or its ``main`` called here."""
     command = [sys.executable, "-m", "kentropy.pipeline.config_check", str(path)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+    if program:
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exit:
+        config_check.main([str(path)])
+    return subprocess.CompletedProcess(command, exit.value.code, out.getvalue(), err.getvalue())
 
 
 def variant(change) -> str:
@@ -54,7 +63,7 @@ def test_a_duplicate_key_names_both_lines(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config_file(path)
     assert str(err.value) == message
-    done = check(path)
+    done = check(path, program=True)
     assert done.returncode == 1 and done.stderr == message + "\n"
     # YAML's merge key may still be overridden: that is what it is for.
     assert load_config_file(written(tmp_path, "a: &a {x: 1}\nb:\n  <<: *a\n  x: 2\n", "merge.yaml"))["b"] == {"x": 2}
