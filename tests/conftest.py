@@ -158,9 +158,8 @@ def _e2e_started(request, tmp_path_factory):
     own chain of jobs leaves idle, instead of before the first test that needs it.
 
     It runs as a user would run it from a checkout whose path holds a space and a non-ASCII letter: that
-    checkout's Snakefile and library, its folder as the working directory. The interpreter is this one (a
-    virtual environment at a path with a space cannot JIT-build DeepSpeed's CPU ops, docs/design.md;
-    ``test_script_rules_run_with_an_interpreter_path_holding_a_space`` runs one from there)."""
+    checkout's Snakefile and library, its folder as the working directory. The interpreter is this one
+    (``test_script_rules_run_with_an_interpreter_path_holding_a_space`` runs one from such a path)."""
     if not any(map(_reads_e2e, request.session.items)):
         yield None
         return
