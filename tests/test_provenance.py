@@ -182,11 +182,16 @@ def test_the_design_maps_every_module_of_the_tree():
 
 
 def test_what_a_module_gives_is_cached_by_content_and_a_bad_entry_is_recomputed(tmp_path, monkeypatch):
-    """The second digest of the same code parses nothing; an entry that is not a whole digest is computed again
-    and rewritten; with no writable cache the digest is the same."""
+    """The second digest of the same code parses nothing (a fresh process reads the cache); an entry that is not
+    a whole digest is computed again and rewritten; with no writable cache the digest is the same."""
+
+    def fresh_process():  # what this process already knows, forgotten
+        monkeypatch.setattr(provenance, "_KNOWN", {})
+
     package = _copy_package(tmp_path)
     entropy = SCRIPTS / "measure_entropy.py"
     monkeypatch.setattr(provenance, "CODE_CACHE", tmp_path / "cache")
+    fresh_process()
     first = code_digest(entropy, package)
     digests = sorted((tmp_path / "cache/digests").iterdir())
     contents = {module_file(name, package).read_bytes() for name in modules_used(entropy, package)}
@@ -195,13 +200,17 @@ def test_what_a_module_gives_is_cached_by_content_and_a_bad_entry_is_recomputed(
     parsed = []
     monkeypatch.setattr(provenance, "_normalised_source", lambda source: parsed.append(source) or "")
     monkeypatch.setattr(provenance, "_parsed_imports", lambda source: parsed.append(source) or [])
+    fresh_process()
     assert code_digest(entropy, package) == first and parsed == []
     digests[0].write_text('"' + "0" * 63 + '"')  # not a digest
+    fresh_process()
     assert code_digest(entropy, package) != first and len(parsed) == 1  # computed again (by the stub here)
     monkeypatch.undo()
     monkeypatch.setattr(provenance, "CODE_CACHE", tmp_path / "cache")
     digests[0].write_text("not JSON\n")
+    fresh_process()
     assert code_digest(entropy, package) == first and len(json.loads(digests[0].read_text())) == 64
     (tmp_path / "a-file").write_text("")
     monkeypatch.setattr(provenance, "CODE_CACHE", tmp_path / "a-file" / "cache")  # cannot be created
+    fresh_process()
     assert code_digest(entropy, package) == first

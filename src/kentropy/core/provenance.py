@@ -51,7 +51,6 @@ def _import_statements(path: Path) -> list[tuple[int, str, list[str]]]:
     return _by_content("imports", path.read_bytes(), _parsed_imports, lambda v: isinstance(v, list))
 
 
-@cache
 def _parsed_imports(source: str) -> list[tuple[int, str, list[str]]]:
     found = []
     for node in ast.walk(ast.parse(source)):
@@ -88,12 +87,25 @@ def imported_modules(path: Path, package: Path, name: str | None) -> set[str]:
     return found
 
 
+#: This process's values of ``_by_content``, by (kind, sha256 of the source): a DAG build asks for the same
+#: module's imports hundreds of times.
+_KNOWN: dict[tuple[str, str], object] = {}
+
+
 def _by_content(kind: str, source: bytes, compute, valid):
     """``compute(source)`` (a JSON value) for a module's ``source``, kept in ``CODE_CACHE / kind`` under the
-    sha256 of the bytes: parsing the library takes most of a second, and every DAG build and every job that
-    writes a table (``library_digest``) would parse it again. A cache that cannot be read or written is only
-    slower; an entry that is not ``valid`` JSON is computed again."""
-    cached = CODE_CACHE / kind / hashlib.sha256(source).hexdigest()
+    sha256 of the bytes (and in ``_KNOWN``): parsing the library takes most of a second, and every DAG build and
+    every job that writes a table (``library_digest``) would parse it again. A cache that cannot be read or
+    written is only slower; an entry that is not ``valid`` JSON is computed again."""
+    key = hashlib.sha256(source).hexdigest()
+    if (kind, key) in _KNOWN:
+        return _KNOWN[kind, key]
+    _KNOWN[kind, key] = value = _stored(CODE_CACHE / kind / key, source, compute, valid)
+    return value
+
+
+def _stored(cached: Path, source: bytes, compute, valid):
+    """The valid value in the file ``cached``, else ``compute(source)`` written there (whole or not at all)."""
     with contextlib.suppress(OSError, ValueError):
         if valid(value := json.loads(cached.read_text())):
             return value
@@ -115,8 +127,7 @@ def _tree_digest(source: str) -> str:
     return hashlib.sha256(_normalised_source(source).encode()).hexdigest()
 
 
-@cache
-def _normalised_source(source: str) -> str:  # cached by content: a DAG build digests ~20 scripts
+def _normalised_source(source: str) -> str:
     tree = ast.parse(source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
