@@ -100,11 +100,11 @@ KINDS = {
 }
 
 
-def jobs(root: Path, layout: Layout, experiment: str, kind: str, floor_of) -> list[dict]:
+def jobs(root: Path, layout: Layout, kind: str, floor_of) -> list[dict]:
     """Every ``kind`` job of the run in ``root`` with a benchmark file and a ``time:`` line: its wall seconds,
     its phases, the rest (interpreter start, imports, Snakemake's preamble) and its floor."""
     parts, compute = KINDS[kind]
-    rows, logs = [], root / "logs" / experiment / kind
+    rows, logs = [], root / layout.logs(kind)
     for log in sorted(logs.glob("**/*.log")):
         key = log.relative_to(logs).with_suffix("")
         tsv = root / layout.benchmark(kind, *key.parts)
@@ -140,7 +140,7 @@ def main() -> None:
     print(f"plain loop on {checkpoint}: {rate:.2f} steps/s (batch {run.stream.batch_size}, micro "
           f"{run.parallelism.micro_batch_size}, seq {run.stream.seq_len})")  # fmt: skip
     for kind in KINDS:
-        rows = jobs(root, layout, config["experiment"], kind, lambda key: plan.runs[key.parts[-1]].total_steps / rate)
+        rows = jobs(root, layout, kind, lambda key: plan.runs[key.parts[-1]].total_steps / rate)
         if not rows:
             print(f"\nno {kind} job with a benchmark file and a time: line under {root}")
             continue

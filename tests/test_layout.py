@@ -64,6 +64,7 @@ def test_experiments_write_under_their_own_names():
     assert a.table("entropy.parquet") == "results/tiny/tables/entropy.parquet"
     assert a.entropy("m", 30, "resus-p50-q2", ".coef.npy") == "results/tiny/entropy/m/step30/resus-p50-q2.coef.npy"
     assert a.log("probe", "m", "step30", "original", "before") == "logs/tiny/probe/m/step30/original/before.log"
+    assert a.logs("probe") == "logs/tiny/probe" and a.log("probe", "m", "x").startswith(a.logs("probe") + "/")
     # Only a fetched checkpoint is shared; a pretrained one belongs to its experiment.
     assert a.checkpoint("m", {"source": "hf"}, 10) == b.checkpoint("m", {"source": "hf"}, 10)
     assert a.checkpoint("m", {"source": "pretrain"}, 10) != b.checkpoint("m", {"source": "pretrain"}, 10)

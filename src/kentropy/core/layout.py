@@ -253,6 +253,10 @@ class Layout:
     def log(self, rule: str, *key) -> str:
         return self._under("logs", rule, *key[:-1], f"{key[-1] if key else rule}.log")
 
+    def logs(self, rule: str) -> str:
+        """The folder of every ``log(rule, …)`` of a rule with keys."""
+        return self._under("logs", rule)
+
     def monitor(self) -> str:
         """Root of the training jobs' live logs (kentropy.training.monitor): one folder per backend below it."""
         return self._under("logs", "monitor")
