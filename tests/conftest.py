@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from .slurm_cluster import SlurmRuns, idle_nodes, run_through_slurm
+from .warm_servers import OFFLINE, SERVERS
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "2"]
 
 VOCAB = 97
 
@@ -106,9 +106,11 @@ def tiny_olmo(root: Path, n_fictional: int, noise: float = 0.0):
 
 
 def _snakemake_call(workdir: Path, args: tuple[str, ...], offline: bool) -> tuple[list[str], dict | None]:
-    """The command line and environment that run the workflow in ``workdir``."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"} if offline else None
-    return [*SNAKEMAKE, "--directory", str(workdir), *args], env
+    """The command line (through the session's warm server: tests/warm_servers.py) and environment that run the
+    workflow in ``workdir``."""
+    env = {**os.environ, **OFFLINE} if offline else None
+    snakemake = [*SERVERS.command(offline), "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "2"]
+    return [*snakemake, "--directory", str(workdir), *args], env
 
 
 def snakemake(workdir: Path, *args: str, offline: bool = False, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -152,6 +154,13 @@ def copy_checkout(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _warm_servers():
+    """The session's warm servers (tests/warm_servers.py): started by their first user, stopped at the end."""
+    yield SERVERS
+    SERVERS.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _e2e_started(request, tmp_path_factory):
     """The whole DAG of tests/config/e2e.yaml, started in the background with the session's first test when
     any collected test reads it: it runs beside the unit tests, whose one busy core fills the cores its
@@ -166,7 +175,7 @@ def _e2e_started(request, tmp_path_factory):
     work = copy_checkout(tmp_path_factory.mktemp("e2e") / "my checkout ü")
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(work / "Snakefile"), "--cores", "2"]
     command += ["--configfile", str(work / "tests/config/e2e.yaml")]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": str(work / "src")}
+    env = {**os.environ, **OFFLINE, "PYTHONPATH": str(work / "src")}
     with open(work.with_name("e2e.log"), "w+") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
         try:
@@ -178,7 +187,7 @@ def _e2e_started(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _readme_plans_started(request, tmp_path_factory):
+def _readme_plans_started(request, tmp_path_factory, _warm_servers):
     """The README's commands planned one after another in a background thread from the session's start, when a
     collected test reads them (``readme_plans``): {command: a future of (argv, the finished process)}."""
     if not any("readme_plans" in getattr(item, "fixturenames", ()) for item in request.session.items):
@@ -209,7 +218,7 @@ def _reads_slurm_dag(item) -> bool:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _slurm_started(request, tmp_path_factory):
+def _slurm_started(request, tmp_path_factory, _warm_servers):
     """Part of the test DAG through Slurm, then its training job killed and resumed (tests/slurm_cluster.py),
     in a thread started with the session's first test when a collected test reads it and two Slurm nodes are
     idle: the first trajectory's first pretraining segment, its entropy job, the stream and the training job,
@@ -243,28 +252,9 @@ def e2e(_e2e_started) -> Path:
 
 
 @pytest.fixture(scope="session")
-def warm_python(tmp_path_factory) -> list[str]:
+def warm_python(_warm_servers) -> list[str]:
     """An interpreter command whose program runs in a child forked by a warm server (kentropy.pipeline.warm) that
-    has imported torch, transformers, DeepSpeed and lm-eval once: for tests that start many short training
+    has imported torch, transformers, DeepSpeed, lm-eval and Snakemake once: for tests that start many short
     processes whose start-up is not what they test. A command with an import-time variable the server was not
     started with runs cold, as in the workflow."""
-    # Variables libraries set in this process when a test first uses them, set now, so that they are the server's
-    # too: importing DeepSpeed, lm-eval and scikit-learn (lm-eval's metrics); a model loaded by transformers (its
-    # inductor cache folder).
-    import importlib
-    import warnings
-
-    from torch._inductor.runtime.cache_dir_utils import cache_dir
-
-    from kentropy.pipeline.warm import PRELOAD, Server
-
-    with warnings.catch_warnings():  # the libraries' own deprecations, not the tests' concern
-        warnings.simplefilter("ignore", DeprecationWarning)
-        for name in (*PRELOAD, "sklearn"):
-            importlib.import_module(name)
-    cache_dir()
-
-    root = tmp_path_factory.mktemp("warm")
-    server = Server({}, str(root / "server.log"), root=root / "socket")
-    yield [sys.executable, "-m", "kentropy.pipeline.warm", "--socket", server.path]
-    server.stop()
+    return _warm_servers.command(offline=False)

@@ -10,8 +10,9 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from .warm_servers import OFFLINE, SERVERS
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = re.compile(r"(?:\.venv/bin/)?snakemake(?=\s|$)")
@@ -41,7 +42,7 @@ def plan(command: str, folder: Path) -> tuple[list[str], subprocess.CompletedPro
     argv = shlex.split(SNAKEMAKE.sub("", command, count=1))
     if "--report" not in argv:
         argv.append("-n")
-    env = {**os.environ, "XDG_CONFIG_HOME": str(xdg), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "snakemake", *argv], cwd=folder, env=env, capture_output=True,
-                          text=True, timeout=600, check=False)  # fmt: skip
+    env = {**os.environ, "XDG_CONFIG_HOME": str(xdg), **OFFLINE}
+    done = subprocess.run([*SERVERS.command(offline=True), "-m", "snakemake", *argv], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
     return argv, done

@@ -18,15 +18,18 @@ import torch
 from kentropy.core.layout import Layout
 
 from .conftest import ROOT, save_word_tokenizer, snakemake, tiny_model
+from .warm_servers import OFFLINE, SERVERS
 
 L = Layout("e2e")
-KENTROPY = str(Path(sys.executable).parent / "kentropy")  # the console script pip installed
 STEP, VARIANT = 30, "original"
 
 
 def kentropy(work: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    proc = subprocess.run([KENTROPY, *args], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    """``kentropy ARGS`` offline in ``work``: the console script's module run by the session's warm server
+    (``tests/test_cli_inputs.py`` runs the console script pip installed)."""
+    env = {**os.environ, **OFFLINE}
+    command = [*SERVERS.command(offline=True), "-m", "kentropy.cli.commands", *args]
+    proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -285,6 +288,6 @@ def test_every_imported_package_is_declared():
 
 
 @pytest.mark.parametrize("module", ["kentropy.cli.downstream", "kentropy.sources.manifests", "kentropy.cli.train"])
-def test_python_m_keeps_working(module):
-    proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=300)
+def test_python_m_keeps_working(module, warm_python):
+    proc = subprocess.run([*warm_python, "-m", module, "--help"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "usage:" in proc.stdout

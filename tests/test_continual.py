@@ -200,11 +200,12 @@ def kill_after_first_save(command: list[str], work: Path, env: dict | None = Non
 
 
 def test_killed_run_resumes_to_the_same_result(start, warm_python):
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    """A training process SIGKILLed after its first checkpoint; the same command again (warm: its start-up is not
+    what this tests) resumes and ends where the uninterrupted run ends."""
     uninterrupted(start, warm_python)
-    kill_after_first_save(train_command(start, "killed", retention=True), start / "killed" / "work", env)
+    kill_after_first_save(train_command(start, "killed", retention=True), start / "killed" / "work")
     resumed = subprocess.run(
-        train_command(start, "killed", retention=True), check=True, env=env, capture_output=True, text=True
+        train_command(start, "killed", retention=True, python=warm_python), check=True, capture_output=True, text=True
     )
     assert "resumed from" in resumed.stderr
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ import pytest
 from kentropy.sources.hub import step_revisions
 from tests.conftest import save_word_tokenizer, tiny_model
 from tests.hub_cache import add_revision, folder_files
+from tests.warm_servers import OFFLINE, SERVERS
 
 REPO = "allenai/OLMo-1B-hf"
 BRANCHES = {117850: "step117850-tokens494B", 369000: "step369000-tokens1547B", 738020: "step738020-tokens3095B"}
@@ -30,9 +31,12 @@ def hub_cache(tmp_path_factory) -> Path:
 
 
 def offline(code: str) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter with the Hub switched off (huggingface_hub reads it at import)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    """Run the program ``code`` in an interpreter of its own with the Hub switched off (huggingface_hub reads it at
+    import): a fork of the session's offline warm server, which imported it so."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "program.py").write_text(code)
+        command = [*SERVERS.command(offline=True), str(Path(folder) / "program.py")]
+        return subprocess.run(command, env={**os.environ, **OFFLINE}, capture_output=True, text=True, timeout=300)
 
 
 def fetch(step: int, out: Path, cache: Path, repo: str = REPO) -> subprocess.CompletedProcess:
@@ -244,8 +248,9 @@ def test_the_cli_reads_a_hub_repo_at_a_step_or_revision_offline(reuploaded, tmp_
     cache, old, new = reuploaded
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(" ".join(f"w{(7 * i + j) % 95 + 2}" for j in range(2 * i + 3)) + "\n" for i in range(12)))
-    kentropy = [sys.executable, "-m", "kentropy.cli.commands", "entropy", "--corpus", str(corpus), "--max-length", "32"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    kentropy = [*SERVERS.command(offline=True), "-m", "kentropy.cli.commands", "entropy", "--corpus", str(corpus),
+                "--max-length", "32"]  # fmt: skip
+    env = {**os.environ, **OFFLINE}
     for model, extra, out in (
         (f"{REPO}@{old}", ["--hf-cache", str(cache)], "pinned.parquet"),
         (REPO, ["--step", "369000", "--hf-cache", str(cache)], "step.parquet"),

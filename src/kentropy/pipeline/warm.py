@@ -418,7 +418,9 @@ def run(argv: list[str], path: str) -> int:
 class Server:
     """The server of one Snakemake run: started by ``start`` in a private directory, stopped by ``stop``."""
 
-    def __init__(self, env: dict, log: str, root: str | Path = SOCKET_ROOT, preload=None):
+    def __init__(self, env: dict, log: str, root: str | Path = SOCKET_ROOT, preload=None, environ=None):
+        """``env``: added after the imports (what every job sets for itself); ``environ``: the server's own
+        environment, whose import-time variables a job's must equal to be served warm (default: this process's)."""
         import subprocess
 
         self.path = private_socket(root)
@@ -439,6 +441,7 @@ class Server:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=environ,
             )
         # Jobs asked for before the socket exists would start cold, each importing what the server imports.
         deadline = time.monotonic() + READY_TIMEOUT
