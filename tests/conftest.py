@@ -6,12 +6,12 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 import torch
 
+from .session_tasks import SharedTask, shared_folder
 from .slurm_cluster import SlurmRuns, idle_nodes, run_through_slurm
 from .warm_servers import OFFLINE, SERVERS
 
@@ -130,10 +130,22 @@ def _reads_e2e(item) -> bool:
     return bool({"e2e", "slurm_dag"} & set(getattr(item, "fixturenames", ())))
 
 
+def pytest_configure(config):
+    idle_nodes()  # counted once, before pytest-xdist starts its workers (they inherit the count)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
     """The tests that read the end-to-end DAG run last (otherwise in collection order), so every other test
-    runs while the DAG is being built in the background (``_e2e_started``)."""
+    runs while the DAG is being built in the background (``_e2e_started``). Under pytest-xdist (``--dist
+    loadgroup``) they run on one worker, one after another (several change the DAG's folder), and the tests of a
+    module that use one of its module-scoped fixtures on one worker (the fixture is built once)."""
     items.sort(key=_reads_e2e)
+    for item in items:
+        if _reads_e2e(item):
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+        elif any(defs[-1].scope == "module" for defs in item._fixtureinfo.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 def copy_checkout(dest: Path) -> Path:
@@ -160,83 +172,102 @@ def _warm_servers():
     SERVERS.stop()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _e2e_started(request, tmp_path_factory):
-    """The whole DAG of tests/config/e2e.yaml, started in the background with the session's first test when
-    any collected test reads it: it runs beside the unit tests, whose one busy core fills the cores its
-    own chain of jobs leaves idle, instead of before the first test that needs it.
-
-    It runs as a user would run it from a checkout whose path holds a space and a non-ASCII letter: that
-    checkout's Snakefile and library, its folder as the working directory. The interpreter is this one
-    (``test_script_rules_run_with_an_interpreter_path_holding_a_space`` runs one from such a path)."""
-    if not any(map(_reads_e2e, request.session.items)):
-        yield None
-        return
-    work = copy_checkout(tmp_path_factory.mktemp("e2e") / "my checkout ü")
+def _run_e2e_dag(task: SharedTask) -> None:
+    """The whole DAG of tests/config/e2e.yaml (published as ``dag``: its working directory, return code and the
+    end of its log), run as a user would run it from a checkout whose path holds a space and a non-ASCII
+    letter: that checkout's Snakefile and library, its folder as the working directory. The interpreter is this
+    one (``test_script_rules_run_with_an_interpreter_path_holding_a_space`` runs one from such a path)."""
+    work = copy_checkout(task.folder / "my checkout ü")
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(work / "Snakefile"), "--cores", "2"]
     command += ["--configfile", str(work / "tests/config/e2e.yaml")]
     env = {**os.environ, **OFFLINE, "PYTHONPATH": str(work / "src")}
-    with open(work.with_name("e2e.log"), "w+") as log:
+    with open(task.folder / "e2e.log", "w") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
-        try:
-            yield work, proc, log
-        finally:
-            if proc.poll() is None:  # the session ended before the DAG did
+        while proc.poll() is None:
+            if task.stop.wait(0.2):  # the session ended before the DAG did
                 proc.terminate()
                 proc.wait()
+                return
+    task.publish("dag", (work, proc.returncode, (task.folder / "e2e.log").read_text()[-4000:]))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _e2e_started(request, tmp_path_factory):
+    """The e2e DAG (``_run_e2e_dag``), started in the background with the session's first test when any collected
+    test reads it: it runs beside the unit tests, instead of before the first test that needs it."""
+    if not any(map(_reads_e2e, request.session.items)):
+        yield None
+        return
+    task = SharedTask(shared_folder(tmp_path_factory), "e2e")
+    task.start(_run_e2e_dag)
+    yield task
+    task.end()
+
+
+def _plan_readme_commands(task: SharedTask) -> None:
+    """The README's commands planned one after another (tests/readme_plans.py), each published under its index
+    in ``readme_commands()``."""
+    from .readme_plans import plan, readme_commands
+
+    for i, command in enumerate(readme_commands()):
+        if task.stop.is_set():
+            return
+        (task.folder / str(i)).mkdir()
+        task.publish(str(i), plan(command, task.folder / str(i)))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _readme_plans_started(request, tmp_path_factory, _warm_servers):
-    """The README's commands planned one after another in a background thread from the session's start, when a
-    collected test reads them (``readme_plans``): {command: a future of (argv, the finished process)}."""
+    """The README's plans, in the background from the session's start when a collected test reads them."""
     if not any("readme_plans" in getattr(item, "fixturenames", ()) for item in request.session.items):
         yield None
         return
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .readme_plans import plan, readme_commands
-
-    root = tmp_path_factory.mktemp("readme")
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        futures = {}
-        for i, command in enumerate(readme_commands()):
-            (root / str(i)).mkdir()
-            futures[command] = pool.submit(plan, command, root / str(i))
-        yield futures
-        for future in futures.values():
-            future.cancel()
+    task = SharedTask(shared_folder(tmp_path_factory), "readme")
+    task.start(_plan_readme_commands)
+    yield task
+    task.end()
 
 
 @pytest.fixture(scope="session")
-def readme_plans(_readme_plans_started) -> dict:
-    return _readme_plans_started
+def readme_plans(_readme_plans_started):
+    """``plan(command)``: the README command's Snakemake arguments and finished process."""
+    from .readme_plans import readme_commands
+
+    index = {command: str(i) for i, command in enumerate(readme_commands())}
+    return lambda command: _readme_plans_started.result(index[command], timeout=900)
 
 
 def _reads_slurm_dag(item) -> bool:
     return "slurm_dag" in getattr(item, "fixturenames", ())
 
 
+def _run_slurm(task: SharedTask) -> None:
+    """``run_through_slurm`` (tests/slurm_cluster.py), published as ``runs``."""
+    runs = SlurmRuns(task.folder / "work")
+    runs.work.mkdir()
+    run_through_slurm(runs, _snakemake_call, ROOT)
+    task.publish("runs", runs)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _slurm_started(request, tmp_path_factory, _warm_servers):
     """Part of the test DAG through Slurm, then its training job killed and resumed (tests/slurm_cluster.py),
-    in a thread started with the session's first test when a collected test reads it and two Slurm nodes are
-    idle: the first trajectory's first pretraining segment, its entropy job, the stream and the training job,
-    placed on both nodes."""
+    started with the session's first test when a collected test reads it and two Slurm nodes were idle when the
+    session started: the first trajectory's first pretraining segment, its entropy job, the stream and the
+    training job, placed on both nodes."""
     if idle_nodes() < 2 or not any(map(_reads_slurm_dag, request.session.items)):
         yield None
         return
-    runs = SlurmRuns(tmp_path_factory.mktemp("slurm"))
-    thread = threading.Thread(target=run_through_slurm, args=(runs, _snakemake_call, ROOT), daemon=True)
-    thread.start()
-    yield runs, thread
+    task = SharedTask(shared_folder(tmp_path_factory), "slurm")
+    task.start(_run_slurm)
+    yield task
+    task.end()
 
 
 @pytest.fixture(scope="session")
 def slurm_dag(_slurm_started) -> SlurmRuns:
     """Both Slurm runs, finished."""
-    runs, thread = _slurm_started
-    thread.join(timeout=1800)
+    runs = _slurm_started.result("runs", timeout=1800)
     assert runs.returncode == 0, runs.output[-4000:]
     return runs
 
@@ -244,10 +275,8 @@ def slurm_dag(_slurm_started) -> SlurmRuns:
 @pytest.fixture(scope="session")
 def e2e(_e2e_started) -> Path:
     """The finished test DAG (its working directory), run locally once per session."""
-    work, proc, log = _e2e_started
-    returncode = proc.wait(timeout=900)
-    log.seek(0)
-    assert returncode == 0, log.read()[-4000:]
+    work, returncode, log = _e2e_started.result("dag", timeout=900)
+    assert returncode == 0, log
     return work
 
 

@@ -26,12 +26,20 @@ OVERRIDES = (
 )  # fmt: skip
 
 
+#: Where the session's count of idle nodes is kept for the processes it starts (pytest-xdist's workers).
+IDLE_NODES = "KENTROPY_TESTS_IDLE_SLURM_NODES"
+
+
 def idle_nodes() -> int:
-    """Idle Slurm nodes reachable from here (0 without Slurm)."""
-    if shutil.which("sinfo") is None:
-        return 0
-    proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, check=False)
-    return proc.stdout.split().count("idle") if proc.returncode == 0 else 0
+    """Slurm nodes reachable from here that were idle when the test session started (0 without Slurm): counted
+    once, since a worker asking after another has submitted the session's Slurm jobs would find them busy."""
+    if IDLE_NODES not in os.environ:
+        idle = 0
+        if shutil.which("sinfo"):
+            proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, check=False)
+            idle = proc.stdout.split().count("idle") if proc.returncode == 0 else 0
+        os.environ[IDLE_NODES] = str(idle)
+    return int(os.environ[IDLE_NODES])
 
 
 def slurm_targets(work: Path, root: Path, *targets: str) -> tuple[str, ...]:

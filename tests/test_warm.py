@@ -288,7 +288,7 @@ def test_the_private_snakemake_api_the_warm_start_patches_is_still_there():
 
 SNAKEFILE = f"""include: {str(ROOT / "workflow/rules/warm.smk")!r}
 onstart:
-    WARM.start(True, {{}}, "warm.log", preload=["json"])
+    WARM.start(True, {{}}, "warm.log", preload=["colorsys"])
 onsuccess:
     WARM.stop()
 onerror:
@@ -310,13 +310,13 @@ JOB = """import os, sys, time
 if os.environ.get("SLOW") and {slow}:
     open("started", "w").close()
     time.sleep(3)
-open(snakemake.output[0], "w").write("warm" if "json" in sys.modules else "cold")
+open(snakemake.output[0], "w").write("warm" if "colorsys" in sys.modules else "cold")  # what the server imported
 """
 
 
 def test_a_workflow_whose_server_is_stopped_mid_job_reruns_every_missing_output(tmp_path):
-    """The issue's case: TERM to the server while a job runs. The job is stopped and reported failed, nothing
-    is written after, the socket goes, and the rerun builds every output (warm)."""
+    """TERM to the server while a job runs: the job is stopped and reported failed, nothing is written after, the
+    socket goes, and the rerun builds every missing output (warm)."""
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
     for name, slow in (("a", False), ("b", False), ("c", True)):
         (tmp_path / f"{name}.py").write_text(JOB.format(slow=slow))
@@ -341,6 +341,23 @@ def test_a_workflow_whose_server_is_stopped_mid_job_reruns_every_missing_output(
         "c.txt": "warm",
     }
     assert not list((tmp_path / warm.SOCKET_ROOT).iterdir())
+
+
+def test_a_run_of_one_script_job_starts_no_server(tmp_path):
+    """One script job to run is too few to pay for a server (``warm_hooks.MIN_JOBS``): it starts cold; two start
+    one."""
+    (tmp_path / "Snakefile").write_text(SNAKEFILE)
+    for name in "abc":
+        (tmp_path / f"{name}.py").write_text(JOB.format(slow=False))
+    command = [sys.executable, "-m", "snakemake", "--cores", "1", "--directory", str(tmp_path), "--snakefile",
+               str(tmp_path / "Snakefile")]  # fmt: skip
+    one = subprocess.run([*command, "c.txt"], capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0, one.stderr
+    assert "warm start: off (1 script job(s) to run, fewer than 2: they start cold)" in one.stderr
+    assert not (tmp_path / "warm.log").exists() and (tmp_path / "c.txt").read_text() == "cold"
+    two = subprocess.run([*command, "b.txt"], capture_output=True, text=True, timeout=120)
+    assert two.returncode == 0, two.stderr
+    assert [(tmp_path / f"{name}.txt").read_text() for name in "ab"] == ["warm", "warm"]
 
 
 def test_the_warm_start_is_off_where_a_gpu_driver_is(monkeypatch):

@@ -1,6 +1,7 @@
 """The warm start's hooks into Snakemake (workflow/rules/warm.smk): one kentropy.pipeline.warm server per
-Snakemake run, and the script command that asks it for a job. Snakemake's private API is used in two places,
-``PythonScript._execute_cmd`` and ``workflow._localrules``: tests/test_warm.py fails when either changes."""
+Snakemake run, and the script command that asks it for a job. Snakemake's private API is used in three places,
+``PythonScript._execute_cmd``, ``workflow._localrules`` and the DAG's jobs to run (``_script_jobs``):
+tests/test_warm.py fails when any changes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from snakemake.logging import logger
 from snakemake.script import PythonScript
 
 _run_script = PythonScript._execute_cmd
+#: Script jobs a run must have for its server to pay: the server's imports cost what about two cold jobs' do, and
+#: the run's first job waits for them (docs/design.md, "Warm start").
+MIN_JOBS = 2
 
 
 class WarmStart:
@@ -24,7 +28,8 @@ class WarmStart:
     def start(self, enabled: bool, env: dict, log: str, preload=None) -> None:
         """Start the server (``env``: the variables every compute job sets before its imports; output to
         ``log``), unless disabled, a dry run, a cluster executor (its jobs start on other machines), a
-        subordinate Snakemake, or a machine with a GPU (a process that has initialised CUDA cannot fork)."""
+        subordinate Snakemake, a run of fewer than ``MIN_JOBS`` script jobs, or a machine with a GPU (a process
+        that has initialised CUDA cannot fork)."""
         from .warm import Server, gpu_present
 
         workflow = self.workflow
@@ -33,7 +38,19 @@ class WarmStart:
         if gpu_present():
             logger.info("warm start: off (a GPU is present; jobs start cold)")
             return
+        jobs = self._script_jobs()
+        if jobs < MIN_JOBS:
+            logger.info(f"warm start: off ({jobs} script job(s) to run, fewer than {MIN_JOBS}: they start cold)")
+            return
         self.server = Server(env, log, preload=preload)
+
+    def _script_jobs(self) -> int:
+        """Jobs of this run that ``warm`` would send to a server (``MIN_JOBS`` when a checkpoint can add more)."""
+        dag = self.workflow.dag
+        if any(dag.checkpoint_jobs):
+            return MIN_JOBS
+        return sum(job.rule.script is not None and job.rule.name not in self.workflow._localrules
+                   for job in dag.needrun_jobs())  # fmt: skip
 
     def stop(self) -> None:
         """Stop the server: it stops any job still running and removes its socket."""
