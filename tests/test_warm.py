@@ -65,11 +65,20 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "job.py").write_text(SCRIPT)
-    proc, path = start_server(tmp_path)
-    yield tmp_path, path, proc
+def short_tmp():
+    """A temporary folder of a short path: a socket's path must fit AF_UNIX's 108 bytes, which pytest's folders can
+    exceed (under pytest-xdist, for one). The workflow's own sockets are relative to its directory."""
+    folder = Path(tempfile.mkdtemp(prefix="warm-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def server(short_tmp, monkeypatch):
+    monkeypatch.chdir(short_tmp)
+    (short_tmp / "job.py").write_text(SCRIPT)
+    proc, path = start_server(short_tmp)
+    yield short_tmp, path, proc
     if proc.poll() is None:
         proc.terminate()
         assert proc.wait(15) == 0
@@ -137,10 +146,10 @@ def test_a_terminated_client_terminates_its_job(server):
     wait_for(lambda: not alive(job))
 
 
-def test_the_socket_is_private_whatever_the_umask(tmp_path):
+def test_the_socket_is_private_whatever_the_umask(short_tmp):
     old = os.umask(0o002)
     try:
-        proc, path = start_server(tmp_path)
+        proc, path = start_server(short_tmp)
     finally:
         os.umask(old)
     try:
