@@ -6,10 +6,12 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 from .session_tasks import SharedTask, shared_folder
 from .slurm_cluster import SlurmRuns, idle_nodes, run_through_slurm
@@ -134,18 +136,10 @@ def pytest_configure(config):
     idle_nodes()  # counted once, before pytest-xdist starts its workers (they inherit the count)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
     """The tests that read the end-to-end DAG run last (otherwise in collection order), so every other test
-    runs while the DAG is being built in the background (``_e2e_started``). Under pytest-xdist (``--dist
-    loadgroup``) they run on one worker, one after another (several change the DAG's folder), and the tests of a
-    module that use one of its module-scoped fixtures on one worker (the fixture is built once)."""
+    runs while the DAG is being built in the background (``_e2e_started``)."""
     items.sort(key=_reads_e2e)
-    for item in items:
-        if _reads_e2e(item):
-            item.add_marker(pytest.mark.xdist_group("e2e"))
-        elif any(defs[-1].scope == "module" for defs in item._fixtureinfo.name2fixturedefs.values()):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 def copy_checkout(dest: Path) -> Path:
@@ -272,12 +266,14 @@ def slurm_dag(_slurm_started) -> SlurmRuns:
     return runs
 
 
-@pytest.fixture(scope="session")
-def e2e(_e2e_started) -> Path:
-    """The finished test DAG (its working directory), run locally once per session."""
+@pytest.fixture
+def e2e(_e2e_started) -> Iterator[Path]:
+    """The finished test DAG (its working directory), run locally once per session, held by one test at a time:
+    several run Snakemake in it, and pytest-xdist's workers run tests side by side."""
     work, returncode, log = _e2e_started.result("dag", timeout=900)
     assert returncode == 0, log
-    return work
+    with FileLock(str(_e2e_started.folder) + ".in-use"):
+        yield work
 
 
 @pytest.fixture(scope="session")
