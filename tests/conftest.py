@@ -13,11 +13,15 @@ import pytest
 import torch
 from filelock import FileLock
 
+from kentropy.core.environment import OFFLINE
+
 from .session_tasks import SharedTask, shared_folder
 from .slurm_cluster import SlurmRuns, idle_nodes, run_through_slurm
-from .warm_servers import OFFLINE, SERVERS
+from .warm_servers import SERVER
 
 ROOT = Path(__file__).resolve().parents[1]
+#: How much lower than the end-to-end DAG's the tests' CPU priority is (``_e2e_started``).
+TESTS_NICENESS = 10
 
 VOCAB = 97
 
@@ -107,17 +111,16 @@ def tiny_olmo(root: Path, n_fictional: int, noise: float = 0.0):
     return world, tokenizer, model
 
 
-def _snakemake_call(workdir: Path, args: tuple[str, ...], offline: bool) -> tuple[list[str], dict | None]:
-    """The command line (through the session's warm server: tests/warm_servers.py) and environment that run the
-    workflow in ``workdir``."""
-    env = {**os.environ, **OFFLINE} if offline else None
-    snakemake = [*SERVERS.command(offline), "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "2"]
-    return [*snakemake, "--directory", str(workdir), *args], env
+def _snakemake_call(workdir: Path, args: tuple[str, ...]) -> tuple[list[str], dict]:
+    """The command line (through the session's warm server: tests/warm_servers.py) and environment (offline) that
+    run the workflow in ``workdir``."""
+    snakemake = [*SERVER.command(), "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "2"]
+    return [*snakemake, "--directory", str(workdir), *args], {**os.environ, **OFFLINE}
 
 
-def snakemake(workdir: Path, *args: str, offline: bool = False, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the workflow in ``workdir`` (``offline``: with the HF libraries' offline switches set)."""
-    command, env = _snakemake_call(workdir, args, offline)
+def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the workflow in ``workdir``, offline."""
+    command, env = _snakemake_call(workdir, args)
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
 
 
@@ -161,9 +164,9 @@ def copy_checkout(dest: Path) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def _warm_servers():
-    """The session's warm servers (tests/warm_servers.py): started by their first user, stopped at the end."""
-    yield SERVERS
-    SERVERS.stop()
+    """The session's warm server (tests/warm_servers.py): started by its first user, stopped at the end."""
+    yield SERVER
+    SERVER.stop()
 
 
 def _run_e2e_dag(task: SharedTask) -> None:
@@ -194,6 +197,9 @@ def _e2e_started(request, tmp_path_factory):
         return
     task = SharedTask(shared_folder(tmp_path_factory), "e2e")
     task.start(_run_e2e_dag)
+    # The DAG is the suite's longest chain (its readers wait for it): the tests, and what they start from here on,
+    # yield the cores to it. On Linux a thread's nice value is its own: the DAG's thread keeps its priority.
+    os.nice(TESTS_NICENESS)
     yield task
     task.end()
 
@@ -278,8 +284,7 @@ def e2e(_e2e_started) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def warm_python(_warm_servers) -> list[str]:
-    """An interpreter command whose program runs in a child forked by a warm server (kentropy.pipeline.warm) that
-    has imported torch, transformers, DeepSpeed, lm-eval and Snakemake once: for tests that start many short
-    processes whose start-up is not what they test. A command with an import-time variable the server was not
-    started with runs cold, as in the workflow."""
-    return _warm_servers.command(offline=False)
+    """An interpreter command, offline, whose program runs in a child forked by the session's warm server
+    (tests/warm_servers.py): for tests that start many short processes whose start-up is not what they test. A
+    command with an import-time variable the server was not started with runs cold, as in the workflow."""
+    return ["env", *(f"{name}={value}" for name, value in OFFLINE.items()), *_warm_servers.command()]

@@ -12,7 +12,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .warm_servers import OFFLINE, SERVERS
+from kentropy.core.environment import OFFLINE
+
+from .warm_servers import SERVER
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = re.compile(r"(?:\.venv/bin/)?snakemake(?=\s|$)")
@@ -43,6 +45,6 @@ def plan(command: str, folder: Path) -> tuple[list[str], subprocess.CompletedPro
     if "--report" not in argv:
         argv.append("-n")
     env = {**os.environ, "XDG_CONFIG_HOME": str(xdg), **OFFLINE}
-    done = subprocess.run([*SERVERS.command(offline=True), "-m", "snakemake", *argv], cwd=folder, env=env,
+    done = subprocess.run([*SERVER.command(), "-m", "snakemake", *argv], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
     return argv, done

@@ -87,14 +87,14 @@ def run_through_slurm(runs: SlurmRuns, snakemake_call, root: Path) -> None:
     after the first resumable checkpoint (the profile's retry resumes it): both in the background of the test
     session, since Snakemake mostly waits on Slurm there."""
     work, run = runs.work, (runs.work / TRAINED).parent
-    command, env = snakemake_call(work, slurm_targets(work, root, MEASURED, TRAINED), offline=True)
+    command, env = snakemake_call(work, slurm_targets(work, root, MEASURED, TRAINED))
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
     runs.returncode, runs.output = done.returncode, done.stdout + done.stderr
     if done.returncode:
         return
     runs.uninterrupted = {name: (run / name).read_bytes() for name in COMPARED}
     rerun = slurm_targets(work, root, TRAINED, "--forcerun", "continual_train")
-    command, env = snakemake_call(work, rerun, offline=True)
+    command, env = snakemake_call(work, rerun)
     with open(work / "killed.log", "w+") as log:
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 600

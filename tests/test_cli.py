@@ -15,10 +15,11 @@ import pytest
 import tomllib
 import torch
 
+from kentropy.core.environment import OFFLINE
 from kentropy.core.layout import Layout
 
 from .conftest import ROOT, save_word_tokenizer, snakemake, tiny_model
-from .warm_servers import OFFLINE, SERVERS
+from .warm_servers import SERVER
 
 L = Layout("e2e")
 STEP, VARIANT = 30, "original"
@@ -28,7 +29,7 @@ def kentropy(work: Path, *args: str) -> subprocess.CompletedProcess:
     """``kentropy ARGS`` offline in ``work``: the console script's module run by the session's warm server
     (``tests/test_cli_inputs.py`` runs the console script pip installed)."""
     env = {**os.environ, **OFFLINE}
-    command = [*SERVERS.command(offline=True), "-m", "kentropy.cli.commands", *args]
+    command = [*SERVER.command(), "-m", "kentropy.cli.commands", *args]
     proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -146,7 +147,7 @@ def test_kentropy_train_reproduces_the_rules_run_bit_for_bit(e2e, tmp_path):
     config = str(ROOT / "tests/config/e2e.yaml")
     stream = e2e / L.stream("tiny", "baseline", "tokens.npy")  # temporary: the DAG deleted it after training
     try:
-        built = snakemake(e2e, L.stream("tiny", "baseline", "tokens.npy"), "--configfile", config, offline=True)
+        built = snakemake(e2e, L.stream("tiny", "baseline", "tokens.npy"), "--configfile", config)
         assert built.returncode == 0, built.stderr[-3000:]
         args = ["--config", config, "--model", "tiny", "--step", "10", "--run-name", "baseline", "--out", str(out)]
         kentropy(e2e, "train", *args)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from kentropy.core.environment import OFFLINE
 from kentropy.sources.hub import step_revisions
 from tests.conftest import save_word_tokenizer, tiny_model
 from tests.hub_cache import add_revision, folder_files
-from tests.warm_servers import OFFLINE, SERVERS
+from tests.warm_servers import SERVER
 
 REPO = "allenai/OLMo-1B-hf"
 BRANCHES = {117850: "step117850-tokens494B", 369000: "step369000-tokens1547B", 738020: "step738020-tokens3095B"}
@@ -35,7 +36,7 @@ def offline(code: str) -> subprocess.CompletedProcess:
     import): a fork of the session's offline warm server, which imported it so."""
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "program.py").write_text(code)
-        command = [*SERVERS.command(offline=True), str(Path(folder) / "program.py")]
+        command = [*SERVER.command(), str(Path(folder) / "program.py")]
         return subprocess.run(command, env={**os.environ, **OFFLINE}, capture_output=True, text=True, timeout=300)
 
 
@@ -226,7 +227,7 @@ def test_a_step_pinned_to_a_commit_is_fetched_from_that_commit_by_the_dag(reuplo
     config["models"]["olmo-1b"]["revisions"] = {369000: old}
     (tmp_path / "pinned.yaml").write_text(yaml.safe_dump(config))
     target = "resources/checkpoints/olmo-1b/step369000"
-    proc = snakemake(tmp_path, target, "--cores", "1", "--configfile", str(tmp_path / "pinned.yaml"), offline=True)
+    proc = snakemake(tmp_path, target, "--cores", "1", "--configfile", str(tmp_path / "pinned.yaml"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     source = json.loads((tmp_path / target / "source.json").read_text())
     assert (source["commit"], source["revision"], source["pinned"]) == (old, old, True)
@@ -248,7 +249,7 @@ def test_the_cli_reads_a_hub_repo_at_a_step_or_revision_offline(reuploaded, tmp_
     cache, old, new = reuploaded
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(" ".join(f"w{(7 * i + j) % 95 + 2}" for j in range(2 * i + 3)) + "\n" for i in range(12)))
-    kentropy = [*SERVERS.command(offline=True), "-m", "kentropy.cli.commands", "entropy", "--corpus", str(corpus),
+    kentropy = [*SERVER.command(), "-m", "kentropy.cli.commands", "entropy", "--corpus", str(corpus),
                 "--max-length", "32"]  # fmt: skip
     env = {**os.environ, **OFFLINE}
     for model, extra, out in (

@@ -192,7 +192,7 @@ def test_the_lab_target_plans_every_trajectory_its_tables_and_figures(tmp_path):
     and the three figures."""
     from .conftest import job_counts, snakemake
 
-    proc = snakemake(tmp_path, "-n", "lab", "--configfile", str(ROOT / "config" / "lab.yaml"), offline=True)
+    proc = snakemake(tmp_path, "-n", "lab", "--configfile", str(ROOT / "config" / "lab.yaml"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["pretrain_tiny"] == counts["measure_entropy"] == 32 * 12
@@ -253,7 +253,7 @@ def test_the_contrast_pairs_a_decaying_cell_with_its_activation_twin_at_the_high
     assert yaml.safe_load(written) == config
     path = tmp_path / "contrast.yaml"  # one seed, so that the DAG builds quickly: 2 cells x 1 seed x 5 steps
     path.write_text(yaml.safe_dump({**config, "pretrain": {**config["pretrain"], "seeds": [0]}}))
-    proc = snakemake(tmp_path, "-n", "continual", "lab_contrast", "--configfile", str(path), offline=True)
+    proc = snakemake(tmp_path, "-n", "continual", "lab_contrast", "--configfile", str(path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["continual_train"] == 2 * 1 * 5 and counts["lab_contrast"] == 1

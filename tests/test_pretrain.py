@@ -144,7 +144,7 @@ def test_a_model_with_its_own_skew_pretrains_on_its_own_corpus(tmp_path):
     path = tmp_path / "skew.yaml"
     path.write_text(yaml_dump(config))
     done = snakemake(tmp_path, "-n", "-p", "resources/e2e/checkpoints/wide/step30", "--configfile", str(path),
-                     offline=True, timeout=120)  # fmt: skip
+                     timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:]
     skewed = "resources/e2e/world/pretrain-person0-object1.5.parquet"
     assert f"input: {skewed}, resources/e2e/tokenizers/vocab400" in done.stdout

@@ -149,7 +149,7 @@ def test_figure3_reruns_alone(e2e):
 
 @pytest.mark.parametrize("config, steps, resuscitated", [("olmo-1b.yaml", 10, 4), ("olmo-7b.yaml", 8, 3)])
 def test_paper_configs_plan_offline(tmp_path, config, steps, resuscitated):
-    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / config), offline=True)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / config))
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["fetch_checkpoint"] == steps
@@ -188,7 +188,7 @@ def test_a_facts_file_plans_qa_and_specialization_on_hub_checkpoints(tmp_path):
     cfg = yaml.safe_load((ROOT / "config/olmo-1b.yaml").read_text())
     cfg["facts"] = {"source": "file", "path": str(facts)}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    proc = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "config.yaml"), offline=True)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "config.yaml"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["measure_facts"] == 10 and counts["facts_tables"] == 1 and counts["figure"] == 11 + 2
@@ -205,7 +205,7 @@ def test_seeds_repeat_every_training_run(tmp_path):
         cfg["continual"]["runs"]["baseline"]["seeds"] = [0, 1, 2]
         cfg["resuscitation"]["seeds"] = [0, 5]
 
-    proc = snakemake(tmp_path, "-n", "--configfile", _variant_config(tmp_path, seeds), offline=True)
+    proc = snakemake(tmp_path, "-n", "--configfile", _variant_config(tmp_path, seeds))
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
     # On each of the 2 trajectories: 3 checkpoints x (3 baseline + 2 general seeds) + 2 resuscitated variants x 2
@@ -221,7 +221,7 @@ def test_seeds_repeat_every_training_run(tmp_path):
 
 @pytest.mark.parametrize("config, steps", [("olmo2-1b.yaml", 8), ("pythia-1.4b.yaml", 8)])
 def test_other_families_plan_offline(tmp_path, config, steps):
-    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / config), offline=True)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / config))
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["fetch_checkpoint"] == steps and counts["train_stream"] == 6
@@ -231,7 +231,7 @@ def test_unpublished_step_stops_the_dag_build_offline(tmp_path):
     text = (ROOT / "config/olmo-1b.yaml").read_text()
     bad = tmp_path / "bad.yaml"
     bad.write_text(text.replace("117850, 330000,", "117850, 200000,", 1))
-    proc = snakemake(tmp_path, "-n", "--configfile", str(bad), offline=True)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(bad))
     assert proc.returncode != 0
     assert (
         "config: models.olmo-1b.steps: allenai/OLMo-1B-hf has no published checkpoint at step 200000 (manifest "
@@ -255,7 +255,7 @@ def test_identical_fetched_checkpoints_warn_at_dag_build(tmp_path):
     """Two fetched steps whose source.json record the same weight hashes: the DAG build names both."""
     for step in (10000, 40000):
         _fetched(tmp_path, step)
-    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/olmo-1b.yaml"), offline=True)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/olmo-1b.yaml"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (
         "models.olmo-1b: the checkpoints of steps 10000 and 40000 have byte-identical weights"
@@ -274,7 +274,7 @@ def test_identical_fetched_checkpoints_warn_at_dag_build(tmp_path):
 def test_a_damaged_or_edited_source_record_stops_the_dag_build_naming_its_rule(tmp_path, source, message):
     _fetched(tmp_path, 10000)
     folder = _fetched(tmp_path, 40000, source=source)
-    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/olmo-1b.yaml"), offline=True)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/olmo-1b.yaml"))
     assert proc.returncode == 1
     record = str((folder / "source.json").relative_to(tmp_path))  # the DAG build's paths are relative
     line = next(x for x in (proc.stdout + proc.stderr).splitlines() if x.startswith(record))
@@ -283,7 +283,7 @@ def test_a_damaged_or_edited_source_record_stops_the_dag_build_naming_its_rule(t
 
 def test_paper_training_jobs_ask_for_gpus_and_launch_one_process_each(tmp_path):
     target = "results/olmo-7b/continual/olmo-7b/step5000/original/bs2048/model"
-    proc = snakemake(tmp_path, target, "-n", "-p", "--configfile", str(ROOT / "config/olmo-7b.yaml"), offline=True)
+    proc = snakemake(tmp_path, target, "-n", "-p", "--configfile", str(ROOT / "config/olmo-7b.yaml"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
     train = out[out.index("rule continual_train:") :]
@@ -374,7 +374,6 @@ def test_slurm_plan_of_the_paper_asks_for_gpus_exactly_on_gpu_rules(tmp_path):
         str(ROOT / "profiles/slurm"),
         "--configfile",
         str(ROOT / "config/olmo-1b.yaml"),
-        offline=True,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
@@ -423,7 +422,7 @@ def test_speed_settings_key_order_and_written_defaults_rerun_nothing(e2e, tmp_pa
         cfg["cluster"] = {"runtime": {"probe": 30}}
 
     for change in (halve, lambda cfg: None, write_defaults):
-        proc = snakemake(e2e, "-n", "--configfile", _variant_config(tmp_path, change), offline=True)
+        proc = snakemake(e2e, "-n", "--configfile", _variant_config(tmp_path, change))
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
 
@@ -432,7 +431,7 @@ def test_a_runs_learning_rate_reruns_exactly_that_run(e2e, tmp_path):
     def lr(cfg):
         cfg["continual"]["runs"]["general"]["lr"] = 0.002
 
-    proc = snakemake(e2e, "-n", "--configfile", _variant_config(tmp_path, lr), offline=True)
+    proc = snakemake(e2e, "-n", "--configfile", _variant_config(tmp_path, lr))
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
     # Its training from each of the 3 checkpoints of both trajectories (each job evaluating its model), and the
@@ -448,7 +447,7 @@ def test_a_new_trajectory_reruns_none_of_the_others(e2e, tmp_path):
     def third(cfg):
         cfg["pretrain"]["seeds"] = [0, 1, 2]
 
-    proc = snakemake(e2e, "-n", "--configfile", _variant_config(tmp_path, third), offline=True)
+    proc = snakemake(e2e, "-n", "--configfile", _variant_config(tmp_path, third))
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = job_counts(proc.stdout + proc.stderr)
     # tiny-traj2 alone: 3 segments, entropy and evaluation of 3 checkpoints and 2 resuscitated copies, 2 runs
@@ -475,11 +474,11 @@ def test_a_moved_project_reruns_nothing_and_rebuilds_from_its_new_place(e2e, tmp
     ]
     assert not offenders, offenders
     config = str(ROOT / "tests/config/e2e.yaml")
-    proc = snakemake(moved, "-n", "--configfile", config, offline=True)
+    proc = snakemake(moved, "-n", "--configfile", config)
     assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
     target = moved / "results/e2e/evaluation/tiny/step30/original/before/downstream.parquet"
     target.unlink()
-    proc = snakemake(moved, str(target.relative_to(moved)), "--configfile", config, offline=True)
+    proc = snakemake(moved, str(target.relative_to(moved)), "--configfile", config)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert target.is_file() and job_counts(proc.stdout + proc.stderr).get("evaluate") == 1
 
@@ -507,15 +506,15 @@ def test_a_local_checkpoint_changed_in_place_reruns_its_jobs(e2e, tmp_path):
     config = tmp_path / "local.yaml"
     config.write_text(yaml.safe_dump(cfg))
     work = tmp_path / "work"
-    proc = snakemake(work, "entropy", "--configfile", str(config), offline=True)
+    proc = snakemake(work, "entropy", "--configfile", str(config))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = snakemake(work, "entropy", "-n", "--configfile", str(config), offline=True)
+    proc = snakemake(work, "entropy", "-n", "--configfile", str(config))
     assert "Nothing to be done" in proc.stdout + proc.stderr
     weights = tmp_path / "mine/step30/model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 1  # one bit of one weight, same size
     weights.write_bytes(bytes(data))
-    proc = snakemake(work, "entropy", "-n", "--configfile", str(config), offline=True)
+    proc = snakemake(work, "entropy", "-n", "--configfile", str(config))
     assert job_counts(proc.stdout + proc.stderr).get("measure_entropy") == 1, (proc.stdout + proc.stderr)[-3000:]
 
 
@@ -536,10 +535,10 @@ def test_a_checkpoint_changed_in_place_is_refused_by_the_job_that_reads_it(e2e, 
     weights = "resources/e2e/checkpoints/tiny/step10/model.safetensors"
     _nan_in_place(work / weights)
     config = str(ROOT / "tests/config/e2e.yaml")
-    proc = snakemake(work, "-n", "--configfile", config, offline=True)
+    proc = snakemake(work, "-n", "--configfile", config)
     assert "Nothing to be done" in proc.stdout + proc.stderr
     target = "results/e2e/entropy/tiny/step10/original.parquet"
-    proc = snakemake(work, target, "--forcerun", "measure_entropy", "--configfile", config, offline=True)
+    proc = snakemake(work, target, "--forcerun", "measure_entropy", "--configfile", config)
     assert proc.returncode != 0
     assert re.search(
         rf"error: CheckpointError: {re.escape(weights)}: sha256 \w+ differs from \w+ recorded", proc.stderr
@@ -593,7 +592,7 @@ def test_a_text_corpus_with_too_few_or_too_long_lines_warns_at_dag_build(tmp_pat
     cfg["entropy"]["corpus"] = {"name": "mine", "source": "text", "path": str(text), "count": 24}
     config = tmp_path / "text.yaml"
     config.write_text(yaml.safe_dump(cfg))
-    proc = snakemake(tmp_path, "-n", "--configfile", str(config), offline=True)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(config))
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
     assert f"entropy.corpus.path: {text} has 1 non-empty line(s) (documents), fewer than count 24" in out
@@ -662,7 +661,7 @@ def test_manifest_none_plans_unpublished_steps_with_a_warning(tmp_path):
             "    layout: hf\n", "    layout: hf\n    manifest: none\n    tokens_per_step: 4194304\n", 1
         )
     )
-    proc = snakemake(tmp_path, "-n", "--configfile", str(config), offline=True)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(config))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "models.olmo-1b: manifest none: steps [10000, 40000" in proc.stdout + proc.stderr
 
@@ -683,7 +682,7 @@ def test_continual_steps_continue_training_from_those_checkpoints_alone(tmp_path
             config["continual"]["steps"] = []
             config["models"]["tiny"]["continual_steps"] = [30]
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-        proc = snakemake(tmp_path, "-n", "continual", "--configfile", str(tmp_path / "config.yaml"), offline=True)
+        proc = snakemake(tmp_path, "-n", "continual", "--configfile", str(tmp_path / "config.yaml"))
         assert proc.returncode == 0, proc.stderr[-2000:]
         counts[case] = job_counts(proc.stdout + proc.stderr)
     # 2 trajectories x steps 10 and 20 x 2 runs (baseline, general) fewer; entropy still at all 3 steps.
