@@ -15,7 +15,7 @@ from filelock import FileLock
 
 from kentropy.core.environment import OFFLINE
 
-from .session_tasks import SharedTask, shared_folder
+from .session_tasks import SharedTask, in_background
 from .slurm_cluster import SlurmRuns, idle_nodes, run_through_slurm
 from .warm_servers import SERVER
 
@@ -192,16 +192,12 @@ def _run_e2e_dag(task: SharedTask) -> None:
 def _e2e_started(request, tmp_path_factory):
     """The e2e DAG (``_run_e2e_dag``), started in the background with the session's first test when any collected
     test reads it: it runs beside the unit tests, instead of before the first test that needs it."""
-    if not any(map(_reads_e2e, request.session.items)):
-        yield None
-        return
-    task = SharedTask(shared_folder(tmp_path_factory), "e2e")
-    task.start(_run_e2e_dag)
-    # The DAG is the suite's longest chain (its readers wait for it): the tests, and what they start from here on,
-    # yield the cores to it. On Linux a thread's nice value is its own: the DAG's thread keeps its priority.
-    os.nice(TESTS_NICENESS)
-    yield task
-    task.end()
+    with in_background(tmp_path_factory, "e2e", _run_e2e_dag, any(map(_reads_e2e, request.session.items))) as task:
+        if task is not None:
+            # The DAG is the suite's longest chain (its readers wait for it): the tests, and what they start from
+            # here on, yield the cores to it. On Linux a thread's nice value is its own: the DAG's thread keeps its.
+            os.nice(TESTS_NICENESS)
+        yield task
 
 
 def _plan_readme_commands(task: SharedTask) -> None:
@@ -219,13 +215,9 @@ def _plan_readme_commands(task: SharedTask) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _readme_plans_started(request, tmp_path_factory, _warm_servers):
     """The README's plans, in the background from the session's start when a collected test reads them."""
-    if not any("readme_plans" in getattr(item, "fixturenames", ()) for item in request.session.items):
-        yield None
-        return
-    task = SharedTask(shared_folder(tmp_path_factory), "readme")
-    task.start(_plan_readme_commands)
-    yield task
-    task.end()
+    needed = any("readme_plans" in getattr(item, "fixturenames", ()) for item in request.session.items)
+    with in_background(tmp_path_factory, "readme", _plan_readme_commands, needed) as task:
+        yield task
 
 
 @pytest.fixture(scope="session")
@@ -255,13 +247,9 @@ def _slurm_started(request, tmp_path_factory, _warm_servers):
     started with the session's first test when a collected test reads it and two Slurm nodes were idle when the
     session started: the first trajectory's first pretraining segment, its entropy job, the stream and the
     training job, placed on both nodes."""
-    if idle_nodes() < 2 or not any(map(_reads_slurm_dag, request.session.items)):
-        yield None
-        return
-    task = SharedTask(shared_folder(tmp_path_factory), "slurm")
-    task.start(_run_slurm)
-    yield task
-    task.end()
+    needed = idle_nodes() >= 2 and any(map(_reads_slurm_dag, request.session.items))
+    with in_background(tmp_path_factory, "slurm", _run_slurm, needed) as task:
+        yield task
 
 
 @pytest.fixture(scope="session")

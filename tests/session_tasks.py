@@ -7,6 +7,7 @@ fails with it at once instead of waiting out its timeout."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import threading
@@ -92,3 +93,18 @@ class SharedTask:
         else:
             self.stop.set()
             self.thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def in_background(tmp_path_factory, name: str, work, needed: bool):
+    """A session fixture's body: ``work`` as the session's task ``name`` while the session runs, when ``needed``
+    (else None)."""
+    if not needed:
+        yield None
+        return
+    task = SharedTask(shared_folder(tmp_path_factory), name)
+    task.start(work)
+    try:
+        yield task
+    finally:
+        task.end()
