@@ -47,22 +47,21 @@ class SharedTask:
         self.thread: threading.Thread | None = None
         self.stop = threading.Event()  #: set when the session ends and no other worker waits for the task
 
-    def start(self, work, *args) -> bool:
-        """Run ``work(self, *args)`` in a thread if no worker has started this task; True if this one did."""
+    def start(self, work) -> None:
+        """Run ``work(self)`` in a thread unless a worker of this session has started the task."""
         with FileLock(str(self.folder) + ".lock"):
             if self.folder.exists():
-                return False
+                return
             self.folder.mkdir(parents=True)
 
         def run():
             try:
-                work(self, *args)
+                work(self)
             except BaseException:
                 self.publish("error", Failed(traceback.format_exc()))
 
         self.thread = threading.Thread(target=run, name=self.name, daemon=True)
         self.thread.start()
-        return True
 
     def publish(self, key: str, value) -> None:
         with atomic_file(self.folder / f"{key}.pickle") as tmp:
