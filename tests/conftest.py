@@ -17,7 +17,7 @@ from kentropy.core.environment import OFFLINE
 
 from .session_tasks import SharedTask, in_background
 from .slurm_cluster import SlurmRuns, idle_nodes, run_through_slurm
-from .warm_servers import SERVER
+from .warm_servers import SERVER, offline_environ
 
 ROOT = Path(__file__).resolve().parents[1]
 #: How much lower than the end-to-end DAG's the tests' CPU priority is (``_e2e_started``).
@@ -115,7 +115,7 @@ def _snakemake_call(workdir: Path, args: tuple[str, ...]) -> tuple[list[str], di
     """The command line (through the session's warm server: tests/warm_servers.py) and environment (offline) that
     run the workflow in ``workdir``."""
     snakemake = [*SERVER.command(), "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "2"]
-    return [*snakemake, "--directory", str(workdir), *args], {**os.environ, **OFFLINE}
+    return [*snakemake, "--directory", str(workdir), *args], offline_environ()
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -163,7 +163,7 @@ def copy_checkout(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _warm_servers():
+def _warm_server():
     """The session's warm server (tests/warm_servers.py): started by its first user, stopped at the end."""
     yield SERVER
     SERVER.stop()
@@ -177,7 +177,7 @@ def _run_e2e_dag(task: SharedTask) -> None:
     work = copy_checkout(task.folder / "my checkout ü")
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(work / "Snakefile"), "--cores", "2"]
     command += ["--configfile", str(work / "tests/config/e2e.yaml")]
-    env = {**os.environ, **OFFLINE, "PYTHONPATH": str(work / "src")}
+    env = offline_environ(PYTHONPATH=str(work / "src"))
     with open(task.folder / "e2e.log", "w") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
         while proc.poll() is None:
@@ -213,7 +213,7 @@ def _plan_readme_commands(task: SharedTask) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _readme_plans_started(request, tmp_path_factory, _warm_servers):
+def _readme_plans_started(request, tmp_path_factory, _warm_server):
     """The README's plans, in the background from the session's start when a collected test reads them."""
     needed = any("readme_plans" in getattr(item, "fixturenames", ()) for item in request.session.items)
     with in_background(tmp_path_factory, "readme", _plan_readme_commands, needed) as task:
@@ -242,7 +242,7 @@ def _run_slurm(task: SharedTask) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _slurm_started(request, tmp_path_factory, _warm_servers):
+def _slurm_started(request, tmp_path_factory, _warm_server):
     """Part of the test DAG through Slurm, then its training job killed and resumed (tests/slurm_cluster.py),
     started with the session's first test when a collected test reads it and two Slurm nodes were idle when the
     session started: the first trajectory's first pretraining segment, its entropy job, the stream and the
@@ -271,8 +271,8 @@ def e2e(_e2e_started) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def warm_python(_warm_servers) -> list[str]:
+def warm_python(_warm_server) -> list[str]:
     """An interpreter command, offline, whose program runs in a child forked by the session's warm server
     (tests/warm_servers.py): for tests that start many short processes whose start-up is not what they test. A
     command with an import-time variable the server was not started with runs cold, as in the workflow."""
-    return ["env", *(f"{name}={value}" for name, value in OFFLINE.items()), *_warm_servers.command()]
+    return ["env", *(f"{name}={value}" for name, value in OFFLINE.items()), *_warm_server.command()]

@@ -5,16 +5,13 @@ process that mostly builds a DAG), and ``tests/test_readme.py`` reads the result
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
-from kentropy.core.environment import OFFLINE
-
-from .warm_servers import SERVER
+from .warm_servers import SERVER, offline_environ
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = re.compile(r"(?:\.venv/bin/)?snakemake(?=\s|$)")
@@ -44,7 +41,7 @@ def plan(command: str, folder: Path) -> tuple[list[str], subprocess.CompletedPro
     argv = shlex.split(SNAKEMAKE.sub("", command, count=1))
     if "--report" not in argv:
         argv.append("-n")
-    env = {**os.environ, "XDG_CONFIG_HOME": str(xdg), **OFFLINE}
+    env = offline_environ(XDG_CONFIG_HOME=str(xdg))
     done = subprocess.run([*SERVER.command(), "-m", "snakemake", *argv], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
     return argv, done

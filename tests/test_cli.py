@@ -15,11 +15,10 @@ import pytest
 import tomllib
 import torch
 
-from kentropy.core.environment import OFFLINE
 from kentropy.core.layout import Layout
 
 from .conftest import ROOT, save_word_tokenizer, snakemake, tiny_model
-from .warm_servers import SERVER
+from .warm_servers import SERVER, offline_environ
 
 L = Layout("e2e")
 STEP, VARIANT = 30, "original"
@@ -28,9 +27,8 @@ STEP, VARIANT = 30, "original"
 def kentropy(work: Path, *args: str) -> subprocess.CompletedProcess:
     """``kentropy ARGS`` offline in ``work``: the console script's module run by the session's warm server
     (``tests/test_cli_inputs.py`` runs the console script pip installed)."""
-    env = {**os.environ, **OFFLINE}
     command = [*SERVER.command(), "-m", "kentropy.cli.commands", *args]
-    proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(command, cwd=work, env=offline_environ(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 

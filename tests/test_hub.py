@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from kentropy.core.environment import OFFLINE
 from kentropy.sources.hub import step_revisions
 from tests.conftest import save_word_tokenizer, tiny_model
 from tests.hub_cache import add_revision, folder_files
-from tests.warm_servers import SERVER
+from tests.warm_servers import SERVER, offline_environ
 
 REPO = "allenai/OLMo-1B-hf"
 BRANCHES = {117850: "step117850-tokens494B", 369000: "step369000-tokens1547B", 738020: "step738020-tokens3095B"}
@@ -37,7 +35,7 @@ def offline(code: str) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "program.py").write_text(code)
         command = [*SERVER.command(), str(Path(folder) / "program.py")]
-        return subprocess.run(command, env={**os.environ, **OFFLINE}, capture_output=True, text=True, timeout=300)
+        return subprocess.run(command, env=offline_environ(), capture_output=True, text=True, timeout=300)
 
 
 def fetch(step: int, out: Path, cache: Path, repo: str = REPO) -> subprocess.CompletedProcess:
@@ -251,7 +249,7 @@ def test_the_cli_reads_a_hub_repo_at_a_step_or_revision_offline(reuploaded, tmp_
     corpus.write_text("".join(" ".join(f"w{(7 * i + j) % 95 + 2}" for j in range(2 * i + 3)) + "\n" for i in range(12)))
     kentropy = [*SERVER.command(), "-m", "kentropy.cli.commands", "entropy", "--corpus", str(corpus),
                 "--max-length", "32"]  # fmt: skip
-    env = {**os.environ, **OFFLINE}
+    env = offline_environ()
     for model, extra, out in (
         (f"{REPO}@{old}", ["--hf-cache", str(cache)], "pinned.parquet"),
         (REPO, ["--step", "369000", "--hf-cache", str(cache)], "step.parquet"),

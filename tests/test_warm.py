@@ -215,13 +215,11 @@ def test_a_killed_server_leaves_no_job_running(server):
 
 
 @pytest.fixture
-def shared_directory():
+def shared_directory(short_tmp):
     """A folder another user can enter (pytest's own are private to their owner)."""
-    directory = Path(tempfile.mkdtemp(prefix="kentropy-warm-"))
-    directory.chmod(0o755)
-    (directory / "job.py").write_text(SCRIPT)
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
+    short_tmp.chmod(0o755)
+    (short_tmp / "job.py").write_text(SCRIPT)
+    return short_tmp
 
 
 def as_nobody(code: str) -> subprocess.CompletedProcess:

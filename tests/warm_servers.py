@@ -22,6 +22,12 @@ from pathlib import Path
 from kentropy.core.environment import OFFLINE
 
 
+def offline_environ(**extra: str) -> dict[str, str]:
+    """The session's environment with the Hugging Face libraries offline (and ``extra``): the server's own, and what
+    the tests run their programs in."""
+    return {**os.environ, **OFFLINE, **extra}
+
+
 def preload() -> tuple[str, ...]:
     """What the server imports: what the jobs import, scikit-learn (lm-eval's metrics) and Snakemake with the
     Slurm executor plugin (which every DAG build imports)."""
@@ -37,7 +43,7 @@ class WarmServer:
         self._root: Path | None = None
 
     def command(self) -> list[str]:
-        """``python`` as the tests start it, through the server: warm when run with ``os.environ`` and ``OFFLINE``."""
+        """``python`` as the tests start it, through the server: warm when run in ``offline_environ()``."""
         with self._lock:
             if self._server is None:
                 self._server = self._start()
@@ -57,8 +63,7 @@ class WarmServer:
             for name in preload():
                 importlib.import_module(name)
         cache_dir()
-        environ = {**os.environ, **OFFLINE}
-        return Server({}, str(self._root / "server.log"), root=self._root, preload=preload(), environ=environ)
+        return Server({}, str(self._root / "server.log"), root=self._root, preload=preload(), environ=offline_environ())
 
     def stop(self) -> None:
         with self._lock:
