@@ -39,6 +39,7 @@ from .schedule import adamw, warmup_cosine
 
 log = logging.getLogger(__name__)
 FINGERPRINT = "fingerprint.json"  # in the work dir: the run its resumable state belongs to
+LATEST = "latest"  # in the work dir: the tag of the last complete checkpoint (DeepSpeed's name, which it loads)
 
 
 def deepspeed_config(run: Run, world_size: int, bf16: bool) -> dict:
@@ -223,7 +224,7 @@ def _dotted(settings: dict, prefix: str = "") -> dict:
 def _stale_reason(work_dir: str, fingerprint: dict) -> str | None:
     """Why the resumable state in ``work_dir`` belongs to another run (None: it is this run's, or there is none)."""
     work = Path(work_dir)
-    if not (work / "latest").is_file():
+    if not (work / LATEST).is_file():
         return None
     saved = work / FINGERPRINT
     if not saved.is_file():
@@ -294,7 +295,7 @@ def train(
         if stale:
             log.warning("not resuming from %s: %s; starting fresh", work_dir, stale)
             shutil.rmtree(work_dir)
-        resume[0] = (Path(work_dir) / "latest").is_file()
+        resume[0] = (Path(work_dir) / LATEST).is_file()
         # Written before any checkpoint, so a state that exists always has its fingerprint beside it.
         with atomic_file(Path(work_dir) / FINGERPRINT) as tmp:
             tmp.write_text(json.dumps(fingerprint, sort_keys=True))
@@ -366,10 +367,15 @@ def train(
 
 
 def _save_resumable(engine, work_dir: str, step: int, logs: dict, rank: int) -> None:
-    """Save a DeepSpeed checkpoint tagged by step (with the logs so far), then drop the older ones."""
+    """Save a DeepSpeed checkpoint tagged by step (with the logs so far), mark it the latest once every rank has
+    written its shard, then drop the older ones. DeepSpeed's own marker is written by rank 0 before the other ranks
+    are known to be done, so a rank killed then would leave a marker naming a checkpoint without its shard."""
     tag = f"step{step}"
-    engine.save_checkpoint(work_dir, tag=tag, client_state={"step": step, "logs": logs})
+    engine.save_checkpoint(work_dir, tag=tag, client_state={"step": step, "logs": logs}, save_latest=False)
+    torch.distributed.barrier()  # every rank's shard is written
     if rank == 0:
+        with atomic_file(Path(work_dir) / LATEST) as tmp:
+            tmp.write_text(tag)
         for old in Path(work_dir).glob("step*"):
             if old.name != tag:
                 shutil.rmtree(old, ignore_errors=True)
