@@ -46,7 +46,8 @@ def test_default_dag_produces_tables_and_figures(e2e):
     # Compute jobs ran from this run's warm server, which stopped and removed its private socket directory.
     warm_log = (e2e / "logs/e2e/warm_start/warm_start.log").read_text()
     assert warm_log.count("warm start: job") > 20 and "the workflow ended" not in warm_log
-    assert "measure_entropy.py" in warm_log and "fetch_benchmarks" not in warm_log  # localrules start cold
+    assert "measure_entropy.py" in warm_log and "fetch_benchmarks" not in warm_log  # downloads start cold
+    assert "continual_corpus.py" in warm_log  # a localrule that downloads nothing here (a generated corpus)
     assert not list((e2e / ".snakemake/kentropy").glob("warm-*"))
 
 

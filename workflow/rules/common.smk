@@ -418,7 +418,18 @@ def group_figures(group):
 # --- warm start of the script jobs on this machine (warm.smk, kentropy.pipeline.warm; speed only) ---
 def warm_server_settings():
     """(whether to start the warm server, the environment every compute job sets for itself before its
-    imports: offline, the config's cache, fixed thread counts; its log)."""
+    imports: offline, the config's cache, fixed thread counts; its log; the localrules it serves)."""
     from kentropy.core.environment import job_environment
 
-    return PLAN.speed.warm_start, job_environment(config), L.log("warm_start")
+    return PLAN.speed.warm_start, job_environment(config), L.log("warm_start"), offline_localrules()
+
+
+def offline_localrules():
+    """The localrules that download nothing under this config (their sources are generated or local files): the
+    offline warm server runs them too. The others, and fetch_checkpoint and fetch_benchmarks always, start cold."""
+    online = {
+        "entropy_corpus": config["entropy"]["corpus"]["source"] in ("hf", "dolma"),
+        "continual_corpus": any(c["source"] == "hf" for c in CONTINUAL["corpora"].values()),
+        "fictional_knowledge": CONTINUAL["knowledge"]["source"] == "url",
+    }
+    return [rule for rule, downloads in online.items() if not downloads]

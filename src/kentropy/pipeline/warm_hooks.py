@@ -22,17 +22,20 @@ class WarmStart:
     def __init__(self, workflow):
         self.workflow = workflow
         self.server = None
+        self.offline_localrules: frozenset[str] = frozenset()  #: localrules that download nothing in this run
         WarmStart.current = self
         PythonScript._execute_cmd = _script_command
 
-    def start(self, enabled: bool, env: dict, log: str, preload=None) -> None:
+    def start(self, enabled: bool, env: dict, log: str, offline_localrules=(), preload=None) -> None:
         """Start the server (``env``: the variables every compute job sets before its imports; output to
-        ``log``), unless disabled, a dry run, a cluster executor (its jobs start on other machines), a
-        subordinate Snakemake, a run of fewer than ``MIN_JOBS`` script jobs, or a machine with a GPU (a process
-        that has initialised CUDA cannot fork)."""
+        ``log``; ``offline_localrules``: the localrules that download nothing under this config, served too),
+        unless disabled, a dry run, a cluster executor (its jobs start on other machines), a subordinate
+        Snakemake, a run of fewer than ``MIN_JOBS`` script jobs, or a machine with a GPU (a process that has
+        initialised CUDA cannot fork)."""
         from .warm import Server, gpu_present
 
         workflow = self.workflow
+        self.offline_localrules = frozenset(offline_localrules)
         if not (enabled and workflow.local_exec and workflow.is_main_process) or workflow.dryrun:
             return
         if gpu_present():
@@ -49,8 +52,11 @@ class WarmStart:
         dag = self.workflow.dag
         if any(dag.checkpoint_jobs):
             return MIN_JOBS
-        return sum(job.rule.script is not None and job.rule.name not in self.workflow._localrules
-                   for job in dag.needrun_jobs())  # fmt: skip
+        return sum(job.rule.script is not None and self._serves(job.rule.name) for job in dag.needrun_jobs())
+
+    def _serves(self, rule: str) -> bool:
+        """Whether the server may run ``rule``'s jobs: not a localrule that downloads (the server is offline)."""
+        return rule not in self.workflow._localrules or rule in self.offline_localrules
 
     def stop(self) -> None:
         """Stop the server: it stops any job still running and removes its socket."""
@@ -59,11 +65,11 @@ class WarmStart:
             self.server = None
 
     def warm(self, script: PythonScript) -> bool:
-        """Whether ``script``'s job asks the server: one is running, and the job is a compute job outside
-        any conda or container environment and outside the localrules (downloads: they go online)."""
+        """Whether ``script``'s job asks the server: one is running, and the job is outside any conda or
+        container environment and not a download (a localrule that goes online)."""
         return (
             self.server is not None
-            and script.rulename not in self.workflow._localrules
+            and self._serves(script.rulename)
             and script.conda_env is None
             and script.container_img is None
         )
