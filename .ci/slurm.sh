@@ -96,6 +96,9 @@ SlurmdSpoolDir=${STATE}/d-%n
 SlurmctldLogFile=${STATE}/log/slurmctld.log
 SlurmdLogFile=${STATE}/log/slurmd-%n.log
 KillWait=5
+# A job's tasks run at the nice value of the sbatch or srun that submitted them: the test session's Slurm runs
+# yield the cores to its end-to-end DAG as its other work does (tests/conftest.py, TESTS_NICENESS).
+PropagatePrioProcess=1
 # Each node offers every core (the machine's two are shared): a one-node job gets as many as before.
 NodeName=n1 NodeHostname=${host} NodeAddr=127.0.0.1 Port=17001 CPUs=$(nproc) RealMemory=${memory} State=UNKNOWN
 NodeName=n2 NodeHostname=${host} NodeAddr=127.0.0.2 Port=17002 CPUs=$(nproc) RealMemory=${memory} State=UNKNOWN

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import subprocess
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from filelock import FileLock
 
 from kentropy.core.environment import OFFLINE
 
@@ -132,7 +132,7 @@ def job_counts(output: str) -> dict[str, int]:
 
 def _reads_e2e(item) -> bool:
     """Whether a collected test reads the end-to-end DAG (the ``e2e`` fixture) or the Slurm run's."""
-    return bool({"e2e", "slurm_dag"} & set(getattr(item, "fixturenames", ())))
+    return bool({"e2e", "e2e_alone", "slurm_dag"} & set(getattr(item, "fixturenames", ())))
 
 
 def pytest_configure(config):
@@ -260,14 +260,27 @@ def slurm_dag(_slurm_started) -> SlurmRuns:
     return runs
 
 
+def _finished_e2e(task: SharedTask, exclusive: bool) -> Iterator[Path]:
+    """The finished test DAG's working directory, held under a lock all pytest-xdist workers see: shared by the
+    tests that read, copy or plan in it, exclusive for one that runs jobs in it."""
+    work, returncode, log = task.result("dag", timeout=900)
+    assert returncode == 0, log
+    with open(str(task.folder) + ".in-use", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)  # released when the file closes
+        yield work
+
+
 @pytest.fixture
 def e2e(_e2e_started) -> Iterator[Path]:
-    """The finished test DAG (its working directory), run locally once per session, held by one test at a time:
-    several run Snakemake in it, and pytest-xdist's workers run tests side by side."""
-    work, returncode, log = _e2e_started.result("dag", timeout=900)
-    assert returncode == 0, log
-    with FileLock(str(_e2e_started.folder) + ".in-use"):
-        yield work
+    """The finished test DAG (its working directory), run locally once per session, for a test that reads it,
+    copies it or plans in it (a dry run): several such tests at a time, none beside an ``e2e_alone`` test."""
+    yield from _finished_e2e(_e2e_started, exclusive=False)
+
+
+@pytest.fixture
+def e2e_alone(_e2e_started) -> Iterator[Path]:
+    """The finished test DAG for a test that runs jobs in it (they rewrite its files): held by that test alone."""
+    yield from _finished_e2e(_e2e_started, exclusive=True)
 
 
 @pytest.fixture(scope="session")

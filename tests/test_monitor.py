@@ -1,4 +1,4 @@
-"""The monitor section as DeepSpeed reads it (the events themselves are read back in tests/test_workflow.py)."""
+"""The monitor section as DeepSpeed reads it (the events themselves are read back in tests/test_dag_outputs.py)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ def test_readme_command_plans_offline(readme_plans, command):
     argv, proc = readme_plans(command)
     out = proc.stdout + proc.stderr
     assert "Traceback" not in out, out[-3000:]
-    if "--report" in argv:  # parsed and planned; a report needs the finished run (tested in test_workflow)
+    if "--report" in argv:  # parsed and planned; a report needs the finished run (tested in test_dag_outputs)
         assert "marked for report but does not exist" in out, out[-3000:]
     else:
         assert proc.returncode == 0, out[-3000:]

@@ -12,7 +12,7 @@ from kentropy.core.integrity import SOURCE, CheckpointError
 from kentropy.core.layout import VARIANT_REGEX, WORLD_FILES, Layout, model_keys
 from kentropy.core.plan import Plan, training_placement
 from kentropy.core.plan import continued_steps as plan_continued_steps
-from kentropy.core.provenance import code_digest, local_checkpoint_fingerprint
+from kentropy.core.provenance import PACKAGE, code_digest, local_checkpoint_fingerprint, package_modules
 from kentropy.measurement.meters import METRICS
 from kentropy.pipeline.config_check import check_config
 from kentropy.pipeline.launch import TRAINING_RESOURCES, node_memory, training_resources
@@ -38,10 +38,13 @@ FORMATS = config["figures"]["formats"]
 JOB_THREADS = PLAN.speed.threads  # CPU threads of a compute job: speed only, never a param
 
 
+LIBRARY = package_modules(PACKAGE)  # the library's modules, found once for every rule's code digest
+
+
 def code(script):
     """Digest of the library code ``script`` runs (kentropy.core.provenance): a param of its rule, so a change to
     that code reruns the jobs it affects, and nothing else."""
-    return code_digest(workflow.source_path(f"../scripts/{script}"))
+    return code_digest(workflow.source_path(f"../scripts/{script}"), modules=LIBRARY)
 
 
 @functools.cache

@@ -64,10 +64,24 @@ def _parsed_imports(source: str) -> list[tuple[int, str, list[str]]]:
     return found
 
 
-def imported_modules(path: Path, package: Path, name: str | None) -> set[str]:
+def package_modules(package: Path) -> dict[str, Path]:
+    """{dotted name: file} of every module of ``package`` (as ``module_file`` names them), from one walk of its
+    folders: following a script's imports asks for thousands of names."""
+    found = {}
+    for path in sorted(package.rglob("*.py"), key=lambda p: p.name == "__init__.py"):  # a module before a package
+        parts = path.relative_to(package).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts:
+            found.setdefault(".".join(parts), path)
+    return found
+
+
+def imported_modules(path: Path, package: Path, name: str | None, modules: dict[str, Path] | None = None) -> set[str]:
     """Dotted names of the kentropy modules a file imports or runs, with every package above them (importing
     ``kentropy.measurement.meters.kernels`` runs ``meters/__init__.py``). ``name``: the file's own module name, for its
-    relative imports (None for a script outside the package)."""
+    relative imports (None for a script outside the package); ``modules``: ``package_modules(package)``."""
+    modules = package_modules(package) if modules is None else modules
     here = [] if name is None else name.split(".")[: None if path.name == "__init__.py" else -1]
     found = set()
     for level, module, names in _import_statements(path):
@@ -82,7 +96,7 @@ def imported_modules(path: Path, package: Path, name: str | None) -> set[str]:
         for target in (base, *(base + [n] for n in names)):  # ``from .pkg import module`` imports a module
             for depth in range(1, len(target) + 1):
                 dotted = ".".join(target[:depth])
-                if module_file(dotted, package):
+                if dotted in modules:
                     found.add(dotted)
     return found
 
@@ -140,12 +154,16 @@ def _normalised_source(source: str) -> str:
 def modules_used(script: str | Path, package: Path = PACKAGE) -> list[str]:
     """The modules of ``package`` (kentropy, subpackages included) that ``script`` runs, followed
     transitively, as sorted dotted names."""
-    todo, seen = imported_modules(Path(script), package, None), set()
+    return sorted(_modules_used(script, package, package_modules(package)))
+
+
+def _modules_used(script: str | Path, package: Path, modules: dict[str, Path]) -> set[str]:
+    todo, seen = imported_modules(Path(script), package, None, modules), set()
     while todo:
         name = todo.pop()
         seen.add(name)
-        todo |= imported_modules(module_file(name, package), package, name) - seen
-    return sorted(seen)
+        todo |= imported_modules(modules[name], package, name, modules) - seen
+    return seen
 
 
 def _digest(named_files) -> str:
@@ -155,9 +173,11 @@ def _digest(named_files) -> str:
     return digest.hexdigest()[:16]
 
 
-def code_digest(script: str | Path, package: Path = PACKAGE) -> str:
-    """sha256 (16 hex digits) of the library code ``script`` runs, ignoring docstrings, comments and layout."""
-    return _digest((name, module_file(name, package)) for name in modules_used(script, package))
+def code_digest(script: str | Path, package: Path = PACKAGE, modules: dict[str, Path] | None = None) -> str:
+    """sha256 (16 hex digits) of the library code ``script`` runs, ignoring docstrings, comments and layout.
+    ``modules``: ``package_modules(package)``, for a caller that digests many scripts (a DAG build)."""
+    modules = package_modules(package) if modules is None else modules
+    return _digest((name, modules[name]) for name in sorted(_modules_used(script, package, modules)))
 
 
 @cache
