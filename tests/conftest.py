@@ -135,6 +135,26 @@ def _reads_e2e(item) -> bool:
     return bool({"e2e", "e2e_alone", "slurm_dag"} & set(getattr(item, "fixturenames", ())))
 
 
+#: Test files whose every test reads the finished test DAG, sharing no module fixture: pytest-xdist hands their tests
+#: out one at a time (``pytest_xdist_make_scheduler``), so both workers read the DAG until the session's end.
+DAG_READER_FILES = ("tests/test_cli_dag.py", "tests/test_dag_outputs.py", "tests/test_dag_reruns.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` (a file's tests on one worker, so its module fixtures are built once), except that each
+    test of ``DAG_READER_FILES`` is a unit of its own."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class DagReadersOneByOne(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid if nodeid.split("::", 1)[0] in DAG_READER_FILES else super()._split_scope(nodeid)
+
+    return DagReadersOneByOne(config, log)
+
+
 def pytest_configure(config):
     idle_nodes()  # counted once, before pytest-xdist starts its workers (they inherit the count)
 
@@ -201,15 +221,15 @@ def _e2e_started(request, tmp_path_factory):
 
 
 def _plan_readme_commands(task: SharedTask) -> None:
-    """The README's commands planned one after another (tests/readme_plans.py), each published under its index
-    in ``readme_commands()``."""
-    from .readme_plans import plan, readme_commands
+    """The README's commands planned one after another (tests/readme_plans.py), each plan published under its
+    index in ``distinct_arguments()``."""
+    from .readme_plans import distinct_arguments, plan
 
-    for i, command in enumerate(readme_commands()):
+    for i, argv in enumerate(distinct_arguments()):
         if task.stop.is_set():
             return
         (task.folder / str(i)).mkdir()
-        task.publish(str(i), plan(command, task.folder / str(i)))
+        task.publish(str(i), plan(argv, task.folder / str(i)))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -223,10 +243,10 @@ def _readme_plans_started(request, tmp_path_factory, _warm_server):
 @pytest.fixture(scope="session")
 def readme_plans(_readme_plans_started):
     """``plan(command)``: the README command's Snakemake arguments and finished process."""
-    from .readme_plans import readme_commands
+    from .readme_plans import arguments, distinct_arguments
 
-    index = {command: str(i) for i, command in enumerate(readme_commands())}
-    return lambda command: _readme_plans_started.result(index[command], timeout=900)
+    index = {argv: str(i) for i, argv in enumerate(distinct_arguments())}
+    return lambda command: (arguments(command), _readme_plans_started.result(index[arguments(command)], timeout=900))
 
 
 def _reads_slurm_dag(item) -> bool:

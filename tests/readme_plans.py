@@ -32,16 +32,24 @@ def readme_commands() -> list[str]:
     return sorted({c for c in commands if SNAKEMAKE.match(c)})
 
 
-def plan(command: str, folder: Path) -> tuple[list[str], subprocess.CompletedProcess]:
-    """Snakemake's argument list for ``command`` and its run in ``folder`` (the checkout's files linked in)."""
+def arguments(command: str) -> tuple[str, ...]:
+    """Snakemake's arguments for ``command`` as planned: a dry run, ``-n`` last wherever the command has it (so
+    ``snakemake all`` and ``snakemake all -n`` are one plan), unless it makes a report."""
+    argv = shlex.split(SNAKEMAKE.sub("", command, count=1))
+    return tuple(argv) if "--report" in argv else (*(a for a in argv if a not in ("-n", "--dry-run")), "-n")
+
+
+def distinct_arguments() -> list[tuple[str, ...]]:
+    """The README commands' ``arguments``, each once."""
+    return list(dict.fromkeys(map(arguments, readme_commands())))
+
+
+def plan(argv: tuple[str, ...], folder: Path) -> subprocess.CompletedProcess:
+    """Snakemake run with ``argv`` in ``folder`` (the checkout's files linked in)."""
     for name in ("Snakefile", "workflow", "config", "profiles", "envs"):
         (folder / name).symlink_to(ROOT / name)
     xdg = folder / "xdg"
     shutil.copytree(ROOT / "profiles/slurm", xdg / "snakemake/slurm")  # as the README installs it
-    argv = shlex.split(SNAKEMAKE.sub("", command, count=1))
-    if "--report" not in argv:
-        argv.append("-n")
     env = offline_environ(XDG_CONFIG_HOME=str(xdg))
-    done = subprocess.run([*SERVER.command(), "-m", "snakemake", *argv], cwd=folder, env=env,
+    return subprocess.run([*SERVER.command(), "-m", "snakemake", *argv], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
-    return argv, done
