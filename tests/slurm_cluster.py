@@ -4,6 +4,7 @@ there, so the unit tests fill the cores meanwhile)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -51,17 +52,21 @@ def slurm_targets(work: Path, root: Path, *targets: str) -> tuple[str, ...]:
     return (*targets, "--notemp", "--profile", str(root / "profiles/slurm"), *OVERRIDES, "--configfile", *configs)
 
 
+def is_slurm_task(pid: int, rank: int) -> bool:
+    """Whether process ``pid`` is the training job's Slurm task ``rank``."""
+    proc = Path("/proc", str(pid))
+    try:
+        if b"kentropy.cli.train" not in (proc / "cmdline").read_bytes().split(b"\0"):
+            return False
+        return f"SLURM_PROCID={rank}".encode() in (proc / "environ").read_bytes().split(b"\0")
+    except OSError:  # ended while we looked
+        return False
+
+
 def slurm_task(rank: int) -> int | None:
     """The process of the training job's Slurm task ``rank`` (both nodes' tasks run on this one machine)."""
-    for proc in Path("/proc").iterdir():
-        try:
-            if not proc.name.isdigit() or b"kentropy.cli.train" not in (proc / "cmdline").read_bytes().split(b"\0"):
-                continue
-            if f"SLURM_PROCID={rank}".encode() in (proc / "environ").read_bytes().split(b"\0"):
-                return int(proc.name)
-        except OSError:  # ended while we looked
-            continue
-    return None
+    return next((int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and is_slurm_task(int(p.name), rank)),
+                None)  # fmt: skip
 
 
 #: What the kill test compares: the uninterrupted two-node run's files.
@@ -97,12 +102,16 @@ def run_through_slurm(runs: SlurmRuns, snakemake_call, root: Path) -> None:
     command, env = snakemake_call(work, rerun)
     with open(work / "killed.log", "w+") as log:
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 600
+        # The task is found while the job starts (seconds), so that it is killed within a poll of the checkpoint:
+        # the tiny run's steps after it take well under a second.
+        deadline, task = time.time() + 600, None
         while runs.killed is None and proc.poll() is None and time.time() < deadline:
-            task = slurm_task(1) if (run / "work/latest").exists() else None
-            if task is not None:
-                os.kill(task, signal.SIGKILL)
-                runs.killed = task
+            if task is None:
+                task = slurm_task(1)
+            elif (run / "work/latest").exists() and is_slurm_task(task, 1):  # still that task (not a reused pid)
+                with contextlib.suppress(ProcessLookupError):  # it ended meanwhile: the run is not killed
+                    os.kill(task, signal.SIGKILL)
+                    runs.killed = task
             time.sleep(0.01)
         runs.rerun_returncode = proc.wait(timeout=600)
         log.seek(0)
