@@ -15,8 +15,8 @@ from kentropy.core.provenance import (
     code_digest,
     imported_modules,
     local_checkpoint_fingerprint,
-    module_file,
     modules_used,
+    package_modules,
 )
 
 from .conftest import ROOT
@@ -102,11 +102,10 @@ def test_an_edit_in_a_subpackage_changes_the_digest_of_the_jobs_that_run_it(tmp_
 def _import_graph():
     """{module: the kentropy modules it imports}, leaving out a submodule's own packages (importing
     ``meters.registry`` runs ``meters/__init__``, which is no dependency of the registry's code)."""
-    names = [str(p.relative_to(PACKAGE).with_suffix("")).replace("/", ".") for p in PACKAGE.rglob("*.py")]
-    names = [n.removesuffix(".__init__") for n in names]
+    modules = package_modules(PACKAGE)
     graph = {}
-    for name in names:
-        imported = imported_modules(module_file(name, PACKAGE), PACKAGE, name)
+    for name, path in modules.items():
+        imported = imported_modules(path, name, modules)
         graph[name] = {m for m in imported if m != name and not name.startswith(f"{m}.")}
     return graph
 
@@ -194,7 +193,7 @@ def test_what_a_module_gives_is_cached_by_content_and_a_bad_entry_is_recomputed(
     fresh_process()
     first = code_digest(entropy, package)
     digests = sorted((tmp_path / "cache/digests").iterdir())
-    contents = {module_file(name, package).read_bytes() for name in modules_used(entropy, package)}
+    contents = {package_modules(package)[name].read_bytes() for name in modules_used(entropy, package)}
     assert len(digests) == len(contents) and first == code_digest(entropy, package)  # one entry per content
     assert (tmp_path / "cache/imports").is_dir()
     parsed = []

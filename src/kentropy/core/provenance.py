@@ -38,13 +38,6 @@ def library_version() -> str:
         return "unknown"
 
 
-def module_file(name: str, package: Path) -> Path | None:
-    """The file of module ``name`` (dotted, relative to kentropy: ``entropy``, ``meters.sparsity``, ``meters``
-    for a subpackage's ``__init__``), or None when there is no such module."""
-    base = package.joinpath(*name.split("."))
-    return next((f for f in (base.with_suffix(".py"), base / "__init__.py") if f.is_file()), None)
-
-
 def _import_statements(path: Path) -> list[tuple[int, str, list[str]]]:
     """(level, module, imported names) of every import in the module at ``path``, inside functions too, and
     ``-m kentropy.<module>`` in a string as an absolute import."""
@@ -65,8 +58,9 @@ def _parsed_imports(source: str) -> list[tuple[int, str, list[str]]]:
 
 
 def package_modules(package: Path) -> dict[str, Path]:
-    """{dotted name: file} of every module of ``package`` (as ``module_file`` names them), from one walk of its
-    folders: following a script's imports asks for thousands of names."""
+    """{dotted name: file} of every module of ``package``, relative to it (``entropy``, ``meters.sparsity``, ``meters``
+    for a subpackage's ``__init__``), from one walk of its folders: following a script's imports asks for thousands
+    of names."""
     found = {}
     for path in sorted(package.rglob("*.py"), key=lambda p: p.name == "__init__.py"):  # a module before a package
         parts = path.relative_to(package).with_suffix("").parts
@@ -77,11 +71,10 @@ def package_modules(package: Path) -> dict[str, Path]:
     return found
 
 
-def imported_modules(path: Path, package: Path, name: str | None, modules: dict[str, Path] | None = None) -> set[str]:
+def imported_modules(path: Path, name: str | None, modules: dict[str, Path]) -> set[str]:
     """Dotted names of the kentropy modules a file imports or runs, with every package above them (importing
     ``kentropy.measurement.meters.kernels`` runs ``meters/__init__.py``). ``name``: the file's own module name, for its
-    relative imports (None for a script outside the package); ``modules``: ``package_modules(package)``."""
-    modules = package_modules(package) if modules is None else modules
+    relative imports (None for a script outside the package); ``modules``: ``package_modules`` of the package."""
     here = [] if name is None else name.split(".")[: None if path.name == "__init__.py" else -1]
     found = set()
     for level, module, names in _import_statements(path):
@@ -154,15 +147,15 @@ def _normalised_source(source: str) -> str:
 def modules_used(script: str | Path, package: Path = PACKAGE) -> list[str]:
     """The modules of ``package`` (kentropy, subpackages included) that ``script`` runs, followed
     transitively, as sorted dotted names."""
-    return sorted(_modules_used(script, package, package_modules(package)))
+    return sorted(_modules_used(script, package_modules(package)))
 
 
-def _modules_used(script: str | Path, package: Path, modules: dict[str, Path]) -> set[str]:
-    todo, seen = imported_modules(Path(script), package, None, modules), set()
+def _modules_used(script: str | Path, modules: dict[str, Path]) -> set[str]:
+    todo, seen = imported_modules(Path(script), None, modules), set()
     while todo:
         name = todo.pop()
         seen.add(name)
-        todo |= imported_modules(modules[name], package, name, modules) - seen
+        todo |= imported_modules(modules[name], name, modules) - seen
     return seen
 
 
@@ -177,7 +170,7 @@ def code_digest(script: str | Path, package: Path = PACKAGE, modules: dict[str, 
     """sha256 (16 hex digits) of the library code ``script`` runs, ignoring docstrings, comments and layout.
     ``modules``: ``package_modules(package)``, for a caller that digests many scripts (a DAG build)."""
     modules = package_modules(package) if modules is None else modules
-    return _digest((name, modules[name]) for name in sorted(_modules_used(script, package, modules)))
+    return _digest((name, modules[name]) for name in sorted(_modules_used(script, modules)))
 
 
 @cache
