@@ -130,9 +130,14 @@ def job_counts(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
 
 
+def _uses(item, *fixtures: str) -> bool:
+    """Whether a collected test uses one of ``fixtures``."""
+    return not set(fixtures).isdisjoint(getattr(item, "fixturenames", ()))
+
+
 def _reads_e2e(item) -> bool:
     """Whether a collected test reads the end-to-end DAG (the ``e2e`` fixture) or the Slurm run's."""
-    return bool({"e2e", "e2e_alone", "slurm_dag"} & set(getattr(item, "fixturenames", ())))
+    return _uses(item, "e2e", "e2e_alone", "slurm_dag")
 
 
 #: Test files whose every test reads the finished test DAG, sharing no module fixture: pytest-xdist hands their tests
@@ -235,7 +240,7 @@ def _plan_readme_commands(task: SharedTask) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _readme_plans_started(request, tmp_path_factory, _warm_server):
     """The README's plans, in the background from the session's start when a collected test reads them."""
-    needed = any("readme_plans" in getattr(item, "fixturenames", ()) for item in request.session.items)
+    needed = any(_uses(item, "readme_plans") for item in request.session.items)
     with in_background(tmp_path_factory, "readme", _plan_readme_commands, needed) as task:
         yield task
 
@@ -247,10 +252,6 @@ def readme_plans(_readme_plans_started):
 
     index = {argv: str(i) for i, argv in enumerate(distinct_arguments())}
     return lambda command: (arguments(command), _readme_plans_started.result(index[arguments(command)], timeout=900))
-
-
-def _reads_slurm_dag(item) -> bool:
-    return "slurm_dag" in getattr(item, "fixturenames", ())
 
 
 def _run_slurm(task: SharedTask) -> None:
@@ -267,7 +268,7 @@ def _slurm_started(request, tmp_path_factory, _warm_server):
     started with the session's first test when a collected test reads it and two Slurm nodes were idle when the
     session started: the first trajectory's first pretraining segment, its entropy job, the stream and the
     training job, placed on both nodes."""
-    needed = idle_nodes() >= 2 and any(map(_reads_slurm_dag, request.session.items))
+    needed = idle_nodes() >= 2 and any(_uses(item, "slurm_dag") for item in request.session.items)
     with in_background(tmp_path_factory, "slurm", _run_slurm, needed) as task:
         yield task
 
