@@ -157,10 +157,17 @@ def main() -> None:
 
 
 def cpu_model() -> str:
+    """The CPU as ``lscpu`` names it, with its family and model and the kernels torch picks: one model name
+    ("AMD EPYC") covers several generations, which differ in speed and in the vector instructions torch uses."""
+    fields = {}
     for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return os.uname().machine
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name", os.uname().machine)
+    return (
+        f"{name} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}; torch's kernels "
+        f"{torch.backends.cpu.get_cpu_capability()})"
+    )
 
 
 if __name__ == "__main__":

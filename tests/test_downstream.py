@@ -84,6 +84,31 @@ def test_scoring_skips_lm_evals_environment_report_and_restores_it(setup, monkey
     )
 
 
+def test_each_template_is_compiled_once_while_scoring_and_lm_eval_compiles_as_before_after(setup, monkeypatch):
+    """lm-eval compiles a template through its environment's ``from_string`` on every call (this fails when it
+    stops, and the cache would then be pointless); inside ``evaluate`` each distinct template is compiled once,
+    and afterwards lm-eval's environment is as it was."""
+    import jinja2
+    from lm_eval import utils
+
+    model, tokenizer, _, tasks, root = setup
+    compiled, real = [], jinja2.Environment.from_string
+
+    def spy(env, source, *args, **kwargs):
+        if env is utils.env:
+            compiled.append(source)
+        return real(env, source, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "from_string", spy)
+    assert [utils.apply_template("{{question}}", {"question": q}) for q in "ab"] == ["a", "b"]
+    assert compiled == ["{{question}}"] * 2
+    compiled.clear()
+    table = evaluate(model, tokenizer, tasks, batch_size=8, source="generated", data_dir=root / "tasks")
+    assert len(table) == len(tasks)
+    assert {"{{question}}", "{{choices}}", "{{answer}}"} <= set(compiled) and len(compiled) == len(set(compiled))
+    assert "from_string" not in vars(utils.env)
+
+
 def test_unknown_metric_is_named(setup):
     model, tokenizer, _, _, root = setup
     with pytest.raises(KeyError, match="downstream.tasks.world_city: lm-eval reports no metric 'f1'"):

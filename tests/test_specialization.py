@@ -124,12 +124,20 @@ def world_model(tmp_path_factory):
     return tokenizer, model.double(), facts
 
 
-def test_greedy_batches_equal_one_prompt_at_a_time(world_model):
+def test_greedy_batches_group_prompts_by_length_and_equal_one_prompt_at_a_time(world_model, monkeypatch):
     tokenizer, model, facts = world_model
     prompts = list(questions(facts).prompt[:9])
+    lengths = [len(tokenizer(p)["input_ids"]) for p in prompts]
+    assert lengths != sorted(lengths)  # the batches' order is not the prompts'
+    widths, generate = [], model.generate
+    monkeypatch.setattr(
+        model, "generate", lambda **kw: widths.append(kw["attention_mask"].sum(1).tolist()) or generate(**kw)
+    )
     batched = greedy_continuations(model, tokenizer, prompts, max_new_tokens=5, batch_size=4)
+    assert sum(widths, []) == sorted(lengths) and len(widths) == 3
+    monkeypatch.undo()
     alone = [greedy_continuations(model, tokenizer, [p], max_new_tokens=5, batch_size=1)[0] for p in prompts]
-    assert batched == alone
+    assert batched == alone and len(set(alone)) > 1  # each answer is its own prompt's
 
 
 def test_match_is_a_greedy_continuation_that_begins_with_the_object(world_model):

@@ -14,6 +14,7 @@ Run ``kentropy downstream --help`` to evaluate one checkpoint outside the workfl
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import json
 import tempfile
@@ -243,6 +244,26 @@ def without_environment_report():
             setattr(evaluator, name, function)
 
 
+@contextlib.contextmanager
+def templates_compiled_once():
+    """lm-eval with each task template compiled once. ``lm_eval.utils.apply_template`` compiles its Jinja string
+    again for every document and field (text, choices, target), which is most of a small model's evaluation on a
+    CPU (``python bench/evaluation_overhead.py``); here lm-eval's template environment keeps what it compiled, and
+    each render is lm-eval's own. A compiled template renders the same text however often it is reused, so no
+    score changes."""
+    from lm_eval import utils
+
+    env, shadowed = utils.env, vars(utils.env).get("from_string")
+    env.from_string = functools.lru_cache(maxsize=None)(env.from_string)  # an attribute of this one environment
+    try:
+        yield
+    finally:
+        if shadowed is None:
+            del env.from_string
+        else:
+            env.from_string = shadowed
+
+
 def prefetch(tasks: list[str], source: str = "generated", data_dir: str | Path | None = None) -> dict[str, int]:
     """Load every task once (downloading a Hub dataset into the HF cache); returns documents per task."""
     with task_folder(tasks, source, data_dir) as folder:
@@ -300,7 +321,11 @@ def evaluate(
 
     device = str(next(model.parameters()).device)
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
-    with task_folder(list(tasks), source, data_dir) as folders, without_environment_report():
+    with (
+        task_folder(list(tasks), source, data_dir) as folders,
+        without_environment_report(),
+        templates_compiled_once(),
+    ):
         out = simple_evaluate(
             model=lm,
             tasks=list(tasks),

@@ -29,12 +29,16 @@ QA_COLUMNS = ["fact", "subject", "relation", "object", "templates", "template", 
 @torch.no_grad()
 def greedy_continuations(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
     """The greedy continuation of each prompt, ``max_new_tokens`` tokens at most (``generate`` on left-padded
-    batches; positions count real tokens only), decoded without special tokens."""
+    batches; positions count real tokens only), decoded without special tokens, in the prompts' order.
+
+    Batches hold prompts of similar length (sorted by token count), so little of a batch is padding: every
+    generated token costs a forward pass over the batch's width."""
     device = next(model.parameters()).device
     pad = pad_id_of(tokenizer)
     encoded = [tokenizer(p)["input_ids"] for p in prompts]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     out = []
-    batches = padded_batches(encoded, batch_size, pad, padding_side="left")
+    batches = padded_batches([encoded[i] for i in order], batch_size, pad, padding_side="left")
     for batch in tqdm(batches, total=-(-len(encoded) // batch_size), desc="generate", unit="batch"):
         width = batch["input_ids"].shape[1]
         generated = model.generate(
@@ -46,7 +50,10 @@ def greedy_continuations(model, tokenizer, prompts: list[str], max_new_tokens: i
             eos_token_id=tokenizer.eos_token_id,
         )
         out += tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
-    return out
+    answers = [""] * len(out)
+    for i, answer in zip(order, out):
+        answers[i] = answer
+    return answers
 
 
 def answer_questions(model, tokenizer, facts: pd.DataFrame, max_new_tokens: int, batch_size: int) -> pd.DataFrame:
