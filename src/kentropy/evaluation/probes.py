@@ -65,11 +65,6 @@ def released_divisors(lengths: list[int], evaluator: ReleasedEvaluator) -> np.nd
     return divisors
 
 
-def target_logprob_sums(model, sequences: list[tuple[list[int], int]], batch_size: int, pad_id: int) -> np.ndarray:
-    """Summed log-probability of the last ``n_target`` tokens of each sequence (``score_targets``)."""
-    return score_targets(model, sequences, batch_size, pad_id)[0]
-
-
 @torch.no_grad()
 def score_targets(
     model, sequences: list[tuple[list[int], int]], batch_size: int, pad_id: int, progress: bool = True
@@ -132,12 +127,15 @@ def encode_probes(tokenizer, probes: pd.DataFrame, max_length: int | None = None
     return EncodedProbes(probes, encodings["per_token"], encodings["released"], pad_id_of(tokenizer))
 
 
-def score_encoded(model, encoded: EncodedProbes, batch_size: int, released: ReleasedEvaluator) -> pd.DataFrame:
+def score_encoded(
+    model, encoded: EncodedProbes, batch_size: int, released: ReleasedEvaluator, progress: bool = True
+) -> pd.DataFrame:
     """Both scores of every encoded probe: a frame with columns ``SCORES``, aligned with ``encoded.probes``.
-    ``batch_size`` only sets how many sequences share a forward pass."""
+    ``batch_size`` only sets how many sequences share a forward pass; ``progress``: a bar over the batches."""
     # The two encodings usually coincide: each distinct sequence goes through the model once.
     unique = list(dict.fromkeys((tuple(ids), n) for ids, n in encoded.per_token + encoded.released))
-    logprobs = target_logprob_sums(model, [(list(ids), n) for ids, n in unique], batch_size, encoded.pad_id)
+    sequences = [(list(ids), n) for ids, n in unique]
+    logprobs = score_targets(model, sequences, batch_size, encoded.pad_id, progress)[0]
     sums = dict(zip(unique, logprobs))
     probes = encoded.probes
     out = pd.DataFrame(index=probes.index, columns=list(SCORES), dtype=np.float64)

@@ -182,7 +182,8 @@ def _score_retention(engine, encoded: EncodedProbes, retention: Retention, step:
     """Both scores of every probe after ``step`` (kentropy.analysis.forgetting aggregates them into retention and
     forgetting curves). Every rank scores (ZeRO-3 forwards are collective)."""
     engine.module.eval()
-    scores = score_encoded(engine.module, encoded, retention.batch_size, retention.released)
+    # No bar of its own: a second bar inside the training's would only break that one's lines in the log.
+    scores = score_encoded(engine.module, encoded, retention.batch_size, retention.released, progress=False)
     engine.module.train()
     scored = pd.concat([retention.probes.assign(step=step), scores], axis=1)
     return scored[PROBE_COLUMNS].to_dict("records")
