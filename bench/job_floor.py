@@ -44,8 +44,9 @@ def matmul_gflops(rows: int, inner: int, cols: int, seconds: float = 1.0) -> flo
     return 2 * rows * inner * cols * n / (time.perf_counter() - began) / 1e9
 
 
-def plain_steps_per_s(checkpoint: str, run, steps: int = 30) -> float:
-    """Optimizer steps per second of a plain loop on ``checkpoint`` with ``run``'s batch shape."""
+def plain_steps_per_s(checkpoint: str, run, steps: int = 30, rounds: int = 3) -> float:
+    """Optimizer steps per second of a plain loop on ``checkpoint`` with ``run``'s batch shape: the median of
+    ``rounds`` timings of ``steps`` steps each (one timing of a second or so moved by 8% between runs)."""
     from transformers import AutoModelForCausalLM
 
     from kentropy.training.schedule import adamw
@@ -56,7 +57,7 @@ def plain_steps_per_s(checkpoint: str, run, steps: int = 30) -> float:
     optimizer = adamw(model, run.optimizer)
     batch, micro, seq = run.stream.batch_size, run.parallelism.micro_batch_size, run.stream.seq_len
     rng = np.random.default_rng(0)
-    tokens = torch.from_numpy(rng.integers(0, model.config.vocab_size, (steps + 3, batch, seq)))
+    tokens = torch.from_numpy(rng.integers(0, model.config.vocab_size, (rounds * steps + 3, batch, seq)))
 
     def step(rows):
         for start in range(0, batch, micro):
@@ -68,10 +69,13 @@ def plain_steps_per_s(checkpoint: str, run, steps: int = 30) -> float:
 
     for rows in tokens[:3]:
         step(rows)
-    began = time.perf_counter()
-    for rows in tokens[3:]:
-        step(rows)
-    return steps / (time.perf_counter() - began)
+    rates = []
+    for first in range(3, len(tokens), steps):
+        began = time.perf_counter()
+        for rows in tokens[first : first + steps]:
+            step(rows)
+        rates.append(steps / (time.perf_counter() - began))
+    return statistics.median(rates)
 
 
 def job_phases(log: Path) -> dict[str, float]:
