@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,22 @@ def slurm_task(rank: int) -> int | None:
                 None)  # fmt: skip
 
 
+def kill_after_first_checkpoint(run: Path, deadline: float) -> int | None:
+    """SIGKILL the training job's Slurm task 1 within a poll of the run's first resumable checkpoint (``work/latest``
+    in ``run``): the task is found while the job starts (seconds), so only the poll separates the checkpoint from
+    the kill. The killed process, or None at ``deadline``."""
+    task = None
+    while time.time() < deadline:
+        if task is None or not is_slurm_task(task, 1):  # not started yet, or not that task any more (a reused pid)
+            task = slurm_task(1)
+        elif (run / "work/latest").exists():
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile: look again
+                os.kill(task, signal.SIGKILL)
+                return task
+        time.sleep(0.01)
+    return None
+
+
 #: What the kill test compares: the uninterrupted two-node run's files.
 COMPARED = ("loss.parquet", "model/model.safetensors")
 
@@ -102,17 +119,23 @@ def run_through_slurm(runs: SlurmRuns, snakemake_call, root: Path) -> None:
     command, env = snakemake_call(work, rerun)
     with open(work / "killed.log", "w+") as log:
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        # The task is found while the job starts (seconds), so that it is killed within a poll of the checkpoint:
-        # the tiny run's steps after it take well under a second.
-        deadline, task = time.time() + 600, None
-        while runs.killed is None and proc.poll() is None and time.time() < deadline:
-            if task is None:
-                task = slurm_task(1)
-            elif (run / "work/latest").exists() and is_slurm_task(task, 1):  # still that task (not a reused pid)
-                with contextlib.suppress(ProcessLookupError):  # it ended meanwhile: the run is not killed
-                    os.kill(task, signal.SIGKILL)
-                    runs.killed = task
-            time.sleep(0.01)
+        # The killer is a process of its own: as a thread of this test worker (its GIL, the tests' nice value) it
+        # once woke too late on a fast machine, where the tiny run's steps after its checkpoint take 0.1 s.
+        killer = subprocess.Popen([sys.executable, "-m", "tests.slurm_cluster", str(run)], cwd=root,
+                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
         runs.rerun_returncode = proc.wait(timeout=600)
+        if killer.poll() is None:  # the run ended without a kill
+            killer.terminate()
+        killed = killer.communicate()[0].strip()
+        runs.killed = int(killed) if killed else None
         log.seek(0)
         runs.rerun_output = log.read()
+
+
+if (
+    __name__ == "__main__"
+):  # python -m tests.slurm_cluster RUN: the killer of run_through_slurm, printing what it killed
+    with contextlib.suppress(PermissionError):  # back from the tests' nice value where allowed: it must wake fast
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    killed = kill_after_first_checkpoint(Path(sys.argv[1]), time.time() + 600)
+    print("" if killed is None else killed, flush=True)
