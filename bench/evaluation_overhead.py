@@ -88,13 +88,12 @@ def main() -> None:
         return sum((greedy_continuations(model, tokenizer, prompts[i : i + batch], tokens, batch)
                     for i in range(0, len(prompts), batch)), [])  # fmt: skip
 
-    print(f"threads {plan.speed.threads}; CPU: {cpu_model()}; torch {torch.__version__}; {checkpoint}\n")
-    print("| step | before (s) | after (s) | ratio | outputs equal |\n|---|---|---|---|---|")
-    same = compare(f"lm-eval on {', '.join(tasks)}", evaluate, evaluate_compiling_every_time, args.repeats)
-
     def answers_sorted():
         return greedy_continuations(model, tokenizer, prompts, tokens, batch)
 
+    print(f"threads {plan.speed.threads}; CPU: {cpu_model()}; torch {torch.__version__}; {checkpoint}\n")
+    print("| step | before (s) | after (s) | ratio | outputs equal |\n|---|---|---|---|---|")
+    same = compare(f"lm-eval on {', '.join(tasks)}", evaluate, evaluate_compiling_every_time, args.repeats)
     same &= compare(f"greedy answers to {len(prompts)} questions, batch {batch}", answers_sorted, answers_in_order,
                     args.repeats)  # fmt: skip
     sys.exit(0 if same else 1)
