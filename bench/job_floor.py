@@ -30,6 +30,7 @@ import torch
 from kentropy.core.config import load_config
 from kentropy.core.layout import Layout
 from kentropy.core.plan import Plan
+from kentropy.sources.fictional_knowledge import probe_files
 
 
 def matmul_gflops(rows: int, inner: int, cols: int, seconds: float = 1.0) -> float:
@@ -76,6 +77,29 @@ def plain_steps_per_s(checkpoint: str, run, steps: int = 30, rounds: int = 3) ->
             step(rows)
         rates.append(steps / (time.perf_counter() - began))
     return statistics.median(rates)
+
+
+def probe_pass_seconds(checkpoint: str, probes, max_length: int, batch_size: int, rounds: int = 3) -> tuple:
+    """One probe scoring's transformer passes, bare: each distinct probe sequence once, in the file-order,
+    right-padded batches that keep its scores (``score_encoded``), without the output layer's few rows or any
+    table. The median of ``rounds`` timings, the number of sequences and their padded tokens."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from kentropy.evaluation.probes import distinct_sequences, encode_probes
+    from kentropy.sources.corpora import padded_batches
+
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    encoded = encode_probes(AutoTokenizer.from_pretrained(checkpoint), probes, max_length)
+    sequences = [list(ids) for ids, _ in distinct_sequences(encoded)]
+    batches = list(padded_batches(sequences, batch_size, encoded.pad_id))
+    timings = []
+    with torch.no_grad():
+        for _ in range(rounds + 1):  # the first warms up
+            began = time.perf_counter()
+            for batch in batches:
+                model.base_model(**batch)
+            timings.append(time.perf_counter() - began)
+    return statistics.median(timings[1:]), len(sequences), sum(b["input_ids"].numel() for b in batches)
 
 
 def job_phases(log: Path) -> dict[str, float]:
@@ -138,6 +162,8 @@ def main() -> None:
     tokens = run.parallelism.micro_batch_size * run.stream.seq_len
     gflops = matmul_gflops(tokens, hidden["hidden_size"], hidden["intermediate_size"])
     rate = plain_steps_per_s(str(checkpoint), run)
+    probes = probe_files(root / layout.knowledge("paraphrase"), root / layout.knowledge("once"))
+    scoring = probe_pass_seconds(str(checkpoint), probes, plan.evaluation.probe_max_length, plan.speed.probe_batch_size)
 
     print(f"threads {plan.speed.threads}; CPU: {cpu_model()}; torch {torch.__version__}")
     print(f"matmul {tokens} x {hidden['hidden_size']} x {hidden['intermediate_size']} fp32: {gflops:.1f} GFLOP/s")
@@ -158,6 +184,23 @@ def main() -> None:
         print(f"| floor | {floor:.2f} | 1.00 |")
         walls, floors = sum(r["wall"] for r in rows), sum(r["floor"] for r in rows)
         print(f"all {len(rows)}: {walls:.0f} job-seconds, {floors:.0f} at the floor ({walls / floors:.2f}x)")
+        if kind == "continual_train":
+            required_passes(run, rate, scoring, plan.speed.probe_batch_size)
+
+
+def required_passes(run, rate: float, scoring: tuple, batch_size: int) -> None:
+    """What a training job's own science adds to its floor before any overhead: a probe scoring after each of
+    the run's retention steps and one of the trained model (its evaluation; lm-eval's passes not counted)."""
+    seconds, sequences, tokens = scoring
+    scorings = len(run.retention_steps) + 1
+    train = run.total_steps / rate
+    bound = train + scorings * seconds
+    print(
+        f"\nits probe passes, bare: {seconds:.3f} s a scoring ({sequences} sequences, {tokens:,} padded tokens, "
+        f"batch {batch_size}), {scorings} scorings = {scorings * seconds:.2f} s; with its training at the plain "
+        f"loop's rate ({train:.2f} s): {bound:.2f} s = {bound / train:.2f}x the floor before any start-up, "
+        f"loading, engine, writing, lm-eval or Snakemake (1.25x leaves {1.25 * train - bound:.2f} s for them)"
+    )
 
 
 def cpu_model() -> str:
