@@ -8,7 +8,9 @@ log's ``time:`` lines record and the rest (interpreter start-up, imports, Snakem
 multiple of its floor. ``continual_train``: setup (process group, loading, engine, probes, resume decision),
 train, retention scoring, resumable checkpoints, writing the model, evaluation of the trained model; its floor
 is its steps at the plain loop's rate. ``evaluate`` (load, probes, downstream) and ``measure_facts`` (load, QA,
-specialization): their floor is their own forward passes, the phases after loading.
+specialization): their floor is their own forward passes, the phases after loading. For ``continual_train`` it
+also times one probe scoring's transformer passes, bare: with the run's retention scorings and the trained
+model's, the part of a training job that is science, not overhead, yet not training either.
 
     python bench/job_floor.py                                   # the default config, after its DAG ran
     python bench/job_floor.py --config tests/config/e2e.yaml --root <a finished e2e folder>
