@@ -1,0 +1,73 @@
+"""What a probe score's float32 bits depend on: the padded width of its batch, or also the batch's other rows.
+
+On a finished run's last checkpoint and its probes, every distinct probe sequence (what one scoring runs through
+the model, ``kentropy.evaluation.probes.distinct_sequences``) is scored four ways and set against the scores in the
+file-order batches the evaluation and the retention curves use: beside only the longest sequence of its file-order
+batch (same padded width, batch of two), alone without padding, and in batches of the same size sorted by length
+(fewer padded tokens). Printed for each: the share of scores equal bit for bit, the largest difference, and the
+padded tokens it runs. If only the width matters, no batching that pads less can keep every score's bits.
+
+    python bench/probe_padding_bits.py                  # the default config, after its DAG ran
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from kentropy.core.config import load_config
+from kentropy.core.layout import Layout
+from kentropy.core.plan import Plan
+from kentropy.evaluation.probes import distinct_sequences, encode_probes, score_targets
+from kentropy.sources.fictional_knowledge import probe_files
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="config/config.yaml")
+    parser.add_argument("--root", default=".", help="the folder the DAG ran in")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    plan, layout = Plan.from_config(config), Layout(config["experiment"])
+    torch.set_num_threads(plan.speed.threads)
+    trajectory = next(iter(plan.trajectories))
+    spec = config["models"][plan.trajectories[trajectory].model]
+    checkpoint = f"{args.root}/{layout.checkpoint(trajectory, spec, spec['steps'][-1])}"
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    probes = probe_files(*(f"{args.root}/{layout.knowledge(split)}" for split in ("paraphrase", "once")))
+    encoded = encode_probes(AutoTokenizer.from_pretrained(checkpoint), probes, plan.evaluation.probe_max_length)
+    sequences = [(list(ids), n) for ids, n in distinct_sequences(encoded)]
+    size = plan.speed.probe_batch_size
+
+    def scores(batches: list[list[int]], first_only: bool = False) -> tuple[np.ndarray, int]:
+        """Each sequence's summed target log-probability, scored in ``batches`` (lists of sequence numbers; with
+        ``first_only``, a batch gives the score of its first sequence only), and the padded tokens they run."""
+        out, tokens = np.empty(len(sequences)), 0
+        for batch in batches:
+            chunk = [sequences[i] for i in batch]
+            sums = score_targets(model, chunk, len(chunk), encoded.pad_id, progress=False)[0]
+            tokens += len(chunk) * max(len(ids) for ids, _ in chunk)
+            kept = batch[:1] if first_only else batch
+            out[kept] = sums[: len(kept)]
+        return out, tokens
+
+    in_order = [list(range(i, min(i + size, len(sequences)))) for i in range(0, len(sequences), size)]
+    reference, reference_tokens = scores(in_order)
+    longest = {i: max(batch, key=lambda j: len(sequences[j][0])) for batch in in_order for i in batch}
+    by_length = sorted(range(len(sequences)), key=lambda i: len(sequences[i][0]))
+    ways = {
+        "beside its batch's longest": scores([[i, longest[i]] for i in range(len(sequences))], first_only=True),
+        "alone, unpadded": scores([[i] for i in range(len(sequences))]),
+        "sorted by length": scores([by_length[i : i + size] for i in range(0, len(by_length), size)]),
+    }
+    print(f"{len(sequences)} sequences on {checkpoint}; file order, batch {size}: {reference_tokens:,} padded tokens")
+    print("| scored | bit-equal | largest difference | padded tokens |\n|---|---|---|---|")
+    for name, (got, tokens) in ways.items():
+        print(f"| {name} | {np.mean(got == reference):.1%} | {np.abs(got - reference).max():.2e} | {tokens:,} |")
+
+
+if __name__ == "__main__":
+    main()
