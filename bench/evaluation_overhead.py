@@ -10,21 +10,18 @@ whether the outputs are equal (they must be: exit 1 otherwise).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
+from finished_run import FinishedRun, arguments
 from job_floor import cpu_model
 from transformers import AutoTokenizer
 
-from kentropy.core.config import load_config
-from kentropy.core.layout import Layout
-from kentropy.core.plan import FactsSpec, Plan
+from kentropy.core.plan import FactsSpec
 from kentropy.evaluation import benchmarks
 from kentropy.measurement.qa import greedy_continuations
 from kentropy.sources.architectures import load_causal_lm
@@ -53,19 +50,13 @@ def compare(name: str, fast, slow, repeats: int) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="config/config.yaml")
-    parser.add_argument("--root", default=".", help="the folder the DAG ran in")
+    parser = arguments(__doc__)
     parser.add_argument("--tasks", help="lm-eval tasks, comma-separated (default: the run's generated tasks)")
     parser.add_argument("--source", default="generated", choices=["generated", "olmo_eval", "lm_eval"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    config = load_config(args.config)
-    plan, layout, root = Plan.from_config(config), Layout(config["experiment"]), Path(args.root)
-    torch.set_num_threads(plan.speed.threads)
-    trajectory = next(iter(plan.trajectories))
-    spec = config["models"][plan.trajectories[trajectory].model]
-    checkpoint = root / layout.checkpoint(trajectory, spec, spec["steps"][-1])
+    done = FinishedRun.from_args(args)
+    plan, layout, root, checkpoint = done.plan, done.layout, done.root, done.checkpoint
     model, tokenizer = load_causal_lm(str(checkpoint)), AutoTokenizer.from_pretrained(checkpoint)
     folder = root / layout.benchmarks()
     tasks = benchmarks.parse_tasks(args.tasks) if args.tasks else benchmarks.generated_tasks(folder)
@@ -82,7 +73,7 @@ def main() -> None:
             benchmarks.templates_compiled_once = cached
 
     prompts = list(questions(load_facts(str(root / layout.world("facts")))).prompt)  # the generated world's facts
-    batch, tokens = plan.speed.facts_batch_size, FactsSpec.from_config(config).max_new_tokens
+    batch, tokens = plan.speed.facts_batch_size, FactsSpec.from_config(done.config).max_new_tokens
 
     def answers_in_order():  # one call per batch: sorting inside it leaves the batch's width as it was
         return sum((greedy_continuations(model, tokenizer, prompts[i : i + batch], tokens, batch)

@@ -18,7 +18,6 @@ model's, the part of a training job that is science, not overhead, yet not train
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -28,11 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from finished_run import FinishedRun, arguments
 
-from kentropy.core.config import load_config
 from kentropy.core.layout import Layout
-from kentropy.core.plan import Plan
-from kentropy.sources.fictional_knowledge import probe_files
 
 
 def matmul_gflops(rows: int, inner: int, cols: int, seconds: float = 1.0) -> float:
@@ -149,23 +146,16 @@ def jobs(root: Path, layout: Layout, kind: str, floor_of) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="config/config.yaml")
-    parser.add_argument("--root", default=".", help="the folder the DAG ran in")
-    args = parser.parse_args()
-    config = load_config(args.config)
-    plan, layout, root = Plan.from_config(config), Layout(config["experiment"]), Path(args.root)
-    torch.set_num_threads(plan.speed.threads)
+    done = FinishedRun.from_args(arguments(__doc__).parse_args())
+    plan, layout, root, checkpoint = done.plan, done.layout, done.root, done.checkpoint
     run = plan.runs[plan.baseline]
-    trajectory = next(iter(plan.trajectories))
-    spec = config["models"][plan.trajectories[trajectory].model]
-    checkpoint = root / layout.checkpoint(trajectory, spec, spec["steps"][-1])
     hidden = json.loads((checkpoint / "config.json").read_text())
     tokens = run.parallelism.micro_batch_size * run.stream.seq_len
     gflops = matmul_gflops(tokens, hidden["hidden_size"], hidden["intermediate_size"])
     rate = plain_steps_per_s(str(checkpoint), run)
-    probes = probe_files(root / layout.knowledge("paraphrase"), root / layout.knowledge("once"))
-    scoring = probe_pass_seconds(str(checkpoint), probes, plan.evaluation.probe_max_length, plan.speed.probe_batch_size)
+    scoring = probe_pass_seconds(
+        str(checkpoint), done.probes(), plan.evaluation.probe_max_length, plan.speed.probe_batch_size
+    )
 
     print(f"threads {plan.speed.threads}; CPU: {cpu_model()}; torch {torch.__version__}")
     print(f"matmul {tokens} x {hidden['hidden_size']} x {hidden['intermediate_size']} fp32: {gflops:.1f} GFLOP/s")

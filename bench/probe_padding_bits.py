@@ -12,33 +12,19 @@ padded tokens it runs. If only the width matters, no batching that pads less can
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import torch
+from finished_run import FinishedRun, arguments
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from kentropy.core.config import load_config
-from kentropy.core.layout import Layout
-from kentropy.core.plan import Plan
 from kentropy.evaluation.probes import distinct_sequences, encode_probes, score_targets
-from kentropy.sources.fictional_knowledge import probe_files
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="config/config.yaml")
-    parser.add_argument("--root", default=".", help="the folder the DAG ran in")
-    args = parser.parse_args()
-    config = load_config(args.config)
-    plan, layout = Plan.from_config(config), Layout(config["experiment"])
-    torch.set_num_threads(plan.speed.threads)
-    trajectory = next(iter(plan.trajectories))
-    spec = config["models"][plan.trajectories[trajectory].model]
-    checkpoint = f"{args.root}/{layout.checkpoint(trajectory, spec, spec['steps'][-1])}"
+    done = FinishedRun.from_args(arguments(__doc__).parse_args())
+    plan, checkpoint = done.plan, done.checkpoint
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
-    probes = probe_files(*(f"{args.root}/{layout.knowledge(split)}" for split in ("paraphrase", "once")))
-    encoded = encode_probes(AutoTokenizer.from_pretrained(checkpoint), probes, plan.evaluation.probe_max_length)
+    encoded = encode_probes(AutoTokenizer.from_pretrained(checkpoint), done.probes(), plan.evaluation.probe_max_length)
     sequences = [(list(ids), n) for ids, n in distinct_sequences(encoded)]
     size = plan.speed.probe_batch_size
 
