@@ -32,6 +32,22 @@ OVERRIDES = (
 IDLE_NODES = "KENTROPY_TESTS_IDLE_SLURM_NODES"
 
 
+def sbatch_until_ended(options: list[str], command: str, timeout: float) -> tuple[str, str]:
+    """Submit ``command`` as a batch job, wait for it to end, and return its last state and exit code as
+    ``scontrol`` writes them (``FAILED``, ``1:0``). Looks every 0.2 s: ``sbatch --wait`` looks less and less
+    often (a job of about 11 s held the test that used it 42 s)."""
+    submitted = subprocess.run(["sbatch", "--parsable", *options, f"--wrap={command}"], capture_output=True,
+                               text=True, check=True)  # fmt: skip
+    job, deadline = submitted.stdout.strip().split(";")[0], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shown = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True, check=True)
+        fields = dict(field.split("=", 1) for field in shown.stdout.split() if "=" in field)
+        if fields["JobState"] not in {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED"}:
+            return fields["JobState"], fields["ExitCode"]
+        time.sleep(0.2)
+    raise TimeoutError(f"Slurm job {job} did not end within {timeout} s")
+
+
 def idle_nodes() -> int:
     """Slurm nodes reachable from here that were idle when the test session started (0 without Slurm): counted
     once, since a worker asking after another has submitted the session's Slurm jobs would find them busy."""
@@ -110,7 +126,9 @@ def run_through_slurm(runs: SlurmRuns, snakemake_call, root: Path) -> None:
     session, since Snakemake mostly waits on Slurm there."""
     work, run = runs.work, (runs.work / TRAINED).parent
     command, env = snakemake_call(work, slurm_targets(work, root, MEASURED, TRAINED))
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
+    # cwd: in the background, a test that changes the worker's folder for a while (test_warm) must not lend it
+    # to Snakemake, which goes back to its first folder when it ends (once gone, the rerun failed at its exit).
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False, cwd=work)
     runs.returncode, runs.output = done.returncode, done.stdout + done.stderr
     if done.returncode:
         return
@@ -118,7 +136,7 @@ def run_through_slurm(runs: SlurmRuns, snakemake_call, root: Path) -> None:
     rerun = slurm_targets(work, root, TRAINED, "--forcerun", "continual_train")
     command, env = snakemake_call(work, rerun)
     with open(work / "killed.log", "w+") as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
         # The killer is a process of its own: as a thread of this test worker (its GIL, the tests' nice value) it
         # once woke too late on a fast machine, where the tiny run's steps after its checkpoint take 0.1 s.
         killer = subprocess.Popen([sys.executable, "-m", "tests.slurm_cluster", str(run)], cwd=root,

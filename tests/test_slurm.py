@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from kentropy.cli.train import program
 from kentropy.pipeline.continual_job import TrainingJob
 
-from .slurm_cluster import COMPARED, MEASURED, TRAIN_LOG, TRAINED, idle_nodes
+from .slurm_cluster import COMPARED, MEASURED, TRAIN_LOG, TRAINED, idle_nodes, sbatch_until_ended
 from .test_continual import RUN
 
 pytestmark = pytest.mark.skipif(idle_nodes() < 2, reason="no two idle Slurm nodes here (.ci/slurm.sh start makes them)")
@@ -89,7 +89,7 @@ def test_a_process_in_an_allocation_of_several_tasks_without_a_rank_is_refused(t
                       work_dir=str(tmp_path / "work"), retention=None, evaluation=None)  # fmt: skip
     log = tmp_path / "refused.log"
     command = shlex.join([*program(), "--job", job.to_json()])
-    submit = ["sbatch", "--wait", "--nodes=2", "--ntasks=2", "--partition=ci", "--time=2", f"--output={log}"]
-    proc = subprocess.run([*submit, f"--wrap={command}"], capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode != 0 and not (tmp_path / "model").exists()
+    options = ["--nodes=2", "--ntasks=2", "--partition=ci", "--time=2", f"--output={log}"]
+    state, exit_code = sbatch_until_ended(options, command, timeout=300)
+    assert (state, exit_code) == ("FAILED", "1:0") and not (tmp_path / "model").exists()
     assert "runs in a Slurm allocation of 2 tasks but is not one task of a multi-task step" in log.read_text()
