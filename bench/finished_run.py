@@ -41,8 +41,17 @@ class FinishedRun:
         checkpoint = root / layout.checkpoint(trajectory, spec, spec["steps"][-1])
         return cls(config, plan, layout, root, checkpoint)
 
-    def probes(self):
-        """The probe rows of its fictional-knowledge files, as an evaluation scores them."""
+    def probe_sequences(self) -> tuple[list[tuple[list[int], int]], int]:
+        """What one probe scoring runs through the model, built as ``score_encoded`` builds it (keep the two
+        alike): each distinct ``(token ids, target tokens)`` of the probes' two encodings once, in file order;
+        and the tokenizer's padding id."""
+        from transformers import AutoTokenizer
+
+        from kentropy.evaluation.probes import encode_probes
         from kentropy.sources.fictional_knowledge import probe_files
 
-        return probe_files(*(self.root / self.layout.knowledge(split) for split in ("paraphrase", "once")))
+        probes = probe_files(*(self.root / self.layout.knowledge(split) for split in ("paraphrase", "once")))
+        tokenizer = AutoTokenizer.from_pretrained(self.checkpoint)
+        encoded = encode_probes(tokenizer, probes, self.plan.evaluation.probe_max_length)
+        distinct = dict.fromkeys((tuple(ids), n) for ids, n in encoded.per_token + encoded.released)
+        return [(list(ids), n) for ids, n in distinct], encoded.pad_id

@@ -78,19 +78,16 @@ def plain_steps_per_s(checkpoint: str, run, steps: int = 30, rounds: int = 3) ->
     return statistics.median(rates)
 
 
-def probe_pass_seconds(checkpoint: str, probes, max_length: int, batch_size: int, rounds: int = 3) -> tuple:
-    """One probe scoring's transformer passes, bare: each distinct probe sequence once, in the file-order,
-    right-padded batches that keep its scores (``score_encoded``), without the output layer's few rows or any
-    table. The median of ``rounds`` timings, the number of sequences and their padded tokens."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def probe_pass_seconds(checkpoint: str, sequences: list, pad_id: int, batch_size: int, rounds: int = 3) -> tuple:
+    """One probe scoring's transformer passes, bare: each of ``sequences`` once, in the file-order, right-padded
+    batches that keep its scores (``score_encoded``), without the output layer's few rows or any table. The
+    median of ``rounds`` timings, the number of sequences and their padded tokens."""
+    from transformers import AutoModelForCausalLM
 
-    from kentropy.evaluation.probes import distinct_sequences, encode_probes
     from kentropy.sources.corpora import padded_batches
 
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
-    encoded = encode_probes(AutoTokenizer.from_pretrained(checkpoint), probes, max_length)
-    sequences = [list(ids) for ids, _ in distinct_sequences(encoded)]
-    batches = list(padded_batches(sequences, batch_size, encoded.pad_id))
+    batches = list(padded_batches([ids for ids, _ in sequences], batch_size, pad_id))
     timings = []
     with torch.no_grad():
         for _ in range(rounds + 1):  # the first warms up
@@ -153,9 +150,7 @@ def main() -> None:
     tokens = run.parallelism.micro_batch_size * run.stream.seq_len
     gflops = matmul_gflops(tokens, hidden["hidden_size"], hidden["intermediate_size"])
     rate = plain_steps_per_s(str(checkpoint), run)
-    scoring = probe_pass_seconds(
-        str(checkpoint), done.probes(), plan.evaluation.probe_max_length, plan.speed.probe_batch_size
-    )
+    scoring = probe_pass_seconds(str(checkpoint), *done.probe_sequences(), plan.speed.probe_batch_size)
 
     print(f"threads {plan.speed.threads}; CPU: {cpu_model()}; torch {torch.__version__}")
     print(f"matmul {tokens} x {hidden['hidden_size']} x {hidden['intermediate_size']} fp32: {gflops:.1f} GFLOP/s")

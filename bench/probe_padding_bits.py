@@ -1,11 +1,11 @@
 """What a probe score's float32 bits depend on: the padded width of its batch, or also the batch's other rows.
 
-On a finished run's last checkpoint and its probes, every distinct probe sequence (what one scoring runs through
-the model, ``kentropy.evaluation.probes.distinct_sequences``) is scored four ways and set against the scores in the
-file-order batches the evaluation and the retention curves use: beside only the longest sequence of its file-order
-batch (same padded width, batch of two), alone without padding, and in batches of the same size sorted by length
-(fewer padded tokens). Printed for each: the share of scores equal bit for bit, the largest difference, and the
-padded tokens it runs. If only the width matters, no batching that pads less can keep every score's bits.
+On a finished run's last checkpoint, every distinct probe sequence (what one scoring runs through the model, as
+``score_encoded`` builds it) is scored in the file-order batches the evaluation and the retention curves use, and
+three more ways: beside only the longest sequence of its file-order batch (the same padded width, a batch of two),
+alone without padding, and in batches of the same size sorted by length (fewer padded tokens). Printed for each:
+the share of scores equal to the file-order ones bit for bit, the largest difference, and the padded tokens it
+runs. If only the width matters, no batching that pads less can keep every score's bits.
 
     python bench/probe_padding_bits.py                  # the default config, after its DAG ran
 """
@@ -15,17 +15,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 from finished_run import FinishedRun, arguments
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
-from kentropy.evaluation.probes import distinct_sequences, encode_probes, score_targets
+from kentropy.evaluation.probes import score_targets
 
 
 def main() -> None:
     done = FinishedRun.from_args(arguments(__doc__).parse_args())
     plan, checkpoint = done.plan, done.checkpoint
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
-    encoded = encode_probes(AutoTokenizer.from_pretrained(checkpoint), done.probes(), plan.evaluation.probe_max_length)
-    sequences = [(list(ids), n) for ids, n in distinct_sequences(encoded)]
+    sequences, pad_id = done.probe_sequences()
     size = plan.speed.probe_batch_size
 
     def scores(batches: list[list[int]], first_only: bool = False) -> tuple[np.ndarray, int]:
@@ -34,7 +33,7 @@ def main() -> None:
         out, tokens = np.empty(len(sequences)), 0
         for batch in batches:
             chunk = [sequences[i] for i in batch]
-            sums = score_targets(model, chunk, len(chunk), encoded.pad_id, progress=False)[0]
+            sums = score_targets(model, chunk, len(chunk), pad_id, progress=False)[0]
             tokens += len(chunk) * max(len(ids) for ids, _ in chunk)
             kept = batch[:1] if first_only else batch
             out[kept] = sums[: len(kept)]

@@ -127,18 +127,13 @@ def encode_probes(tokenizer, probes: pd.DataFrame, max_length: int | None = None
     return EncodedProbes(probes, encodings["per_token"], encodings["released"], pad_id_of(tokenizer))
 
 
-def distinct_sequences(encoded: EncodedProbes) -> list[tuple[tuple[int, ...], int]]:
-    """Each distinct ``(token ids, target tokens)`` of both encodings once, in file order: what one scoring runs
-    through the model (the two encodings usually coincide)."""
-    return list(dict.fromkeys((tuple(ids), n) for ids, n in encoded.per_token + encoded.released))
-
-
 def score_encoded(
     model, encoded: EncodedProbes, batch_size: int, released: ReleasedEvaluator, progress: bool = True
 ) -> pd.DataFrame:
     """Both scores of every encoded probe: a frame with columns ``SCORES``, aligned with ``encoded.probes``.
     ``batch_size`` only sets how many sequences share a forward pass; ``progress``: a bar over the batches."""
-    unique = distinct_sequences(encoded)
+    # The two encodings usually coincide: each distinct sequence goes through the model once.
+    unique = list(dict.fromkeys((tuple(ids), n) for ids, n in encoded.per_token + encoded.released))
     sequences = [(list(ids), n) for ids, n in unique]
     logprobs = score_targets(model, sequences, batch_size, encoded.pad_id, progress)[0]
     sums = dict(zip(unique, logprobs))
