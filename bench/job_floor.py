@@ -82,11 +82,10 @@ def probe_pass_seconds(checkpoint: str, sequences: list, pad_id: int, batch_size
     """One probe scoring's transformer passes, bare: each of ``sequences`` once, in the file-order, right-padded
     batches that keep its scores (``score_encoded``), without the output layer's few rows or any table. The
     median of ``rounds`` timings, the number of sequences and their padded tokens."""
-    from transformers import AutoModelForCausalLM
-
+    from kentropy.sources.architectures import load_causal_lm
     from kentropy.sources.corpora import padded_batches
 
-    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    model = load_causal_lm(checkpoint)  # as the jobs load it
     batches = list(padded_batches([ids for ids, _ in sequences], batch_size, pad_id))
     timings = []
     with torch.no_grad():

@@ -13,17 +13,16 @@ runs. If only the width matters, no batching that pads less can keep every score
 from __future__ import annotations
 
 import numpy as np
-import torch
 from finished_run import FinishedRun, arguments
-from transformers import AutoModelForCausalLM
 
 from kentropy.evaluation.probes import score_targets
+from kentropy.sources.architectures import load_causal_lm
 
 
 def main() -> None:
     done = FinishedRun.from_args(arguments(__doc__).parse_args())
     plan, checkpoint = done.plan, done.checkpoint
-    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    model = load_causal_lm(str(checkpoint))  # as the jobs load it
     sequences, pad_id = done.probe_sequences()
     size = plan.speed.probe_batch_size
 
